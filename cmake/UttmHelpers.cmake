@@ -1,0 +1,50 @@
+# Helpers shared by every CMakeLists.txt of uttm.
+
+# Warnings are errors everywhere (UTTM_WERROR); clang also checks the thread-safety annotations.
+function(uttm_apply_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra)
+  if(UTTM_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    target_compile_options(${target} PRIVATE -Wthread-safety -Wthread-safety-beta)
+  endif()
+endfunction()
+
+# Sanitizers apply to every target of the build, so they are set globally.
+if(UTTM_SANITIZE)
+  add_compile_options(-fsanitize=${UTTM_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${UTTM_SANITIZE})
+endif()
+
+# uttm_cc_test(NAME name SRCS a.cc b.cc LABELS pages [DEPS more] [TIMEOUT seconds])
+# One GoogleTest executable; each TEST becomes its own CTest test carrying LABELS.
+function(uttm_cc_test)
+  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SRCS;LABELS;DEPS" ${ARGN})
+  if(NOT UTTM_BUILD_TESTS)
+    return()
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  add_executable(${T_NAME} ${T_SRCS})
+  target_link_libraries(${T_NAME} PRIVATE uttm::uttm GTest::gtest GTest::gmock GTest::gtest_main ${T_DEPS})
+  if(TARGET uttm_testing)
+    target_link_libraries(${T_NAME} PRIVATE uttm_testing)
+  endif()
+  target_include_directories(${T_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  uttm_apply_warnings(${T_NAME})
+  gtest_discover_tests(${T_NAME}
+    DISCOVERY_TIMEOUT 120
+    PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT})
+endfunction()
+
+# uttm_cc_bench(NAME name SRCS a.cc [DEPS more]): a Google Benchmark executable in bench/.
+function(uttm_cc_bench)
+  cmake_parse_arguments(B "" "NAME" "SRCS;DEPS" ${ARGN})
+  find_package(benchmark REQUIRED)
+  add_executable(${B_NAME} ${B_SRCS})
+  target_link_libraries(${B_NAME} PRIVATE uttm::uttm benchmark::benchmark ${B_DEPS})
+  target_include_directories(${B_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  uttm_apply_warnings(${B_NAME})
+endfunction()

@@ -1,0 +1,141 @@
+// Copyright (c) uttm developers.
+//
+// mutex.h: annotated locks. libstdc++'s std::mutex carries no thread-safety attributes, so uttm
+// wraps it (as leveldb's port::Mutex does) and every lock in the library is one of these.
+//
+//   Mutex        exclusive lock; Lock/Unlock/TryLock/AssertHeld.
+//   SharedMutex  reader/writer lock.
+//   MutexLock    scoped guard for Mutex; ReaderLock / WriterLock for SharedMutex.
+//   CondVar      condition variable bound to a Mutex.
+//
+// Thread-safety: these are the synchronisation primitives; all methods are thread-safe.
+#ifndef UTTM_MUTEX_H_
+#define UTTM_MUTEX_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <shared_mutex>
+#include <stop_token>
+
+#include "uttm/thread_annotations.h"
+
+namespace uttm {
+
+class CondVar;
+
+// An exclusive, non-recursive lock.
+class UTTM_CAPABILITY("mutex") Mutex {
+ public:
+  Mutex() = default;
+  Mutex(const Mutex&) = delete;
+  Mutex& operator=(const Mutex&) = delete;
+
+  void Lock() UTTM_ACQUIRE() { mu_.lock(); }
+  void Unlock() UTTM_RELEASE() { mu_.unlock(); }
+  // Takes the lock if it is free; never blocks. Returns true when taken.
+  bool TryLock() UTTM_TRY_ACQUIRE(true) { return mu_.try_lock(); }
+  // Tells the analysis the lock is held (no runtime check: std::mutex has no owner query).
+  void AssertHeld() const UTTM_ASSERT_CAPABILITY(this) {}
+
+ private:
+  friend class CondVar;
+  std::mutex mu_;
+};
+
+// A reader/writer lock.
+class UTTM_CAPABILITY("shared_mutex") SharedMutex {
+ public:
+  SharedMutex() = default;
+  SharedMutex(const SharedMutex&) = delete;
+  SharedMutex& operator=(const SharedMutex&) = delete;
+
+  void Lock() UTTM_ACQUIRE() { mu_.lock(); }
+  void Unlock() UTTM_RELEASE() { mu_.unlock(); }
+  bool TryLock() UTTM_TRY_ACQUIRE(true) { return mu_.try_lock(); }
+  void LockShared() UTTM_ACQUIRE_SHARED() { mu_.lock_shared(); }
+  void UnlockShared() UTTM_RELEASE_SHARED() { mu_.unlock_shared(); }
+  bool TryLockShared() UTTM_TRY_ACQUIRE_SHARED(true) { return mu_.try_lock_shared(); }
+
+ private:
+  std::shared_mutex mu_;
+};
+
+// Holds a Mutex for its scope.
+class UTTM_SCOPED_CAPABILITY MutexLock {
+ public:
+  explicit MutexLock(Mutex* mu) UTTM_ACQUIRE(mu) : mu_(mu) { mu_->Lock(); }
+  ~MutexLock() UTTM_RELEASE() { mu_->Unlock(); }
+  MutexLock(const MutexLock&) = delete;
+  MutexLock& operator=(const MutexLock&) = delete;
+
+ private:
+  Mutex* const mu_;
+};
+
+// Holds a SharedMutex shared for its scope.
+class UTTM_SCOPED_CAPABILITY ReaderLock {
+ public:
+  explicit ReaderLock(SharedMutex* mu) UTTM_ACQUIRE_SHARED(mu) : mu_(mu) { mu_->LockShared(); }
+  ~ReaderLock() UTTM_RELEASE() { mu_->UnlockShared(); }
+  ReaderLock(const ReaderLock&) = delete;
+  ReaderLock& operator=(const ReaderLock&) = delete;
+
+ private:
+  SharedMutex* const mu_;
+};
+
+// Holds a SharedMutex exclusively for its scope.
+class UTTM_SCOPED_CAPABILITY WriterLock {
+ public:
+  explicit WriterLock(SharedMutex* mu) UTTM_ACQUIRE(mu) : mu_(mu) { mu_->Lock(); }
+  ~WriterLock() UTTM_RELEASE() { mu_->Unlock(); }
+  WriterLock(const WriterLock&) = delete;
+  WriterLock& operator=(const WriterLock&) = delete;
+
+ private:
+  SharedMutex* const mu_;
+};
+
+// A condition variable used with a Mutex the caller holds. Waits may wake spuriously; callers
+// loop on their predicate. The stop_token overload returns early when a stop is requested (the
+// user-space stand-in for a pending signal in an interruptible kernel wait).
+class CondVar {
+ public:
+  CondVar() = default;
+  CondVar(const CondVar&) = delete;
+  CondVar& operator=(const CondVar&) = delete;
+
+  // REQUIRES: `mu` held. Atomically releases it, waits for a notification, re-acquires it.
+  void Wait(Mutex* mu) UTTM_REQUIRES(mu) {
+    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
+    cv_.wait(lock);
+    lock.release();
+  }
+  // As Wait, but gives up at `deadline`. Returns false on timeout.
+  bool WaitUntil(Mutex* mu, std::chrono::steady_clock::time_point deadline) UTTM_REQUIRES(mu) {
+    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
+    bool notified = cv_.wait_until(lock, deadline) == std::cv_status::no_timeout;
+    lock.release();
+    return notified;
+  }
+  // REQUIRES: `mu` held. Waits until `done()` is true or `stop` is requested; `done` is evaluated
+  // with `mu` held. Returns done() (false means the wait was interrupted).
+  template <typename Pred>
+  bool WaitInterruptible(Mutex* mu, std::stop_token stop, Pred done) UTTM_REQUIRES(mu) {
+    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
+    bool result = cv_.wait(lock, stop, [&]() UTTM_NO_THREAD_SAFETY_ANALYSIS { return done(); });
+    lock.release();
+    return result;
+  }
+
+  void Signal() { cv_.notify_one(); }
+  void SignalAll() { cv_.notify_all(); }
+
+ private:
+  std::condition_variable_any cv_;
+};
+
+}  // namespace uttm
+
+#endif  // UTTM_MUTEX_H_

@@ -1,0 +1,116 @@
+// Copyright (c) uttm developers.
+//
+// stats.h: counters and gauges, each defined once in UTTM_STATS below.
+//
+// A counter only grows (events, pages, bytes). A gauge goes up and down and remembers its peak.
+// The list generates the enum, the names and both printers, so they cannot drift apart. Names
+// are dotted ("pages.backed_up"); the JSON form carries a schema name and version:
+//
+//   {"schema":"uttm.stats","version":1,"counters":{...},"gauges":{"x":{"current":1,"peak":2}}}
+//
+// Thread-safety: every method is thread-safe. Counters are striped across cache lines so many
+// threads can bump them without contending; reads sum the stripes (a read racing with updates
+// sees some of them, never a torn value). Gauges are single atomics with a lock-free peak.
+#ifndef UTTM_STATS_H_
+#define UTTM_STATS_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "uttm/export.h"
+
+namespace uttm {
+
+// COUNTER(identifier, "name", "unit", "meaning") / GAUGE(identifier, "name", "unit", "meaning")
+#define UTTM_STATS(COUNTER, GAUGE)                                                               \
+  COUNTER(kPagesPopulated, "pages.populated", "pages", "pages given to page vectors")            \
+  COUNTER(kPagesUnpopulated, "pages.unpopulated", "pages", "pages taken back from page vectors") \
+  COUNTER(kPagesBackedUp, "pages.backed_up", "pages", "pages written to a backup store")         \
+  COUNTER(kPagesRestored, "pages.restored", "pages", "pages read back from a backup store")      \
+  COUNTER(kPagesPurged, "pages.purged", "pages", "pages dropped by contract (purgeable)")        \
+  COUNTER(kPagesSwappedOut, "pages.swapped_out", "pages", "pages moved out by legacy swapout")   \
+  COUNTER(kPagesSwappedIn, "pages.swapped_in", "pages", "pages moved back by legacy swapin")     \
+  COUNTER(kPoolHits, "pool.hits", "chunks", "page chunks served from a pool")                    \
+  COUNTER(kPoolMisses, "pool.misses", "chunks", "page chunks taken from the page provider")      \
+  COUNTER(kPoolPagesTrimmed, "pool.pages_trimmed", "pages", "pool pages given back to the OS")   \
+  COUNTER(kProviderAllocFailures, "provider.alloc_failures", "calls", "failed OS allocations")   \
+  COUNTER(kEvictions, "bo.evictions", "objects", "buffer objects evicted")                       \
+  COUNTER(kSwapouts, "bo.swapouts", "objects", "buffer objects swapped out by the watermark")    \
+  COUNTER(kBytesMoved, "bo.bytes_moved", "bytes", "bytes moved between placements")              \
+  COUNTER(kShrinkerScans, "shrinker.scans", "calls", "shrinker scan calls")                      \
+  COUNTER(kShrinkerPagesFreed, "shrinker.pages_freed", "pages", "pages freed by shrinkers")      \
+  COUNTER(kStoreBytesWritten, "store.bytes_written", "bytes", "bytes written to backup stores")  \
+  COUNTER(kStoreBytesRead, "store.bytes_read", "bytes", "bytes read from backup stores")         \
+  COUNTER(kStoreWriteErrors, "store.write_errors", "calls", "failed store writes")               \
+  COUNTER(kStoreReadErrors, "store.read_errors", "calls", "failed store reads")                  \
+  COUNTER(kChecksumFailures, "store.checksum_failures", "runs", "backups that failed checksum")  \
+  GAUGE(kPagesAllocated, "pages.allocated", "pages", "pages held by page vectors (pages_limit)") \
+  GAUGE(kDma32PagesAllocated, "pages.dma32_allocated", "pages", "pages under the dma32 limit")   \
+  GAUGE(kPoolPages, "pool.pages", "pages", "pages parked in pools")                              \
+  GAUGE(kStoreBytesUsed, "store.bytes_used", "bytes", "bytes held in backup stores")             \
+  GAUGE(kBufferObjects, "bo.count", "objects", "live buffer objects")
+
+enum class Stat : unsigned {
+#define UTTM_STAT_ENUM_(id, name, unit, desc) id,
+  UTTM_STATS(UTTM_STAT_ENUM_, UTTM_STAT_ENUM_)
+#undef UTTM_STAT_ENUM_
+      kCount
+};
+
+inline constexpr unsigned kNumStats = static_cast<unsigned>(Stat::kCount);
+
+class UTTM_EXPORT Stats {
+ public:
+  Stats();
+  Stats(const Stats&) = delete;
+  Stats& operator=(const Stats&) = delete;
+
+  // The process-wide instance used when a component is given no Stats of its own.
+  static Stats& Default();
+
+  static const char* Name(Stat stat);
+  static const char* Unit(Stat stat);
+  static const char* Description(Stat stat);
+  static bool IsGauge(Stat stat);
+
+  // Counters. REQUIRES: !IsGauge(stat) (checked in debug builds).
+  void Add(Stat stat, std::uint64_t n = 1);
+  std::uint64_t Get(Stat stat) const;
+
+  // Gauges. REQUIRES: IsGauge(stat). Adding updates the peak.
+  void GaugeAdd(Stat stat, std::int64_t delta);
+  void GaugeSet(Stat stat, std::int64_t value);
+  std::int64_t Current(Stat stat) const;
+  std::int64_t Peak(Stat stat) const;
+
+  // Zeroes every counter and gauge (peaks restart at the current values, i.e. 0).
+  void Reset();
+
+  // "name value unit" lines (gauges: "name current (peak P) unit").
+  std::string ToText() const;
+  // Versioned JSON, see the file comment.
+  std::string ToJson() const;
+
+  static constexpr int kJsonVersion = 1;
+
+ private:
+  static constexpr unsigned kStripes = 16;
+  struct alignas(64) Stripe {
+    std::array<std::atomic<std::uint64_t>, kNumStats> value{};
+  };
+  struct alignas(64) Gauge {
+    std::atomic<std::int64_t> current{0};
+    std::atomic<std::int64_t> peak{0};
+  };
+
+  static unsigned StripeIndex();
+
+  std::array<Stripe, kStripes> stripes_;
+  std::array<Gauge, kNumStats> gauges_;
+};
+
+}  // namespace uttm
+
+#endif  // UTTM_STATS_H_

@@ -1,0 +1,143 @@
+// Copyright (c) uttm developers.
+#include "uttm/mutex.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+namespace uttm {
+namespace {
+
+class Counter {
+ public:
+  void Bump() UTTM_EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    ++value_;
+  }
+  int Get() UTTM_EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    return value_;
+  }
+  Mutex* mu() UTTM_RETURN_CAPABILITY(mu_) { return &mu_; }
+
+ private:
+  Mutex mu_;
+  int value_ UTTM_GUARDED_BY(mu_) = 0;
+};
+
+TEST(Mutex, ExcludesConcurrentUpdates) {
+  Counter c;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 10000; ++i) c.Bump();
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(c.Get(), 40000);
+}
+
+TEST(Mutex, TryLockFailsWhenHeld) {
+  Mutex mu;
+  mu.Lock();
+  std::atomic<bool> got{true};
+  std::thread t([&] {
+    bool taken = mu.TryLock();
+    if (taken) mu.Unlock();
+    got = taken;
+  });
+  t.join();
+  EXPECT_FALSE(got);
+  mu.Unlock();
+  ASSERT_TRUE(mu.TryLock());
+  mu.Unlock();
+}
+
+TEST(SharedMutex, ReadersShareWritersExclude) {
+  SharedMutex mu;
+  {
+    ReaderLock r1(&mu);
+    EXPECT_TRUE(mu.TryLockShared());
+    mu.UnlockShared();
+    EXPECT_FALSE(mu.TryLock());
+  }
+  WriterLock w(&mu);
+  std::atomic<bool> got{true};
+  std::thread t([&] {
+    bool taken = mu.TryLockShared();
+    if (taken) mu.UnlockShared();
+    got = taken;
+  });
+  t.join();
+  EXPECT_FALSE(got);
+}
+
+TEST(CondVar, SignalWakesWaiter) {
+  Mutex mu;
+  CondVar cv;
+  bool ready = false;
+  std::thread t([&] {
+    MutexLock lock(&mu);
+    ready = true;
+    cv.SignalAll();
+  });
+  {
+    MutexLock lock(&mu);
+    while (!ready) cv.Wait(&mu);
+    EXPECT_TRUE(ready);
+  }
+  t.join();
+}
+
+TEST(CondVar, WaitUntilTimesOut) {
+  Mutex mu;
+  CondVar cv;
+  MutexLock lock(&mu);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(5);
+  while (cv.WaitUntil(&mu, deadline)) {
+  }
+  EXPECT_GE(std::chrono::steady_clock::now(), deadline);
+}
+
+TEST(CondVar, StopInterruptsWait) {
+  Mutex mu;
+  CondVar cv;
+  std::stop_source stop;
+  bool done = false;
+  std::thread t([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    stop.request_stop();
+  });
+  bool completed;
+  {
+    MutexLock lock(&mu);
+    completed = cv.WaitInterruptible(&mu, stop.get_token(), [&]() { return done; });
+  }
+  t.join();
+  EXPECT_FALSE(completed);
+}
+
+TEST(CondVar, InterruptibleWaitCompletes) {
+  Mutex mu;
+  CondVar cv;
+  std::stop_source stop;
+  bool done = false;
+  std::thread t([&] {
+    MutexLock lock(&mu);
+    done = true;
+    cv.SignalAll();
+  });
+  bool completed;
+  {
+    MutexLock lock(&mu);
+    completed = cv.WaitInterruptible(&mu, stop.get_token(), [&]() { return done; });
+  }
+  t.join();
+  EXPECT_TRUE(completed);
+}
+
+}  // namespace
+}  // namespace uttm

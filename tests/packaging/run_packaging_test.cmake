@@ -1,0 +1,47 @@
+# Installs the build tree into a scratch prefix, then builds and runs the consumer program twice:
+# once through find_package(uttm) and once through pkg-config. Any failure fails the test.
+cmake_minimum_required(VERSION 3.25)
+
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "command failed (${rc}): ${ARGN}\n${out}\n${err}")
+  endif()
+  set(LAST_OUTPUT "${out}" PARENT_SCOPE)
+endfunction()
+
+set(prefix ${WORK_DIR}/prefix)
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+
+run(${CMAKE_COMMAND} --install ${UTTM_BUILD_DIR} --prefix ${prefix})
+foreach(f include/uttm/status.h include/uttm/units.h lib/pkgconfig/uttm.pc lib/cmake/uttm/uttmConfig.cmake)
+  if(NOT EXISTS ${prefix}/${f})
+    message(FATAL_ERROR "install is missing ${f}")
+  endif()
+endforeach()
+
+# 1. CMake package.
+set(consumer_src ${UTTM_SOURCE_DIR}/tests/packaging/consumer)
+run(${CMAKE_COMMAND} -S ${consumer_src} -B ${WORK_DIR}/cmake-build -G Ninja
+    -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_CXX_COMPILER=${CXX})
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/cmake-build)
+run(${WORK_DIR}/cmake-build/uttm_consumer)
+if(NOT LAST_OUTPUT MATCHES "uttm consumer ok")
+  message(FATAL_ERROR "find_package consumer printed: ${LAST_OUTPUT}")
+endif()
+
+# 2. pkg-config.
+set(ENV{PKG_CONFIG_PATH} ${prefix}/lib/pkgconfig)
+execute_process(COMMAND pkg-config --cflags --libs uttm RESULT_VARIABLE rc OUTPUT_VARIABLE flags
+                OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "pkg-config does not know uttm")
+endif()
+separate_arguments(flags UNIX_COMMAND "${flags}")
+run(${CXX} ${consumer_src}/consumer.cc -o ${WORK_DIR}/pkgconfig_consumer ${flags})
+run(${WORK_DIR}/pkgconfig_consumer)
+if(NOT LAST_OUTPUT MATCHES "uttm consumer ok")
+  message(FATAL_ERROR "pkg-config consumer printed: ${LAST_OUTPUT}")
+endif()
+message(STATUS "packaging ok: find_package and pkg-config consumers built and ran")

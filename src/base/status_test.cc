@@ -107,7 +107,9 @@ TEST(ResultDeathTest, ValueOfErrorAborts) {
   EXPECT_DEATH((void)e.value(), "value\\(\\) of an error Result");
 }
 
-TEST(ResultDeathTest, OkStatusIsNotAnError) { EXPECT_DEATH(Result<int>{Status()}, "OK Status"); }
+TEST(ResultDeathTest, OkStatusIsNotAnError) {
+  EXPECT_DEATH((void)Result<int>{Status()}, "OK Status");
+}
 
 }  // namespace
 }  // namespace uttm

@@ -10,20 +10,16 @@
 #include <string>
 #include <utility>
 
+#include "backup/page_checksum.h"
 #include "base/check.h"
 #include "uttm/fault_injection.h"
 #include "uttm/units.h"
-
-#define XXH_INLINE_ALL
-#include <xxhash.h>
 
 namespace uttm::internal {
 namespace {
 
 // Simulated short writes stop at a multiple of this (valid for O_DIRECT on 512-byte sectors).
 constexpr std::size_t kShortWriteAlign = 512;
-
-std::uint64_t PageChecksum(const std::byte* page) { return XXH3_64bits(page, kPageSize); }
 
 std::uint64_t SlotOffset(std::uint64_t slot) { return slot << kPageShift; }
 
@@ -135,12 +131,11 @@ Result<std::size_t> FdStore::BackupPages(const std::byte* src, std::size_t count
     stats_->GaugeAdd(Stat::kStoreBytesUsed, static_cast<std::int64_t>(SlotOffset(got)));
   }
 
-  // Checksums of the source, then one large write per extent. Fault points are evaluated per
+  // One large write per extent (in kIoChunkPages chunks). Fault points are evaluated per
   // page, so "fail after k pages" stores exactly k.
   std::size_t total = 0;
   for (const SlotExtent& e : extents) total += e.count;
   std::vector<std::uint64_t> sums(total);
-  for (std::size_t i = 0; i < total; ++i) sums[i] = PageChecksum(src + i * kPageSize);
 
   std::size_t stored = 0;  // leading pages safely written
   int err = 0;
@@ -159,7 +154,9 @@ Result<std::size_t> FdStore::BackupPages(const std::byte* src, std::size_t count
     }
     std::uint64_t written = 0;  // pages of this extent fully written
     for (std::uint64_t off = 0; off < ok;) {
-      const std::uint64_t n = std::min<std::uint64_t>(ok - off, kMaxIoPages);
+      const std::uint64_t n = std::min<std::uint64_t>(ok - off, kIoChunkPages);
+      // Checksum right before the write, while the chunk is still in the CPU cache.
+      PageChecksums(src + (page + off) * kPageSize, n, sums.data() + page + off);
       std::size_t done = 0;
       int werr = WriteFully(SlotOffset(e.start + off), src + (page + off) * kPageSize,
                             SlotOffset(n), &done);
@@ -243,6 +240,7 @@ Status FdStore::CopyPages(const BackupHandle* handles, std::size_t count, std::b
   }
 
   Status status;
+  std::vector<std::uint64_t> sums(std::min(want.size(), kIoChunkPages));
   std::size_t done = 0;  // leading pages copied and verified
   std::uint64_t bytes_read = 0;
   while (done < want.size()) {
@@ -252,7 +250,7 @@ Status FdStore::CopyPages(const BackupHandle* handles, std::size_t count, std::b
     }
     // The longest run of consecutive slots from here.
     std::size_t run = 1;
-    while (done + run < want.size() && run < kMaxIoPages &&
+    while (done + run < want.size() && run < kIoChunkPages &&
            want[done + run].slot == want[done].slot + run) {
       ++run;
     }
@@ -282,9 +280,12 @@ Status FdStore::CopyPages(const BackupHandle* handles, std::size_t count, std::b
       bytes_read += SlotOffset(ok);
     }
     for (std::size_t k = 0; k < ok; ++k) {
+      if (ShouldFail(FaultPoint::kStoreCorrupt)) out[k * kPageSize + k] ^= std::byte{0x10};
+    }
+    PageChecksums(out, ok, sums.data());
+    for (std::size_t k = 0; k < ok; ++k) {
       std::byte* p = out + k * kPageSize;
-      if (ShouldFail(FaultPoint::kStoreCorrupt)) p[k % kPageSize] ^= std::byte{0x10};
-      if (PageChecksum(p) != want[done + k].checksum) {
+      if (sums[k] != want[done + k].checksum) {
         stats_->Add(Stat::kChecksumFailures);
         std::memset(p, 0, kPageSize);  // never leave corrupt bytes looking like data
         status = Status(Errc::kIo, kind_ + ": backup handle " +

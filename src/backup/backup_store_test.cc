@@ -6,7 +6,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
@@ -337,6 +339,32 @@ TEST_P(BackupStoreTest, NoSpaceMidRunIsAPartialBackup) {
   Result<std::size_t> r = store_->BackupPages(pages.page(4), 6, {}, more.data());
   EXPECT_EQ(r.code(), Errc::kNoSpace) << r.status().ToString();
   EXPECT_EQ(store_->BytesUsed(), 4 * kPageSize);
+}
+
+// A real limit, not a fault point: RLIMIT_FSIZE makes the kernel cut a write short at the limit
+// and fail the next one (EFBIG), exactly like a file system that fills up mid-run.
+TEST_P(BackupStoreTest, RealWriteLimitMidRunIsAPartialBackup) {
+  constexpr std::size_t kPages = 20, kFit = 10;
+  Pages pages(kPages, 19);
+  std::vector<BackupHandle> handles(kPages);
+  struct rlimit old {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit limit = old;
+  limit.rlim_cur = kFit * kPageSize + 2048;  // page kFit would be half written
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limit), 0);
+  Result<std::size_t> r = store_->BackupPages(pages.data(), kPages, {}, handles.data());
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
+  ::signal(SIGXFSZ, old_handler);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, kFit);
+  EXPECT_EQ(store_->BytesUsed(), kFit * kPageSize);
+  EXPECT_EQ(stats_.Get(Stat::kStoreWriteErrors), 1u);
+  handles.resize(kFit);
+  ExpectRestores(handles, pages, 0);
+  // Without the limit the rest goes in (reusing the slots of the failed pages).
+  std::vector<BackupHandle> rest = BackupAll(pages, kFit, kPages - kFit);
+  ExpectRestores(rest, pages, kFit);
 }
 
 TEST_P(BackupStoreTest, CapacityCapGivesPartialBackupThenNoSpace) {

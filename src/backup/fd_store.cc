@@ -204,7 +204,10 @@ Result<std::size_t> FdStore::BackupPages(const std::byte* src, std::size_t count
   if (err != 0) {
     stats_->Add(Stat::kStoreWriteErrors);
     if (stored == 0) {
-      const Errc code = err == ENOSPC ? Errc::kNoSpace : err == ENOMEM ? Errc::kNoMemory : Errc::kIo;
+      // A full medium (ENOSPC, EDQUOT, or EFBIG from a file size limit) is "no space".
+      const Errc code = (err == ENOSPC || err == EDQUOT || err == EFBIG) ? Errc::kNoSpace
+                        : err == ENOMEM                                  ? Errc::kNoMemory
+                                                                         : Errc::kIo;
       return Status(code, kind_ + ": write at slot " + std::to_string(err_slot) +
                               " failed: " + std::strerror(err));
     }

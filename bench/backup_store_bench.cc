@@ -77,8 +77,8 @@ void Check(bool ok, const char* what) {
 }
 
 int OpenRawFile(bool direct) {
-  int fd = ::open(BenchDir().c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC | (direct ? O_DIRECT : 0),
-                  0600);
+  int fd =
+      ::open(BenchDir().c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC | (direct ? O_DIRECT : 0), 0600);
   Check(fd >= 0, "open O_TMPFILE");
   return fd;
 }
@@ -143,8 +143,12 @@ void BM_FileStore_Backup(benchmark::State& state) {
   }
   ReportRatio(state, raw_s, store_s);
 }
-BENCHMARK(BM_FileStore_Backup)->Arg(0)->Arg(1)->Iterations(1)->UseManualTime()->Unit(
-    benchmark::kMillisecond);
+BENCHMARK(BM_FileStore_Backup)
+    ->Arg(0)
+    ->Arg(1)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 void BM_FileStore_Restore(benchmark::State& state) {
   const bool direct = state.range(0) != 0;
@@ -183,8 +187,12 @@ void BM_FileStore_Restore(benchmark::State& state) {
   ::close(raw_fd);
   ReportRatio(state, raw_s, store_s);
 }
-BENCHMARK(BM_FileStore_Restore)->Arg(0)->Arg(1)->Iterations(1)->UseManualTime()->Unit(
-    benchmark::kMillisecond);
+BENCHMARK(BM_FileStore_Restore)
+    ->Arg(0)
+    ->Arg(1)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 void BM_MemfdStore_Backup(benchmark::State& state) {
   Buffer src = RandomBuffer(kBufferBytes);

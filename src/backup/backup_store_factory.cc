@@ -20,11 +20,24 @@ bool ParseSize(std::string_view text, std::uint64_t* out) {
   if (text.empty()) return false;
   unsigned shift = 0;
   switch (text.back()) {
-    case 'K': case 'k': shift = 10; break;
-    case 'M': case 'm': shift = 20; break;
-    case 'G': case 'g': shift = 30; break;
-    case 'T': case 't': shift = 40; break;
-    default: break;
+    case 'K':
+    case 'k':
+      shift = 10;
+      break;
+    case 'M':
+    case 'm':
+      shift = 20;
+      break;
+    case 'G':
+    case 'g':
+      shift = 30;
+      break;
+    case 'T':
+    case 't':
+      shift = 40;
+      break;
+    default:
+      break;
   }
   if (shift != 0) text.remove_suffix(1);
   if (text.empty()) return false;
@@ -117,8 +130,8 @@ Result<std::unique_ptr<BackupStore>> CreateBackupStore(std::string_view spec, St
     return NewFileStore(options);
   }
 
-  return SpecError(spec, "unknown store kind \"" + std::string(kind) +
-                             "\" (known: memfd, shmem, file)");
+  return SpecError(spec,
+                   "unknown store kind \"" + std::string(kind) + "\" (known: memfd, shmem, file)");
 }
 
 }  // namespace uttm

@@ -17,9 +17,9 @@ void ExpectBadSpec(const std::string& spec, const std::string& mentions) {
 }
 
 TEST(BackupStoreFactoryTest, GoodSpecs) {
-  for (const char* spec : {"memfd", "shmem", "memfd,allow_without_swap,cap=1M", "file", "file:/tmp",
-                           "file:/tmp/,cap=64G,reserve=1G", "file:/tmp,direct",
-                           "file:/tmp,no_tmpfile"}) {
+  for (const char* spec :
+       {"memfd", "shmem", "memfd,allow_without_swap,cap=1M", "file", "file:/tmp",
+        "file:/tmp/,cap=64G,reserve=1G", "file:/tmp,direct", "file:/tmp,no_tmpfile"}) {
     auto store = CreateBackupStore(spec);
     EXPECT_TRUE(store.ok()) << spec << ": " << store.status().ToString();
   }

@@ -596,21 +596,27 @@ TEST(MemfdStoreTest, AllowWithoutSwapReportsAvailableMemory) {
   const std::uint64_t avail = (*store)->BytesAvailable();
   EXPECT_GT(avail, 0u);
   EXPECT_LE(avail, total + static_cast<std::uint64_t>(info.totalswap) * info.mem_unit);
-  EXPECT_EQ(NewMemfdStore(MemfdOpts([](MemfdStoreOptions& o) { o.capacity_bytes = 100; })).code(), Errc::kInvalid);
-  EXPECT_EQ(NewMemfdStore(MemfdOpts([](MemfdStoreOptions& o) { o.name = ""; })).code(), Errc::kInvalid);
+  EXPECT_EQ(NewMemfdStore(MemfdOpts([](MemfdStoreOptions& o) { o.capacity_bytes = 100; })).code(),
+            Errc::kInvalid);
+  EXPECT_EQ(NewMemfdStore(MemfdOpts([](MemfdStoreOptions& o) { o.name = ""; })).code(),
+            Errc::kInvalid);
 }
 
 TEST(FileStoreTest, BadDirectoriesAreReported) {
-  auto missing = NewFileStore(FileOpts([](FileStoreOptions& o) { o.directory = "/nonexistent/uttm-dir"; }));
+  auto missing =
+      NewFileStore(FileOpts([](FileStoreOptions& o) { o.directory = "/nonexistent/uttm-dir"; }));
   EXPECT_EQ(missing.code(), Errc::kNotFound);
   EXPECT_NE(missing.status().message().find("/nonexistent/uttm-dir"), std::string::npos);
-  auto not_dir = NewFileStore(FileOpts([](FileStoreOptions& o) { o.directory = "/proc/self/status"; }));
+  auto not_dir =
+      NewFileStore(FileOpts([](FileStoreOptions& o) { o.directory = "/proc/self/status"; }));
   EXPECT_EQ(not_dir.code(), Errc::kInvalid);
-  EXPECT_EQ(NewFileStore(FileOpts([](FileStoreOptions& o) { o.capacity_bytes = 1; })).code(), Errc::kInvalid);
+  EXPECT_EQ(NewFileStore(FileOpts([](FileStoreOptions& o) { o.capacity_bytes = 1; })).code(),
+            Errc::kInvalid);
 }
 
 TEST(FileStoreTest, ReserveLimitsAdmissionAndAvailability) {
-  auto store = NewFileStore(FileOpts([](FileStoreOptions& o) { o.reserve_bytes = std::uint64_t{1} << 62; }));
+  auto store =
+      NewFileStore(FileOpts([](FileStoreOptions& o) { o.reserve_bytes = std::uint64_t{1} << 62; }));
   ASSERT_TRUE(store.ok());
   EXPECT_EQ((*store)->BytesAvailable(), 0u);
   Pages page(1, 17);

@@ -23,7 +23,9 @@ constexpr std::size_t kShortWriteAlign = 512;
 
 std::uint64_t SlotOffset(std::uint64_t slot) { return slot << kPageShift; }
 
-bool PageAligned(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & (kPageSize - 1)) == 0; }
+bool PageAligned(const void* p) {
+  return (reinterpret_cast<std::uintptr_t>(p) & (kPageSize - 1)) == 0;
+}
 
 }  // namespace
 
@@ -126,7 +128,8 @@ Result<std::size_t> FdStore::BackupPages(const std::byte* src, std::size_t count
     }
     if (slots_.size() < alloc_.tail()) slots_.resize(alloc_.tail());
     for (const SlotExtent& e : extents) {
-      for (std::uint64_t s = e.start; s < e.start + e.count; ++s) slots_[s].state = SlotState::kBusy;
+      for (std::uint64_t s = e.start; s < e.start + e.count; ++s)
+        slots_[s].state = SlotState::kBusy;
     }
     stats_->GaugeAdd(Stat::kStoreBytesUsed, static_cast<std::int64_t>(SlotOffset(got)));
   }
@@ -275,9 +278,9 @@ Status FdStore::CopyPages(const BackupHandle* handles, std::size_t count, std::b
       int err = ReadFully(fd_, SlotOffset(want[done].slot), out, SlotOffset(ok));
       if (err != 0) {
         stats_->Add(Stat::kStoreReadErrors);
-        status = Status(Errc::kIo, kind_ + ": read of handle " +
-                                       std::to_string(want[done].slot + 1) +
-                                       " failed: " + std::strerror(err));
+        status =
+            Status(Errc::kIo, kind_ + ": read of handle " + std::to_string(want[done].slot + 1) +
+                                  " failed: " + std::strerror(err));
         break;
       }
       bytes_read += SlotOffset(ok);
@@ -291,9 +294,9 @@ Status FdStore::CopyPages(const BackupHandle* handles, std::size_t count, std::b
       if (sums[k] != want[done + k].checksum) {
         stats_->Add(Stat::kChecksumFailures);
         std::memset(p, 0, kPageSize);  // never leave corrupt bytes looking like data
-        status = Status(Errc::kIo, kind_ + ": backup handle " +
-                                       std::to_string(want[done + k].slot + 1) +
-                                       " failed its checksum (data corrupted in the store)");
+        status =
+            Status(Errc::kIo, kind_ + ": backup handle " + std::to_string(want[done + k].slot + 1) +
+                                  " failed its checksum (data corrupted in the store)");
         done += k;
         ok = 0;
         break;
@@ -307,8 +310,7 @@ Status FdStore::CopyPages(const BackupHandle* handles, std::size_t count, std::b
     }
     if (fault == Errc::kIo) {
       stats_->Add(Stat::kStoreReadErrors);
-      status = Status(Errc::kIo, kind_ + ": read of handle " +
-                                     std::to_string(want[done].slot + 1) +
+      status = Status(Errc::kIo, kind_ + ": read of handle " + std::to_string(want[done].slot + 1) +
                                      " failed: Input/output error (fault point)");
       break;
     }

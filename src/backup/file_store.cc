@@ -22,8 +22,8 @@ namespace {
 
 class FileStore final : public FdStore {
  public:
-  FileStore(int fd, const FileStoreOptions& options, std::string directory,
-            std::uint64_t max_slots, Stats* stats)
+  FileStore(int fd, const FileStoreOptions& options, std::string directory, std::uint64_t max_slots,
+            Stats* stats)
       : FdStore(fd, options.o_direct, max_slots, stats, "file store"),
         directory_(std::move(directory)),
         reserve_bytes_(options.reserve_bytes) {}
@@ -37,8 +37,8 @@ class FileStore final : public FdStore {
       if (errno == EINTR) continue;
       const int err = errno;
       stats()->Add(Stat::kStoreWriteErrors);
-      return Status(Errc::kIo, "file store " + directory_ + ": fdatasync failed: " +
-                                   std::strerror(err));
+      return Status(Errc::kIo,
+                    "file store " + directory_ + ": fdatasync failed: " + std::strerror(err));
     }
     if (!o_direct()) (void)::posix_fadvise(fd(), 0, 0, POSIX_FADV_DONTNEED);
     return Status::Ok();

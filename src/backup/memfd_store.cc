@@ -50,8 +50,8 @@ class MemfdStore final : public FdStore {
         allow_without_swap_(options.allow_without_swap) {}
 
   std::uint64_t BytesAvailable() const override {
-    std::uint64_t avail = allow_without_swap_ ? MeminfoBytes("MemAvailable") + FreeSwapBytes()
-                                              : FreeSwapBytes();
+    std::uint64_t avail =
+        allow_without_swap_ ? MeminfoBytes("MemAvailable") + FreeSwapBytes() : FreeSwapBytes();
     return std::min(avail, CapacityBytesLeft());
   }
 
@@ -91,16 +91,15 @@ Result<std::unique_ptr<BackupStore>> NewMemfdStore(const MemfdStoreOptions& opti
   int fd = ::memfd_create(options.name.c_str(), MFD_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
-    return Status(ErrcFromErrno(err), std::string("memfd store: memfd_create failed: ") +
-                                          std::strerror(err));
+    return Status(ErrcFromErrno(err),
+                  std::string("memfd store: memfd_create failed: ") + std::strerror(err));
   }
   (void)::fchmod(fd, 0600);  // Private to this user even through /proc/<pid>/fd.
   const std::uint64_t max_slots = options.capacity_bytes == 0
                                       ? internal::kMaxSlotsUnlimited
                                       : options.capacity_bytes >> kPageShift;
   Stats* stats = options.stats != nullptr ? options.stats : &Stats::Default();
-  return std::unique_ptr<BackupStore>(
-      new internal::MemfdStore(fd, options, max_slots, stats));
+  return std::unique_ptr<BackupStore>(new internal::MemfdStore(fd, options, max_slots, stats));
 }
 
 }  // namespace uttm

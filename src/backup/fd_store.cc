@@ -23,6 +23,9 @@ constexpr std::size_t kShortWriteAlign = 512;
 
 std::uint64_t SlotOffset(std::uint64_t slot) { return slot << kPageShift; }
 
+// Read-ahead hints one CopyPages gives at most (a badly fragmented copy skips the rest).
+constexpr std::size_t kMaxReadHints = 64;
+
 bool PageAligned(const void* p) {
   return (reinterpret_cast<std::uintptr_t>(p) & (kPageSize - 1)) == 0;
 }
@@ -242,6 +245,18 @@ Status FdStore::CopyPages(const BackupHandle* handles, std::size_t count, std::b
       const std::uint64_t v = handles[i].value();
       if (v == 0 || v > slots_.size() || slots_[v - 1].state != SlotState::kLive) break;
       want.push_back({v - 1, slots_[v - 1].checksum});
+    }
+  }
+
+  // Ask for every run at once, so the medium reads ahead while earlier chunks are verified.
+  if (want.size() > kIoChunkPages) {
+    std::size_t hints = 0;
+    for (std::size_t i = 0; i < want.size() && hints < kMaxReadHints;) {
+      std::size_t j = i + 1;
+      while (j < want.size() && want[j].slot == want[i].slot + (j - i)) ++j;
+      BeforeRead(SlotOffset(want[i].slot), SlotOffset(j - i));
+      ++hints;
+      i = j;
     }
   }
 

@@ -65,6 +65,11 @@ class FdStore : public BackupStore {
   // How many of `n` pages may be stored now (1..n), or kNoSpace with a reason.
   virtual Result<std::uint64_t> Admit(std::uint64_t n) { return n; }
   // Called (outside the lock) after bytes [offset, offset + len) were written by BackupPages.
+  // Called (outside the lock) before CopyPages reads [offset, offset + len): a read-ahead hint.
+  virtual void BeforeRead(std::uint64_t offset, std::uint64_t len) {
+    (void)offset;
+    (void)len;
+  }
   virtual void AfterWrite(std::uint64_t offset, std::uint64_t len, const BackupFlags& flags) {
     (void)offset;
     (void)len;

@@ -60,6 +60,13 @@ class FileStore final : public FdStore {
     return std::min(n, pages);
   }
 
+  void BeforeRead(std::uint64_t offset, std::uint64_t len) override {
+    if (!o_direct()) {
+      (void)::posix_fadvise(fd(), static_cast<off_t>(offset), static_cast<off_t>(len),
+                            POSIX_FADV_WILLNEED);
+    }
+  }
+
   void AfterWrite(std::uint64_t offset, std::uint64_t len, const BackupFlags& flags) override {
     // Start writeback now so the page cache holding the backup can be reclaimed soon; async.
     if (flags.writeback && !o_direct()) {

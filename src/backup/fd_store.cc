@@ -2,6 +2,7 @@
 #include "backup/fd_store.h"
 
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -69,22 +70,74 @@ std::uint64_t FdStore::CapacityBytesLeft() const {
   return SlotOffset(alloc_.available());
 }
 
-int FdStore::WriteFully(std::uint64_t offset, const std::byte* buf, std::size_t len,
-                        std::size_t* done) {
+namespace {
+
+// Fills `iov` with bytes [pos, len) of the pages starting at page `first`, merging pages that
+// follow each other in memory. Returns the number of entries (at most the pages covered).
+int BuildIov(const PageRef& pages, std::size_t first, std::size_t pos, std::size_t len,
+             iovec* iov) {
+  int n = 0;
+  while (pos < len) {
+    const std::size_t in_page = pos & (kPageSize - 1);
+    std::byte* addr = pages.at(first + (pos >> kPageShift)) + in_page;
+    const std::size_t chunk = kPageSize - in_page;
+    if (n > 0 && static_cast<std::byte*>(iov[n - 1].iov_base) + iov[n - 1].iov_len == addr) {
+      iov[n - 1].iov_len += chunk;
+    } else {
+      iov[n].iov_base = addr;
+      iov[n].iov_len = chunk;
+      ++n;
+    }
+    pos += chunk;
+  }
+  return n;
+}
+
+// Shortens the vector to its first `want` bytes.
+void TruncateIov(iovec* iov, int* n, std::size_t want) {
+  std::size_t acc = 0;
+  for (int i = 0; i < *n; ++i) {
+    if (acc + iov[i].iov_len >= want) {
+      iov[i].iov_len = want - acc;
+      *n = i + 1;
+      return;
+    }
+    acc += iov[i].iov_len;
+  }
+}
+
+}  // namespace
+
+void FdStore::Checksum(const PageRef& pages, std::size_t first, std::size_t n, std::uint64_t* out) {
+  if (pages.list == nullptr) {
+    PageChecksums(pages.base + first * kPageSize, n, out);
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) PageChecksums(pages.list[first + i], 1, out + i);
+}
+
+int FdStore::Transfer(bool write, std::uint64_t offset, const PageRef& pages, std::size_t first,
+                      std::size_t n, std::size_t* done) {
+  UTTM_DCHECK(n <= kIoChunkPages, "Transfer of more than one chunk");
+  iovec iov[kIoChunkPages];
+  const std::size_t len = n * kPageSize;
   *done = 0;
   while (*done < len) {
-    std::size_t want = len - *done;
+    int niov = BuildIov(pages, first, *done, len, iov);
+    const std::size_t want = len - *done;
     // store.short_write: the medium takes only part of the request; the loop must resume.
-    if (want > kShortWriteAlign && ShouldFail(FaultPoint::kStoreShortWrite)) {
-      want = std::max(kShortWriteAlign, (want / 2) & ~(kShortWriteAlign - 1));
+    if (write && want > kShortWriteAlign && ShouldFail(FaultPoint::kStoreShortWrite)) {
+      TruncateIov(iov, &niov, std::max(kShortWriteAlign, (want / 2) & ~(kShortWriteAlign - 1)));
     }
-    ssize_t n = ::pwrite(fd_, buf + *done, want, static_cast<off_t>(offset + *done));
-    if (n < 0) {
+    const off_t pos = static_cast<off_t>(offset + *done);
+    ssize_t r = write ? ::pwritev(fd_, iov, niov, pos) : ::preadv(fd_, iov, niov, pos);
+    if (r < 0) {
       if (errno == EINTR) continue;
       return errno;
     }
-    if (n == 0) return ENOSPC;  // No progress at all: treat as a full medium.
-    *done += static_cast<std::size_t>(n);
+    // No progress: a full medium (write), or a stored slot past the end of the file (read).
+    if (r == 0) return write ? ENOSPC : EIO;
+    *done += static_cast<std::size_t>(r);
   }
   return 0;
 }
@@ -112,12 +165,34 @@ void FdStore::FreeSlots(const std::vector<SlotExtent>& extents) {
 
 Result<std::size_t> FdStore::BackupPages(const std::byte* src, std::size_t count,
                                          const BackupFlags& flags, BackupHandle* handles) {
-  if (count == 0) return Status(Errc::kInvalid, kind_ + ": BackupPages with count 0");
-  if (src == nullptr || handles == nullptr) {
-    return Status(Errc::kInvalid, kind_ + ": BackupPages with a null source or handle array");
+  if (src == nullptr) return Status(Errc::kInvalid, kind_ + ": BackupPages with a null source");
+  return BackupImpl(PageRef{const_cast<std::byte*>(src), nullptr}, count, flags, handles);
+}
+
+Result<std::size_t> FdStore::BackupPageList(const std::byte* const* pages, std::size_t count,
+                                            const BackupFlags& flags, BackupHandle* handles) {
+  if (pages == nullptr) return Status(Errc::kInvalid, kind_ + ": BackupPageList with no pages");
+  for (std::size_t i = 0; i < count; ++i) {
+    if (pages[i] == nullptr) {
+      return Status(Errc::kInvalid,
+                    kind_ + ": BackupPageList page " + std::to_string(i) + " is null");
+    }
   }
-  if (o_direct_ && !PageAligned(src)) {
-    return Status(Errc::kInvalid, kind_ + ": O_DIRECT needs a page-aligned source buffer");
+  return BackupImpl(PageRef{nullptr, const_cast<std::byte* const*>(pages)}, count, flags, handles);
+}
+
+Result<std::size_t> FdStore::BackupImpl(const PageRef& src, std::size_t count,
+                                        const BackupFlags& flags, BackupHandle* handles) {
+  if (count == 0) return Status(Errc::kInvalid, kind_ + ": BackupPages with count 0");
+  if (handles == nullptr) {
+    return Status(Errc::kInvalid, kind_ + ": BackupPages with a null handle array");
+  }
+  if (o_direct_) {
+    for (std::size_t i = 0; i < (src.list != nullptr ? count : 1); ++i) {
+      if (!PageAligned(src.at(i))) {
+        return Status(Errc::kInvalid, kind_ + ": O_DIRECT needs page-aligned source pages");
+      }
+    }
   }
   UTTM_ASSIGN_OR_RETURN(std::uint64_t admitted, Admit(count));
 
@@ -162,10 +237,9 @@ Result<std::size_t> FdStore::BackupPages(const std::byte* src, std::size_t count
     for (std::uint64_t off = 0; off < ok;) {
       const std::uint64_t n = std::min<std::uint64_t>(ok - off, kIoChunkPages);
       // Checksum right before the write, while the chunk is still in the CPU cache.
-      PageChecksums(src + (page + off) * kPageSize, n, sums.data() + page + off);
+      Checksum(src, page + off, n, sums.data() + page + off);
       std::size_t done = 0;
-      int werr = WriteFully(SlotOffset(e.start + off), src + (page + off) * kPageSize,
-                            SlotOffset(n), &done);
+      int werr = Transfer(/*write=*/true, SlotOffset(e.start + off), src, page + off, n, &done);
       written += done >> kPageShift;
       if (werr != 0) {
         err = werr;
@@ -223,13 +297,36 @@ Result<std::size_t> FdStore::BackupPages(const std::byte* src, std::size_t count
 
 Status FdStore::CopyPages(const BackupHandle* handles, std::size_t count, std::byte* dst,
                           const OperationContext& ctx, std::size_t* copied) {
+  return CopyImpl(handles, count, PageRef{dst, nullptr}, ctx, copied);
+}
+
+Status FdStore::CopyPageList(const BackupHandle* handles, std::size_t count, std::byte* const* dst,
+                             const OperationContext& ctx, std::size_t* copied) {
+  if (dst != nullptr) {
+    for (std::size_t i = 0; i < count; ++i) {
+      if (dst[i] == nullptr) {
+        if (copied != nullptr) *copied = 0;
+        return Status(Errc::kInvalid,
+                      kind_ + ": CopyPageList destination " + std::to_string(i) + " is null");
+      }
+    }
+  }
+  return CopyImpl(handles, count, PageRef{nullptr, dst}, ctx, copied);
+}
+
+Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const PageRef& dst,
+                         const OperationContext& ctx, std::size_t* copied) {
   if (copied != nullptr) *copied = 0;
   if (count == 0) return Status::Ok();
-  if (handles == nullptr || dst == nullptr) {
+  if (handles == nullptr || (dst.base == nullptr && dst.list == nullptr)) {
     return Status(Errc::kInvalid, kind_ + ": CopyPages with a null handle or destination array");
   }
-  if (o_direct_ && !PageAligned(dst)) {
-    return Status(Errc::kInvalid, kind_ + ": O_DIRECT needs a page-aligned destination buffer");
+  if (o_direct_) {
+    for (std::size_t i = 0; i < (dst.list != nullptr ? count : 1); ++i) {
+      if (!PageAligned(dst.at(i))) {
+        return Status(Errc::kInvalid, kind_ + ": O_DIRECT needs page-aligned destination pages");
+      }
+    }
   }
 
   // Snapshot slot and checksum of every handle; stop at the first one that is not live.
@@ -288,9 +385,9 @@ Status FdStore::CopyPages(const BackupHandle* handles, std::size_t count, std::b
         break;
       }
     }
-    std::byte* out = dst + done * kPageSize;
     if (ok > 0) {
-      int err = ReadFully(fd_, SlotOffset(want[done].slot), out, SlotOffset(ok));
+      std::size_t got = 0;
+      int err = Transfer(/*write=*/false, SlotOffset(want[done].slot), dst, done, ok, &got);
       if (err != 0) {
         stats_->Add(Stat::kStoreReadErrors);
         status =
@@ -301,11 +398,11 @@ Status FdStore::CopyPages(const BackupHandle* handles, std::size_t count, std::b
       bytes_read += SlotOffset(ok);
     }
     for (std::size_t k = 0; k < ok; ++k) {
-      if (ShouldFail(FaultPoint::kStoreCorrupt)) out[k * kPageSize + k] ^= std::byte{0x10};
+      if (ShouldFail(FaultPoint::kStoreCorrupt)) dst.at(done + k)[k] ^= std::byte{0x10};
     }
-    PageChecksums(out, ok, sums.data());
+    Checksum(dst, done, ok, sums.data());
     for (std::size_t k = 0; k < ok; ++k) {
-      std::byte* p = out + k * kPageSize;
+      std::byte* p = dst.at(done + k);
       if (sums[k] != want[done + k].checksum) {
         stats_->Add(Stat::kChecksumFailures);
         std::memset(p, 0, kPageSize);  // never leave corrupt bytes looking like data

@@ -24,6 +24,7 @@
 #include "uttm/mutex.h"
 #include "uttm/stats.h"
 #include "uttm/status.h"
+#include "uttm/units.h"
 
 namespace uttm::internal {
 
@@ -39,6 +40,13 @@ inline constexpr std::uint64_t kMaxSlotsUnlimited = std::uint64_t{1} << 40;
 // (EIO for an unexpected end of file).
 int ReadFully(int fd, std::uint64_t offset, std::byte* buf, std::size_t len);
 
+// A caller's pages: one contiguous buffer (`base`), or one pointer per page (`list`).
+struct PageRef {
+  std::byte* base = nullptr;
+  std::byte* const* list = nullptr;
+  std::byte* at(std::size_t i) const { return list != nullptr ? list[i] : base + i * kPageSize; }
+};
+
 class FdStore : public BackupStore {
  public:
   ~FdStore() override;
@@ -47,8 +55,12 @@ class FdStore : public BackupStore {
 
   Result<std::size_t> BackupPages(const std::byte* src, std::size_t count, const BackupFlags& flags,
                                   BackupHandle* handles) final;
+  Result<std::size_t> BackupPageList(const std::byte* const* pages, std::size_t count,
+                                     const BackupFlags& flags, BackupHandle* handles) final;
   Status CopyPages(const BackupHandle* handles, std::size_t count, std::byte* dst,
                    const OperationContext& ctx, std::size_t* copied) final;
+  Status CopyPageList(const BackupHandle* handles, std::size_t count, std::byte* const* dst,
+                      const OperationContext& ctx, std::size_t* copied) final;
   void Drop(const BackupHandle* handles, std::size_t count) final;
   std::uint64_t BytesUsed() const final;
 
@@ -64,12 +76,12 @@ class FdStore : public BackupStore {
 
   // How many of `n` pages may be stored now (1..n), or kNoSpace with a reason.
   virtual Result<std::uint64_t> Admit(std::uint64_t n) { return n; }
-  // Called (outside the lock) after bytes [offset, offset + len) were written by BackupPages.
   // Called (outside the lock) before CopyPages reads [offset, offset + len): a read-ahead hint.
   virtual void BeforeRead(std::uint64_t offset, std::uint64_t len) {
     (void)offset;
     (void)len;
   }
+  // Called (outside the lock) after bytes [offset, offset + len) were written by BackupPages.
   virtual void AfterWrite(std::uint64_t offset, std::uint64_t len, const BackupFlags& flags) {
     (void)offset;
     (void)len;
@@ -83,9 +95,17 @@ class FdStore : public BackupStore {
     SlotState state = SlotState::kFree;
   };
 
-  // Writes `len` bytes at `offset`, retrying EINTR and short writes. Returns 0 or an errno;
-  // `*done` is the number of leading bytes known written.
-  int WriteFully(std::uint64_t offset, const std::byte* buf, std::size_t len, std::size_t* done);
+  Result<std::size_t> BackupImpl(const PageRef& src, std::size_t count, const BackupFlags& flags,
+                                 BackupHandle* handles);
+  Status CopyImpl(const BackupHandle* handles, std::size_t count, const PageRef& dst,
+                  const OperationContext& ctx, std::size_t* copied);
+  // Checksums pages [first, first + n) of `pages` into `out`.
+  static void Checksum(const PageRef& pages, std::size_t first, std::size_t n, std::uint64_t* out);
+  // Moves pages [first, first + n) of `pages` to (write) or from (read) the medium at `offset`
+  // with one pwritev / preadv (adjacent pages merged), retrying EINTR and short transfers.
+  // REQUIRES: n <= kIoChunkPages. Returns 0 or an errno; `*done` = leading bytes transferred.
+  int Transfer(bool write, std::uint64_t offset, const PageRef& pages, std::size_t first,
+               std::size_t n, std::size_t* done);
   // Punches a hole over the slots (best effort; the space is reusable either way).
   void PunchSlots(std::uint64_t start, std::uint64_t count);
   // Marks the extents' slots free and returns them to the allocator.

@@ -105,8 +105,8 @@ Result<PageChunk> PageProvider::Allocate(PageOrder order) {
   const std::uint64_t pages = order.pages().value();
   std::uintptr_t addr = 0;
   {
-    MutexLock lock(&state_->mu);
     State& s = *state_;
+    MutexLock lock(&s.mu);
     const std::uint64_t limit = s.options.byte_limit.value() / kPageSize;
     bool fail =
         ShouldFail(FaultPoint::kPageAlloc) || (limit != 0 && s.pages_in_use + pages > limit);
@@ -172,10 +172,11 @@ void PageProvider::FreeRange(std::byte* addr, std::size_t pages) {
   stats_->Add(Stat::kProviderReleaseCalls);
   UTTM_ASAN_POISON(addr, pages * kPageSize);
   {
-    MutexLock lock(&state_->mu);
-    UTTM_DCHECK(state_->pages_in_use >= pages, "FreeRange: more pages freed than handed out");
-    state_->pages_in_use -= pages;
-    state_->InsertRange(reinterpret_cast<std::uintptr_t>(addr), pages);
+    State& s = *state_;
+    MutexLock lock(&s.mu);
+    UTTM_DCHECK(s.pages_in_use >= pages, "FreeRange: more pages freed than handed out");
+    s.pages_in_use -= pages;
+    s.InsertRange(reinterpret_cast<std::uintptr_t>(addr), pages);
   }
   stats_->GaugeAdd(Stat::kProviderPages, -static_cast<std::int64_t>(pages));
 }

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "os/asan.h"
 #include "uttm/fault_injection.h"
 
 namespace uttm {
@@ -97,6 +98,23 @@ TEST(PageProviderTest, FreeRangeOfSplitChunkReleasesPagesIndividually) {
   provider.FreeRange(c->addr + 8 * kPageSize, 8);
   EXPECT_EQ(provider.pages_in_use(), 0u);
 }
+
+}  // namespace
+}  // namespace uttm
+
+namespace uttm {
+namespace {
+
+#ifdef UTTM_HAVE_ASAN_
+TEST(PageProviderDeathTest, UseAfterFreeOfAPageCrashesUnderAsan) {
+  PageProvider provider;
+  auto c = provider.Allocate(PageOrder(0));
+  ASSERT_TRUE(c.ok());
+  volatile std::byte* p = c->addr;
+  provider.Free(*c);
+  EXPECT_DEATH(p[100] = std::byte{1}, "use-after-poison");
+}
+#endif
 
 }  // namespace
 }  // namespace uttm

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "tt/test_util.h"
 #include "uttm/fault_injection.h"
 #include "uttm/file_store.h"
 #include "uttm/memfd_store.h"
@@ -17,6 +18,9 @@
 
 namespace uttm {
 namespace {
+
+using testing_util::RssAnonBytes;
+using testing_util::UnderSanitizer;
 
 std::unique_ptr<BackupStore> FileStore(std::uint64_t capacity = 0) {
   FileStoreOptions options;
@@ -362,32 +366,6 @@ TEST(PageVectorRestoreTest, StopTokenInterruptsAndDestroyMidRestoreLeaksNothing)
   EXPECT_EQ(store->BytesUsed(), 0u);
   EXPECT_EQ(ctx.provider().pages_in_use(), ctx.pool().pooled_pages());
   EXPECT_EQ(ctx.pages_allocated().value(), 0u);
-}
-
-bool UnderSanitizer() {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  return true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-  return true;
-#else
-  return false;
-#endif
-#else
-  return false;
-#endif
-}
-
-std::uint64_t RssAnonBytes() {
-  FILE* f = std::fopen("/proc/self/status", "r");
-  if (f == nullptr) return 0;
-  char line[256];
-  unsigned long kb = 0;
-  while (std::fgets(line, sizeof line, f) != nullptr) {
-    if (std::sscanf(line, "RssAnon: %lu kB", &kb) == 1) break;
-  }
-  std::fclose(f);
-  return std::uint64_t{kb} * 1024;
 }
 
 TEST(PageVectorRssTest, Backup512MiBToFileStoreReleasesMemory) {

@@ -9,10 +9,14 @@
 #include <cstring>
 #include <vector>
 
+#include "tt/test_util.h"
 #include "uttm/fault_injection.h"
 
 namespace uttm {
 namespace {
+
+using testing_util::RssAnonBytes;
+using testing_util::UnderSanitizer;
 
 std::unique_ptr<PageVector> Make(MemoryContext* ctx, std::uint64_t bytes,
                                  Caching caching = Caching::kCached, std::uint32_t flags = 0,
@@ -251,37 +255,8 @@ TEST(PageVectorTest, MisuseIsInvalid) {
 namespace uttm {
 namespace {
 
-bool UnderSanitizer() {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  return true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-  return true;
-#else
-  return false;
-#endif
-#else
-  return false;
-#endif
-}
-
-// Resident anonymous memory of this process in bytes (RssAnon from /proc/self/status).
-std::uint64_t RssAnonBytes() {
-  FILE* f = std::fopen("/proc/self/status", "r");
-  if (f == nullptr) return 0;
-  char line[256];
-  std::uint64_t kb = 0;
-  while (std::fgets(line, sizeof line, f) != nullptr) {
-    if (std::sscanf(line, "RssAnon: %lu kB", &kb) == 1) break;
-  }
-  std::fclose(f);
-  return kb * 1024;
-}
-
-bool SkipRssUnderSanitizer() { return UnderSanitizer(); }
-
 TEST(PageVectorRssTest, Purge512MiBReleasesMemory) {
-  if (SkipRssUnderSanitizer()) GTEST_SKIP() << "sanitizer shadow memory distorts RSS";
+  if (UnderSanitizer()) GTEST_SKIP() << "sanitizer shadow memory distorts RSS";
   MemoryContext ctx;
   OperationContext op;
   const std::uint64_t bytes = std::uint64_t{512} << 20;

@@ -94,13 +94,16 @@ void PagePool::Give(std::span<const PageChunk> chunks, Caching caching) {
     std::memset(c.addr, 0, c.bytes());
     pages += c.pages();
   }
+  std::vector<CachedChunk> victims;
   {
     MutexLock lock(&mu_);
     for (const PageChunk& c : chunks) types_[TypeIndex(caching, c.order.value())].push_back(c.addr);
     pooled_pages_ += pages;
+    // Trim in the same critical section (TTM: shrink while above page_pool_size).
+    if (pooled_pages_ > page_pool_size_) PopForShrink(pooled_pages_ - page_pool_size_, &victims);
   }
   stats_->GaugeAdd(Stat::kPoolPages, static_cast<std::int64_t>(pages));
-  Trim();
+  if (!victims.empty()) ReleaseToOs(victims);
 }
 
 void PagePool::Release(std::span<const PageChunk> chunks, Caching caching) {

@@ -315,7 +315,8 @@ Result<PageCount> PageVector::Backup(const BackupOptions& options, BackupStore* 
     while (j < limit && j - i < kMaxRun && PageOf(slots_[j]) == PageOf(slots_[j - 1]) + kPageSize)
       ++j;
     std::byte* src = PageOf(slots_[i]);
-    Result<std::size_t> r = store->BackupPages(src, j - i, flags, handles.data());
+    const std::size_t len = j - i;
+    Result<std::size_t> r = store->BackupPages(src, len, flags, handles.data());
     if (!r.ok()) {
       error = r.status();
       break;
@@ -325,7 +326,7 @@ Result<PageCount> PageVector::Backup(const BackupOptions& options, BackupStore* 
     context_->provider().FreeRange(src, k);
     count += k;
     i += k;
-    if (k < j - (i - k)) break;
+    if (k < len) break;  // the store took only part of the run: a partial backup
   }
   if (count == 0) {
     slots_ = std::move(saved);

@@ -417,7 +417,19 @@ TEST(PageVectorThreadTest, SharedStoreAndPool) {
       }
     });
   }
+  // The pool shrinker runs concurrently, as reclaim would.
+  std::atomic<bool> done{false};
+  std::thread shrinker([&] {
+    while (!done.load()) {
+      ShrinkControl sc;
+      sc.nr_to_scan = 64;
+      if (ctx.pool().shrinker().Count(sc) != kShrinkEmpty) ctx.pool().shrinker().Scan(sc);
+      std::this_thread::yield();
+    }
+  });
   for (auto& th : threads) th.join();
+  done.store(true);
+  shrinker.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(store->BytesUsed(), 0u);
   EXPECT_EQ(ctx.pages_allocated().value(), 0u);

@@ -75,6 +75,7 @@ TEST(ExecContext, NullAndSwallowedDeadlockAreErrors) {
   Reservation a, b;
   WwAcquireContext older;
   ASSERT_TRUE(b.Lock(&older).ok());
+  b.AssertHeld();
   ExecContext younger;
   Status st = younger.Run([&](ExecContext& e) -> Status {
     UTTM_RETURN_IF_ERROR(e.Lock(&a));
@@ -90,6 +91,7 @@ TEST(ExecContext, BacksOffSlowLocksContendedAndRetries) {
   Reservation a, b;
   WwAcquireContext older;  // created first
   ASSERT_TRUE(b.Lock(&older).ok());
+  b.AssertHeld();
   auto keep = std::make_shared<int>(7);
   std::atomic<int> passes{0};
   auto result = std::async(std::launch::async, [&] {
@@ -121,6 +123,7 @@ TEST(ExecContext, BacksOffSlowLocksContendedAndRetries) {
 TEST(ExecContext, InterruptedWhileWaiting) {
   Reservation a, b;
   ASSERT_TRUE(b.TryLock());
+  b.AssertHeld();
   std::stop_source stop;
   auto result = std::async(std::launch::async, [&] {
     ExecContext exec(ExecContext::kInterruptible, stop.get_token());

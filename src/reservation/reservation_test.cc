@@ -42,6 +42,7 @@ TEST_P(TtmBoReserve, ttm_bo_reserve_optimistic_no_ticket) {
   Reservation resv;
   ReserveOptions opts{.interruptible = GetParam().interruptible, .no_wait = GetParam().no_wait};
   ASSERT_TRUE(resv.Reserve(nullptr, opts).ok());
+  resv.AssertHeld();
   EXPECT_TRUE(resv.IsLocked());
   EXPECT_EQ(resv.LockingTicket(), nullptr);
   resv.AssertHeld();
@@ -62,6 +63,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(ttm_bo, ttm_bo_reserve_locked_no_sleep) {
   Reservation resv;
   ASSERT_TRUE(resv.TryLock());
+  resv.AssertHeld();
   EXPECT_EQ(resv.Reserve(nullptr, {.interruptible = false, .no_wait = true}), Errc::kBusy);
   resv.Unlock();
 }
@@ -77,6 +79,7 @@ TEST(ttm_bo, ttm_bo_reserve_double_resv) {
   Reservation resv;
   WwAcquireContext ticket;
   ASSERT_TRUE(resv.Reserve(&ticket, {}).ok());
+  resv.AssertHeld();
   EXPECT_EQ(resv.Reserve(&ticket, {}), Errc::kAlready);
   EXPECT_EQ(ticket.acquired(), 1);
   resv.AssertHeld();
@@ -87,6 +90,7 @@ TEST(ttm_bo, ttm_bo_reserve_double_resv) {
 TEST(ttm_bo, ttm_bo_reserve_interrupted) {
   Reservation resv;
   ASSERT_TRUE(resv.TryLock());
+  resv.AssertHeld();
   std::stop_source stop;
   std::atomic<bool> started{false};
   auto waiter = std::async(std::launch::async, [&] {
@@ -111,7 +115,9 @@ TEST(ttm_bo, ttm_bo_reserve_deadlock) {
   WwAcquireContext younger;
   ASSERT_TRUE(older.IsOlderThan(younger));
   ASSERT_TRUE(bo2.Lock(&older).ok());
+  bo2.AssertHeld();
   ASSERT_TRUE(bo1.Reserve(&younger, {}).ok());
+  bo1.AssertHeld();
   EXPECT_EQ(bo2.Reserve(&younger, {}), Errc::kDeadlock);
   EXPECT_TRUE(bo2.IsLockedBy(&older));
   bo1.AssertHeld();
@@ -127,10 +133,12 @@ TEST(Reservation, TryLockAndOwnership) {
   WwAcquireContext ticket;
   EXPECT_FALSE(resv.IsLocked());
   ASSERT_TRUE(resv.TryLock());
+  resv.AssertHeld();
   EXPECT_FALSE(resv.TryLock());
   EXPECT_FALSE(resv.IsLockedBy(&ticket));
   resv.Unlock();
   ASSERT_TRUE(resv.Lock(&ticket).ok());
+  resv.AssertHeld();
   EXPECT_TRUE(resv.IsLockedBy(&ticket));
   EXPECT_EQ(resv.LockingTicket(), &ticket);
   EXPECT_FALSE(resv.TryLock());
@@ -145,6 +153,7 @@ TEST(Reservation, MisuseIsRejected) {
   EXPECT_EQ(ww.Lock(&ticket), Errc::kInvalid);
   EXPECT_EQ(wd.LockSlow(nullptr, {}), Errc::kInvalid);
   ASSERT_TRUE(wd.Lock(&ticket).ok());
+  wd.AssertHeld();
   EXPECT_EQ(other.LockSlow(&ticket, {}), Errc::kInvalid) << "LockSlow while holding";
   ticket.Done();
   EXPECT_EQ(other.Lock(&ticket), Errc::kInvalid) << "Lock after Done";
@@ -155,9 +164,11 @@ TEST(Reservation, MisuseIsRejected) {
 TEST(Reservation, BlockingLockWaitsForUnlock) {
   Reservation resv;
   ASSERT_TRUE(resv.TryLock());
+  resv.AssertHeld();
   std::atomic<bool> got{false};
   std::thread t([&] {
     ASSERT_TRUE(resv.Lock(nullptr).ok());
+    resv.AssertHeld();
     got = true;
     resv.AssertHeld();
     resv.Unlock();
@@ -172,6 +183,7 @@ TEST(Reservation, BlockingLockWaitsForUnlock) {
 TEST(Reservation, WaitInterruptFaultPointWhileContended) {
   Reservation resv;
   ASSERT_TRUE(resv.TryLock());
+  resv.AssertHeld();
   OperationContext ctx;
   ctx.interruptible = true;
   {
@@ -181,6 +193,7 @@ TEST(Reservation, WaitInterruptFaultPointWhileContended) {
   resv.Unlock();
   ScopedFault fault(FaultPoint::kWaitInterrupt, FaultSpec{});
   EXPECT_TRUE(resv.Lock(nullptr, ctx).ok()) << "an uncontended lock never waits";
+  resv.AssertHeld();
   resv.Unlock();
 }
 
@@ -189,10 +202,13 @@ TEST(Reservation, WaitDieOlderWaitsForYoungerHolder) {
   WwAcquireContext older;
   auto younger = std::make_unique<WwAcquireContext>();
   ASSERT_TRUE(a.Lock(younger.get()).ok());
+  a.AssertHeld();
   std::atomic<bool> got{false};
   std::thread t([&] {
     ASSERT_TRUE(b.Lock(&older).ok());
+    b.AssertHeld();
     ASSERT_TRUE(a.Lock(&older).ok());  // holds b, meets a younger holder: waits
+    a.AssertHeld();
     got = true;
     a.Unlock();
     b.Unlock();
@@ -209,10 +225,12 @@ TEST(Reservation, WaitDieFirstLockNeverDies) {
   Reservation a;
   WwAcquireContext older;
   ASSERT_TRUE(a.Lock(&older).ok());
+  a.AssertHeld();
   std::atomic<bool> got{false};
   std::thread t([&] {
     WwAcquireContext younger;
     ASSERT_TRUE(a.Lock(&younger).ok());
+    a.AssertHeld();
     got = true;
     a.Unlock();
   });
@@ -228,15 +246,20 @@ TEST(Reservation, LockSlowAfterBackOff) {
   WwAcquireContext older;
   WwAcquireContext younger;
   ASSERT_TRUE(b.Lock(&older).ok());
+  b.AssertHeld();
   ASSERT_TRUE(a.Lock(&younger).ok());
+  a.AssertHeld();
   ASSERT_EQ(b.Lock(&younger), Errc::kDeadlock);
   a.Unlock();  // back off
   std::thread t([&] {
     std::this_thread::sleep_for(milliseconds(10));
+    b.AssertHeld();
     b.Unlock();  // the older transaction finishes (unlocked from another thread on purpose)
   });
   ASSERT_TRUE(b.LockSlow(&younger, {}).ok());
+  b.AssertHeld();
   ASSERT_TRUE(a.Lock(&younger).ok());
+  a.AssertHeld();
   EXPECT_EQ(younger.acquired(), 2);
   t.join();
   a.Unlock();
@@ -247,11 +270,14 @@ TEST(Reservation, WoundWaitYoungerWaitsForOlderHolder) {
   Reservation a(WwClass::kWoundWait), b(WwClass::kWoundWait);
   WwAcquireContext older(WwClass::kWoundWait);
   ASSERT_TRUE(a.Lock(&older).ok());
+  a.AssertHeld();
   std::atomic<bool> got{false};
   std::thread t([&] {
     WwAcquireContext younger(WwClass::kWoundWait);
     ASSERT_TRUE(b.Lock(&younger).ok());
+    b.AssertHeld();
     ASSERT_TRUE(a.Lock(&younger).ok());  // wound-wait: the younger waits, it does not die
+    a.AssertHeld();
     got = true;
     a.Unlock();
     b.Unlock();
@@ -267,11 +293,13 @@ TEST(Reservation, WoundWaitWoundWakesBlockedVictim) {
   Reservation a(WwClass::kWoundWait), c(WwClass::kWoundWait);
   WwAcquireContext older(WwClass::kWoundWait);  // created first: older
   ASSERT_TRUE(c.TryLock());
+  c.AssertHeld();
   std::promise<void> younger_has_a;
   auto younger_result = std::async(std::launch::async, [&] {
     WwAcquireContext younger(WwClass::kWoundWait);
     EXPECT_TRUE(older.IsOlderThan(younger));
     EXPECT_TRUE(a.Lock(&younger).ok());
+    a.AssertHeld();
     younger_has_a.set_value();
     Status st = c.Lock(&younger);  // blocks on the third party until wounded
     a.Unlock();                    // back off
@@ -280,6 +308,7 @@ TEST(Reservation, WoundWaitWoundWakesBlockedVictim) {
   younger_has_a.get_future().wait();
   std::this_thread::sleep_for(milliseconds(10));
   ASSERT_TRUE(a.Lock(&older).ok());  // wounds the younger holder, then waits for it
+  a.AssertHeld();
   EXPECT_EQ(younger_result.get(), Errc::kDeadlock);
   EXPECT_TRUE(a.IsLockedBy(&older));
   a.Unlock();
@@ -291,10 +320,13 @@ TEST(Reservation, WoundWaitWoundedTicketDiesOnNextContendedLock) {
   WwAcquireContext older(WwClass::kWoundWait);
   WwAcquireContext younger(WwClass::kWoundWait);
   ASSERT_TRUE(a.Lock(&younger).ok());
+  a.AssertHeld();
   ASSERT_TRUE(b.TryLock());
+  b.AssertHeld();
   std::atomic<bool> got{false};
   std::thread t([&] {
     ASSERT_TRUE(a.Lock(&older).ok());  // wounds `younger`, waits
+    a.AssertHeld();
     got = true;
     a.Unlock();
   });
@@ -308,7 +340,9 @@ TEST(Reservation, WoundWaitWoundedTicketDiesOnNextContendedLock) {
   b.Unlock();
   // After backing off completely the wound is forgotten.
   ASSERT_TRUE(a.Lock(&younger).ok());
+  a.AssertHeld();
   ASSERT_TRUE(b.Lock(&younger).ok());
+  b.AssertHeld();
   a.Unlock();
   b.Unlock();
 }
@@ -323,6 +357,7 @@ class ResvFences : public ::testing::Test {
 
 TEST_F(ResvFences, AddNeedsReservedSlotAndReservationEndsWithUnlock) {
   ASSERT_TRUE(resv_.TryLock());
+  resv_.AssertHeld();
   EXPECT_EQ(resv_.AddFence(Fence::Create(ctx_, 1), ResvUsage::kWrite), Errc::kInvalid);
   EXPECT_EQ(resv_.AddFence(nullptr, ResvUsage::kWrite), Errc::kInvalid);
   ASSERT_TRUE(resv_.ReserveFences(2).ok());
@@ -332,6 +367,7 @@ TEST_F(ResvFences, AddNeedsReservedSlotAndReservationEndsWithUnlock) {
   ASSERT_TRUE(resv_.ReserveFences(1).ok());
   resv_.Unlock();
   ASSERT_TRUE(resv_.TryLock());
+  resv_.AssertHeld();
   EXPECT_EQ(resv_.AddFence(Fence::Create(ctx_ + 2, 1), ResvUsage::kRead), Errc::kInvalid)
       << "reservations do not survive Unlock";
   EXPECT_EQ(resv_.num_fences(), 2u);
@@ -340,6 +376,7 @@ TEST_F(ResvFences, AddNeedsReservedSlotAndReservationEndsWithUnlock) {
 
 TEST_F(ResvFences, LaterFenceOfSameContextReplacesSlot) {
   ASSERT_TRUE(resv_.TryLock());
+  resv_.AssertHeld();
   ASSERT_TRUE(resv_.ReserveFences(1).ok());
   FenceRef f1 = Fence::Create(ctx_, 1);
   FenceRef f2 = Fence::Create(ctx_, 2);
@@ -362,6 +399,7 @@ TEST_F(ResvFences, LaterFenceOfSameContextReplacesSlot) {
 
 TEST_F(ResvFences, UsageFilterIsUpTo) {
   ASSERT_TRUE(resv_.TryLock());
+  resv_.AssertHeld();
   FenceRef k = Fence::Create(ctx_, 1), w = Fence::Create(ctx_ + 1, 1),
            r = Fence::Create(ctx_ + 2, 1), b = Fence::Create(ctx_ + 3, 1);
   ASSERT_TRUE(resv_.ReserveFences(4).ok());
@@ -402,6 +440,7 @@ TEST_F(ResvFences, UsageFilterIsUpTo) {
   EXPECT_TRUE(resv_.Wait(ResvUsage::kBookkeep, ctx).ok());
   t.join();
   ASSERT_TRUE(resv_.TryLock());
+  resv_.AssertHeld();
   EXPECT_EQ(resv_.PruneSignaled(), 4u);
   EXPECT_EQ(resv_.num_fences(), 0u);
   resv_.Unlock();
@@ -409,6 +448,7 @@ TEST_F(ResvFences, UsageFilterIsUpTo) {
 
 TEST_F(ResvFences, WaitInterrupted) {
   ASSERT_TRUE(resv_.TryLock());
+  resv_.AssertHeld();
   ASSERT_TRUE(
       resv_.AddFences(std::vector<FenceRef>{Fence::Create(ctx_, 1)}, ResvUsage::kKernel).ok());
   resv_.Unlock();
@@ -427,9 +467,11 @@ TEST_F(ResvFences, WaitInterrupted) {
 TEST_F(ResvFences, CopyFencesForGhostObjects) {
   Reservation ghost;
   ASSERT_TRUE(resv_.TryLock());
+  resv_.AssertHeld();
   std::vector<FenceRef> fences = {Fence::Create(ctx_, 1), Fence::Create(ctx_ + 1, 1)};
   ASSERT_TRUE(resv_.AddFences(fences, ResvUsage::kWrite).ok());
   ASSERT_TRUE(ghost.TryLock());
+  ghost.AssertHeld();
   ghost.CopyFences(resv_);
   resv_.Unlock();
   ghost.Unlock();

@@ -32,6 +32,7 @@
 #ifndef UTTM_RESERVATION_H_
 #define UTTM_RESERVATION_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -133,6 +134,7 @@ class UTTM_CAPABILITY("reservation") UTTM_EXPORT Reservation {
   Status LockInternal(WwAcquireContext* ticket, const OperationContext& ctx, bool slow);
   void TakeLocked(WwAcquireContext* ticket) UTTM_REQUIRES(mu_);
   void WakeWaiters() UTTM_REQUIRES(mu_);
+  void ResetStaleReservation() UTTM_REQUIRES(fence_mu_);
 
   const WwClass class_;
 
@@ -146,6 +148,9 @@ class UTTM_CAPABILITY("reservation") UTTM_EXPORT Reservation {
   mutable Mutex fence_mu_;
   std::vector<FenceSlot> slots_ UTTM_GUARDED_BY(fence_mu_);
   std::size_t capacity_ UTTM_GUARDED_BY(fence_mu_) = 0;
+  // Which lock period capacity_ belongs to (compared with lock_seq_, bumped on every lock).
+  std::uint64_t capacity_seq_ UTTM_GUARDED_BY(fence_mu_) = 0;
+  std::atomic<std::uint64_t> lock_seq_{0};
 };
 
 }  // namespace uttm

@@ -16,6 +16,7 @@
 
 #include "base/check.h"
 #include "reservation/wait_util.h"
+#include "uttm/stats.h"
 
 namespace uttm {
 namespace internal {
@@ -65,6 +66,7 @@ Reservation::~Reservation() {
 
 void Reservation::TakeLocked(WwAcquireContext* ticket) {
   locked_ = true;
+  lock_seq_.fetch_add(1, std::memory_order_release);
   holder_ = ticket;
   if (ticket) ticket->acquired_.fetch_add(1, std::memory_order_acq_rel);
 }
@@ -112,7 +114,7 @@ Status Reservation::LockInternal(WwAcquireContext* ticket, const OperationContex
     return Status(Errc::kInvalid, "LockSlow: needs a ticket");
   }
 
-  internal::Parker* const me = internal::CurrentParker();
+  internal::Parker* me = nullptr;  // looked up only when we may have to wait
   bool registered = false;
   bool checked_interrupt = false;
   Status result;
@@ -122,16 +124,20 @@ Status Reservation::LockInternal(WwAcquireContext* ticket, const OperationContex
     return Status(Errc::kAlready, "Lock: already reserved by this ticket");
   }
   while (true) {
-    const std::uint64_t seen = me->Seq();
     if (!locked_) {
       TakeLocked(ticket);
       break;
     }
+    // Read before the wound test below (a wound sets the flag, then bumps the sequence); unlock
+    // wake-ups need mu_, which is held from the test above until we park.
+    if (me == nullptr) me = internal::CurrentParker();
+    const std::uint64_t seen = me->Seq();
     if (ticket && ticket->acquired() > 0) {
       const bool die = class_ == WwClass::kWaitDie
                            ? (holder_ != nullptr && holder_->IsOlderThan(*ticket))
                            : ticket->wounded_.load(std::memory_order_seq_cst);
       if (die) {
+        Stats::Default().Add(Stat::kResvBackoffs);
         result = Status(Errc::kDeadlock, class_ == WwClass::kWaitDie
                                              ? "Lock: an older ticket holds it; back off"
                                              : "Lock: wounded by an older ticket; back off");
@@ -157,6 +163,7 @@ Status Reservation::LockInternal(WwAcquireContext* ticket, const OperationContex
     if (!registered) {
       waiters_.push_back(me);
       registered = true;
+      Stats::Default().Add(Stat::kResvContended);
     }
     mu_.Unlock();
     me->WaitChange(seen, ctx);
@@ -175,10 +182,6 @@ bool Reservation::TryLock() {
 }
 
 void Reservation::Unlock() {
-  {
-    MutexLock lock(&fence_mu_);
-    capacity_ = slots_.size();  // reserved slots do not outlive the lock (dma_resv debug rule)
-  }
   MutexLock lock(&mu_);
   UTTM_CHECK(locked_, "Reservation::Unlock of an unlocked reservation");
   if (holder_) holder_->acquired_.fetch_sub(1, std::memory_order_acq_rel);
@@ -204,9 +207,21 @@ const WwAcquireContext* Reservation::LockingTicket() const {
 
 void Reservation::AssertHeld() const { UTTM_DCHECK(IsLocked(), "reservation is not locked"); }
 
+// Reserved slots do not outlive the lock (the kernel enforces this in debug builds; we always
+// do): a reservation made under an earlier lock is dropped here instead of in Unlock, which
+// keeps Unlock to one mutex.
+void Reservation::ResetStaleReservation() {
+  const std::uint64_t seq = lock_seq_.load(std::memory_order_acquire);
+  if (capacity_seq_ != seq) {
+    capacity_seq_ = seq;
+    capacity_ = slots_.size();
+  }
+}
+
 Status Reservation::ReserveFences(unsigned num_fences) {
   if (num_fences > kMaxReserve) return Status(Errc::kInvalid, "ReserveFences: count too large");
   MutexLock lock(&fence_mu_);
+  ResetStaleReservation();
   capacity_ = std::max(capacity_, slots_.size() + num_fences);
   slots_.reserve(capacity_);
   return Status();
@@ -218,6 +233,7 @@ Status Reservation::AddFence(FenceRef fence, ResvUsage usage) {
     return Status(Errc::kInvalid, "AddFence: bad usage");
   }
   MutexLock lock(&fence_mu_);
+  ResetStaleReservation();
   for (FenceSlot& slot : slots_) {
     const bool supersedes = fence->IsLaterOrSame(*slot.fence) && slot.usage >= usage;
     if (supersedes || slot.fence->IsSignaled()) {
@@ -246,12 +262,14 @@ void Reservation::CopyFences(const Reservation& src) {
   if (&src == this) return;
   std::vector<FenceSlot> copy = src.GetSlots();
   MutexLock lock(&fence_mu_);
+  ResetStaleReservation();
   slots_ = std::move(copy);
   capacity_ = std::max(capacity_, slots_.size());
 }
 
 std::size_t Reservation::PruneSignaled() {
   MutexLock lock(&fence_mu_);
+  ResetStaleReservation();
   const std::size_t before = slots_.size();
   std::erase_if(slots_, [](const FenceSlot& slot) { return slot.fence->IsSignaled(); });
   return before - slots_.size();

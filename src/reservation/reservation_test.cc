@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "uttm/fault_injection.h"
+#include "uttm/stats.h"
 
 namespace uttm {
 namespace {
@@ -118,7 +119,9 @@ TEST(ttm_bo, ttm_bo_reserve_deadlock) {
   bo2.AssertHeld();
   ASSERT_TRUE(bo1.Reserve(&younger, {}).ok());
   bo1.AssertHeld();
+  const std::uint64_t backoffs = Stats::Default().Get(Stat::kResvBackoffs);
   EXPECT_EQ(bo2.Reserve(&younger, {}), Errc::kDeadlock);
+  EXPECT_EQ(Stats::Default().Get(Stat::kResvBackoffs), backoffs + 1);
   EXPECT_TRUE(bo2.IsLockedBy(&older));
   bo1.AssertHeld();
   bo1.Unlock();
@@ -165,15 +168,16 @@ TEST(Reservation, BlockingLockWaitsForUnlock) {
   Reservation resv;
   ASSERT_TRUE(resv.TryLock());
   resv.AssertHeld();
+  const std::uint64_t contended = Stats::Default().Get(Stat::kResvContended);
   std::atomic<bool> got{false};
   std::thread t([&] {
     ASSERT_TRUE(resv.Lock(nullptr).ok());
     resv.AssertHeld();
     got = true;
-    resv.AssertHeld();
     resv.Unlock();
   });
-  std::this_thread::sleep_for(milliseconds(20));
+  // The waiter is counted once it parks (other tests in this process only add to the counter).
+  EXPECT_TRUE(Eventually([&] { return Stats::Default().Get(Stat::kResvContended) > contended; }));
   EXPECT_FALSE(got.load());
   resv.Unlock();
   t.join();

@@ -18,14 +18,15 @@
 //               (including while it is blocked). A younger ticket waits for an older holder.
 // See docs/reservations.md.
 //
-// Thread-safety: a ticket belongs to the thread that created it; only that thread locks with it.
-// Other threads only read its stamp and set its wound flag (internally synchronised). Every
+// Thread-safety: a ticket is used by one thread at a time (it may move between threads with
+// proper hand-off). Other threads only read its stamp and set its wound flag (synchronised). Every
 // reservation locked with a ticket must be unlocked before the ticket is destroyed.
 #ifndef UTTM_WW_ACQUIRE_CONTEXT_H_
 #define UTTM_WW_ACQUIRE_CONTEXT_H_
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 #include "uttm/export.h"
 
@@ -66,7 +67,8 @@ class UTTM_EXPORT WwAcquireContext {
 
   const std::uint64_t stamp_;
   const WwClass class_;
-  internal::Parker* const parker_;  // the owning thread's parker (for wake-ups when wounded)
+  // Where this ticket's waits park, so that a wound can wake it (see reservation.cc).
+  const std::unique_ptr<internal::Parker> parker_;
   std::atomic<int> acquired_{0};
   std::atomic<bool> wounded_{false};
   bool done_ = false;  // owner thread only

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "reservation/test_util.h"
 #include "uttm/fault_injection.h"
 
 namespace uttm {
@@ -79,36 +80,19 @@ TEST(Fence, TimeoutReturnsTimedOut) {
 
 TEST(Fence, InterruptibleWaitStopsOnStopRequest) {
   FenceRef f = Fence::Create(Fence::AllocateContext(), 1);
-  std::stop_source source;
-  OperationContext ctx;
-  ctx.interruptible = true;
-  ctx.stop = source.get_token();
-  std::thread t([&] {
-    std::this_thread::sleep_for(milliseconds(20));
-    source.request_stop();
-  });
-  EXPECT_EQ(f->Wait(ctx), Errc::kInterrupted);
-  t.join();
+  {
+    testing::InterruptAfter interrupt(milliseconds(20));
+    EXPECT_EQ(f->Wait(interrupt.ctx()), Errc::kInterrupted);
+  }
+  {
+    testing::InterruptAfter interrupt(milliseconds(20));  // the wait path with a deadline
+    EXPECT_EQ(f->Wait(interrupt.ctx(), std::chrono::seconds(10)), Errc::kInterrupted);
+    OperationContext ctx = interrupt.ctx();
+    EXPECT_EQ(f->Wait(ctx, std::chrono::seconds(10)), Errc::kInterrupted) << "already stopped";
+    ctx.interruptible = false;  // the stop request is ignored, the timeout applies
+    EXPECT_EQ(f->Wait(ctx, milliseconds(5)), Errc::kTimedOut);
+  }
   EXPECT_FALSE(f->IsSignaled());
-  // Also with a deadline (a different wait path).
-  EXPECT_EQ(f->Wait(ctx, std::chrono::seconds(10)), Errc::kInterrupted);
-  // Not interruptible: the stop request is ignored, the timeout applies.
-  ctx.interruptible = false;
-  EXPECT_EQ(f->Wait(ctx, milliseconds(5)), Errc::kTimedOut);
-}
-
-TEST(Fence, InterruptWithDeadlineWhileBlocked) {
-  FenceRef f = Fence::Create(Fence::AllocateContext(), 1);
-  std::stop_source source;
-  OperationContext ctx;
-  ctx.interruptible = true;
-  ctx.stop = source.get_token();
-  std::thread t([&] {
-    std::this_thread::sleep_for(milliseconds(20));
-    source.request_stop();
-  });
-  EXPECT_EQ(f->Wait(ctx, std::chrono::seconds(10)), Errc::kInterrupted);
-  t.join();
 }
 
 TEST(Fence, WaitInterruptFaultPoint) {
@@ -195,16 +179,10 @@ TEST(Fence, WaitAllAndWaitAny) {
 
 TEST(Fence, WaitAnyInterrupted) {
   std::vector<FenceRef> fences = {Fence::Create(Fence::AllocateContext(), 1)};
-  std::stop_source source;
-  OperationContext octx;
-  octx.interruptible = true;
-  octx.stop = source.get_token();
-  std::thread t([&] {
-    std::this_thread::sleep_for(milliseconds(10));
-    source.request_stop();
-  });
-  EXPECT_EQ(Fence::WaitAny(fences, octx).code(), Errc::kInterrupted);
-  t.join();
+  {
+    testing::InterruptAfter interrupt(milliseconds(10));
+    EXPECT_EQ(Fence::WaitAny(fences, interrupt.ctx()).code(), Errc::kInterrupted);
+  }
   // The callback was removed: signalling later touches nothing of the finished wait.
   EXPECT_TRUE(fences[0]->Signal().ok());
 }

@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <memory>
+#include <optional>
 #include <utility>
 
 #include "base/check.h"
@@ -19,15 +21,6 @@
 #include "uttm/stats.h"
 
 namespace uttm {
-namespace internal {
-
-Parker* CurrentParker() {
-  thread_local Parker parker;
-  return &parker;
-}
-
-}  // namespace internal
-
 namespace {
 std::atomic<std::uint64_t> g_next_stamp{1};
 constexpr unsigned kMaxReserve = 1u << 20;
@@ -36,7 +29,7 @@ constexpr unsigned kMaxReserve = 1u << 20;
 WwAcquireContext::WwAcquireContext(WwClass ww_class)
     : stamp_(g_next_stamp.fetch_add(1, std::memory_order_relaxed)),
       class_(ww_class),
-      parker_(internal::CurrentParker()) {}
+      parker_(std::make_unique<internal::Parker>()) {}
 
 WwAcquireContext::~WwAcquireContext() {
   UTTM_DCHECK(acquired() == 0, "ticket destroyed while it still holds reservations");
@@ -106,7 +99,11 @@ Status Reservation::LockInternal(WwAcquireContext* ticket, const OperationContex
     }
     if (ticket->done_) return Status(Errc::kInvalid, "Lock: ticket is marked Done()");
     if (ticket->acquired() == 0) {
-      ticket->wounded_.store(false, std::memory_order_seq_cst);
+      // Nobody can wound a ticket that holds nothing (only holders are wounded), so a plain
+      // check-then-clear is race-free; it keeps the uncontended path free of a fenced store.
+      if (ticket->wounded_.load(std::memory_order_relaxed)) {
+        ticket->wounded_.store(false, std::memory_order_relaxed);
+      }
     } else if (slow) {
       return Status(Errc::kInvalid, "LockSlow: the ticket still holds reservations");
     }
@@ -114,7 +111,10 @@ Status Reservation::LockInternal(WwAcquireContext* ticket, const OperationContex
     return Status(Errc::kInvalid, "LockSlow: needs a ticket");
   }
 
-  internal::Parker* me = nullptr;  // looked up only when we may have to wait
+  // A ticketed wait parks on the ticket's parker (a wound must find it); a plain wait on one
+  // made here, only when it has to wait.
+  std::optional<internal::Parker> local_parker;
+  internal::Parker* me = ticket ? ticket->parker_.get() : nullptr;
   bool registered = false;
   bool checked_interrupt = false;
   Status result;
@@ -130,7 +130,7 @@ Status Reservation::LockInternal(WwAcquireContext* ticket, const OperationContex
     }
     // Read before the wound test below (a wound sets the flag, then bumps the sequence); unlock
     // wake-ups need mu_, which is held from the test above until we park.
-    if (me == nullptr) me = internal::CurrentParker();
+    if (me == nullptr) me = &local_parker.emplace();
     const std::uint64_t seen = me->Seq();
     if (ticket && ticket->acquired() > 0) {
       const bool die = class_ == WwClass::kWaitDie

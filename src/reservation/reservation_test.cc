@@ -11,6 +11,7 @@
 #include <future>
 #include <thread>
 
+#include "reservation/test_util.h"
 #include "uttm/fault_injection.h"
 #include "uttm/stats.h"
 
@@ -19,14 +20,31 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Polls until `pred` holds (at most ~5 s); for "the other thread is now blocked" hand-offs.
-template <typename Pred>
-bool Eventually(Pred pred) {
-  for (int i = 0; i < 5000; ++i) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(1));
-  }
-  return pred();
+using testing::Eventually;
+
+// The caller holds `held`. On another thread, `waiter` locks `other` (if given) and then `held`;
+// that must block (not die) until the caller unlocks `held`, and then succeed.
+void ExpectWaitsForHolder(Reservation& held, Reservation* other, WwAcquireContext* waiter)
+    UTTM_RELEASE(held) UTTM_NO_THREAD_SAFETY_ANALYSIS {
+  std::atomic<bool> got{false};
+  std::thread t([&] {
+    if (other) {
+      ASSERT_TRUE(other->Lock(waiter).ok());
+    }
+    EXPECT_TRUE(held.Lock(waiter).ok());
+    got = true;
+    held.AssertHeld();
+    held.Unlock();
+    if (other) {
+      other->AssertHeld();
+      other->Unlock();
+    }
+  });
+  std::this_thread::sleep_for(milliseconds(20));
+  EXPECT_FALSE(got.load());
+  held.Unlock();
+  t.join();
+  EXPECT_TRUE(got.load());
 }
 
 // --- ttm_bo_test reserve cases ---
@@ -204,45 +222,20 @@ TEST(Reservation, WaitInterruptFaultPointWhileContended) {
 TEST(Reservation, WaitDieOlderWaitsForYoungerHolder) {
   Reservation a, b;
   WwAcquireContext older;
-  auto younger = std::make_unique<WwAcquireContext>();
-  ASSERT_TRUE(a.Lock(younger.get()).ok());
+  WwAcquireContext younger;
+  ASSERT_TRUE(a.Lock(&younger).ok());
   a.AssertHeld();
-  std::atomic<bool> got{false};
-  std::thread t([&] {
-    ASSERT_TRUE(b.Lock(&older).ok());
-    b.AssertHeld();
-    ASSERT_TRUE(a.Lock(&older).ok());  // holds b, meets a younger holder: waits
-    a.AssertHeld();
-    got = true;
-    a.Unlock();
-    b.Unlock();
-  });
-  std::this_thread::sleep_for(milliseconds(20));
-  EXPECT_FALSE(got.load());
-  a.Unlock();
-  t.join();
-  EXPECT_TRUE(got.load());
+  ExpectWaitsForHolder(a, &b, &older);  // older holds b, meets the younger holder: waits
 }
 
 TEST(Reservation, WaitDieFirstLockNeverDies) {
   // A ticket holding nothing simply waits, even for an older holder.
   Reservation a;
   WwAcquireContext older;
+  WwAcquireContext younger;
   ASSERT_TRUE(a.Lock(&older).ok());
   a.AssertHeld();
-  std::atomic<bool> got{false};
-  std::thread t([&] {
-    WwAcquireContext younger;
-    ASSERT_TRUE(a.Lock(&younger).ok());
-    a.AssertHeld();
-    got = true;
-    a.Unlock();
-  });
-  std::this_thread::sleep_for(milliseconds(20));
-  EXPECT_FALSE(got.load());
-  a.Unlock();
-  t.join();
-  EXPECT_TRUE(got.load());
+  ExpectWaitsForHolder(a, nullptr, &younger);
 }
 
 TEST(Reservation, LockSlowAfterBackOff) {
@@ -273,24 +266,12 @@ TEST(Reservation, LockSlowAfterBackOff) {
 TEST(Reservation, WoundWaitYoungerWaitsForOlderHolder) {
   Reservation a(WwClass::kWoundWait), b(WwClass::kWoundWait);
   WwAcquireContext older(WwClass::kWoundWait);
+  WwAcquireContext younger(WwClass::kWoundWait);
   ASSERT_TRUE(a.Lock(&older).ok());
   a.AssertHeld();
-  std::atomic<bool> got{false};
-  std::thread t([&] {
-    WwAcquireContext younger(WwClass::kWoundWait);
-    ASSERT_TRUE(b.Lock(&younger).ok());
-    b.AssertHeld();
-    ASSERT_TRUE(a.Lock(&younger).ok());  // wound-wait: the younger waits, it does not die
-    a.AssertHeld();
-    got = true;
-    a.Unlock();
-    b.Unlock();
-  });
-  std::this_thread::sleep_for(milliseconds(20));
-  EXPECT_FALSE(got.load());
-  a.Unlock();
-  t.join();
-  EXPECT_TRUE(got.load());
+  ExpectWaitsForHolder(a, &b, &younger);  // wound-wait: the younger waits, it does not die
+  EXPECT_FALSE(older.wounded());
+  EXPECT_FALSE(younger.wounded());
 }
 
 TEST(Reservation, WoundWaitWoundWakesBlockedVictim) {
@@ -456,16 +437,8 @@ TEST_F(ResvFences, WaitInterrupted) {
   ASSERT_TRUE(
       resv_.AddFences(std::vector<FenceRef>{Fence::Create(ctx_, 1)}, ResvUsage::kKernel).ok());
   resv_.Unlock();
-  std::stop_source stop;
-  OperationContext ctx;
-  ctx.interruptible = true;
-  ctx.stop = stop.get_token();
-  std::thread t([&] {
-    std::this_thread::sleep_for(milliseconds(10));
-    stop.request_stop();
-  });
-  EXPECT_EQ(resv_.Wait(ResvUsage::kKernel, ctx), Errc::kInterrupted);
-  t.join();
+  testing::InterruptAfter interrupt(milliseconds(10));
+  EXPECT_EQ(resv_.Wait(ResvUsage::kKernel, interrupt.ctx()), Errc::kInterrupted);
 }
 
 TEST_F(ResvFences, CopyFencesForGhostObjects) {

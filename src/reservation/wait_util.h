@@ -6,10 +6,11 @@
 //                              test made once before a wait blocks;
 //   StopWaker                  wakes a CondVar (under its Mutex) when ctx.stop is requested, for
 //                              waits that also need a deadline (CondVar has no stop+deadline form);
-//   Parker                     a per-thread wake-up slot: reservation waiters park on it so that
-//                              whoever must wake them (an unlock, a wound) can do so without
-//                              taking the lock of the reservation they wait on. Its mutex is a
-//                              leaf: nothing is locked while it is held.
+//   Parker                     a wake-up slot (one per ticket, or one per plain blocking Lock
+//                              call): reservation waiters park on it so that whoever must wake
+//                              them (an unlock, a wound) can do so without taking the lock of
+//                              the reservation they wait on. Its mutex is a leaf: nothing is
+//                              locked while it is held.
 #ifndef UTTM_SRC_RESERVATION_WAIT_UTIL_H_
 #define UTTM_SRC_RESERVATION_WAIT_UTIL_H_
 
@@ -84,9 +85,6 @@ struct Parker {
     }
   }
 };
-
-// The calling thread's parker (lives as long as the thread).
-Parker* CurrentParker();
 
 }  // namespace uttm::internal
 

@@ -24,8 +24,11 @@
 // References: Prepare/Lock take an optional `keep_alive` (e.g. the shared_ptr of the buffer
 // object that owns the reservation); it is held until that reservation is unlocked.
 //
-// Thread-safety: one ExecContext belongs to one thread. Reservations it holds are released by
-// Fini() or the destructor.
+// Reuse: after a successful Run the reservations stay locked; call Fini() before running another
+// transaction with the same context (the ticket, and so the context's age, is kept).
+//
+// Thread-safety: an ExecContext is used by one thread at a time. Reservations it holds are released
+// by Fini() or the destructor.
 #ifndef UTTM_EXEC_CONTEXT_H_
 #define UTTM_EXEC_CONTEXT_H_
 

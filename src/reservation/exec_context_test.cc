@@ -56,13 +56,13 @@ TEST(ExecContext, Duplicates) {
     EXPECT_EQ(st, Errc::kAlready);
     EXPECT_FALSE(a.IsLocked()) << "a failed Run unlocks everything";
   }
+  // Two objects sharing one reservation, as a VM's objects do.
+  Reservation b;
+  std::vector<Reservation*> objects = {&a, &b, &a};
   ExecContext exec(ExecContext::kIgnoreDuplicates);
-  Status st = exec.Run([&](ExecContext& e) -> Status {
-    UTTM_RETURN_IF_ERROR(e.Prepare(&a, 1));
-    return e.Prepare(&a, 1);
-  });
+  Status st = exec.Run([&](ExecContext& e) { return e.PrepareArray(objects, 1); });
   EXPECT_TRUE(st.ok());
-  EXPECT_EQ(exec.locked().size(), 1u);
+  EXPECT_EQ(exec.locked(), (std::vector<Reservation*>{&a, &b}));
   exec.Fini();
   EXPECT_FALSE(a.IsLocked());
   EXPECT_EQ(exec.ticket().acquired(), 0);

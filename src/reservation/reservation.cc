@@ -59,7 +59,8 @@ Reservation::~Reservation() {
 
 void Reservation::TakeLocked(WwAcquireContext* ticket) {
   locked_ = true;
-  lock_seq_.fetch_add(1, std::memory_order_release);
+  // Only written under mu_, so no read-modify-write is needed.
+  lock_seq_.store(lock_seq_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   holder_ = ticket;
   if (ticket) ticket->acquired_.fetch_add(1, std::memory_order_acq_rel);
 }

@@ -49,6 +49,8 @@ namespace uttm {
   COUNTER(kStoreWriteErrors, "store.write_errors", "calls", "failed store writes")               \
   COUNTER(kStoreReadErrors, "store.read_errors", "calls", "failed store reads")                  \
   COUNTER(kChecksumFailures, "store.checksum_failures", "runs", "backups that failed checksum")  \
+  COUNTER(kResvContended, "resv.contended", "calls", "reservation locks that had to wait")       \
+  COUNTER(kResvBackoffs, "resv.backoffs", "calls", "ticketed locks told to back off (EDEADLK)")  \
   GAUGE(kPagesAllocated, "pages.allocated", "pages", "pages held by page vectors (pages_limit)") \
   GAUGE(kDma32PagesAllocated, "pages.dma32_allocated", "pages", "pages under the dma32 limit")   \
   GAUGE(kPoolPages, "pool.pages", "pages", "pages parked in pools")                              \

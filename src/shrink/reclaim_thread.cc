@@ -136,6 +136,7 @@ std::string ReclaimThread::HistoryString() const {
 }
 
 std::string ReclaimThread::DescribeSources() const {
+  MutexLock lock(&mu_);  // AddSource may run concurrently before Start
   std::string out;
   for (const auto& s : sources_) out += s->Describe() + "\n";
   return out;

@@ -97,6 +97,8 @@ class UTTM_EXPORT Reclaimer final : public ReclaimHook {
   std::uint64_t CountFreeable(const ReclaimContext& ctx);
 
   std::size_t num_shrinkers() const;
+  // The Stats this reclaimer reports to (never null).
+  Stats* stats() const { return stats_; }
   std::vector<ShrinkerSnapshot> Snapshot() const;
   // One line per shrinker: "name count=.. scans=.. scanned=.. freed=.. deferred=.. stops=..".
   std::string DebugString() const;

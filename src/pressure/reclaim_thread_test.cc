@@ -105,6 +105,30 @@ TEST(ReclaimThreadTest, WakeFreesAnExplicitTargetWithoutPressure) {
   ASSERT_TRUE(r.Unregister(&c).ok());
 }
 
+TEST(ReclaimThreadTest, NoFutileEpisodesWhenNothingIsFreeable) {
+  Stats stats;
+  Reclaimer r(&stats);
+  ChunkShrinker empty;  // answers kShrinkEmpty
+  ASSERT_TRUE(r.Register(&empty).ok());
+  ReclaimThreadOptions o;
+  o.period = std::chrono::milliseconds(2);
+  ReclaimThread t(&r, o);
+  // 95 % of the budget is used by memory no shrinker owns.
+  ASSERT_TRUE(t.AddSource(std::make_unique<BudgetSource>(
+                              "other", [] { return 95u; }, 100))
+                  .ok());
+  ASSERT_TRUE(t.Start().ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  EXPECT_EQ(t.episodes(), 0u) << t.HistoryString();
+  t.Wake(10);  // an explicit request still runs (and records that nothing was freed)
+  ASSERT_TRUE(t.WaitForEpisodes(1, std::chrono::seconds(5)));
+  t.Stop();
+  EXPECT_EQ(t.History()[0].freed_pages, 0u);
+  EXPECT_EQ(stats.Get(Stat::kReclaimEpisodes), 1u);
+  EXPECT_EQ(stats.Get(Stat::kShrinkerScans), 0u);
+  ASSERT_TRUE(r.Unregister(&empty).ok());
+}
+
 TEST(ReclaimThreadTest, KeepsAnAllocatingThreadUnderItsBudget) {
   Reclaimer r;
   ChunkShrinker c;

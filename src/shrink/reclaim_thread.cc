@@ -203,6 +203,7 @@ void ReclaimThread::Run() {
     }
     bool above_high = false;
     Need need = ComputeNeed(&above_high);
+    if (level != PressureLevel::kNone) reclaimer_->stats()->Add(Stat::kPressureEvents);
     ReclaimTrigger trigger;
     if (level != PressureLevel::kNone) {
       trigger = ReclaimTrigger::kEvent;
@@ -211,6 +212,11 @@ void ReclaimThread::Run() {
     } else if (woke) {
       trigger = ReclaimTrigger::kWake;
     } else if (above_high) {
+      // Over the mark but nothing is freeable (memory we do not own): no futile episode every
+      // period; check again next period.
+      ReclaimContext ctx = options_.context;
+      ctx.background = true;
+      if (reclaimer_->CountFreeable(ctx) == 0) continue;
       trigger = ReclaimTrigger::kWatermark;
     } else {
       continue;
@@ -251,6 +257,7 @@ void ReclaimThread::RunEpisode(ReclaimTrigger trigger, PressureLevel level, cons
   ep.usage_after = need.sample.usage_bytes;
   ep.duration = std::chrono::steady_clock::now() - ep.start;
 
+  reclaimer_->stats()->Add(Stat::kReclaimEpisodes);
   MutexLock lock(&mu_);
   ep.id = ++episodes_;
   history_.push_back(std::move(ep));

@@ -245,6 +245,7 @@ std::uint64_t Reclaimer::ReclaimDirect(std::uint64_t target_pages) {
 
 std::uint64_t Reclaimer::ReclaimPages(std::uint64_t target_pages, const ReclaimContext& ctx) {
   if (target_pages == 0) return 0;
+  if (!ctx.background) stats_->Add(Stat::kReclaimDirect);
   return Shrink(ctx, kDefPriority, target_pages).freed;
 }
 

@@ -224,10 +224,12 @@ TEST(ReclaimerTest, DirectReclaimUsesDirectContext) {
     }
     std::atomic<bool> saw_background{true};
   } s;
-  Reclaimer r;
+  Stats stats;
+  Reclaimer r(&stats);
   ASSERT_TRUE(r.Register(&s).ok());
   EXPECT_GE(r.ReclaimDirect(512), 512u);
   EXPECT_FALSE(s.saw_background.load());
+  EXPECT_EQ(stats.Get(Stat::kReclaimDirect), 1u);
   ReclaimHook* hook = &r;
   EXPECT_GE(hook->ReclaimPages(128, Background()), 128u);
   EXPECT_TRUE(s.saw_background.load());

@@ -84,7 +84,7 @@ class UTTM_EXPORT Reclaimer final : public ReclaimHook {
   // Runs do_shrink_slab rounds from `start_priority` down to 0 until `target_pages` are freed
   // (target 0: one round only). Errors: none; out-of-range priorities are clamped to [0, 12].
   ShrinkResult Shrink(const ReclaimContext& ctx, int start_priority, std::uint64_t target_pages);
-  // One round over every shrinker at `priority` (the kernel's shrink_slab). Returns pages freed.
+  // One round over every shrinker at `priority` (the kernel's shrink_slab).
   ShrinkResult ShrinkRound(const ReclaimContext& ctx, int priority);
 
   // Direct reclaim: Shrink({background = false}, kDefPriority, target_pages).

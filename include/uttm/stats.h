@@ -44,6 +44,9 @@ namespace uttm {
   COUNTER(kBytesMoved, "bo.bytes_moved", "bytes", "bytes moved between placements")              \
   COUNTER(kShrinkerScans, "shrinker.scans", "calls", "shrinker scan calls")                      \
   COUNTER(kShrinkerPagesFreed, "shrinker.pages_freed", "pages", "pages freed by shrinkers")      \
+  COUNTER(kReclaimDirect, "reclaim.direct", "calls", "direct reclaim calls (ReclaimPages)")      \
+  COUNTER(kReclaimEpisodes, "reclaim.episodes", "episodes", "background reclaim episodes")       \
+  COUNTER(kPressureEvents, "pressure.events", "events", "kernel pressure events received")       \
   COUNTER(kStoreBytesWritten, "store.bytes_written", "bytes", "bytes written to backup stores")  \
   COUNTER(kStoreBytesRead, "store.bytes_read", "bytes", "bytes read from backup stores")         \
   COUNTER(kStoreWriteErrors, "store.write_errors", "calls", "failed store writes")               \

@@ -36,6 +36,9 @@ namespace uttm {
   COUNTER(kPoolMisses, "pool.misses", "chunks", "page chunks taken from the page provider")      \
   COUNTER(kPoolPagesTrimmed, "pool.pages_trimmed", "pages", "pool pages given back to the OS")   \
   COUNTER(kProviderAllocFailures, "provider.alloc_failures", "calls", "failed OS allocations")   \
+  COUNTER(kProviderReleaseCalls, "provider.release_calls", "calls",                              \
+          "madvise calls releasing pages")                                                       \
+  COUNTER(kCachingTransitions, "pages.caching_transitions", "calls", "page caching changes")     \
   COUNTER(kEvictions, "bo.evictions", "objects", "buffer objects evicted")                       \
   COUNTER(kSwapouts, "bo.swapouts", "objects", "buffer objects swapped out by the watermark")    \
   COUNTER(kBytesMoved, "bo.bytes_moved", "bytes", "bytes moved between placements")              \
@@ -49,6 +52,7 @@ namespace uttm {
   GAUGE(kPagesAllocated, "pages.allocated", "pages", "pages held by page vectors (pages_limit)") \
   GAUGE(kDma32PagesAllocated, "pages.dma32_allocated", "pages", "pages under the dma32 limit")   \
   GAUGE(kPoolPages, "pool.pages", "pages", "pages parked in pools")                              \
+  GAUGE(kProviderPages, "provider.pages", "pages", "pages handed out by the page provider")      \
   GAUGE(kStoreBytesUsed, "store.bytes_used", "bytes", "bytes held in backup stores")             \
   GAUGE(kBufferObjects, "bo.count", "objects", "live buffer objects")
 

@@ -33,17 +33,17 @@
 namespace uttm {
 
 // X(identifier, "name", "what fails when it fires")
-#define UTTM_FAULT_POINTS(X)                                                                  \
-  X(kStoreWrite, "store.write", "a backup store write fails with EIO")                        \
-  X(kStoreShortWrite, "store.short_write", "a backup store write stores only part of a run")  \
-  X(kStoreNoSpace, "store.nospace", "a backup store write fails with ENOSPC")                 \
-  X(kStoreRead, "store.read", "a backup store read fails with EIO")                           \
-  X(kStoreCorrupt, "store.corrupt", "a backup store read returns flipped bits")               \
+#define UTTM_FAULT_POINTS(X)                                                                   \
+  X(kStoreWrite, "store.write", "a backup store write fails with EIO")                         \
+  X(kStoreShortWrite, "store.short_write", "a backup store write stores only part of a run")   \
+  X(kStoreNoSpace, "store.nospace", "a backup store write fails with ENOSPC")                  \
+  X(kStoreRead, "store.read", "a backup store read fails with EIO")                            \
+  X(kStoreCorrupt, "store.corrupt", "a backup store read returns flipped bits")                \
   X(kStoreInterrupt, "store.interrupt", "an interruptible backup store copy stops with EINTR") \
-  X(kPageAlloc, "page.alloc", "the page provider cannot get memory (ENOMEM)")                 \
-  X(kRestoreInterrupt, "restore.interrupt", "an interruptible restore stops with EINTR")      \
-  X(kBackupPartial, "backup.partial", "a backup stops after half the pages (partial backup)") \
-  X(kWaitInterrupt, "wait.interrupt", "an interruptible wait returns EINTR")                  \
+  X(kPageAlloc, "page.alloc", "the page provider cannot get memory (ENOMEM)")                  \
+  X(kRestoreInterrupt, "restore.interrupt", "an interruptible restore stops with EINTR")       \
+  X(kBackupPartial, "backup.partial", "a backup stops after half the pages (partial backup)")  \
+  X(kWaitInterrupt, "wait.interrupt", "an interruptible wait returns EINTR")                   \
   X(kMoveCopy, "move.copy", "a device copy between placements fails with EIO")
 
 enum class FaultPoint : unsigned {

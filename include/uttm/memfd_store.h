@@ -41,7 +41,8 @@ struct MemfdStoreOptions {
 
 // Creates a memfd store. Errors: kInvalid (capacity below one page, empty name), or the errno
 // of memfd_create (kNoMemory, ...) with a message.
-UTTM_EXPORT Result<std::unique_ptr<BackupStore>> NewMemfdStore(const MemfdStoreOptions& options = {});
+UTTM_EXPORT Result<std::unique_ptr<BackupStore>> NewMemfdStore(
+    const MemfdStoreOptions& options = {});
 
 }  // namespace uttm
 

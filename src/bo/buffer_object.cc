@@ -40,8 +40,10 @@ BufferObject::~BufferObject() {
   device_->stats().GaugeAdd(Stat::kBufferObjects, -1);
 }
 
+// Returns with the reservation held (a hand-over the analysis cannot follow).
 Result<BoRef> BufferObject::CreateReserved(Device* device, const BoOptions& options,
-                                           const Placement& placement, OperationContext& ctx) {
+                                           const Placement& placement,
+                                           OperationContext& ctx) UTTM_NO_THREAD_SAFETY_ANALYSIS {
   if (device == nullptr) return Status(Errc::kInvalid, "buffer object without a device");
   if (options.size.value() == 0) return Status(Errc::kInvalid, "buffer object of size 0");
   if (options.priority >= kNumPriorities) {
@@ -61,10 +63,7 @@ Result<BoRef> BufferObject::CreateReserved(Device* device, const BoOptions& opti
   Status s = bo->resv_->ReserveFences(1);
   if (s.ok()) s = bo->Validate(placement, ctx);
   if (!s.ok()) {
-    if (options.resv == nullptr) {
-      bo->resv_->AssertHeld();
-      bo->resv_->Unlock();
-    }
+    if (options.resv == nullptr) bo->resv_->Unlock();
     return s;  // dropping `bo` releases it
   }
   return bo;
@@ -246,6 +245,7 @@ bool BufferObject::ResourceCompatible(const Resource& res, const Placement& plac
 }
 
 Status BufferObject::AddMoveFence(ResourceManager* man, const OperationContext& ctx) {
+  resv_->AssertHeld();
   FenceRef fence = man->move_fence();
   if (!fence || fence->IsSignaled()) return Status();
   if (ctx.no_wait_gpu) return Status(Errc::kBusy, "memory type has a pipelined move pending");
@@ -380,6 +380,7 @@ Status BufferObject::HandleMoveMem(std::unique_ptr<Resource>& new_res, bool evic
     UTTM_RETURN_IF_ERROR(CreateTt(old_use_tt));
     if (new_res->mem_type() != kMemSystem) UTTM_RETURN_IF_ERROR(Populate(ctx));
   }
+  resv_->AssertHeld();
   UTTM_RETURN_IF_ERROR(resv_->ReserveFences(1));
   Status s = device_->funcs().Move(*this, evict, ctx, new_res, hop);
   if (!s.ok()) {
@@ -496,6 +497,7 @@ Status BufferObject::MoveMemcpy(OperationContext& ctx, std::unique_ptr<Resource>
 
 Status BufferObject::MoveAccelCleanup(FenceRef fence, bool evict, bool pipeline,
                                       std::unique_ptr<Resource> new_res) {
+  resv_->AssertHeld();
   UTTM_RETURN_IF_ERROR(resv_->ReserveFences(1));
   UTTM_RETURN_IF_ERROR(resv_->AddFence(fence, ResvUsage::kKernel));
   bool old_tt = !resource_ || resource_->manager()->use_tt();

@@ -155,6 +155,7 @@ TEST_F(TtmBoTest, ttm_bo_unreserve_bulk) {
   Reservation shared;
   LruBulkMove bulk(&dev_->lru());
   ASSERT_TRUE(shared.TryLock());
+  shared.AssertHeld();
   BoRef bo1 = MakeBo(kMemTt, 0, &shared);
   BoRef bo2 = MakeBo(kMemTt, 0, &shared);
   bo1->SetBulkMove(&bulk);
@@ -166,6 +167,7 @@ TEST_F(TtmBoTest, ttm_bo_unreserve_bulk) {
     EXPECT_EQ(bulk.range(kMemTt, 0).first, bo2->resource());
   }
   ASSERT_TRUE(shared.TryLock());
+  shared.AssertHeld();
   bo1->SetBulkMove(nullptr);
   bo2->SetBulkMove(nullptr);
   shared.Unlock();
@@ -189,6 +191,7 @@ TEST_F(TtmBoTest, ttm_bo_put_basic) {
 TEST_F(TtmBoTest, ttm_bo_put_shared_resv) {
   Reservation external;
   ASSERT_TRUE(external.TryLock());
+  external.AssertHeld();
   ASSERT_TRUE(external.ReserveFences(1).ok());
   ASSERT_TRUE(external.AddFence(Fence::CreateSignaled(), ResvUsage::kBookkeep).ok());
   BoRef bo = MakeBo(kMemSystem, 0, &external);

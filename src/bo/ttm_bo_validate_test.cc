@@ -115,6 +115,7 @@ INSTANTIATE_TEST_SUITE_P(ttm_bo_validate, InitReserved,
 TEST_F(TtmBoValidateTest, ttm_bo_init_reserved_resv) {
   Reservation external;
   ASSERT_TRUE(external.TryLock());
+  external.AssertHeld();
   OperationContext ctx;
   BoOptions opts;
   opts.size = kBoSize;
@@ -222,6 +223,7 @@ TEST_F(TtmBoValidateTest, ttm_bo_validate_no_placement_not_signaled) {
   FenceRef busy = Fence::Create(Fence::AllocateContext(), 1);
   OperationContext ctx;
   ASSERT_TRUE((*bo)->Reserve(ctx).ok());
+  (*bo)->resv()->AssertHeld();
   ASSERT_TRUE((*bo)->resv()->ReserveFences(1).ok());
   ASSERT_TRUE((*bo)->resv()->AddFence(busy, ResvUsage::kBookkeep).ok());
   ASSERT_TRUE((*bo)->Validate(Placement(), ctx).ok());
@@ -336,6 +338,7 @@ TEST_F(TtmBoValidateTest, ttm_bo_validate_deleted_evict) {
   FenceRef busy = Fence::Create(Fence::AllocateContext(), 1);
   OperationContext ctx;
   ASSERT_TRUE((*victim)->Reserve(ctx).ok());
+  (*victim)->resv()->AssertHeld();
   ASSERT_TRUE((*victim)->resv()->ReserveFences(1).ok());
   ASSERT_TRUE((*victim)->resv()->AddFence(busy, ResvUsage::kBookkeep).ok());
   (*victim)->Unreserve();

@@ -94,6 +94,7 @@ Status Device::EvictFirst(ResourceManager* man, OperationContext& ctx) {
     bo = BoRef::Adopt(res->bo());
   }
   UTTM_RETURN_IF_ERROR(bo->Reserve(ctx, nullptr, ctx.no_wait_gpu));
+  bo->resv()->AssertHeld();
   Status s;
   if (bo->resource() == nullptr || bo->resource()->mem_type() != mem_type) {
     s = Status();  // moved meanwhile
@@ -140,6 +141,7 @@ void Device::DelayedDeleteWorker() {
     (void)idle;
     Status locked = bo->resv()->Lock(nullptr);
     UTTM_CHECK(locked.ok(), "delayed delete could not lock a zombie");
+    bo->resv()->AssertHeld();
     bo->CleanupMemtypeUse();
     bo->resv()->Unlock();
     bo->Put();

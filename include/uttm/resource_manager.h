@@ -22,7 +22,9 @@
 #include <string>
 
 #include "uttm/export.h"
+#include "uttm/fence.h"
 #include "uttm/intrusive_list.h"
+#include "uttm/mutex.h"
 #include "uttm/placement.h"
 #include "uttm/resource.h"
 #include "uttm/status.h"
@@ -72,6 +74,12 @@ class UTTM_EXPORT ResourceManager {
   // The LRU list of `priority`. REQUIRES: the device LRU lock is held.
   ListHead& lru(unsigned priority) { return lru_[priority]; }
 
+  // The fence of the last pipelined eviction out of this manager (TTM's man->move): space freed
+  // by it may be reused only after it signals. Null when none is pending.
+  FenceRef move_fence() const UTTM_EXCLUDES(move_mu_);
+  // Records `fence` unless the current one completes later (same context, higher seqno).
+  void SetMoveFence(FenceRef fence) UTTM_EXCLUDES(move_mu_);
+
  private:
   friend class Lru;
 
@@ -81,6 +89,8 @@ class UTTM_EXPORT ResourceManager {
   std::atomic<bool> use_type_{false};
   std::atomic<std::uint64_t> usage_{0};
   std::array<ListHead, kNumPriorities> lru_;
+  mutable Mutex move_mu_;
+  FenceRef move_fence_ UTTM_GUARDED_BY(move_mu_);
 };
 
 }  // namespace uttm

@@ -21,4 +21,15 @@ void ResourceManager::DebugPrint(std::string* out) const {
           std::to_string(usage()) + " bytes\n";
 }
 
+FenceRef ResourceManager::move_fence() const {
+  MutexLock lock(&move_mu_);
+  return move_fence_;
+}
+
+void ResourceManager::SetMoveFence(FenceRef fence) {
+  MutexLock lock(&move_mu_);
+  if (move_fence_ && !move_fence_->IsSignaled() && move_fence_->IsLaterOrSame(*fence)) return;
+  move_fence_ = std::move(fence);
+}
+
 }  // namespace uttm

@@ -13,6 +13,7 @@
 #ifndef UTTM_SRC_TESTING_TEST_DEVICE_H_
 #define UTTM_SRC_TESTING_TEST_DEVICE_H_
 
+#include <atomic>
 #include <map>
 #include <memory>
 
@@ -57,7 +58,7 @@ class FailingManager : public ResourceManager {
 class TestDriver : public DeviceFuncs {
  public:
   bool bad_evict = false;
-  int moves = 0;
+  std::atomic<int> moves{0};  // concurrent tests move objects from several threads
 
   void EvictFlags(const BufferObject& bo, Placement* placement) override;
   Status Move(BufferObject& bo, bool evict, OperationContext& ctx,

@@ -1,0 +1,157 @@
+// Copyright (c) uttm developers.
+//
+// objects_bench: hot paths of devices, LRUs and buffer objects on the test device (real arenas and
+// pages), each read as a per-operation median (run with --benchmark_repetitions=N
+// --benchmark_report_aggregates_only=true):
+//   BM_Baseline_MutexLockUnlock      a Mutex lock/unlock: the floor of every LRU operation;
+//   BM_LruMoveToTail                  lock the LRU, move one resource to its tail, unlock (goal <50
+//   ns); BM_ReserveUnreserveBump           Reserve + Unreserve of an object (the LRU bump of a
+//   use); BM_CursorPerCandidate/N           ReservedBoCursor over N objects: ns_per_candidate (<300
+//   ns); BM_EvictWalkPerCandidate/N        a validation that must walk N-1 objects that are not
+//   worth
+//                                     evicting before evicting the last: ns_per_candidate;
+//   BM_CreateDestroySystem/L          create (init + validate) and destroy a 4 KiB SYSTEM object
+//                                     with L other objects alive; compare L=1000 with L=1000000.
+#include <benchmark/benchmark.h>
+
+#include <memory>
+#include <vector>
+
+#include "testing/test_device.h"
+#include "uttm/buffer_object.h"
+#include "uttm/lru_walk.h"
+#include "uttm/mutex.h"
+
+namespace uttm {
+namespace {
+
+using namespace unit_literals;
+using testing::PlacementOf;
+using testing::TestDevice;
+
+std::vector<BoRef> MakeSystemObjects(Device* dev, std::size_t n) {
+  std::vector<BoRef> bos;
+  bos.reserve(n);
+  OperationContext ctx;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto bo = BufferObject::Create(dev, BoOptions{.size = 4_KiB}, PlacementOf(kMemSystem), ctx);
+    if (!bo.ok()) std::abort();
+    bos.push_back(std::move(bo).value());
+  }
+  return bos;
+}
+
+void BM_Baseline_MutexLockUnlock(benchmark::State& state) {
+  Mutex mu;
+  for (auto _ : state) {
+    mu.Lock();
+    benchmark::ClobberMemory();
+    mu.Unlock();
+  }
+}
+BENCHMARK(BM_Baseline_MutexLockUnlock);
+
+void BM_LruMoveToTail(benchmark::State& state) {
+  TestDevice dev;
+  std::vector<BoRef> bos = MakeSystemObjects(dev.get(), 1000);
+  std::vector<Resource*> res;
+  for (auto& bo : bos) res.push_back(bo->resource());
+  std::size_t i = 0;
+  Lru& lru = dev->lru();
+  for (auto _ : state) {
+    MutexLock lock(lru.lock());
+    lru.MoveToTail(res[i]);
+    i = (i + 1 == res.size()) ? 0 : i + 1;
+  }
+}
+BENCHMARK(BM_LruMoveToTail);
+
+void BM_ReserveUnreserveBump(benchmark::State& state) {
+  TestDevice dev;
+  std::vector<BoRef> bos = MakeSystemObjects(dev.get(), 1000);
+  std::size_t i = 0;
+  OperationContext ctx;
+  for (auto _ : state) {
+    BufferObject& bo = *bos[i];
+    Status s = bo.Reserve(ctx);
+    benchmark::DoNotOptimize(s);
+    bo.Unreserve();
+    i = (i + 1 == bos.size()) ? 0 : i + 1;
+  }
+}
+BENCHMARK(BM_ReserveUnreserveBump);
+
+void BM_CursorPerCandidate(benchmark::State& state) {
+  TestDevice dev;
+  const auto n = static_cast<std::size_t>(state.range(0));
+  std::vector<BoRef> bos = MakeSystemObjects(dev.get(), n);
+  OperationContext ctx;
+  std::size_t visited = 0;
+  for (auto _ : state) {
+    ReservedBoCursor cursor(dev.get(), dev->manager(kMemSystem), LruWalkArg{.ctx = &ctx});
+    for (;;) {
+      auto next = cursor.Next();
+      if (!next.ok() || *next == nullptr) break;
+      ++visited;
+    }
+  }
+  if (visited != n * state.iterations()) state.SkipWithError("the walk missed objects");
+  state.counters["ns_per_candidate"] = benchmark::Counter(
+      static_cast<double>(n) * 1e-9,
+      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_CursorPerCandidate)->Arg(1000)->Arg(10000);
+
+void BM_EvictWalkPerCandidate(benchmark::State& state) {
+  const auto n = static_cast<std::uint64_t>(state.range(0));
+  TestDevice dev(PageCount(n));
+  // n one-page objects fill VRAM in LRU order; only the newest (page n - 1) intersects the place.
+  std::vector<BoRef> bos;
+  OperationContext ctx;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    auto bo = BufferObject::Create(dev.get(), BoOptions{.size = 4_KiB}, PlacementOf(kMemVram), ctx);
+    if (!bo.ok()) std::abort();
+    bos.push_back(std::move(bo).value());
+  }
+  Place last_page = testing::PlaceOf(kMemVram);
+  last_page.fpfn = n - 1;
+  last_page.lpfn = n;
+  Placement want{last_page};
+  for (auto _ : state) {
+    auto fresh = BufferObject::Create(dev.get(), BoOptions{.size = 4_KiB}, want, ctx);
+    if (!fresh.ok()) {
+      state.SkipWithError("eviction failed");
+      break;
+    }
+    state.PauseTiming();
+    fresh->reset();
+    BufferObject& victim = *bos.back();
+    if (!victim.Reserve(ctx).ok() || !victim.Validate(want, ctx).ok()) std::abort();
+    victim.Unreserve();
+    state.ResumeTiming();
+  }
+  state.counters["ns_per_candidate"] = benchmark::Counter(
+      static_cast<double>(n) * 1e-9,
+      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_EvictWalkPerCandidate)->Arg(1000)->Arg(10000);
+
+void BM_CreateDestroySystem(benchmark::State& state) {
+  TestDevice dev;
+  std::vector<BoRef> live = MakeSystemObjects(dev.get(), static_cast<std::size_t>(state.range(0)));
+  OperationContext ctx;
+  for (auto _ : state) {
+    auto bo =
+        BufferObject::Create(dev.get(), BoOptions{.size = 4_KiB}, PlacementOf(kMemSystem), ctx);
+    benchmark::DoNotOptimize(bo);
+  }
+  state.counters["live"] = static_cast<double>(dev->bo_count());
+  live.clear();
+  dev->FlushDelayedDeletes();
+}
+BENCHMARK(BM_CreateDestroySystem)->Arg(1000)->Arg(1000000)->Unit(benchmark::kNanosecond);
+
+}  // namespace
+}  // namespace uttm
+
+BENCHMARK_MAIN();

@@ -241,9 +241,10 @@ TEST_F(LruWalkTest, ConcurrentBumpsNeitherSkipNorLoop) {
   // submission does), so it never contends for reservations with the walk.
   std::thread bumper([&] {
     unsigned i = 0;
+    Lru& lru = dev_->lru();
     while (!stop.load() && bumps.load() < 20000) {
-      MutexLock lock(dev_->lru().lock());
-      dev_->lru().MoveToTail(bos[i++ % kObjects]->resource());
+      MutexLock lock(lru.lock());
+      lru.MoveToTail(bos[i++ % kObjects]->resource());
       bumps.fetch_add(1);
     }
   });

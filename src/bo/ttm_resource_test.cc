@@ -38,6 +38,7 @@ TEST_P(TtmResourceInit, ttm_resource_init_basic) {
       BufferObject::Create(dev.get(), BoOptions{.size = 8_KiB, .priority = 1}, Placement(), ctx);
   ASSERT_TRUE(bo.ok());
   ResourceManager* man = dev->manager(c.mem_type);
+  Lru& lru = dev->lru();
   const std::uint64_t usage_before = man->usage();
   Place place = testing::PlaceOf(c.mem_type, c.flags);
   auto res = man->Alloc(AllocRequest{.size = (*bo)->size(), .bo = bo->get(), .priority = 1}, place);
@@ -52,14 +53,14 @@ TEST_P(TtmResourceInit, ttm_resource_init_basic) {
   EXPECT_EQ(r->bus().caching, Caching::kCached);
   EXPECT_FALSE(r->bus().is_iomem);
   {
-    MutexLock lock(dev->lru().lock());
-    dev->lru().AddResource(r);
+    MutexLock lock(lru.lock());
+    lru.AddResource(r);
     EXPECT_EQ(man->lru(1).back(), r->lru_node());  // last on lru[priority]
   }
   EXPECT_EQ(man->usage(), usage_before + (8_KiB).value());
   {
-    MutexLock lock(dev->lru().lock());
-    dev->lru().RemoveResource(r);
+    MutexLock lock(lru.lock());
+    lru.RemoveResource(r);
   }
   EXPECT_EQ(man->usage(), usage_before);
   man->Free(std::move(res).value());
@@ -95,6 +96,7 @@ TEST(TtmResource, ttm_resource_manager_usage_basic) {
 TEST(TtmResource, ttm_sys_man_free_basic) {
   TestDevice dev;
   ResourceManager* sys = dev->manager(kMemSystem);
+  Lru& lru = dev->lru();
   OperationContext ctx;
   auto bo = BufferObject::Create(dev.get(), BoOptions{.size = 16_KiB}, Placement(), ctx);
   ASSERT_TRUE(bo.ok());
@@ -102,13 +104,13 @@ TEST(TtmResource, ttm_sys_man_free_basic) {
       sys->Alloc(AllocRequest{.size = 16_KiB, .bo = bo->get()}, testing::PlaceOf(kMemSystem));
   ASSERT_TRUE(res.ok());
   {
-    MutexLock lock(dev->lru().lock());
-    dev->lru().AddResource(res->get());
+    MutexLock lock(lru.lock());
+    lru.AddResource(res->get());
   }
   EXPECT_EQ(sys->usage(), (16_KiB).value());
   {
-    MutexLock lock(dev->lru().lock());
-    dev->lru().RemoveResource(res->get());
+    MutexLock lock(lru.lock());
+    lru.RemoveResource(res->get());
     EXPECT_TRUE(sys->lru(0).empty());
   }
   sys->Free(std::move(res).value());

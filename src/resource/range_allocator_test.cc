@@ -234,9 +234,9 @@ void SeparateColors(void*, const RangeNode* before, const RangeNode* after, std:
 }
 
 TEST(RangeAllocator, ColorAdjustKeepsColorsApart) {
+  std::vector<std::unique_ptr<RangeNode>> nodes;  // outlives the allocator, which detaches them
   RangeAllocator mm(0, 64);
   mm.SetColorAdjust(&SeparateColors, nullptr);
-  std::vector<std::unique_ptr<RangeNode>> nodes;
   std::mt19937_64 rng(7);
   for (int i = 0; i < 40; ++i) {
     nodes.push_back(std::make_unique<RangeNode>());

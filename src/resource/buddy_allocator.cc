@@ -38,6 +38,7 @@ Status BuddyAllocator::Init(std::uint64_t size, std::uint64_t chunk_size) {
   max_order_ = std::min(BuddyIlog2(size) - chunk_shift_, kMaxOrder);
   for (auto& tree : free_head_) std::fill(std::begin(tree), std::end(tree), kNil);
   free_bits_[0] = free_bits_[1] = 0;
+  std::fill(std::begin(free_pairs_by_order_), std::end(free_pairs_by_order_), 0);
 
   std::uint64_t offset = 0;
   std::uint64_t left = size;
@@ -72,6 +73,7 @@ Status BuddyAllocator::Fini() {
   free_pairs_.clear();
   for (auto& tree : free_head_) std::fill(std::begin(tree), std::end(tree), kNil);
   free_bits_[0] = free_bits_[1] = 0;
+  std::fill(std::begin(free_pairs_by_order_), std::end(free_pairs_by_order_), 0);
   size_ = chunk_size_ = avail_ = clear_avail_ = 0;
   chunk_shift_ = max_order_ = 0;
   return Status::Ok();
@@ -97,6 +99,8 @@ void BuddyAllocator::ListAdd(std::uint32_t b) {
   if (blk.next != kNil) blocks_[blk.next].prev = b;
   free_head_[t][blk.order] = b;
   free_bits_[t] |= std::uint64_t{1} << blk.order;
+  blk.listed = true;
+  if (blk.parent != kNil && blocks_[b ^ 1u].listed) ++free_pairs_by_order_[blk.order];
 }
 
 void BuddyAllocator::ListRemove(std::uint32_t b) {
@@ -110,6 +114,8 @@ void BuddyAllocator::ListRemove(std::uint32_t b) {
   }
   if (blk.next != kNil) blocks_[blk.next].prev = blk.prev;
   blk.prev = blk.next = kNil;
+  blk.listed = false;
+  if (blk.parent != kNil && blocks_[b ^ 1u].listed) --free_pairs_by_order_[blk.order];
 }
 
 // Splits free block `b` (not on a list) into two free children (not on a list); returns the left
@@ -127,6 +133,7 @@ std::uint32_t BuddyAllocator::Split(std::uint32_t b) {
     child.state = State::kFree;
     child.clear = parent.clear;
     child.prev = child.next = kNil;
+    child.listed = false;
   }
   parent.children = left;
   parent.state = State::kSplit;
@@ -198,13 +205,13 @@ void BuddyAllocator::UndoSplits(std::size_t mark) {
 bool BuddyAllocator::ForceMerge(std::uint64_t start, std::uint64_t end, unsigned min_order) {
   if (min_order == 0) return false;
   for (unsigned order = std::min(min_order - 1, max_order_) + 1; order-- > 0;) {
-    for (unsigned t = 0; t < 2; ++t) {
+    for (unsigned t = 0; t < 2 && free_pairs_by_order_[order] != 0; ++t) {
       std::uint32_t b = free_head_[t][order];
       while (b != kNil) {
         const Block& blk = blocks_[b];
         const std::uint32_t buddy = Buddy(b);
         if (blk.offset < start || blk.offset + Size(blk) > end || buddy == kNil ||
-            blocks_[buddy].state != State::kFree) {
+            !blocks_[buddy].listed) {
           b = blk.next;
           continue;
         }
@@ -687,6 +694,15 @@ Status BuddyAllocator::Validate() const {
     }
   }
   if (listed != free_leaves) return Status(Errc::kInvalid, "free lists miss free blocks");
+  for (unsigned o = 0; o <= kMaxOrder; ++o) {
+    std::uint64_t pairs = 0;
+    for (unsigned t = 0; t < 2; ++t) {
+      for (std::uint32_t b = free_head_[t][o]; b != kNil; b = blocks_[b].next) {
+        if (blocks_[b].parent != kNil && (b & 1u) == 0 && blocks_[b + 1].listed) ++pairs;
+      }
+    }
+    if (pairs != free_pairs_by_order_[o]) return Status(Errc::kInvalid, "free pair count wrong");
+  }
   return Status::Ok();
 }
 

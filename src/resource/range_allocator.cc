@@ -17,9 +17,8 @@ namespace {
 using internal::RangeBinOf;
 
 constexpr std::uint64_t kU64Max = std::numeric_limits<std::uint64_t>::max();
-// Entries examined in the request's own size class before moving to larger classes (holes there
-// may be shorter than the request).
-constexpr int kOwnClassScan = 16;
+// Fitting holes compared within one size class before the smallest so far is taken.
+constexpr int kClassScan = 16;
 
 // Lowest x >= v with x % a == 0; false on overflow.
 bool AlignUp(std::uint64_t v, std::uint64_t a, std::uint64_t* out) {
@@ -129,15 +128,8 @@ bool RangeAllocator::Fits(const RangeNode* before, std::uint64_t size, const Ran
 
 RangeNode* RangeAllocator::FindBest(std::uint64_t size, const RangeInsertOptions& o,
                                     std::uint64_t* out) const {
-  const std::uint32_t own = RangeBinOf(size);
-  // A short look into the request's own class first (its holes may be too short), then the
-  // larger classes in order, then the rest of the own class, so kNoSpace is never spurious.
-  RangeNode* n = bins_[own];
-  for (int budget = kOwnClassScan; n != nullptr && budget > 0; n = n->bin_next_, --budget) {
-    if (n->hole_size_ >= size && Fits(n, size, o, out)) return n;
-  }
-  RangeNode* const rest = n;
-  std::uint32_t bin = own + 1;
+  // Smallest fitting hole of the first size class (from the request's own) that has one.
+  std::uint32_t bin = RangeBinOf(size);
   while (bin < kBinWords * 64) {
     const std::uint32_t word = bin / 64;
     const std::uint64_t bits = bin_bits_[word] & (kU64Max << (bin % 64));
@@ -146,13 +138,22 @@ RangeNode* RangeAllocator::FindBest(std::uint64_t size, const RangeInsertOptions
       continue;
     }
     bin = word * 64 + static_cast<std::uint32_t>(std::countr_zero(bits));
+    RangeNode* best = nullptr;
+    std::uint64_t best_start = 0;
+    int budget = kClassScan;
     for (RangeNode* h = bins_[bin]; h != nullptr; h = h->bin_next_) {
-      if (Fits(h, size, o, out)) return h;
+      std::uint64_t start;
+      if (h->hole_size_ < size || (best != nullptr && h->hole_size_ >= best->hole_size_)) continue;
+      if (!Fits(h, size, o, &start)) continue;
+      best = h;
+      best_start = start;
+      if (h->hole_size_ == size || --budget == 0) break;
+    }
+    if (best != nullptr) {
+      *out = best_start;
+      return best;
     }
     ++bin;
-  }
-  for (n = rest; n != nullptr; n = n->bin_next_) {
-    if (n->hole_size_ >= size && Fits(n, size, o, out)) return n;
   }
   return nullptr;
 }

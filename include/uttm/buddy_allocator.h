@@ -156,6 +156,8 @@ class UTTM_EXPORT BuddyAllocator {
                     std::uint64_t size, std::uint64_t* filled, std::vector<BuddyBlockId>* out);
   Status AllocContigTryHarder(std::uint64_t size, std::uint64_t min_block_size,
                               std::vector<BuddyBlockId>* out);
+  void Descend(std::uint32_t b);
+  void Release(std::uint32_t b);
   void FreeInternal(std::vector<BuddyBlockId>* blocks);
   Status CheckHandle(BuddyBlockId b, const char* what) const;
 

@@ -251,6 +251,21 @@ std::uint32_t BuddyAllocator::AllocFromFreeList(unsigned order, unsigned flags) 
   return found;
 }
 
+// Depth-first walks: queues the children of `b`, splitting it first (and logging the split)
+// when it is a free leaf. The left child is visited first.
+void BuddyAllocator::Descend(std::uint32_t b) {
+  if (blocks_[b].state == State::kFree) {
+    ListRemove(b);
+    const std::uint32_t left = Split(b);
+    split_log_.push_back(b);
+    ListAdd(left);
+    ListAdd(left + 1);
+  }
+  const std::uint32_t left = blocks_[b].children;
+  dfs_.push_back(left + 1);
+  dfs_.push_back(left);
+}
+
 // Finds a free block of exactly `order` inside [start, end), splitting on the way down, and
 // takes it off its free list.
 std::uint32_t BuddyAllocator::AllocRangeBias(std::uint64_t start, std::uint64_t end, unsigned order,
@@ -281,17 +296,8 @@ std::uint32_t BuddyAllocator::AllocRangeBias(std::uint64_t start, std::uint64_t 
         }
         if (blk.state == State::kFree) continue;
       }
-      if (blk.state == State::kFree) {
-        if (!fallback && blk.clear != want_clear) continue;
-        ListRemove(b);
-        const std::uint32_t left = Split(b);
-        split_log_.push_back(b);
-        ListAdd(left);
-        ListAdd(left + 1);
-      }
-      const std::uint32_t left = blocks_[b].children;
-      dfs_.push_back(left + 1);
-      dfs_.push_back(left);
+      if (blk.state == State::kFree && !fallback && blk.clear != want_clear) continue;
+      Descend(b);
     }
   }
   return kNil;
@@ -331,16 +337,7 @@ Status BuddyAllocator::AllocRange(const std::uint32_t* roots, std::size_t n_root
       total += be - bs;
       continue;
     }
-    if (blk.state == State::kFree) {
-      ListRemove(b);
-      const std::uint32_t left = Split(b);
-      split_log_.push_back(b);
-      ListAdd(left);
-      ListAdd(left + 1);
-    }
-    const std::uint32_t left = blocks_[b].children;
-    dfs_.push_back(left + 1);
-    dfs_.push_back(left);
+    Descend(b);
   }
   if (!conflict && total == size) {
     split_log_.resize(mark);
@@ -349,12 +346,7 @@ Status BuddyAllocator::AllocRange(const std::uint32_t* roots, std::size_t n_root
   if (filled != nullptr) {
     *filled = total;
   } else {
-    for (std::size_t i = first_out; i < out->size(); ++i) {
-      const std::uint32_t b = (*out)[i];
-      avail_ += Size(blocks_[b]);
-      if (blocks_[b].clear) clear_avail_ += Size(blocks_[b]);
-      FreeAndMerge(b, false);
-    }
+    for (std::size_t i = first_out; i < out->size(); ++i) Release((*out)[i]);
     out->resize(first_out);
   }
   UndoSplits(mark);
@@ -363,12 +355,16 @@ Status BuddyAllocator::AllocRange(const std::uint32_t* roots, std::size_t n_root
 
 // Frees blocks keeping their clear state (error paths) and empties the vector.
 void BuddyAllocator::FreeInternal(std::vector<BuddyBlockId>* blocks) {
-  for (std::uint32_t b : *blocks) {
-    avail_ += Size(blocks_[b]);
-    if (blocks_[b].clear) clear_avail_ += Size(blocks_[b]);
-    FreeAndMerge(b, false);
-  }
+  for (std::uint32_t b : *blocks) Release(b);
   blocks->clear();
+}
+
+// Returns allocated block `b` to the free space with its clear state and merges it.
+void BuddyAllocator::Release(std::uint32_t b) {
+  const std::uint64_t size = Size(blocks_[b]);
+  avail_ += size;
+  if (blocks_[b].clear) clear_avail_ += size;
+  FreeAndMerge(b, false);
 }
 
 Status BuddyAllocator::AllocContigTryHarder(std::uint64_t size, std::uint64_t min_block_size,
@@ -547,10 +543,7 @@ Status BuddyAllocator::TrimBlock(BuddyBlockId block, const std::uint64_t* new_st
 
 Status BuddyAllocator::FreeBlock(BuddyBlockId block) {
   UTTM_RETURN_IF_ERROR(CheckHandle(block, "BuddyAllocator::FreeBlock: block is not allocated"));
-  const std::uint64_t size = Size(blocks_[block]);
-  avail_ += size;
-  if (blocks_[block].clear) clear_avail_ += size;
-  FreeAndMerge(block, false);
+  Release(block);
   return Status::Ok();
 }
 
@@ -562,10 +555,7 @@ Status BuddyAllocator::FreeBlocks(std::vector<BuddyBlockId>* blocks, unsigned fr
   const bool clear = (free_flags & kBuddyCleared) != 0;
   for (BuddyBlockId b : *blocks) {
     blocks_[b].clear = clear;
-    const std::uint64_t size = Size(blocks_[b]);
-    avail_ += size;
-    if (clear) clear_avail_ += size;
-    FreeAndMerge(b, false);
+    Release(b);
   }
   blocks->clear();
   return Status::Ok();

@@ -39,10 +39,12 @@ class RangeAllocator;
 enum class RangeInsertMode : std::uint8_t { kBest, kLow, kHigh };
 
 // A caller-owned allocation record (drm_mm_node). Not copyable or movable: while allocated, the
-// allocator links to it. Remove it from its allocator before destroying it.
+// allocator links to it. Destroying an allocated node removes it from its allocator (under the
+// owner's lock, like any RemoveNode).
 class UTTM_EXPORT RangeNode {
  public:
   RangeNode() = default;
+  ~RangeNode();
   RangeNode(const RangeNode&) = delete;
   RangeNode& operator=(const RangeNode&) = delete;
 
@@ -147,6 +149,8 @@ class UTTM_EXPORT RangeAllocator {
   Status Validate() const;
 
  private:
+  friend class RangeNode;  // an allocated node's destructor removes it
+
   bool Fits(const RangeNode* before, std::uint64_t size, const RangeInsertOptions& o,
             std::uint64_t* out) const;
   RangeNode* FindBest(std::uint64_t size, const RangeInsertOptions& o, std::uint64_t* out) const;

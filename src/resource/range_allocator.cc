@@ -41,6 +41,12 @@ std::uint64_t AlignDown(std::uint64_t v, std::uint64_t a) {
 
 }  // namespace
 
+RangeNode::~RangeNode() {
+  if (owner_ != nullptr && this != &owner_->head_) {
+    (void)owner_->RemoveNode(this);
+  }
+}
+
 RangeAllocator::RangeAllocator(std::uint64_t start, std::uint64_t size) : size_(size) {
   std::uint64_t end;
   UTTM_CHECK(!__builtin_add_overflow(start, size, &end), "RangeAllocator: start + size overflows");

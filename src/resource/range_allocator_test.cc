@@ -261,6 +261,18 @@ TEST(RangeAllocator, ColorAdjustKeepsColorsApart) {
   EXPECT_TRUE(mm.Validate().ok());
 }
 
+TEST(RangeAllocator, DestroyedNodeRemovesItself) {
+  RangeAllocator mm(0, 10);
+  {
+    RangeNode n;
+    ASSERT_TRUE(mm.InsertNode(&n, 3).ok());
+    EXPECT_EQ(mm.used(), 3u);
+  }
+  EXPECT_EQ(mm.used(), 0u);
+  EXPECT_TRUE(mm.clean());
+  EXPECT_TRUE(mm.Validate().ok());
+}
+
 TEST(RangeAllocator, DestructorDetachesNodes) {
   RangeNode n;
   {

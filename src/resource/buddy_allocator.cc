@@ -549,9 +549,21 @@ Status BuddyAllocator::FreeBlock(BuddyBlockId block) {
 
 Status BuddyAllocator::FreeBlocks(std::vector<BuddyBlockId>* blocks, unsigned free_flags) {
   if (blocks == nullptr) return Status(Errc::kInvalid, "BuddyAllocator::FreeBlocks: null list");
+  // Every handle must be allocated and appear once; the `listed` bit (never set on an allocated
+  // block) marks the ones seen.
+  Status bad;
   for (BuddyBlockId b : *blocks) {
-    UTTM_RETURN_IF_ERROR(CheckHandle(b, "BuddyAllocator::FreeBlocks: a block is not allocated"));
+    bad = CheckHandle(b, "BuddyAllocator::FreeBlocks: a block is not allocated");
+    if (bad.ok() && blocks_[b].listed) {
+      bad = Status(Errc::kInvalid, "BuddyAllocator::FreeBlocks: a block is listed twice");
+    }
+    if (!bad.ok()) break;
+    blocks_[b].listed = true;
   }
+  for (BuddyBlockId b : *blocks) {
+    if (b < blocks_.size() && blocks_[b].state == State::kAllocated) blocks_[b].listed = false;
+  }
+  if (!bad.ok()) return bad;
   const bool clear = (free_flags & kBuddyCleared) != 0;
   for (BuddyBlockId b : *blocks) {
     blocks_[b].clear = clear;

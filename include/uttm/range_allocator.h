@@ -72,21 +72,22 @@ class UTTM_EXPORT RangeNode {
  private:
   friend class RangeAllocator;
 
+  // The fields every insert and remove touch come first.
+  std::uint64_t hole_size_ = 0;
+  RangeNode* bin_next_ = nullptr;  // size-class list of nodes followed by a hole
+  RangeNode* bin_prev_ = nullptr;
   std::uint64_t start_ = 0;
   std::uint64_t size_ = 0;
-  std::uint64_t color_ = 0;
-  std::uint64_t hole_size_ = 0;
   RangeNode* prev_ = nullptr;  // address order, circular through the allocator's head
   RangeNode* next_ = nullptr;
-  RangeNode* bin_prev_ = nullptr;  // size-class list of nodes followed by a hole
-  RangeNode* bin_next_ = nullptr;
+  RangeAllocator* owner_ = nullptr;
+  std::uint64_t color_ = 0;
   std::uint32_t bin_ = 0;
   std::uint32_t prio_ = 0;     // address index: treap priority
   RangeNode* left_ = nullptr;  // address index: treap of holes keyed by hole start
   RangeNode* right_ = nullptr;
   RangeNode* up_ = nullptr;
   std::uint64_t max_hole_ = 0;  // largest hole in this treap subtree
-  RangeAllocator* owner_ = nullptr;
 };
 
 // Placement request for RangeAllocator::InsertNode.

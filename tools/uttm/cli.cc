@@ -174,8 +174,8 @@ int CmdShow(const std::string& name) {
 }
 
 int EngineMissing(std::string_view command) {
-  PrintError(fmt::format("{}: needs the run engine, which is not built yet; nothing was run",
-                         command));
+  PrintError(
+      fmt::format("{}: needs the run engine, which is not built yet; nothing was run", command));
   return kExitRunFailed;
 }
 
@@ -277,6 +277,20 @@ int RunCli(int argc, char** argv) {
   CLI::App* show = workload->add_subcommand("show", "Print a preset as a workload file");
   show->add_option("preset", show_name, "Preset name")->required();
 
+  // CLI11 reports an unknown command only as "A subcommand is required": say what was wrong.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string_view first = argv[1];
+    bool known = false;
+    std::string names;
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      known = known || sub->get_name() == first;
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known) {
+      PrintError(fmt::format("unknown command '{}' (valid: {})", first, names));
+      return kExitUsage;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -86,8 +86,8 @@ void BufferContent::Write(void* buffer, std::uint64_t first, std::uint64_t n) {
 std::optional<Mismatch> BufferContent::Verify(const void* buffer) const {
   const auto* in = static_cast<const unsigned char*>(buffer);
   for (std::uint64_t p = 0; p < page_generation_.size(); ++p) {
-    auto m = VerifyPages(in + p * kPageSize, ContentKey{seed_, buffer_id_, page_generation_[p]},
-                         p, 1);
+    auto m =
+        VerifyPages(in + p * kPageSize, ContentKey{seed_, buffer_id_, page_generation_[p]}, p, 1);
     if (m) {
       m->offset += p * kPageSize;
       return m;

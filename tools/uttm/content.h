@@ -42,8 +42,8 @@ void FillPages(void* dst, const ContentKey& key, std::uint64_t first_page, std::
 
 // Checks pages [first_page, first_page + num_pages) at `src` (pointing at page `first_page`).
 // nullopt when every byte matches.
-std::optional<Mismatch> VerifyPages(const void* src, const ContentKey& key, std::uint64_t first_page,
-                                    std::uint64_t num_pages);
+std::optional<Mismatch> VerifyPages(const void* src, const ContentKey& key,
+                                    std::uint64_t first_page, std::uint64_t num_pages);
 
 // The expected content of one buffer, page by page.
 class BufferContent {

@@ -128,7 +128,8 @@ std::size_t LaneGenerator::PickActive(std::size_t phase) {
     case AccessPattern::Kind::kSequential:
       return sequential_cursor_++ % n;
     case AccessPattern::Kind::kZipf:
-      if (!zipf_ || zipf_->n() != n || zipf_->exponent() != a.exponent) zipf_.emplace(n, a.exponent);
+      if (!zipf_ || zipf_->n() != n || zipf_->exponent() != a.exponent)
+        zipf_.emplace(n, a.exponent);
       return zipf_->Sample(rng_) - 1;
   }
   return 0;

@@ -137,12 +137,12 @@ std::string RenderSvg(const PlotData& data) {
   // Gridlines and ticks.
   out += "<g id=\"grid\" stroke=\"#e0e0e0\" stroke-width=\"1\">\n";
   for (double t : xticks) {
-    out += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\"/>\n", X(t),
-                       top, top + ph);
+    out += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\"/>\n",
+                       X(t), top, top + ph);
   }
   for (double v : yticks) {
-    out += fmt::format("<line x1=\"{1:.1f}\" y1=\"{0:.1f}\" x2=\"{2:.1f}\" y2=\"{0:.1f}\"/>\n", Y(v),
-                       left, left + pw);
+    out += fmt::format("<line x1=\"{1:.1f}\" y1=\"{0:.1f}\" x2=\"{2:.1f}\" y2=\"{0:.1f}\"/>\n",
+                       Y(v), left, left + pw);
   }
   out += "</g>\n";
   out += "<g id=\"x-axis\">\n";

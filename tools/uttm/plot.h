@@ -21,8 +21,8 @@
 namespace uttm::tool {
 
 struct PlotSeries {
-  std::string name;                                // legend label
-  std::vector<std::pair<double, double>> points;   // (seconds, bytes), in time order
+  std::string name;                               // legend label
+  std::vector<std::pair<double, double>> points;  // (seconds, bytes), in time order
 };
 
 struct PlotData {

@@ -30,10 +30,10 @@ std::string Progress::FormatLine(const ProgressSnapshot& s, bool with_bar) {
            std::string(static_cast<std::size_t>(kWidth - filled), '.') + "] ";
   }
   double secs = std::max(s.elapsed_s, 1e-9);
-  line += fmt::format("{:3.0f}% {:.1f}s {} | {:.0f} ops/s, {}/s", fraction * 100, s.elapsed_s,
-                      s.phase, static_cast<double>(s.ops_done) / secs,
-                      FormatSize(static_cast<std::uint64_t>(static_cast<double>(s.bytes_moved) /
-                                                            secs)));
+  line += fmt::format(
+      "{:3.0f}% {:.1f}s {} | {:.0f} ops/s, {}/s", fraction * 100, s.elapsed_s, s.phase,
+      static_cast<double>(s.ops_done) / secs,
+      FormatSize(static_cast<std::uint64_t>(static_cast<double>(s.bytes_moved) / secs)));
   for (const DomainUsage& d : s.domains) {
     if (d.capacity_bytes > 0) {
       line += fmt::format(" | {} {}/{}", d.name, FormatSize(d.final_bytes),

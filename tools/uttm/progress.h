@@ -25,10 +25,10 @@ namespace uttm::tool {
 
 struct ProgressSnapshot {
   std::string phase;
-  double fraction = 0;             // 0..1 of the whole run (ops- or time-based)
+  double fraction = 0;  // 0..1 of the whole run (ops- or time-based)
   double elapsed_s = 0;
   std::uint64_t ops_done = 0;
-  std::uint64_t bytes_moved = 0;   // backup + restore + copies so far
+  std::uint64_t bytes_moved = 0;     // backup + restore + copies so far
   std::vector<DomainUsage> domains;  // name, capacity_bytes, final_bytes = current usage
 };
 

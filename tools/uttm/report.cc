@@ -136,10 +136,10 @@ std::string ReportToText(const Report& r) {
   };
   line(fmt::format("uttm run: workload {} (seed {}, store {}, {} threads): {} ops in {:.2f} s",
                    r.workload, r.seed, r.store, r.threads, r.ops, r.duration_s));
-  line(fmt::format("  verified:   {} ({} buffers checked byte for byte, {} not retained (purged), "
-                   "{} mismatched)",
-                   r.verified ? "yes" : "NO", r.buffers.verified, r.buffers.not_retained,
-                   r.buffers.mismatched));
+  line(fmt::format(
+      "  verified:   {} ({} buffers checked byte for byte, {} not retained (purged), "
+      "{} mismatched)",
+      r.verified ? "yes" : "NO", r.buffers.verified, r.buffers.not_retained, r.buffers.mismatched));
   line(fmt::format("  pages:      {} populated, {} backed up, {} restored, {} purged",
                    r.counters.pages_populated, r.counters.pages_backed_up,
                    r.counters.pages_restored, r.counters.pages_purged));

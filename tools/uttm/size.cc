@@ -26,8 +26,7 @@ std::string_view Trim(std::string_view s) {
 // Splits "12.5MiB" into the number 12.5 and the unit "mib". False when there is no number.
 bool SplitNumber(std::string_view text, double* number, std::string* unit) {
   std::size_t i = 0;
-  while (i < text.size() &&
-         (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
     ++i;
   }
   if (i == 0) return false;
@@ -60,10 +59,10 @@ Result<std::uint64_t> ParseSize(std::string_view raw) {
   } else if (unit == "t" || unit == "tb" || unit == "tib") {
     scale = 1024.0 * 1024 * 1024 * 1024;
   } else {
-    return Status(Errc::kInvalid,
-                  fmt::format("invalid size '{}': unknown unit '{}' (expected {})", raw,
-                              std::string(Trim(text.substr(text.size() - unit.size()))),
-                              kSizeSyntax));
+    return Status(
+        Errc::kInvalid,
+        fmt::format("invalid size '{}': unknown unit '{}' (expected {})", raw,
+                    std::string(Trim(text.substr(text.size() - unit.size()))), kSizeSyntax));
   }
   double bytes = number * scale;
   if (!std::isfinite(bytes) || bytes >= 18446744073709551615.0) {

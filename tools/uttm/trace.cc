@@ -66,10 +66,13 @@ std::string TraceWriter::ToJson() const {
   for (const Event& e : events) {
     nlohmann::json j;
     if (e.ph == 'M') {
-      j = {{"ph", "M"},  {"name", "thread_name"}, {"pid", pid},
-           {"tid", e.tid}, {"ts", 0},             {"args", {{"name", e.name}}}};
+      j = {{"ph", "M"}, {"name", "thread_name"},     {"pid", pid}, {"tid", e.tid},
+           {"ts", 0},   {"args", {{"name", e.name}}}};
     } else {
-      j = {{"ph", std::string(1, e.ph)}, {"name", e.name}, {"pid", pid}, {"tid", e.tid},
+      j = {{"ph", std::string(1, e.ph)},
+           {"name", e.name},
+           {"pid", pid},
+           {"tid", e.tid},
            {"ts", e.ts}};
       if (!e.cat.empty()) j["cat"] = e.cat;
       if (e.ph == 'X') j["dur"] = e.dur;

@@ -29,14 +29,14 @@
 namespace uttm::tool {
 
 // Complete-event names.
-inline constexpr std::string_view kEvEvict = "evict";            // one buffer evicted
-inline constexpr std::string_view kEvBackup = "backup";          // pages written to the store
-inline constexpr std::string_view kEvRestore = "restore";        // pages read back
-inline constexpr std::string_view kEvPurge = "purge";            // a DONTNEED buffer dropped
-inline constexpr std::string_view kEvSwapout = "swapout";        // one LRU swapout pass
+inline constexpr std::string_view kEvEvict = "evict";      // one buffer evicted
+inline constexpr std::string_view kEvBackup = "backup";    // pages written to the store
+inline constexpr std::string_view kEvRestore = "restore";  // pages read back
+inline constexpr std::string_view kEvPurge = "purge";      // a DONTNEED buffer dropped
+inline constexpr std::string_view kEvSwapout = "swapout";  // one LRU swapout pass
 inline constexpr std::string_view kEvShrinkerScan = "shrinker_scan";
-inline constexpr std::string_view kEvPhase = "phase";            // a workload phase
-inline constexpr std::string_view kEvVerify = "verify";          // the end-of-run check
+inline constexpr std::string_view kEvPhase = "phase";    // a workload phase
+inline constexpr std::string_view kEvVerify = "verify";  // the end-of-run check
 // Counter names (series are the counter's args).
 inline constexpr std::string_view kCtrDomainUsage = "domain_usage";  // bytes per domain
 inline constexpr std::string_view kCtrPoolSize = "pool_size";        // bytes in the page pool

@@ -47,6 +47,12 @@ std::string JoinList(std::initializer_list<std::string_view> items) {
 std::string_view Closest(std::string_view word, std::initializer_list<std::string_view> known) {
   std::string_view best;
   std::size_t best_distance = std::numeric_limits<std::size_t>::max();
+  // An abbreviation ("prio" for "priority") is a typo too.
+  if (word.size() >= 3) {
+    for (std::string_view k : known) {
+      if (k.substr(0, word.size()) == word) return k;
+    }
+  }
   for (std::string_view k : known) {
     std::size_t d = EditDistance(word, k);
     if (d < best_distance) {
@@ -131,9 +137,8 @@ class Reader {
         return true;
       }
     }
-    Error(path, fmt::format("expected a non-negative integer, got {}", j.is_number_float()
-                                                                          ? j.dump()
-                                                                          : TypeName(j)));
+    Error(path, fmt::format("expected a non-negative integer, got {}",
+                            j.is_number_float() ? j.dump() : TypeName(j)));
     return false;
   }
 
@@ -213,8 +218,8 @@ class Reader {
       return;
     }
     if (!j.is_object()) {
-      Error(path, fmt::format("expected a size or an object {{\"dist\": ...}}, got {}",
-                              TypeName(j)));
+      Error(path,
+            fmt::format("expected a size or an object {{\"dist\": ...}}, got {}", TypeName(j)));
       return;
     }
     const Json* dist = Member(j, path, "dist", true);
@@ -259,7 +264,8 @@ class Reader {
     if (const Json* v = Member(j, path, "count", true)) {
       Uint32(*v, Join(path, "count"), &out->count);
     }
-    if (const Json* v = Member(j, path, "size", true)) ReadSizeDist(*v, Join(path, "size"), &out->size);
+    if (const Json* v = Member(j, path, "size", true))
+      ReadSizeDist(*v, Join(path, "size"), &out->size);
     if (const Json* v = Member(j, path, "placement", false)) {
       std::string p = Join(path, "placement");
       if (!v->is_array()) {
@@ -399,12 +405,12 @@ Status ErrorsToStatus(const std::vector<std::string>& errors, std::string_view p
 
 void CheckAccess(const AccessPattern& a, const std::string& path, std::vector<std::string>* err) {
   if (a.kind == AccessPattern::Kind::kZipf && !(a.exponent > 0 && a.exponent <= kMaxExponent)) {
-    err->push_back(fmt::format("{}.exponent: must be > 0 and <= {} (got {})", path, kMaxExponent,
-                               a.exponent));
+    err->push_back(
+        fmt::format("{}.exponent: must be > 0 and <= {} (got {})", path, kMaxExponent, a.exponent));
   }
   if (a.span_pages > kMaxSpanPages) {
-    err->push_back(fmt::format("{}.span_pages: must be <= {} (got {})", path, kMaxSpanPages,
-                               a.span_pages));
+    err->push_back(
+        fmt::format("{}.span_pages: must be <= {} (got {})", path, kMaxSpanPages, a.span_pages));
   }
 }
 
@@ -440,8 +446,7 @@ std::vector<std::string> Check(const Workload& w) {
       err.push_back(fmt::format("{}.name: duplicate class name '{}'", p, c.name));
     }
     if (c.count > kMaxClassCount) {
-      err.push_back(
-          fmt::format("{}.count: must be <= {} (got {})", p, kMaxClassCount, c.count));
+      err.push_back(fmt::format("{}.count: must be <= {} (got {})", p, kMaxClassCount, c.count));
     }
     if (c.count > 0) creates = true;
     const SizeDist& s = c.size;
@@ -449,16 +454,15 @@ std::vector<std::string> Check(const Workload& w) {
     if (s.min == 0) {
       err.push_back(fmt::format("{}.size.{}: must be > 0", p, lo));
     } else if (s.min > kMaxBufferSize) {
-      err.push_back(fmt::format("{}.size.{}: must be <= {} (got {})", p, lo, kMaxBufferSize,
-                                s.min));
+      err.push_back(
+          fmt::format("{}.size.{}: must be <= {} (got {})", p, lo, kMaxBufferSize, s.min));
     }
     if (s.kind != SizeDist::Kind::kFixed) {
       if (s.max < s.min) {
-        err.push_back(fmt::format("{}.size.max: must be >= size.min (got {} < {})", p, s.max,
-                                  s.min));
+        err.push_back(
+            fmt::format("{}.size.max: must be >= size.min (got {} < {})", p, s.max, s.min));
       } else if (s.max > kMaxBufferSize) {
-        err.push_back(fmt::format("{}.size.max: must be <= {} (got {})", p, kMaxBufferSize,
-                                  s.max));
+        err.push_back(fmt::format("{}.size.max: must be <= {} (got {})", p, kMaxBufferSize, s.max));
       }
     }
     if (c.placement.empty()) {
@@ -476,8 +480,7 @@ std::vector<std::string> Check(const Workload& w) {
       err.push_back(fmt::format("{}.priority: must be between 0 and 3 (got {})", p, c.priority));
     }
     if (!(c.purgeable >= 0 && c.purgeable <= 1)) {
-      err.push_back(
-          fmt::format("{}.purgeable: must be between 0 and 1 (got {})", p, c.purgeable));
+      err.push_back(fmt::format("{}.purgeable: must be between 0 and 1 (got {})", p, c.purgeable));
     }
   }
   CheckAccess(w.access, "access", &err);
@@ -497,8 +500,8 @@ std::vector<std::string> Check(const Workload& w) {
     } else if (!has_ops && !has_duration) {
       err.push_back(fmt::format("{}.ops: must be > 0", p));
     } else if (has_duration && !(ph.duration_s > 0 && ph.duration_s <= 86400)) {
-      err.push_back(fmt::format("{}.duration: must be > 0 and <= 86400 seconds (got {})", p,
-                                ph.duration_s));
+      err.push_back(
+          fmt::format("{}.duration: must be > 0 and <= 86400 seconds (got {})", p, ph.duration_s));
     }
     struct W {
       const char* key;
@@ -520,8 +523,8 @@ std::vector<std::string> Check(const Workload& w) {
     }
     if (ph.mix.create > 0) creates = true;
     if (ph.threads < 1 || ph.threads > kMaxThreads) {
-      err.push_back(fmt::format("{}.threads: must be between 1 and {} (got {})", p, kMaxThreads,
-                                ph.threads));
+      err.push_back(
+          fmt::format("{}.threads: must be between 1 and {} (got {})", p, kMaxThreads, ph.threads));
     }
     if (ph.access) CheckAccess(*ph.access, p + ".access", &err);
   }
@@ -701,8 +704,7 @@ std::string WorkloadToJson(const Workload& w) {
   if (!w.description.empty()) j["description"] = w.description;
   j["seed"] = w.seed;
   j["devices"] = {{"count", w.devices.count}, {"vram", w.devices.vram}};
-  j["limits"] = {{"page_limit", w.limits.page_limit},
-                 {"store", FormatStoreSpec(w.limits.store)}};
+  j["limits"] = {{"page_limit", w.limits.page_limit}, {"store", FormatStoreSpec(w.limits.store)}};
   nlohmann::ordered_json classes = nlohmann::ordered_json::array();
   for (const BufferClass& c : w.classes) {
     nlohmann::ordered_json jc;
@@ -785,10 +787,10 @@ Status ApplyOverrides(Workload* w, const Overrides& o) {
     for (double v : wt) total += v;
     std::uint64_t given = 0;
     for (std::size_t i = 0; i < copy.phases.size(); ++i) {
-      std::uint64_t share =
-          i + 1 == copy.phases.size()
-              ? *o.ops - given
-              : static_cast<std::uint64_t>(std::llround(static_cast<double>(*o.ops) * wt[i] / total));
+      std::uint64_t share = i + 1 == copy.phases.size()
+                                ? *o.ops - given
+                                : static_cast<std::uint64_t>(
+                                      std::llround(static_cast<double>(*o.ops) * wt[i] / total));
       std::uint64_t left_for_rest = copy.phases.size() - i - 1;
       share = std::clamp<std::uint64_t>(share, 1, *o.ops - given - left_for_rest);
       copy.phases[i].ops = share;

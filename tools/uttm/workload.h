@@ -87,8 +87,8 @@ struct OpMix {
 
 struct Phase {
   std::string name;
-  std::uint64_t ops = 0;   // op-bound phase: total ops over all threads (exactly one of ops and
-  double duration_s = 0;   // duration-bound phase: wall seconds              duration is > 0)
+  std::uint64_t ops = 0;  // op-bound phase: total ops over all threads (exactly one of ops and
+  double duration_s = 0;  // duration-bound phase: wall seconds              duration is > 0)
   OpMix mix;
   std::uint32_t threads = 1;            // 1..256
   std::optional<AccessPattern> access;  // overrides Workload::access for this phase
@@ -96,8 +96,8 @@ struct Phase {
 };
 
 struct Devices {
-  std::uint32_t count = 1;   // 1..16 simulated devices, each with its own VRAM domain
-  std::uint64_t vram = 0;    // bytes of VRAM per device (> 0, page multiple)
+  std::uint32_t count = 1;  // 1..16 simulated devices, each with its own VRAM domain
+  std::uint64_t vram = 0;   // bytes of VRAM per device (> 0, page multiple)
   friend bool operator==(const Devices&, const Devices&) = default;
 };
 
@@ -159,8 +159,8 @@ struct Overrides {
   std::optional<StoreSpec> store;
   std::optional<std::uint32_t> threads;  // every phase runs this many threads
   std::optional<std::uint64_t> seed;
-  std::optional<std::uint64_t> ops;         // total ops, split over the phases by their weight
-  std::optional<double> duration_s;         // total seconds, split over the phases likewise
+  std::optional<std::uint64_t> ops;  // total ops, split over the phases by their weight
+  std::optional<double> duration_s;  // total seconds, split over the phases likewise
 };
 // Applies `o` to `w`. --ops turns every phase op-bound and --duration every phase
 // duration-bound; each phase's share follows its current ops (or duration) share, equal shares

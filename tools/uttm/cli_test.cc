@@ -146,6 +146,14 @@ TEST(CliTest, PresetsValidateAndShow) {
   Outcome v = RunUttm("workload validate " + path);
   EXPECT_EQ(v.code, kExitOk) << v.output;
   EXPECT_THAT(v.output, HasSubstr(": ok (workload 'churn'"));
+  // A file without a name is named after the file.
+  std::string unnamed = WriteTemp("unnamed-workload.json", R"({"devices": {"vram": "8MiB"},
+      "limits": {"page_limit": "8MiB"}, "classes": [{"name": "a", "count": 1, "size": 4096}],
+      "phases": [{"name": "p", "ops": 1, "mix": {"read": 1}}]})");
+  Outcome named = RunUttm("workload validate " + unnamed);
+  EXPECT_EQ(named.code, kExitOk) << named.output;
+  EXPECT_THAT(named.output, HasSubstr("(workload 'unnamed-workload'"));
+  std::filesystem::remove(unnamed);
   std::filesystem::remove(path);
   ExpectUsageError("workload show nope", "unknown preset 'nope'");
   Outcome help = RunUttm("--help");

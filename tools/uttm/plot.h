@@ -7,7 +7,8 @@
 // horizontal limit line and a legend. Text is XML-escaped; the output is a standalone SVG 1.1
 // document (valid XML).
 //
-// Thread-safety: pure functions over plain values.
+// Thread-safety: RenderSvg/WriteSvg/NiceTicks are pure; a PlotRecorder is used by one thread
+// (the engine's sampler).
 #ifndef UTTM_TOOLS_UTTM_PLOT_H_
 #define UTTM_TOOLS_UTTM_PLOT_H_
 

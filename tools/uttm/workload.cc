@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <initializer_list>
 #include <limits>
@@ -281,7 +282,11 @@ class Reader {
     if (const Json* v = Member(j, path, "priority", false)) {
       std::uint64_t prio = 0;
       if (Uint(*v, Join(path, "priority"), &prio)) {
-        out->priority = static_cast<int>(std::min<std::uint64_t>(prio, 1000));
+        if (prio > 3) {
+          Error(Join(path, "priority"), fmt::format("must be between 0 and 3 (got {})", prio));
+        } else {
+          out->priority = static_cast<int>(prio);
+        }
       }
     }
     if (const Json* v = Member(j, path, "purgeable", false)) {
@@ -672,6 +677,7 @@ Result<Workload> LoadWorkloadFile(const std::string& path) {
   text << in.rdbuf();
   if (in.bad()) return Status(Errc::kIo, fmt::format("{}: read error", path));
   auto r = ParseWorkload(text.str(), path);
+  if (r.ok() && r->name == path) r->name = std::filesystem::path(path).stem().string();
   if (!r.ok()) {
     std::string msg(r.status().message());
     if (msg.rfind(path + ":", 0) == 0) return r.status();  // syntax errors already say the file

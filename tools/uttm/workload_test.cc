@@ -216,7 +216,9 @@ TEST(WorkloadTest, FileErrorsArePrefixedWithThePath) {
   }
   auto r = LoadWorkloadFile(path);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().message(), path + ": seed: expected a non-negative integer, got string");
+  EXPECT_EQ(r.status().message(), path + ": seed: expected a non-negative integer, got string\n" +
+                                      path +
+                                      ": classes[0].priority: must be between 0 and 3 (got 9)");
   std::filesystem::remove(path);
 }
 

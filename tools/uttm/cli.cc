@@ -45,18 +45,22 @@ struct RunFlags {
 };
 
 void AddRunFlags(CLI::App* cmd, RunFlags* f) {
-  cmd->add_option("--preset", f->preset, "Built-in workload (see `uttm presets`); default demo");
-  cmd->add_option("--workload", f->workload_file, "Workload file (JSON, docs/workload-format.md)");
-  cmd->add_option("--page-limit", f->page_limit, "Page limit, e.g. 256MiB");
-  cmd->add_option("--vram", f->vram, "VRAM per device, e.g. 64MiB");
-  cmd->add_option("--store", f->store, "Backup store: memfd or file:DIR");
+  cmd->add_option("--preset", f->preset, "Built-in workload (see `uttm presets`); default demo")
+      ->type_name("NAME");
+  cmd->add_option("--workload", f->workload_file, "Workload file (JSON, docs/workload-format.md)")
+      ->type_name("FILE");
+  cmd->add_option("--page-limit", f->page_limit, "Page limit, e.g. 256MiB")->type_name("SIZE");
+  cmd->add_option("--vram", f->vram, "VRAM per device, e.g. 64MiB")->type_name("SIZE");
+  cmd->add_option("--store", f->store, "Backup store: memfd or file:DIR")->type_name("SPEC");
   cmd->add_option("--threads", f->threads, "Threads of every phase (1..256)");
   cmd->add_option("--seed", f->seed, "Seed of the op generator and content");
   cmd->add_option("--ops", f->ops, "Total ops, split over the phases");
-  cmd->add_option("--duration", f->duration, "Total duration (seconds, or 30s, 2m)");
-  cmd->add_option("--report", f->report, "Write the JSON report to FILE");
-  cmd->add_option("--trace", f->trace, "Write a Chrome/Perfetto trace to FILE");
-  cmd->add_option("--plot", f->plot, "Write an SVG chart of memory over time to FILE");
+  cmd->add_option("--duration", f->duration, "Total duration (seconds, or 30s, 2m)")
+      ->type_name("DURATION");
+  cmd->add_option("--report", f->report, "Write the JSON report to FILE")->type_name("FILE");
+  cmd->add_option("--trace", f->trace, "Write a Chrome/Perfetto trace to FILE")->type_name("FILE");
+  cmd->add_option("--plot", f->plot, "Write an SVG chart of memory over time to FILE")
+      ->type_name("FILE");
   cmd->add_flag("--quiet,-q", f->quiet, "No progress output");
   cmd->add_flag("--dry-run", f->dry_run, "Validate and print the resolved plan; run nothing");
 }

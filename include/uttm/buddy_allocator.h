@@ -135,6 +135,7 @@ class UTTM_EXPORT BuddyAllocator {
     std::uint8_t order = 0;
     State state = State::kUnused;
     bool clear = false;
+    bool listed = false;  // on a free list
   };
 
   std::uint64_t Size(const Block& b) const { return chunk_size_ << b.order; }
@@ -155,6 +156,8 @@ class UTTM_EXPORT BuddyAllocator {
                     std::uint64_t size, std::uint64_t* filled, std::vector<BuddyBlockId>* out);
   Status AllocContigTryHarder(std::uint64_t size, std::uint64_t min_block_size,
                               std::vector<BuddyBlockId>* out);
+  void Descend(std::uint32_t b);
+  void Release(std::uint32_t b);
   void FreeInternal(std::vector<BuddyBlockId>* blocks);
   Status CheckHandle(BuddyBlockId b, const char* what) const;
 
@@ -170,6 +173,9 @@ class UTTM_EXPORT BuddyAllocator {
   // Free lists by [dirty = 0 / clear = 1][order], plus a bitmap of the non-empty ones.
   std::uint32_t free_head_[2][kMaxOrder + 1] = {};
   std::uint64_t free_bits_[2] = {};
+  // Per order: pairs of buddies that are both on free lists (so of different clear states);
+  // lets ForceMerge skip orders with nothing to merge.
+  std::uint64_t free_pairs_by_order_[kMaxOrder + 1] = {};
   std::vector<std::uint32_t> split_log_;  // blocks split by the current operation
   std::vector<std::uint32_t> dfs_;        // depth-first work stack
   std::vector<BuddyBlockId> pending_;     // blocks of an AllocBlocks call not yet handed out

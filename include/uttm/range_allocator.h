@@ -18,7 +18,10 @@
 // on error.
 //
 // Cost: kBest insert and every remove are O(1) amortised (a size-class bitmap plus intrusive
-// lists); kLow, kHigh and ReserveNode walk the address-ordered node list, O(nodes).
+// lists). kLow, kHigh and ReserveNode use an address index of holes (a treap augmented with the
+// largest hole per subtree, drm_mm's holes_addr rbtree), O(log holes) expected. The index is
+// built on the first such call and maintained from then on (O(log holes) per insert/remove), so
+// allocators that only use kBest never pay for it.
 //
 // Thread-safety: none; the owner locks (as drm_mm, which the TTM range manager locks).
 #ifndef UTTM_RANGE_ALLOCATOR_H_
@@ -39,10 +42,12 @@ class RangeAllocator;
 enum class RangeInsertMode : std::uint8_t { kBest, kLow, kHigh };
 
 // A caller-owned allocation record (drm_mm_node). Not copyable or movable: while allocated, the
-// allocator links to it. Remove it from its allocator before destroying it.
+// allocator links to it. Destroying an allocated node removes it from its allocator (under the
+// owner's lock, like any RemoveNode).
 class UTTM_EXPORT RangeNode {
  public:
   RangeNode() = default;
+  ~RangeNode();
   RangeNode(const RangeNode&) = delete;
   RangeNode& operator=(const RangeNode&) = delete;
 
@@ -67,16 +72,22 @@ class UTTM_EXPORT RangeNode {
  private:
   friend class RangeAllocator;
 
+  // The fields every insert and remove touch come first.
+  std::uint64_t hole_size_ = 0;
+  RangeNode* bin_next_ = nullptr;  // size-class list of nodes followed by a hole
+  RangeNode* bin_prev_ = nullptr;
   std::uint64_t start_ = 0;
   std::uint64_t size_ = 0;
-  std::uint64_t color_ = 0;
-  std::uint64_t hole_size_ = 0;
   RangeNode* prev_ = nullptr;  // address order, circular through the allocator's head
   RangeNode* next_ = nullptr;
-  RangeNode* bin_prev_ = nullptr;  // size-class list of nodes followed by a hole
-  RangeNode* bin_next_ = nullptr;
-  std::uint32_t bin_ = 0;
   RangeAllocator* owner_ = nullptr;
+  std::uint64_t color_ = 0;
+  std::uint32_t bin_ = 0;
+  std::uint32_t prio_ = 0;     // address index: treap priority
+  RangeNode* left_ = nullptr;  // address index: treap of holes keyed by hole start
+  RangeNode* right_ = nullptr;
+  RangeNode* up_ = nullptr;
+  std::uint64_t max_hole_ = 0;  // largest hole in this treap subtree
 };
 
 // Placement request for RangeAllocator::InsertNode.
@@ -147,12 +158,25 @@ class UTTM_EXPORT RangeAllocator {
   Status Validate() const;
 
  private:
+  friend class RangeNode;  // an allocated node's destructor removes it
+
   bool Fits(const RangeNode* before, std::uint64_t size, const RangeInsertOptions& o,
             std::uint64_t* out) const;
   RangeNode* FindBest(std::uint64_t size, const RangeInsertOptions& o, std::uint64_t* out) const;
   void Place(RangeNode* before, RangeNode* node, std::uint64_t start, std::uint64_t size,
              std::uint64_t color);
   void SetHole(RangeNode* n, std::uint64_t hole);
+  void EnsureIndex();
+  void IndexInsert(RangeNode* n);
+  void IndexErase(RangeNode* n);
+  void IndexRotateUp(RangeNode* x);
+  static void IndexPull(RangeNode* n);
+  static void IndexPullUp(RangeNode* n);
+  RangeNode* FindLow(RangeNode* t, std::uint64_t size, const RangeInsertOptions& o,
+                     std::uint64_t* out) const;
+  RangeNode* FindHigh(RangeNode* t, std::uint64_t size, const RangeInsertOptions& o,
+                      std::uint64_t* out) const;
+  Status ValidateIndex() const;
   void BinLink(RangeNode* n);
   void BinUnlink(RangeNode* n);
 
@@ -162,6 +186,9 @@ class UTTM_EXPORT RangeAllocator {
   std::uint64_t used_ = 0;
   std::uint64_t node_count_ = 0;
   std::uint64_t hole_count_ = 0;
+  bool indexed_ = false;
+  RangeNode* index_root_ = nullptr;
+  std::uint32_t prio_state_ = 0x9e3779b9u;
   RangeColorAdjust color_adjust_ = nullptr;
   void* color_ctx_ = nullptr;
   std::uint64_t bin_bits_[kBinWords] = {};

@@ -38,6 +38,7 @@ Status BuddyAllocator::Init(std::uint64_t size, std::uint64_t chunk_size) {
   max_order_ = std::min(BuddyIlog2(size) - chunk_shift_, kMaxOrder);
   for (auto& tree : free_head_) std::fill(std::begin(tree), std::end(tree), kNil);
   free_bits_[0] = free_bits_[1] = 0;
+  std::fill(std::begin(free_pairs_by_order_), std::end(free_pairs_by_order_), 0);
 
   std::uint64_t offset = 0;
   std::uint64_t left = size;
@@ -72,6 +73,7 @@ Status BuddyAllocator::Fini() {
   free_pairs_.clear();
   for (auto& tree : free_head_) std::fill(std::begin(tree), std::end(tree), kNil);
   free_bits_[0] = free_bits_[1] = 0;
+  std::fill(std::begin(free_pairs_by_order_), std::end(free_pairs_by_order_), 0);
   size_ = chunk_size_ = avail_ = clear_avail_ = 0;
   chunk_shift_ = max_order_ = 0;
   return Status::Ok();
@@ -97,6 +99,8 @@ void BuddyAllocator::ListAdd(std::uint32_t b) {
   if (blk.next != kNil) blocks_[blk.next].prev = b;
   free_head_[t][blk.order] = b;
   free_bits_[t] |= std::uint64_t{1} << blk.order;
+  blk.listed = true;
+  if (blk.parent != kNil && blocks_[b ^ 1u].listed) ++free_pairs_by_order_[blk.order];
 }
 
 void BuddyAllocator::ListRemove(std::uint32_t b) {
@@ -110,6 +114,8 @@ void BuddyAllocator::ListRemove(std::uint32_t b) {
   }
   if (blk.next != kNil) blocks_[blk.next].prev = blk.prev;
   blk.prev = blk.next = kNil;
+  blk.listed = false;
+  if (blk.parent != kNil && blocks_[b ^ 1u].listed) --free_pairs_by_order_[blk.order];
 }
 
 // Splits free block `b` (not on a list) into two free children (not on a list); returns the left
@@ -127,6 +133,7 @@ std::uint32_t BuddyAllocator::Split(std::uint32_t b) {
     child.state = State::kFree;
     child.clear = parent.clear;
     child.prev = child.next = kNil;
+    child.listed = false;
   }
   parent.children = left;
   parent.state = State::kSplit;
@@ -198,13 +205,13 @@ void BuddyAllocator::UndoSplits(std::size_t mark) {
 bool BuddyAllocator::ForceMerge(std::uint64_t start, std::uint64_t end, unsigned min_order) {
   if (min_order == 0) return false;
   for (unsigned order = std::min(min_order - 1, max_order_) + 1; order-- > 0;) {
-    for (unsigned t = 0; t < 2; ++t) {
+    for (unsigned t = 0; t < 2 && free_pairs_by_order_[order] != 0; ++t) {
       std::uint32_t b = free_head_[t][order];
       while (b != kNil) {
         const Block& blk = blocks_[b];
         const std::uint32_t buddy = Buddy(b);
         if (blk.offset < start || blk.offset + Size(blk) > end || buddy == kNil ||
-            blocks_[buddy].state != State::kFree) {
+            !blocks_[buddy].listed) {
           b = blk.next;
           continue;
         }
@@ -244,6 +251,21 @@ std::uint32_t BuddyAllocator::AllocFromFreeList(unsigned order, unsigned flags) 
   return found;
 }
 
+// Depth-first walks: queues the children of `b`, splitting it first (and logging the split)
+// when it is a free leaf. The left child is visited first.
+void BuddyAllocator::Descend(std::uint32_t b) {
+  if (blocks_[b].state == State::kFree) {
+    ListRemove(b);
+    const std::uint32_t left = Split(b);
+    split_log_.push_back(b);
+    ListAdd(left);
+    ListAdd(left + 1);
+  }
+  const std::uint32_t left = blocks_[b].children;
+  dfs_.push_back(left + 1);
+  dfs_.push_back(left);
+}
+
 // Finds a free block of exactly `order` inside [start, end), splitting on the way down, and
 // takes it off its free list.
 std::uint32_t BuddyAllocator::AllocRangeBias(std::uint64_t start, std::uint64_t end, unsigned order,
@@ -274,17 +296,8 @@ std::uint32_t BuddyAllocator::AllocRangeBias(std::uint64_t start, std::uint64_t 
         }
         if (blk.state == State::kFree) continue;
       }
-      if (blk.state == State::kFree) {
-        if (!fallback && blk.clear != want_clear) continue;
-        ListRemove(b);
-        const std::uint32_t left = Split(b);
-        split_log_.push_back(b);
-        ListAdd(left);
-        ListAdd(left + 1);
-      }
-      const std::uint32_t left = blocks_[b].children;
-      dfs_.push_back(left + 1);
-      dfs_.push_back(left);
+      if (blk.state == State::kFree && !fallback && blk.clear != want_clear) continue;
+      Descend(b);
     }
   }
   return kNil;
@@ -324,16 +337,7 @@ Status BuddyAllocator::AllocRange(const std::uint32_t* roots, std::size_t n_root
       total += be - bs;
       continue;
     }
-    if (blk.state == State::kFree) {
-      ListRemove(b);
-      const std::uint32_t left = Split(b);
-      split_log_.push_back(b);
-      ListAdd(left);
-      ListAdd(left + 1);
-    }
-    const std::uint32_t left = blocks_[b].children;
-    dfs_.push_back(left + 1);
-    dfs_.push_back(left);
+    Descend(b);
   }
   if (!conflict && total == size) {
     split_log_.resize(mark);
@@ -342,12 +346,7 @@ Status BuddyAllocator::AllocRange(const std::uint32_t* roots, std::size_t n_root
   if (filled != nullptr) {
     *filled = total;
   } else {
-    for (std::size_t i = first_out; i < out->size(); ++i) {
-      const std::uint32_t b = (*out)[i];
-      avail_ += Size(blocks_[b]);
-      if (blocks_[b].clear) clear_avail_ += Size(blocks_[b]);
-      FreeAndMerge(b, false);
-    }
+    for (std::size_t i = first_out; i < out->size(); ++i) Release((*out)[i]);
     out->resize(first_out);
   }
   UndoSplits(mark);
@@ -356,12 +355,16 @@ Status BuddyAllocator::AllocRange(const std::uint32_t* roots, std::size_t n_root
 
 // Frees blocks keeping their clear state (error paths) and empties the vector.
 void BuddyAllocator::FreeInternal(std::vector<BuddyBlockId>* blocks) {
-  for (std::uint32_t b : *blocks) {
-    avail_ += Size(blocks_[b]);
-    if (blocks_[b].clear) clear_avail_ += Size(blocks_[b]);
-    FreeAndMerge(b, false);
-  }
+  for (std::uint32_t b : *blocks) Release(b);
   blocks->clear();
+}
+
+// Returns allocated block `b` to the free space with its clear state and merges it.
+void BuddyAllocator::Release(std::uint32_t b) {
+  const std::uint64_t size = Size(blocks_[b]);
+  avail_ += size;
+  if (blocks_[b].clear) clear_avail_ += size;
+  FreeAndMerge(b, false);
 }
 
 Status BuddyAllocator::AllocContigTryHarder(std::uint64_t size, std::uint64_t min_block_size,
@@ -540,25 +543,31 @@ Status BuddyAllocator::TrimBlock(BuddyBlockId block, const std::uint64_t* new_st
 
 Status BuddyAllocator::FreeBlock(BuddyBlockId block) {
   UTTM_RETURN_IF_ERROR(CheckHandle(block, "BuddyAllocator::FreeBlock: block is not allocated"));
-  const std::uint64_t size = Size(blocks_[block]);
-  avail_ += size;
-  if (blocks_[block].clear) clear_avail_ += size;
-  FreeAndMerge(block, false);
+  Release(block);
   return Status::Ok();
 }
 
 Status BuddyAllocator::FreeBlocks(std::vector<BuddyBlockId>* blocks, unsigned free_flags) {
   if (blocks == nullptr) return Status(Errc::kInvalid, "BuddyAllocator::FreeBlocks: null list");
+  // Every handle must be allocated and appear once; the `listed` bit (never set on an allocated
+  // block) marks the ones seen.
+  Status bad;
   for (BuddyBlockId b : *blocks) {
-    UTTM_RETURN_IF_ERROR(CheckHandle(b, "BuddyAllocator::FreeBlocks: a block is not allocated"));
+    bad = CheckHandle(b, "BuddyAllocator::FreeBlocks: a block is not allocated");
+    if (bad.ok() && blocks_[b].listed) {
+      bad = Status(Errc::kInvalid, "BuddyAllocator::FreeBlocks: a block is listed twice");
+    }
+    if (!bad.ok()) break;
+    blocks_[b].listed = true;
   }
+  for (BuddyBlockId b : *blocks) {
+    if (b < blocks_.size() && blocks_[b].state == State::kAllocated) blocks_[b].listed = false;
+  }
+  if (!bad.ok()) return bad;
   const bool clear = (free_flags & kBuddyCleared) != 0;
   for (BuddyBlockId b : *blocks) {
     blocks_[b].clear = clear;
-    const std::uint64_t size = Size(blocks_[b]);
-    avail_ += size;
-    if (clear) clear_avail_ += size;
-    FreeAndMerge(b, false);
+    Release(b);
   }
   blocks->clear();
   return Status::Ok();
@@ -687,6 +696,15 @@ Status BuddyAllocator::Validate() const {
     }
   }
   if (listed != free_leaves) return Status(Errc::kInvalid, "free lists miss free blocks");
+  for (unsigned o = 0; o <= kMaxOrder; ++o) {
+    std::uint64_t pairs = 0;
+    for (unsigned t = 0; t < 2; ++t) {
+      for (std::uint32_t b = free_head_[t][o]; b != kNil; b = blocks_[b].next) {
+        if (blocks_[b].parent != kNil && (b & 1u) == 0 && blocks_[b + 1].listed) ++pairs;
+      }
+    }
+    if (pairs != free_pairs_by_order_[o]) return Status(Errc::kInvalid, "free pair count wrong");
+  }
   return Status::Ok();
 }
 

@@ -669,6 +669,11 @@ TEST(BuddyAllocator, InitAndArgumentErrors) {
   Blocks bad = {out[0], 999999};
   EXPECT_EQ(mm.FreeBlocks(&bad, 0).code(), Errc::kInvalid);
   EXPECT_TRUE(mm.BlockIsAllocated(out[0]));  // nothing was freed
+  Blocks twice = {out[0], out[1], out[0]};
+  EXPECT_EQ(mm.FreeBlocks(&twice, 0).code(), Errc::kInvalid);
+  EXPECT_TRUE(mm.BlockIsAllocated(out[0]));
+  EXPECT_TRUE(mm.BlockIsAllocated(out[1]));
+  EXPECT_TRUE(mm.Validate().ok());
   EXPECT_EQ(mm.Fini().code(), Errc::kBusy);
   ASSERT_TRUE(mm.FreeBlocks(&out, 0).ok());
   EXPECT_TRUE(mm.Fini().ok());

@@ -17,9 +17,8 @@ namespace {
 using internal::RangeBinOf;
 
 constexpr std::uint64_t kU64Max = std::numeric_limits<std::uint64_t>::max();
-// Entries examined in the request's own size class before moving to larger classes (holes there
-// may be shorter than the request).
-constexpr int kOwnClassScan = 16;
+// Fitting holes compared within one size class before the smallest so far is taken.
+constexpr int kClassScan = 16;
 
 // Lowest x >= v with x % a == 0; false on overflow.
 bool AlignUp(std::uint64_t v, std::uint64_t a, std::uint64_t* out) {
@@ -41,6 +40,12 @@ std::uint64_t AlignDown(std::uint64_t v, std::uint64_t a) {
 }
 
 }  // namespace
+
+RangeNode::~RangeNode() {
+  if (owner_ != nullptr && this != &owner_->head_) {
+    (void)owner_->RemoveNode(this);
+  }
+}
 
 RangeAllocator::RangeAllocator(std::uint64_t start, std::uint64_t size) : size_(size) {
   std::uint64_t end;
@@ -94,11 +99,142 @@ void RangeAllocator::SetHole(RangeNode* n, std::uint64_t hole) {
   if (old == hole) return;
   if (old != 0 && hole != 0 && RangeBinOf(old) == RangeBinOf(hole)) {
     n->hole_size_ = hole;
+  } else {
+    if (old != 0) BinUnlink(n);
+    n->hole_size_ = hole;
+    if (hole != 0) BinLink(n);
+  }
+  if (!indexed_) return;
+  if (old == 0) {
+    IndexInsert(n);
+  } else if (hole == 0) {
+    IndexErase(n);
+  } else {
+    IndexPullUp(n);
+  }
+}
+
+// ---- address index: a treap of the nodes that have a hole, keyed by hole start (a node's
+// end, which never changes while it is allocated), each subtree knowing its largest hole.
+
+namespace {
+std::uint64_t HoleStart(const RangeNode* n) { return n->end(); }
+}  // namespace
+
+void RangeAllocator::IndexPull(RangeNode* n) {
+  std::uint64_t m = n->hole_size_;
+  if (n->left_ != nullptr && n->left_->max_hole_ > m) m = n->left_->max_hole_;
+  if (n->right_ != nullptr && n->right_->max_hole_ > m) m = n->right_->max_hole_;
+  n->max_hole_ = m;
+}
+
+void RangeAllocator::IndexPullUp(RangeNode* n) {
+  for (; n != nullptr; n = n->up_) IndexPull(n);
+}
+
+// Rotates x above its parent.
+void RangeAllocator::IndexRotateUp(RangeNode* x) {
+  RangeNode* p = x->up_;
+  RangeNode* g = p->up_;
+  if (p->left_ == x) {
+    p->left_ = x->right_;
+    if (x->right_ != nullptr) x->right_->up_ = p;
+    x->right_ = p;
+  } else {
+    p->right_ = x->left_;
+    if (x->left_ != nullptr) x->left_->up_ = p;
+    x->left_ = p;
+  }
+  p->up_ = x;
+  x->up_ = g;
+  if (g == nullptr) {
+    index_root_ = x;
+  } else if (g->left_ == p) {
+    g->left_ = x;
+  } else {
+    g->right_ = x;
+  }
+  IndexPull(p);
+  IndexPull(x);
+}
+
+void RangeAllocator::IndexInsert(RangeNode* n) {
+  prio_state_ ^= prio_state_ << 13;
+  prio_state_ ^= prio_state_ >> 17;
+  prio_state_ ^= prio_state_ << 5;
+  n->prio_ = prio_state_;
+  n->left_ = n->right_ = n->up_ = nullptr;
+  n->max_hole_ = n->hole_size_;
+  if (index_root_ == nullptr) {
+    index_root_ = n;
     return;
   }
-  if (old != 0) BinUnlink(n);
-  n->hole_size_ = hole;
-  if (hole != 0) BinLink(n);
+  const std::uint64_t key = HoleStart(n);
+  RangeNode* c = index_root_;
+  while (true) {
+    if (n->hole_size_ > c->max_hole_) c->max_hole_ = n->hole_size_;
+    RangeNode*& next = key < HoleStart(c) ? c->left_ : c->right_;
+    if (next == nullptr) {
+      next = n;
+      break;
+    }
+    c = next;
+  }
+  n->up_ = c;
+  while (n->up_ != nullptr && n->up_->prio_ < n->prio_) IndexRotateUp(n);
+}
+
+void RangeAllocator::IndexErase(RangeNode* n) {
+  while (n->left_ != nullptr || n->right_ != nullptr) {
+    RangeNode* c =
+        n->right_ == nullptr || (n->left_ != nullptr && n->left_->prio_ > n->right_->prio_)
+            ? n->left_
+            : n->right_;
+    IndexRotateUp(c);
+  }
+  RangeNode* p = n->up_;
+  if (p == nullptr) {
+    index_root_ = nullptr;
+  } else {
+    (p->left_ == n ? p->left_ : p->right_) = nullptr;
+    IndexPullUp(p);
+  }
+  n->up_ = nullptr;
+}
+
+void RangeAllocator::EnsureIndex() {
+  if (indexed_) return;
+  indexed_ = true;
+  RangeNode* n = &head_;
+  do {
+    if (n->hole_size_ != 0) IndexInsert(n);
+    n = n->next_;
+  } while (n != &head_);
+}
+
+// Lowest-addressed fitting hole in subtree t (in order, pruned by the largest hole and range).
+RangeNode* RangeAllocator::FindLow(RangeNode* t, std::uint64_t size, const RangeInsertOptions& o,
+                                   std::uint64_t* out) const {
+  if (t == nullptr || t->max_hole_ < size) return nullptr;
+  // Holes left of t end before t's node, so they end at or below HoleStart(t).
+  if (HoleStart(t) > o.range_start) {
+    if (RangeNode* r = FindLow(t->left_, size, o, out)) return r;
+  }
+  if (HoleStart(t) >= o.range_end) return nullptr;
+  if (t->hole_size_ >= size && Fits(t, size, o, out)) return t;
+  return FindLow(t->right_, size, o, out);
+}
+
+// Highest-addressed fitting hole in subtree t.
+RangeNode* RangeAllocator::FindHigh(RangeNode* t, std::uint64_t size, const RangeInsertOptions& o,
+                                    std::uint64_t* out) const {
+  if (t == nullptr || t->max_hole_ < size) return nullptr;
+  if (HoleStart(t) < o.range_end) {
+    if (RangeNode* r = FindHigh(t->right_, size, o, out)) return r;
+    if (t->hole_size_ >= size && Fits(t, size, o, out)) return t;
+  }
+  if (HoleStart(t) <= o.range_start) return nullptr;
+  return FindHigh(t->left_, size, o, out);
 }
 
 // Can a node of `size` go into the hole after `before`? Sets *out to its start.
@@ -129,15 +265,8 @@ bool RangeAllocator::Fits(const RangeNode* before, std::uint64_t size, const Ran
 
 RangeNode* RangeAllocator::FindBest(std::uint64_t size, const RangeInsertOptions& o,
                                     std::uint64_t* out) const {
-  const std::uint32_t own = RangeBinOf(size);
-  // A short look into the request's own class first (its holes may be too short), then the
-  // larger classes in order, then the rest of the own class, so kNoSpace is never spurious.
-  RangeNode* n = bins_[own];
-  for (int budget = kOwnClassScan; n != nullptr && budget > 0; n = n->bin_next_, --budget) {
-    if (n->hole_size_ >= size && Fits(n, size, o, out)) return n;
-  }
-  RangeNode* const rest = n;
-  std::uint32_t bin = own + 1;
+  // Smallest fitting hole of the first size class (from the request's own) that has one.
+  std::uint32_t bin = RangeBinOf(size);
   while (bin < kBinWords * 64) {
     const std::uint32_t word = bin / 64;
     const std::uint64_t bits = bin_bits_[word] & (kU64Max << (bin % 64));
@@ -146,13 +275,22 @@ RangeNode* RangeAllocator::FindBest(std::uint64_t size, const RangeInsertOptions
       continue;
     }
     bin = word * 64 + static_cast<std::uint32_t>(std::countr_zero(bits));
+    RangeNode* best = nullptr;
+    std::uint64_t best_start = 0;
+    int budget = kClassScan;
     for (RangeNode* h = bins_[bin]; h != nullptr; h = h->bin_next_) {
-      if (Fits(h, size, o, out)) return h;
+      std::uint64_t start;
+      if (h->hole_size_ < size || (best != nullptr && h->hole_size_ >= best->hole_size_)) continue;
+      if (!Fits(h, size, o, &start)) continue;
+      best = h;
+      best_start = start;
+      if (h->hole_size_ == size || --budget == 0) break;
+    }
+    if (best != nullptr) {
+      *out = best_start;
+      return best;
     }
     ++bin;
-  }
-  for (n = rest; n != nullptr; n = n->bin_next_) {
-    if (n->hole_size_ >= size && Fits(n, size, o, out)) return n;
   }
   return nullptr;
 }
@@ -199,31 +337,14 @@ Status RangeAllocator::InsertNode(RangeNode* node, std::uint64_t size,
     case RangeInsertMode::kBest:
       before = FindBest(size, options, &start);
       break;
-    case RangeInsertMode::kLow: {
-      RangeNode* n = &head_;
-      do {
-        if (n->hole_size_ >= size && n->start_ + n->size_ + n->hole_size_ > options.range_start &&
-            Fits(n, size, options, &start)) {
-          before = n;
-          break;
-        }
-        n = n->next_;
-      } while (n != &head_);
+    case RangeInsertMode::kLow:
+      EnsureIndex();
+      before = FindLow(index_root_, size, options, &start);
       break;
-    }
-    case RangeInsertMode::kHigh: {
-      RangeNode* n = head_.prev_;
-      while (true) {
-        if (n->hole_size_ >= size && n->start_ + n->size_ < options.range_end &&
-            Fits(n, size, options, &start)) {
-          before = n;
-          break;
-        }
-        if (n == &head_) break;
-        n = n->prev_;
-      }
+    case RangeInsertMode::kHigh:
+      EnsureIndex();
+      before = FindHigh(index_root_, size, options, &start);
       break;
-    }
   }
   if (before == nullptr) {
     return Status(Errc::kNoSpace, "RangeAllocator::InsertNode: no hole fits the request");
@@ -243,9 +364,20 @@ Status RangeAllocator::ReserveNode(RangeNode* node) {
     return Status(Errc::kInvalid,
                   "RangeAllocator::ReserveNode: empty node or outside the managed span");
   }
-  // The hole containing start is the one after the last node that starts at or below it.
-  RangeNode* before = head_.prev_;
-  while (before != &head_ && before->start_ > node->start_) before = before->prev_;
+  // The only hole that can contain the node is the last one starting at or below its start.
+  EnsureIndex();
+  RangeNode* before = nullptr;
+  for (RangeNode* c = index_root_; c != nullptr;) {
+    if (HoleStart(c) <= node->start_) {
+      before = c;
+      c = c->right_;
+    } else {
+      c = c->left_;
+    }
+  }
+  if (before == nullptr) {
+    return Status(Errc::kNoSpace, "RangeAllocator::ReserveNode: range is (partly) in use");
+  }
   const std::uint64_t hole_start = before->start_ + before->size_;
   if (node->start_ < hole_start || end > hole_start + before->hole_size_) {
     return Status(Errc::kNoSpace, "RangeAllocator::ReserveNode: range is (partly) in use");
@@ -338,6 +470,41 @@ Status RangeAllocator::Validate() const {
     }
   }
   if (linked != hole_count_) return Status(Errc::kInvalid, "size-class lists miss holes");
+  return indexed_ ? ValidateIndex() : Status::Ok();
+}
+
+Status RangeAllocator::ValidateIndex() const {
+  // In-order walk: keys increase and match the holes in address order; heap order on priority;
+  // each subtree's largest hole is right.
+  const RangeNode* expect = &head_;
+  while (expect->hole_size_ == 0 && expect->next_ != &head_) expect = expect->next_;
+  std::uint64_t seen = 0;
+  const RangeNode* t = index_root_;
+  if (t != nullptr && t->up_ != nullptr) return Status(Errc::kInvalid, "index root has a parent");
+  while (t != nullptr && t->left_ != nullptr) t = t->left_;
+  while (t != nullptr) {
+    if (t != expect) return Status(Errc::kInvalid, "address index out of order");
+    if (t->hole_size_ == 0) return Status(Errc::kInvalid, "address index holds no hole");
+    std::uint64_t m = t->hole_size_;
+    for (const RangeNode* c : {t->left_, t->right_}) {
+      if (c == nullptr) continue;
+      if (c->up_ != t || c->prio_ > t->prio_) return Status(Errc::kInvalid, "bad index links");
+      if (c->max_hole_ > m) m = c->max_hole_;
+    }
+    if (m != t->max_hole_) return Status(Errc::kInvalid, "index subtree maximum is wrong");
+    ++seen;
+    if (t->right_ != nullptr) {
+      t = t->right_;
+      while (t->left_ != nullptr) t = t->left_;
+    } else {
+      while (t->up_ != nullptr && t->up_->right_ == t) t = t->up_;
+      t = t->up_;
+    }
+    do {
+      expect = expect->next_;
+    } while (expect != &head_ && expect->hole_size_ == 0);
+  }
+  if (seen != hole_count_) return Status(Errc::kInvalid, "address index misses holes");
   return Status::Ok();
 }
 

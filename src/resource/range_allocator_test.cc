@@ -261,6 +261,18 @@ TEST(RangeAllocator, ColorAdjustKeepsColorsApart) {
   EXPECT_TRUE(mm.Validate().ok());
 }
 
+TEST(RangeAllocator, DestroyedNodeRemovesItself) {
+  RangeAllocator mm(0, 10);
+  {
+    RangeNode n;
+    ASSERT_TRUE(mm.InsertNode(&n, 3).ok());
+    EXPECT_EQ(mm.used(), 3u);
+  }
+  EXPECT_EQ(mm.used(), 0u);
+  EXPECT_TRUE(mm.clean());
+  EXPECT_TRUE(mm.Validate().ok());
+}
+
 TEST(RangeAllocator, DestructorDetachesNodes) {
   RangeNode n;
   {
@@ -309,7 +321,21 @@ TEST(RangeAllocator, RandomizedAgainstBitmapModel) {
           o.range_start = kBase + rng() % kSize;
           o.range_end = o.range_start + 1 + rng() % (kBase + kSize - o.range_start);
         }
+        // Where kLow / kHigh must put an unconstrained node: the first (last) free run that is
+        // long enough, at its bottom (top).
+        std::uint64_t low_fit = kU64Max, high_fit_end = kU64Max;
+        for (std::uint64_t u = 0, run = 0; u < kSize; ++u) {
+          run = used[u] ? 0 : run + 1;
+          if (run == size && low_fit == kU64Max) low_fit = kBase + u + 1 - size;
+          if (run >= size && (u + 1 == kSize || used[u + 1])) high_fit_end = kBase + u + 1;
+        }
         Status st = mm.InsertNode(node.get(), size, o);
+        if (st.ok() && !constrained && o.mode == RangeInsertMode::kLow) {
+          ASSERT_EQ(node->start(), low_fit);
+        }
+        if (st.ok() && !constrained && o.mode == RangeInsertMode::kHigh) {
+          ASSERT_EQ(node->end(), high_fit_end);
+        }
         if (st.ok()) {
           ASSERT_GE(node->start(), std::max(kBase, o.range_start));
           ASSERT_LE(node->end(), std::min(kBase + kSize, o.range_end));

@@ -53,8 +53,8 @@ struct Rig {
       uttm::OperationContext ctx;
       uttm::BoOptions opts;
       opts.size = Bytes(bytes);
-      auto bo = BufferObject::Create(dev->get(), opts, uttm::testing::PlacementOf(uttm::kMemTt),
-                                     ctx);
+      auto bo =
+          BufferObject::Create(dev->get(), opts, uttm::testing::PlacementOf(uttm::kMemTt), ctx);
       if (!bo.ok() || !(*bo)->Write(0, data, ctx).ok()) std::abort();
       bos.push_back(*bo);
     }

@@ -13,8 +13,8 @@
 //      bulk move (a no-op for the unevictable list until it is populated again).
 //   5. Errors other than kInterrupted become kBusy ("skip this object").
 // Returns the pages backed up or purged; after a successful one the driver's TtUnpopulate runs on
-// the emptied vector so its accounting sees the pages go. After a purge (flags.purge) of an object the user
-// marked kDontNeed, the object is marked kPurged (its contents read back as zeros).
+// the emptied vector so its accounting sees the pages go. After a purge (flags.purge) of an object
+// the user marked kDontNeed, the object is marked kPurged (its contents read back as zeros).
 //
 // Locking: REQUIRES the object's reservation; never takes another object's reservation.
 #ifndef UTTM_BO_SHRINK_H_

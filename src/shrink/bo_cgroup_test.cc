@@ -94,8 +94,8 @@ struct ChildReport {
   }
   if (!store.ok()) finish(2);
   std::unique_ptr<BoShrinker> shrinker;
-  auto dev = std::make_unique<TestDevice>(PageCount(256), Bytes(16 * limit), &memory,
-                                          store->get(), [&](DeviceFuncs* driver) {
+  auto dev = std::make_unique<TestDevice>(PageCount(256), Bytes(16 * limit), &memory, store->get(),
+                                          [&](DeviceFuncs* driver) {
                                             shrinker = std::make_unique<BoShrinker>(driver);
                                             return shrinker->funcs();
                                           });
@@ -223,15 +223,16 @@ TEST(BoCgroupTest, DriverShrinkerKeepsChildAliveWithThreeTimesTheLimitOfObjects)
   EXPECT_GT(r.report.episodes, 0u);
   EXPECT_GT(r.report.freed_pages, 0u);
   EXPECT_EQ(cg->OomKills(), 0u);
-  std::printf("limit %llu MiB: %llu objects, %llu random uses, %llu episodes, %llu pages freed, "
-              "peak usage %llu MiB (max_usage %llu MiB)\n",
-              static_cast<unsigned long long>(limit >> 20),
-              static_cast<unsigned long long>(r.report.objects),
-              static_cast<unsigned long long>(r.report.uses),
-              static_cast<unsigned long long>(r.report.episodes),
-              static_cast<unsigned long long>(r.report.freed_pages),
-              static_cast<unsigned long long>(r.report.peak_usage >> 20),
-              static_cast<unsigned long long>(cg->Value("memory.max_usage_in_bytes") >> 20));
+  std::printf(
+      "limit %llu MiB: %llu objects, %llu random uses, %llu episodes, %llu pages freed, "
+      "peak usage %llu MiB (max_usage %llu MiB)\n",
+      static_cast<unsigned long long>(limit >> 20),
+      static_cast<unsigned long long>(r.report.objects),
+      static_cast<unsigned long long>(r.report.uses),
+      static_cast<unsigned long long>(r.report.episodes),
+      static_cast<unsigned long long>(r.report.freed_pages),
+      static_cast<unsigned long long>(r.report.peak_usage >> 20),
+      static_cast<unsigned long long>(cg->Value("memory.max_usage_in_bytes") >> 20));
 }
 
 TEST(BoCgroupTest, WithoutReclaimTheChildIsOomKilled) {

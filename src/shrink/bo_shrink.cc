@@ -15,8 +15,7 @@ bool ShrinkSuitable(const BufferObject& bo, const OperationContext& ctx) {
 Result<std::int64_t> Shrink(OperationContext& ctx, BufferObject& bo, const ShrinkFlags& flags) {
   bo.resv()->AssertHeld();
   if (bo.tt() == nullptr) return Status(Errc::kBusy, "object has no page vector");
-  if (flags.allow_move && bo.resource() != nullptr &&
-      bo.resource()->mem_type() != kMemSystem) {
+  if (flags.allow_move && bo.resource() != nullptr && bo.resource()->mem_type() != kMemSystem) {
     Status s = bo.Validate(Placement{Place{.mem_type = kMemSystem}}, ctx);
     if (s.code() == Errc::kNoMemory || s.code() == Errc::kNoSpace) {
       return Status(Errc::kBusy, "no room to move the object to SYSTEM");
@@ -36,9 +35,8 @@ Result<std::int64_t> Shrink(OperationContext& ctx, BufferObject& bo, const Shrin
     if (bulk != nullptr) bo.device().lru().SetBulkMove(res, nullptr);
   }
   BackupOptions opts{.purge = flags.purge, .writeback = flags.writeback};
-  Result<PageCount> r = tt->Backup(opts, tt->backup_store() != nullptr
-                                             ? tt->backup_store()
-                                             : bo.device().backup_store());
+  Result<PageCount> r = tt->Backup(
+      opts, tt->backup_store() != nullptr ? tt->backup_store() : bo.device().backup_store());
   const bool backed_up = r.ok() && r->value() > 0;
   // Backed up: to the unevictable list (pinned or swapped objects live there).
   if (backed_up) bo.UpdateLruState();

@@ -27,9 +27,7 @@ bool Countable(const PageVector& tt) {
   return (f & kPageVectorExternal) == 0 || (f & kPageVectorExternalMappable) != 0;
 }
 
-bool IsPopulatedUnswapped(const PageVector& tt) {
-  return tt.is_populated() && !tt.is_swapped();
-}
+bool IsPopulatedUnswapped(const PageVector& tt) { return tt.is_populated() && !tt.is_swapped(); }
 
 }  // namespace
 
@@ -199,11 +197,11 @@ Result<ShrinkAccounting> BoShrinker::CheckAccounting() {
   const std::uint64_t have_s = shrinkable_pages();
   const std::uint64_t have_p = purgeable_pages();
   if (have_s != want.shrinkable || have_p != want.purgeable) {
-    return Status(Errc::kInvalid, "shrinker accounting mismatch: kept shrinkable=" +
-                                      std::to_string(have_s) + " purgeable=" +
-                                      std::to_string(have_p) + ", recomputed shrinkable=" +
-                                      std::to_string(want.shrinkable) + " purgeable=" +
-                                      std::to_string(want.purgeable));
+    return Status(Errc::kInvalid,
+                  "shrinker accounting mismatch: kept shrinkable=" + std::to_string(have_s) +
+                      " purgeable=" + std::to_string(have_p) +
+                      ", recomputed shrinkable=" + std::to_string(want.shrinkable) +
+                      " purgeable=" + std::to_string(want.purgeable));
   }
   return want;
 }

@@ -473,8 +473,8 @@ TEST_F(BoShrinkerTest, SuspendedDeviceDirectQueuesWakeBackgroundWakes) {
   dev_.reset();
   shrinker_.reset();
   MakeDevice(true, &power);
-  BoRef tt_bo = MakeBo(kMiB, 1, kMemTt);        // needs a move to SYSTEM: needs the device
-  BoRef sys_bo = MakeBo(kMiB, 2, kMemSystem);   // already in SYSTEM: does not
+  BoRef tt_bo = MakeBo(kMiB, 1, kMemTt);       // needs a move to SYSTEM: needs the device
+  BoRef sys_bo = MakeBo(kMiB, 2, kMemSystem);  // already in SYSTEM: does not
   EXPECT_EQ(Scan(1024, kDirect), 256u);
   EXPECT_FALSE(Populated(*sys_bo));
   EXPECT_TRUE(Populated(*tt_bo));

@@ -34,8 +34,8 @@ class BoSwapoutTest : public ::testing::Test {
       auto fs = NewFileStore();
       ASSERT_TRUE(fs.ok());
       stores_.push_back(std::move(fs).value());
-      devs_.push_back(std::make_unique<TestDevice>(PageCount(256), Bytes(256 * kMiB),
-                                                   memory_.get(), stores_.back().get()));
+      devs_.push_back(std::make_unique<TestDevice>(PageCount(256), Bytes(256 * kMiB), memory_.get(),
+                                                   stores_.back().get()));
     }
   }
   void TearDown() override {

@@ -549,10 +549,11 @@ TEST_F(BoShrinkerTest, ProviderExhaustionReclaimsDirectlyInThePool) {
 // a purgeable share first, every populate over the budget reclaiming directly through the
 // MemoryContext's hook; then everything is validated back to TT and verified byte for byte.
 TEST_F(BoShrinkerTest, OvercommitTwiceTheBudgetAndRestoreExactly) {
-  constexpr std::uint64_t kBudget = 256 * kMiB;
+  // 256 MiB in release; 64 MiB under the sanitizers (same shape, 4x faster).
+  const std::uint64_t kBudget = (testing_util::UnderSanitizer() ? 64 : 256) * kMiB;
   constexpr std::uint64_t kBoSize = 16 * kMiB;
-  constexpr int kBos = static_cast<int>(2 * kBudget / kBoSize);
-  constexpr int kPurgeable = kBos / 4;
+  const int kBos = static_cast<int>(2 * kBudget / kBoSize);
+  const int kPurgeable = kBos / 4;
   bos_.clear();
   dev_.reset();
   shrinker_.reset();

@@ -69,6 +69,19 @@ class UTTM_EXPORT BackupStore {
   virtual Status CopyPages(const BackupHandle* handles, std::size_t count, std::byte* dst,
                            const OperationContext& ctx, std::size_t* copied = nullptr) = 0;
 
+  // As BackupPages, but page i is read from `pages[i]` (page aligned; the pages need not be
+  // adjacent, e.g. the order-0 pages of a page vector). Stores that can write scattered pages in
+  // one call (pwritev) override it, so a run of scattered pages is still one large write. Same
+  // results and failure model as BackupPages. The default calls BackupPages once per run of
+  // adjacent pages. REQUIRES: count > 0.
+  virtual Result<std::size_t> BackupPageList(const std::byte* const* pages, std::size_t count,
+                                             const BackupFlags& flags, BackupHandle* handles);
+
+  // As CopyPages, but page i goes to `dst[i]` (page aligned, need not be adjacent). Stores
+  // override it with preadv; the default calls CopyPages once per run of adjacent destinations.
+  virtual Status CopyPageList(const BackupHandle* handles, std::size_t count, std::byte* const* dst,
+                              const OperationContext& ctx, std::size_t* copied = nullptr);
+
   // Releases the pages behind `handles` and returns their space (to the OS where the medium
   // allows, e.g. by punching holes). Invalid (0) handles are ignored.
   virtual void Drop(const BackupHandle* handles, std::size_t count) = 0;

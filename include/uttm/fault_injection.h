@@ -39,6 +39,7 @@ namespace uttm {
   X(kStoreNoSpace, "store.nospace", "a backup store write fails with ENOSPC")                 \
   X(kStoreRead, "store.read", "a backup store read fails with EIO")                           \
   X(kStoreCorrupt, "store.corrupt", "a backup store read returns flipped bits")               \
+  X(kStoreInterrupt, "store.interrupt", "an interruptible store copy stops with EINTR")       \
   X(kPageAlloc, "page.alloc", "the page provider cannot get memory (ENOMEM)")                 \
   X(kRestoreInterrupt, "restore.interrupt", "an interruptible restore stops with EINTR")      \
   X(kBackupPartial, "backup.partial", "a backup stops after half the pages (partial backup)") \

@@ -12,11 +12,15 @@
 #ifndef UTTM_MUTEX_H_
 #define UTTM_MUTEX_H_
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <shared_mutex>
 #include <stop_token>
+#include <thread>
 
 #include "uttm/thread_annotations.h"
 
@@ -31,15 +35,41 @@ class UTTM_CAPABILITY("mutex") Mutex {
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
 
-  void Lock() UTTM_ACQUIRE() { mu_.lock(); }
-  void Unlock() UTTM_RELEASE() { mu_.unlock(); }
+  void Lock() UTTM_ACQUIRE() {
+    mu_.lock();
+    SetOwner();
+  }
+  void Unlock() UTTM_RELEASE() {
+    ClearOwner();
+    mu_.unlock();
+  }
   // Takes the lock if it is free; never blocks. Returns true when taken.
-  bool TryLock() UTTM_TRY_ACQUIRE(true) { return mu_.try_lock(); }
-  // Tells the analysis the lock is held (no runtime check: std::mutex has no owner query).
-  void AssertHeld() const UTTM_ASSERT_CAPABILITY(this) {}
+  bool TryLock() UTTM_TRY_ACQUIRE(true) {
+    if (!mu_.try_lock()) return false;
+    SetOwner();
+    return true;
+  }
+  // Tells the analysis the lock is held; in debug builds also aborts if the calling thread does
+  // not hold it.
+  void AssertHeld() const UTTM_ASSERT_CAPABILITY(this) {
+#ifndef NDEBUG
+    if (owner_.load(std::memory_order_relaxed) != std::this_thread::get_id()) {
+      std::fprintf(stderr, "uttm: Mutex::AssertHeld failed: lock not held by this thread\n");
+      std::abort();
+    }
+#endif
+  }
 
  private:
   friend class CondVar;
+#ifndef NDEBUG
+  void SetOwner() { owner_.store(std::this_thread::get_id(), std::memory_order_relaxed); }
+  void ClearOwner() { owner_.store(std::thread::id(), std::memory_order_relaxed); }
+  std::atomic<std::thread::id> owner_{};
+#else
+  void SetOwner() {}
+  void ClearOwner() {}
+#endif
   std::mutex mu_;
 };
 
@@ -109,13 +139,17 @@ class CondVar {
   // REQUIRES: `mu` held. Atomically releases it, waits for a notification, re-acquires it.
   void Wait(Mutex* mu) UTTM_REQUIRES(mu) {
     std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
+    mu->ClearOwner();
     cv_.wait(lock);
+    mu->SetOwner();
     lock.release();
   }
   // As Wait, but gives up at `deadline`. Returns false on timeout.
   bool WaitUntil(Mutex* mu, std::chrono::steady_clock::time_point deadline) UTTM_REQUIRES(mu) {
     std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
+    mu->ClearOwner();
     bool notified = cv_.wait_until(lock, deadline) == std::cv_status::no_timeout;
+    mu->SetOwner();
     lock.release();
     return notified;
   }
@@ -124,7 +158,14 @@ class CondVar {
   template <typename Pred>
   bool WaitInterruptible(Mutex* mu, std::stop_token stop, Pred done) UTTM_REQUIRES(mu) {
     std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
-    bool result = cv_.wait(lock, stop, [&]() UTTM_NO_THREAD_SAFETY_ANALYSIS { return done(); });
+    mu->ClearOwner();
+    bool result = cv_.wait(lock, stop, [&]() UTTM_NO_THREAD_SAFETY_ANALYSIS {
+      mu->SetOwner();
+      bool d = done();
+      mu->ClearOwner();
+      return d;
+    });
+    mu->SetOwner();
     lock.release();
     return result;
   }

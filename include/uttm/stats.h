@@ -36,19 +36,28 @@ namespace uttm {
   COUNTER(kPoolMisses, "pool.misses", "chunks", "page chunks taken from the page provider")      \
   COUNTER(kPoolPagesTrimmed, "pool.pages_trimmed", "pages", "pool pages given back to the OS")   \
   COUNTER(kProviderAllocFailures, "provider.alloc_failures", "calls", "failed OS allocations")   \
+  COUNTER(kProviderReleaseCalls, "provider.release_calls", "calls",                              \
+          "madvise calls releasing pages")                                                       \
+  COUNTER(kCachingTransitions, "pages.caching_transitions", "calls", "page caching changes")     \
   COUNTER(kEvictions, "bo.evictions", "objects", "buffer objects evicted")                       \
   COUNTER(kSwapouts, "bo.swapouts", "objects", "buffer objects swapped out by the watermark")    \
   COUNTER(kBytesMoved, "bo.bytes_moved", "bytes", "bytes moved between placements")              \
   COUNTER(kShrinkerScans, "shrinker.scans", "calls", "shrinker scan calls")                      \
   COUNTER(kShrinkerPagesFreed, "shrinker.pages_freed", "pages", "pages freed by shrinkers")      \
+  COUNTER(kReclaimDirect, "reclaim.direct", "calls", "direct reclaim calls (ReclaimPages)")      \
+  COUNTER(kReclaimEpisodes, "reclaim.episodes", "episodes", "background reclaim episodes")       \
+  COUNTER(kPressureEvents, "pressure.events", "events", "kernel pressure events received")       \
   COUNTER(kStoreBytesWritten, "store.bytes_written", "bytes", "bytes written to backup stores")  \
   COUNTER(kStoreBytesRead, "store.bytes_read", "bytes", "bytes read from backup stores")         \
   COUNTER(kStoreWriteErrors, "store.write_errors", "calls", "failed store writes")               \
   COUNTER(kStoreReadErrors, "store.read_errors", "calls", "failed store reads")                  \
   COUNTER(kChecksumFailures, "store.checksum_failures", "runs", "backups that failed checksum")  \
+  COUNTER(kResvContended, "resv.contended", "calls", "reservation locks that had to wait")       \
+  COUNTER(kResvBackoffs, "resv.backoffs", "calls", "ticketed locks told to back off (EDEADLK)")  \
   GAUGE(kPagesAllocated, "pages.allocated", "pages", "pages held by page vectors (pages_limit)") \
   GAUGE(kDma32PagesAllocated, "pages.dma32_allocated", "pages", "pages under the dma32 limit")   \
   GAUGE(kPoolPages, "pool.pages", "pages", "pages parked in pools")                              \
+  GAUGE(kProviderPages, "provider.pages", "pages", "pages handed out by the page provider")      \
   GAUGE(kStoreBytesUsed, "store.bytes_used", "bytes", "bytes held in backup stores")             \
   GAUGE(kBufferObjects, "bo.count", "objects", "live buffer objects")
 

@@ -153,5 +153,15 @@ TEST(CondVar, InterruptibleWaitCompletes) {
   EXPECT_TRUE(completed);
 }
 
+#ifndef NDEBUG
+TEST(MutexDeathTest, AssertHeldCatchesMissingLock) {
+  Mutex mu;
+  EXPECT_DEATH(mu.AssertHeld(), "not held");
+  mu.Lock();
+  mu.AssertHeld();
+  mu.Unlock();
+}
+#endif
+
 }  // namespace
 }  // namespace uttm

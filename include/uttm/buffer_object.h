@@ -1,0 +1,246 @@
+// Copyright (c) uttm developers.
+//
+// buffer_object.h: a buffer object (TTM's ttm_buffer_object) and its reference type BoRef.
+//
+// A buffer object has a size, a type, a priority, a pin count, a reservation (its own, or one
+// shared with a group), a current resource (where it lives; null when "gutted") and, for page
+// vector placements, a PageVector. Life cycle (kernel-design.md §2.2):
+//
+//   Create ──Validate──► placed ◄──Validate / evict──► placed elsewhere
+//                          │  Validate(empty placement) or eviction to nothing: gutted
+//   last reference dropped ─► released now, or, when busy or contended, a "zombie": kept alive
+//                             (deleted() is true), cleaned up by the device's delayed-delete
+//                             worker or earlier by any LRU walk that meets it.
+//   A pipelined move leaves a "ghost": an internal object holding the old resource until the
+//   move's fence signals; ghosts are ordinary LRU citizens that walks may reclaim.
+//
+// Validation (ttm_bo_validate): already compatible → OK; pinned and needing a move → kInvalid;
+// a first pass never evicts and skips FALLBACK places, a second pass evicts and skips DESIRED
+// places; no space anywhere → kNoMemory. bytes_moved in the context grows by the object size per
+// move (a multihop counts every hop).
+//
+// Locking: the placement state (resource, tt, pin count, priority, deleted) is protected by the
+// reservation. Methods marked REQUIRES(reserved) need it held by the caller (Reserve /
+// Unreserve, or an ExecContext). The LRU lock is taken internally and never held across waits.
+// References (Get/Put, BoRef) are atomic and may be taken from any thread.
+#ifndef UTTM_BUFFER_OBJECT_H_
+#define UTTM_BUFFER_OBJECT_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "uttm/caching.h"
+#include "uttm/device.h"
+#include "uttm/export.h"
+#include "uttm/fence.h"
+#include "uttm/lru_bulk_move.h"
+#include "uttm/operation_context.h"
+#include "uttm/page_vector.h"
+#include "uttm/placement.h"
+#include "uttm/reservation.h"
+#include "uttm/resource.h"
+#include "uttm/status.h"
+#include "uttm/units.h"
+#include "uttm/ww_acquire_context.h"
+
+namespace uttm {
+
+class BoRef;
+
+// device: user-visible (mappable) object; kernel: internal; sg: imported pages (its page vector
+// is always EXTERNAL and never swapped or counted).
+enum class BoType { kDevice, kKernel, kSg };
+
+struct BoOptions {
+  BoType type = BoType::kDevice;
+  Bytes size;
+  // Start alignment in pages (0 or 1: none).
+  std::uint64_t page_alignment = 0;
+  // LRU priority 0..3; lower is evicted first.
+  unsigned priority = 0;
+  // Share this reservation (must outlive the object); null: the object has its own.
+  Reservation* resv = nullptr;
+  // Caching of the page vector the default TtCreate makes.
+  Caching caching = Caching::kCached;
+  // Extra page-vector flags for the default TtCreate (kPageVectorExternal...).
+  std::uint32_t tt_flags = 0;
+};
+
+class UTTM_EXPORT BufferObject {
+ public:
+  // ttm_bo_init_reserved: creates the object, reserves it (its own reservation is try-locked; a
+  // shared one must already be held by the caller) and validates it into `placement`. Returns the
+  // reserved object, or an error with nothing left behind. kInvalid for size 0, a bad priority
+  // or type.
+  static Result<BoRef> CreateReserved(Device* device, const BoOptions& options,
+                                      const Placement& placement, OperationContext& ctx);
+  // ttm_bo_init_validate: CreateReserved, then Unreserve.
+  static Result<BoRef> Create(Device* device, const BoOptions& options, const Placement& placement,
+                              OperationContext& ctx);
+
+  BufferObject(const BufferObject&) = delete;
+  BufferObject& operator=(const BufferObject&) = delete;
+
+  // --- References ---
+  void Get() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  // Drops a reference; the last one releases the object (now, or as a zombie later).
+  void Put();
+  // Takes a reference unless the count already reached 0 (the object is being released).
+  bool GetUnlessZero();
+  int refcount() const { return refs_.load(std::memory_order_relaxed); }
+
+  // --- Reservation ---
+  // ttm_bo_reserve: OK; kBusy when contended and `no_wait` (also no_wait with a ticket: misuse);
+  // kAlready when `ticket` holds it; kDeadlock (back off, then ReserveSlowpath); kInterrupted.
+  Status Reserve(const OperationContext& ctx, WwAcquireContext* ticket = nullptr,
+                 bool no_wait = false);
+  Status ReserveSlowpath(const OperationContext& ctx, WwAcquireContext* ticket);
+  bool TryReserve();
+  // Marks the object most recently used (LRU tail) and unlocks. REQUIRES(reserved).
+  void Unreserve();
+  Reservation* resv() const { return resv_; }
+
+  // --- Placement (REQUIRES(reserved)) ---
+  Status Validate(const Placement& placement, OperationContext& ctx);
+  // Pinned objects never move or get evicted; their resource sits on the unevictable list.
+  void Pin();
+  void Unpin();
+  // Gives the page vector its pages (restoring a backed-up one); keeps LRU lists right.
+  Status Populate(OperationContext& ctx);
+  // Waits for every fence (ttm_bo_wait_ctx): kBusy with no_wait_gpu, kInterrupted.
+  Status WaitIdle(const OperationContext& ctx);
+  void SetPriority(unsigned priority);
+  // Joins (or with null leaves) a bulk move. The group must share one reservation.
+  void SetBulkMove(LruBulkMove* bulk);
+
+  // --- CPU access: reserves internally, populates or restores first, waits for the device ---
+  Status Read(std::uint64_t offset, std::span<std::byte> out, OperationContext& ctx);
+  Status Write(std::uint64_t offset, std::span<const std::byte> data, OperationContext& ctx);
+
+  // --- Move helpers for DeviceFuncs::Move (REQUIRES(reserved)) ---
+  // The new placement needs no copy (e.g. SYSTEM <-> TT of the same pages): switch resources.
+  void MoveNull(std::unique_ptr<Resource> new_res);
+  // Copies the contents with the CPU (page vector or AccessMemory on either side), then switches.
+  Status MoveMemcpy(OperationContext& ctx, std::unique_ptr<Resource> new_res);
+  // The move was queued on the device and completes with `fence` (ttm_bo_move_accel_cleanup):
+  // not an eviction → the old resource goes to a ghost that waits for the fence; an eviction
+  // from device memory with `pipeline` → the manager remembers the fence and the old resource is
+  // freed at once (later allocations from it wait for the fence); otherwise waits, then frees.
+  Status MoveAccelCleanup(FenceRef fence, bool evict, bool pipeline,
+                          std::unique_ptr<Resource> new_res);
+
+  // --- State (read under the reservation, or racily for reports) ---
+  Device& device() const { return *device_; }
+  BoType type() const { return type_; }
+  Bytes size() const { return size_; }
+  PageCount num_pages() const { return size_.pages_rounded_up(); }
+  std::uint64_t page_alignment() const { return page_alignment_; }
+  unsigned priority() const { return priority_; }
+  int pin_count() const { return pin_count_; }
+  Resource* resource() const { return resource_.get(); }
+  PageVector* tt() const { return tt_.get(); }
+  bool deleted() const { return deleted_.load(std::memory_order_acquire); }
+  bool is_ghost() const { return ghost_; }
+  LruBulkMove* bulk_move() const { return bulk_move_; }
+  Caching caching() const { return caching_; }
+
+  // Internal to the core (eviction, reclaim): run the zombie cleanup now. REQUIRES(reserved).
+  void CleanupMemtypeUse();
+  // Internal: evict to the driver's evict placement (ttm_bo_evict). REQUIRES(reserved).
+  Status Evict(OperationContext& ctx);
+  // Internal: drop the backing store, keeping an empty zeroed page vector (purge / gutting).
+  Status PipelineGutting();
+  // Internal: recompute whether the current resource is unevictable (pinned, or its page vector
+  // swapped or backed up) and fix its LRU list. REQUIRES(reserved).
+  void UpdateLruState();
+  // Internal: is `res` compatible with `placement` (ttm_resource_compatible)?
+  bool ResourceCompatible(const Resource& res, const Placement& placement, bool evicting) const;
+
+ private:
+  friend class Device;
+  friend class BoRef;
+  BufferObject(Device* device, const BoOptions& options);
+  ~BufferObject();
+
+  Status CreateTt(bool zero_alloc);
+  Result<std::unique_ptr<Resource>> AllocResource(const Placement& placement, OperationContext& ctx,
+                                                  bool force_space);
+  Result<std::unique_ptr<Resource>> ResourceAlloc(const Place& place);
+  void ResourceFree(std::unique_ptr<Resource> res);
+  Status AddMoveFence(ResourceManager* man, const OperationContext& ctx);
+  Status EvictAlloc(ResourceManager* man, const Place& place, OperationContext& ctx,
+                    std::unique_ptr<Resource>* out);
+  Status HandleMoveMem(std::unique_ptr<Resource>& new_res, bool evict, OperationContext& ctx,
+                       Place* hop);
+  Status MoveWithHops(std::unique_ptr<Resource> new_res, bool evict, OperationContext& ctx);
+  Status BounceTempBuffer(const Place& hop, OperationContext& ctx);
+  Result<std::unique_ptr<Resource>> MemSpace(const Placement& placement, OperationContext& ctx);
+  void AssignResource(std::unique_ptr<Resource> res);
+  Status TransferToGhost();
+  Status Access(std::uint64_t offset, std::byte* buf, std::size_t len, bool write,
+                OperationContext& ctx);
+  void Release();
+  void Destroy();
+
+  Device* const device_;
+  const BoType type_;
+  const Bytes size_;
+  const std::uint64_t page_alignment_;
+  const Caching caching_;
+  const std::uint32_t tt_flags_;
+  std::atomic<int> refs_{1};
+  std::unique_ptr<Reservation> own_resv_;
+  Reservation* resv_;
+
+  // Guarded by the reservation.
+  unsigned priority_;
+  int pin_count_ = 0;
+  std::unique_ptr<Resource> resource_;
+  std::unique_ptr<PageVector> tt_;
+  LruBulkMove* bulk_move_ = nullptr;
+  std::atomic<bool> deleted_{false};
+  bool ghost_ = false;
+  // A ghost keeps the object it came from alive.
+  BufferObject* ghost_parent_ = nullptr;
+};
+
+// An owning reference to a BufferObject (like a kref'd pointer). Copies take references.
+class UTTM_EXPORT BoRef {
+ public:
+  BoRef() = default;
+  // Adopts one reference the caller already owns.
+  static BoRef Adopt(BufferObject* bo) {
+    BoRef r;
+    r.bo_ = bo;
+    return r;
+  }
+  BoRef(const BoRef& o) : bo_(o.bo_) {
+    if (bo_ != nullptr) bo_->Get();
+  }
+  BoRef(BoRef&& o) noexcept : bo_(o.bo_) { o.bo_ = nullptr; }
+  BoRef& operator=(BoRef o) noexcept {
+    std::swap(bo_, o.bo_);
+    return *this;
+  }
+  ~BoRef() { reset(); }
+
+  void reset() {
+    if (bo_ != nullptr) std::exchange(bo_, nullptr)->Put();
+  }
+  // Gives up ownership of the reference without dropping it.
+  BufferObject* release() { return std::exchange(bo_, nullptr); }
+  BufferObject* get() const { return bo_; }
+  BufferObject* operator->() const { return bo_; }
+  BufferObject& operator*() const { return *bo_; }
+  explicit operator bool() const { return bo_ != nullptr; }
+
+ private:
+  BufferObject* bo_ = nullptr;
+};
+
+}  // namespace uttm
+
+#endif  // UTTM_BUFFER_OBJECT_H_

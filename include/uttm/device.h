@@ -1,0 +1,116 @@
+// Copyright (c) uttm developers.
+//
+// device.h: one device and its memory (TTM's ttm_device).
+//
+// A Device owns the resource managers of its memory types (up to kNumMemTypes; SYSTEM is
+// installed at creation), the LRU state (lock, lists, unevictable list), the delayed-delete
+// worker that finishes released-but-busy buffer objects ("zombies"), and a reference to the
+// MemoryContext its page vectors draw pages from. Devices register in a process-wide list that
+// the watermark swapout walks round-robin.
+//
+// Errors: Create returns kInvalid for missing driver callbacks. EvictFirst returns kNotFound when
+// the manager's LRU is empty.
+//
+// Thread-safety: all methods are thread-safe. Managers are installed before buffer objects are
+// created and removed after they are gone.
+#ifndef UTTM_DEVICE_H_
+#define UTTM_DEVICE_H_
+
+#include <array>
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "uttm/backup_store.h"
+#include "uttm/device_funcs.h"
+#include "uttm/export.h"
+#include "uttm/lru.h"
+#include "uttm/memory_context.h"
+#include "uttm/mutex.h"
+#include "uttm/operation_context.h"
+#include "uttm/resource_manager.h"
+#include "uttm/stats.h"
+
+namespace uttm {
+
+class BufferObject;
+
+struct DeviceOptions {
+  std::string name = "uttm";
+  // Where page vectors get their pages; null means MemoryContext::Default().
+  MemoryContext* memory = nullptr;
+  // The store page vectors back up to (attached to every page vector the default TtCreate
+  // makes); may be null (then backup is unavailable, as without swap).
+  BackupStore* backup_store = nullptr;
+};
+
+class UTTM_EXPORT Device {
+ public:
+  // `funcs` must outlive the device.
+  static Result<std::unique_ptr<Device>> Create(DeviceFuncs* funcs, const DeviceOptions& options);
+  // Finishes every delayed delete, leaves the device list. REQUIRES: no live buffer objects
+  // (their resources would still be on the LRU; checked).
+  ~Device();
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+
+  const std::string& name() const { return name_; }
+  DeviceFuncs& funcs() const { return *funcs_; }
+  MemoryContext& memory() const { return *memory_; }
+  Stats& stats() const { return memory_->stats(); }
+  BackupStore* backup_store() const { return backup_store_; }
+  Lru& lru() { return lru_; }
+
+  // Installs (and enables) the manager of its memory type, replacing none. kInvalid if the slot
+  // is taken or the type is out of range.
+  Status SetManager(std::unique_ptr<ResourceManager> manager);
+  // Disables and removes a manager. REQUIRES: it holds no resources.
+  std::unique_ptr<ResourceManager> TakeManager(MemType type);
+  ResourceManager* manager(MemType type) const;
+
+  // Evicts the first buffer object on `man`'s LRU (TTM ttm_bo_evict_first): OK also when the
+  // object vanished or moved meanwhile; kNotFound when the LRU is empty.
+  Status EvictFirst(ResourceManager* man, OperationContext& ctx);
+  // Evicts everything evictable from `man`, then waits for its move fence.
+  Status EvictAll(ResourceManager* man, OperationContext& ctx);
+
+  // Waits until every queued delayed delete has run.
+  void FlushDelayedDeletes();
+  // Live buffer objects of this device (including zombies and ghosts).
+  std::uint64_t bo_count() const { return bo_count_.load(std::memory_order_relaxed); }
+
+  // The process-wide list of devices, in round-robin order. `fn` runs under the list lock.
+  static void ForEachDevice(const std::function<void(Device&)>& fn);
+  // Moves `dev` to the back of the device list (the one that made progress goes last).
+  static void RotateToBack(Device* dev);
+
+ private:
+  friend class BufferObject;
+  Device(DeviceFuncs* funcs, const DeviceOptions& options);
+
+  void QueueDelayedDelete(BufferObject* bo);
+  void DelayedDeleteWorker();
+
+  const std::string name_;
+  DeviceFuncs* const funcs_;
+  MemoryContext* const memory_;
+  BackupStore* const backup_store_;
+  Lru lru_;
+  std::array<std::unique_ptr<ResourceManager>, kNumMemTypes> managers_;
+  std::atomic<std::uint64_t> bo_count_{0};
+
+  Mutex delete_mu_;
+  CondVar delete_cv_;
+  std::deque<BufferObject*> delete_queue_ UTTM_GUARDED_BY(delete_mu_);
+  bool delete_busy_ UTTM_GUARDED_BY(delete_mu_) = false;
+  bool stopping_ UTTM_GUARDED_BY(delete_mu_) = false;
+  std::thread delete_worker_;
+};
+
+}  // namespace uttm
+
+#endif  // UTTM_DEVICE_H_

@@ -1,0 +1,102 @@
+// Copyright (c) uttm developers.
+//
+// memory_context.h: everything page vectors share (TTM's ttm_global plus the pool).
+//
+// A MemoryContext owns the page provider, the caching hook, the page pools and the global page
+// accounting: pages held by populated, non-EXTERNAL page vectors count against `pages_limit`, and
+// those of dma32 vectors also against `dma32_pages_limit`. Defaults follow TTM: pages_limit and
+// page_pool_size are half of RAM, dma32_pages_limit is min(half of RAM, 2 GiB).
+//
+// Over-limit hook: when a populate would exceed a limit, the context calls the optional
+// `over_limit` callback repeatedly (this is where the reclaim code plugs in its watermark
+// swapout). It returns the pages it freed, 0 when it cannot free more, or an error that is passed
+// to the caller. Unlike TTM (which then allocates anyway), uttm treats the limits as hard: if the
+// callback frees nothing (or there is none) while still over the limit, Charge fails with
+// kNoMemory. The callback runs without any context lock held.
+//
+// No ambient globals: Default() is an optional process-wide context built on first use.
+// Thread-safety: all methods are thread-safe. set_over_limit must not race with Charge.
+#ifndef UTTM_MEMORY_CONTEXT_H_
+#define UTTM_MEMORY_CONTEXT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "uttm/caching_hook.h"
+#include "uttm/export.h"
+#include "uttm/operation_context.h"
+#include "uttm/page_pool.h"
+#include "uttm/page_provider.h"
+#include "uttm/stats.h"
+#include "uttm/status.h"
+#include "uttm/units.h"
+
+namespace uttm {
+
+struct MemoryContextOptions {
+  // 0 = the TTM default (see the file comment).
+  PageCount pages_limit{};
+  PageCount dma32_pages_limit{};
+  PageCount page_pool_size{};
+  bool pool_cached = false;
+  // Provider byte limit (0 = none) and region size.
+  Bytes provider_byte_limit{};
+  Bytes provider_region_size = Bytes(std::uint64_t{1} << 30);
+  // Caching transitions (null = an owned default CachingHook that only counts).
+  CachingHook* caching_hook = nullptr;
+  // Counters and gauges (null = Stats::Default()).
+  Stats* stats = nullptr;
+};
+
+class UTTM_EXPORT MemoryContext {
+ public:
+  // Called while a charge is over a limit: returns pages freed (0 = cannot free more) or an error.
+  using OverLimitFn = std::function<Result<std::uint64_t>(const OperationContext&)>;
+
+  explicit MemoryContext(const MemoryContextOptions& options = {});
+  ~MemoryContext();
+  MemoryContext(const MemoryContext&) = delete;
+  MemoryContext& operator=(const MemoryContext&) = delete;
+
+  // The optional process-wide context (created on first use, never destroyed).
+  static MemoryContext& Default();
+
+  PageProvider& provider() { return provider_; }
+  PagePool& pool() { return *pool_; }
+  CachingHook& caching_hook() { return *hook_; }
+  Stats& stats() { return *stats_; }
+
+  // Accounts `pages` (also against the dma32 limit if `dma32`), calling over_limit while above a
+  // limit. kNoMemory when still over; the charge is then undone.
+  Status Charge(PageCount pages, bool dma32, const OperationContext& ctx);
+  void Uncharge(PageCount pages, bool dma32);
+
+  void set_over_limit(OverLimitFn fn) { over_limit_ = std::move(fn); }
+
+  PageCount pages_allocated() const { return PageCount(pages_allocated_.load()); }
+  PageCount dma32_pages_allocated() const { return PageCount(dma32_pages_allocated_.load()); }
+  PageCount pages_limit() const { return PageCount(pages_limit_.load()); }
+  PageCount dma32_pages_limit() const { return PageCount(dma32_pages_limit_.load()); }
+  void set_pages_limit(PageCount p) { pages_limit_.store(p.value()); }
+  void set_dma32_pages_limit(PageCount p) { dma32_pages_limit_.store(p.value()); }
+  // True when the accounted pages exceed either limit.
+  bool over_limit() const;
+
+ private:
+  Stats* stats_;
+  std::unique_ptr<CachingHook> owned_hook_;
+  CachingHook* hook_;
+  PageProvider provider_;
+  std::unique_ptr<PagePool> pool_;
+  std::atomic<std::uint64_t> pages_allocated_{0};
+  std::atomic<std::uint64_t> dma32_pages_allocated_{0};
+  std::atomic<std::uint64_t> pages_limit_;
+  std::atomic<std::uint64_t> dma32_pages_limit_;
+  OverLimitFn over_limit_;
+};
+
+}  // namespace uttm
+
+#endif  // UTTM_MEMORY_CONTEXT_H_

@@ -1,0 +1,121 @@
+// Copyright (c) uttm developers.
+//
+// page_pool.h: pools of page chunks per caching mode and order (TTM's ttm_pool).
+//
+// Changing the caching of pages is expensive, so chunks that are not kCached are parked in a pool
+// type (caching x order) when a page vector gives them back, and handed out again to vectors of
+// the same caching. As on x86 TTM, kCached chunks are not pooled unless `pool_cached` is set
+// (see docs/pages.md). Every chunk given to a pool is CLEARED (memset 0) first, so no byte of one
+// buffer ever reaches another. After each give-back the pools are trimmed round-robin over the
+// pool types until they hold at most `page_pool_size` pages. Chunks leaving a pool for the OS are
+// made kCached first (CachingHook) and released through the PageProvider.
+//
+// The pool registers nothing by itself: shrinker() is its Shrinker ("uttm-pool", seeks 1,
+// batch 160 pages) for whoever runs reclaim. Count = pooled pages (kShrinkEmpty when none);
+// Scan frees up to nr_to_scan pages to the OS.
+//
+// Thread-safety: all methods are thread-safe (one mutex; clearing and OS release run outside it).
+#ifndef UTTM_PAGE_POOL_H_
+#define UTTM_PAGE_POOL_H_
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "uttm/caching.h"
+#include "uttm/caching_hook.h"
+#include "uttm/export.h"
+#include "uttm/mutex.h"
+#include "uttm/page_provider.h"
+#include "uttm/shrinker.h"
+#include "uttm/stats.h"
+#include "uttm/status.h"
+#include "uttm/units.h"
+
+namespace uttm {
+
+struct PagePoolOptions {
+  // Most pages the pools keep (TTM's page_pool_size); give-back trims above it.
+  PageCount page_pool_size = PageCount(std::uint64_t{1} << 18);
+  // Also pool kCached chunks (TTM on x86 does not).
+  bool pool_cached = false;
+};
+
+// A chunk together with the caching it currently has.
+struct CachedChunk {
+  PageChunk chunk;
+  Caching caching = Caching::kCached;
+};
+
+class UTTM_EXPORT PagePool {
+ public:
+  // `provider` and `hook` must outlive the pool. `stats` null = Stats::Default().
+  PagePool(PageProvider* provider, CachingHook* hook, Stats* stats,
+           const PagePoolOptions& options = {});
+  ~PagePool();  // Fini(): every pooled chunk goes back to the OS.
+  PagePool(const PagePool&) = delete;
+  PagePool& operator=(const PagePool&) = delete;
+
+  // True when chunks of this caching are kept in pool types.
+  bool IsPooled(Caching caching) const;
+
+  // Takes a chunk of exactly (caching, order) from its pool type; nullopt if there is none.
+  std::optional<PageChunk> Take(Caching caching, PageOrder order);
+
+  // One chunk for a vector of `caching`, trying orders from `max_order` down to 0 (TTM's order
+  // descent): at each order the pool type first, then the provider (whose chunks are kCached;
+  // once the provider served an order the pools are not tried again at that order). Fresh and
+  // pooled chunks are zero-filled. kNoMemory when even order 0 fails; kInvalid for a bad order.
+  Result<CachedChunk> Allocate(Caching caching, PageOrder max_order);
+
+  // Gives back chunks that currently have `caching`: pooled cachings are cleared and kept (then
+  // the pools are trimmed to page_pool_size), the rest go back to the OS.
+  void Give(std::span<const PageChunk> chunks, Caching caching);
+  // Returns chunks straight to the OS, bypassing the pools (purge); made kCached first.
+  void Release(std::span<const PageChunk> chunks, Caching caching);
+
+  // Frees up to about `pages` pooled pages to the OS, round-robin over the pool types, one chunk
+  // per type per round. Returns the pages freed.
+  std::uint64_t Shrink(std::uint64_t pages);
+  // Empties every pool type (ttm_pool_fini).
+  void Fini();
+
+  std::uint64_t pooled_pages() const;
+  std::size_t chunk_count(Caching caching, PageOrder order) const;
+  PageCount page_pool_size() const;
+  void set_page_pool_size(PageCount pages);
+
+  Shrinker& shrinker() { return *shrinker_; }
+  PageProvider& provider() { return *provider_; }
+  CachingHook& caching_hook() { return *hook_; }
+
+ private:
+  class PoolShrinker;
+  static constexpr std::size_t kNumTypes = kNumCachingModes * kNumPageOrders;
+  static std::size_t TypeIndex(Caching c, unsigned order) {
+    return static_cast<std::size_t>(c) * kNumPageOrders + order;
+  }
+  // Frees the excess over page_pool_size.
+  void Trim();
+  // Pops up to `pages` worth of chunks round-robin. REQUIRES mu_.
+  void PopForShrink(std::uint64_t pages, std::vector<CachedChunk>* out) UTTM_REQUIRES(mu_);
+  void ReleaseToOs(std::span<const CachedChunk> chunks);
+
+  PageProvider* provider_;
+  CachingHook* hook_;
+  Stats* stats_;
+  const bool pool_cached_;
+  mutable Mutex mu_;
+  std::array<std::vector<std::byte*>, kNumTypes> types_ UTTM_GUARDED_BY(mu_);
+  std::uint64_t pooled_pages_ UTTM_GUARDED_BY(mu_) = 0;
+  std::uint64_t page_pool_size_ UTTM_GUARDED_BY(mu_);
+  std::size_t cursor_ UTTM_GUARDED_BY(mu_) = 0;
+  std::unique_ptr<Shrinker> shrinker_;
+};
+
+}  // namespace uttm
+
+#endif  // UTTM_PAGE_POOL_H_

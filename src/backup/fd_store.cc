@@ -1,0 +1,469 @@
+// Copyright (c) uttm developers.
+#include "backup/fd_store.h"
+
+#include <fcntl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "backup/page_checksum.h"
+#include "base/check.h"
+#include "uttm/fault_injection.h"
+#include "uttm/units.h"
+
+namespace uttm::internal {
+namespace {
+
+// Simulated short writes stop at a multiple of this (valid for O_DIRECT on 512-byte sectors).
+constexpr std::size_t kShortWriteAlign = 512;
+
+std::uint64_t SlotOffset(std::uint64_t slot) { return slot << kPageShift; }
+
+// Read-ahead hints one CopyPages gives at most (a badly fragmented copy skips the rest).
+constexpr std::size_t kMaxReadHints = 64;
+
+bool PageAligned(const void* p) {
+  return (reinterpret_cast<std::uintptr_t>(p) & (kPageSize - 1)) == 0;
+}
+
+}  // namespace
+
+int ReadFully(int fd, std::uint64_t offset, std::byte* buf, std::size_t len) {
+  std::size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::pread(fd, buf + done, len - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return EIO;  // A stored slot lies past the end of the file: the medium lost it.
+    done += static_cast<std::size_t>(n);
+  }
+  return 0;
+}
+
+FdStore::FdStore(int fd, bool o_direct, std::uint64_t max_slots, Stats* stats, std::string kind)
+    : fd_(fd), o_direct_(o_direct), stats_(stats), kind_(std::move(kind)), alloc_(max_slots) {}
+
+FdStore::~FdStore() {
+  std::uint64_t used;
+  {
+    MutexLock lock(&mu_);
+    used = alloc_.used();
+  }
+  stats_->GaugeAdd(Stat::kStoreBytesUsed, -static_cast<std::int64_t>(SlotOffset(used)));
+  ::close(fd_);
+}
+
+std::uint64_t FdStore::BytesUsed() const {
+  MutexLock lock(&mu_);
+  return SlotOffset(alloc_.used());
+}
+
+std::uint64_t FdStore::CapacityBytesLeft() const {
+  MutexLock lock(&mu_);
+  return SlotOffset(alloc_.available());
+}
+
+namespace {
+
+// Fills `iov` with bytes [pos, len) of the pages starting at page `first`, merging pages that
+// follow each other in memory. Returns the number of entries (at most the pages covered).
+int BuildIov(const PageRef& pages, std::size_t first, std::size_t pos, std::size_t len,
+             iovec* iov) {
+  int n = 0;
+  while (pos < len) {
+    const std::size_t in_page = pos & (kPageSize - 1);
+    std::byte* addr = pages.at(first + (pos >> kPageShift)) + in_page;
+    const std::size_t chunk = kPageSize - in_page;
+    if (n > 0 && static_cast<std::byte*>(iov[n - 1].iov_base) + iov[n - 1].iov_len == addr) {
+      iov[n - 1].iov_len += chunk;
+    } else {
+      iov[n].iov_base = addr;
+      iov[n].iov_len = chunk;
+      ++n;
+    }
+    pos += chunk;
+  }
+  return n;
+}
+
+// Shortens the vector to its first `want` bytes.
+void TruncateIov(iovec* iov, int* n, std::size_t want) {
+  std::size_t acc = 0;
+  for (int i = 0; i < *n; ++i) {
+    if (acc + iov[i].iov_len >= want) {
+      iov[i].iov_len = want - acc;
+      *n = i + 1;
+      return;
+    }
+    acc += iov[i].iov_len;
+  }
+}
+
+}  // namespace
+
+void FdStore::Checksum(const PageRef& pages, std::size_t first, std::size_t n, std::uint64_t* out) {
+  if (pages.list == nullptr) {
+    PageChecksums(pages.base + first * kPageSize, n, out);
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) PageChecksums(pages.list[first + i], 1, out + i);
+}
+
+int FdStore::Transfer(bool write, std::uint64_t offset, const PageRef& pages, std::size_t first,
+                      std::size_t n, std::size_t* done) {
+  UTTM_DCHECK(n <= kIoChunkPages, "Transfer of more than one chunk");
+  iovec iov[kIoChunkPages];
+  const std::size_t len = n * kPageSize;
+  *done = 0;
+  while (*done < len) {
+    int niov = BuildIov(pages, first, *done, len, iov);
+    const std::size_t want = len - *done;
+    // store.short_write: the medium takes only part of the request; the loop must resume.
+    if (write && want > kShortWriteAlign && ShouldFail(FaultPoint::kStoreShortWrite)) {
+      TruncateIov(iov, &niov, std::max(kShortWriteAlign, (want / 2) & ~(kShortWriteAlign - 1)));
+    }
+    const off_t pos = static_cast<off_t>(offset + *done);
+    ssize_t r = write ? ::pwritev(fd_, iov, niov, pos) : ::preadv(fd_, iov, niov, pos);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    // No progress: a full medium (write), or a stored slot past the end of the file (read).
+    if (r == 0) return write ? ENOSPC : EIO;
+    *done += static_cast<std::size_t>(r);
+  }
+  return 0;
+}
+
+void FdStore::PunchSlots(std::uint64_t start, std::uint64_t count) {
+  if (count == 0) return;
+  // Best effort: a file system without hole punching keeps the blocks, but the slots are still
+  // reused, so space stays bounded by the peak use.
+  while (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                     static_cast<off_t>(SlotOffset(start)),
+                     static_cast<off_t>(SlotOffset(count))) != 0 &&
+         errno == EINTR) {
+  }
+}
+
+void FdStore::FreeSlots(const std::vector<SlotExtent>& extents) {
+  std::uint64_t freed = 0;
+  for (const SlotExtent& e : extents) {
+    for (std::uint64_t s = e.start; s < e.start + e.count; ++s) slots_[s] = Slot{};
+    alloc_.Free(e.start, e.count);
+    freed += e.count;
+  }
+  stats_->GaugeAdd(Stat::kStoreBytesUsed, -static_cast<std::int64_t>(SlotOffset(freed)));
+}
+
+Result<std::size_t> FdStore::BackupPages(const std::byte* src, std::size_t count,
+                                         const BackupFlags& flags, BackupHandle* handles) {
+  if (src == nullptr) return Status(Errc::kInvalid, kind_ + ": BackupPages with a null source");
+  return BackupImpl(PageRef{const_cast<std::byte*>(src), nullptr}, count, flags, handles);
+}
+
+Result<std::size_t> FdStore::BackupPageList(const std::byte* const* pages, std::size_t count,
+                                            const BackupFlags& flags, BackupHandle* handles) {
+  if (pages == nullptr) return Status(Errc::kInvalid, kind_ + ": BackupPageList with no pages");
+  for (std::size_t i = 0; i < count; ++i) {
+    if (pages[i] == nullptr) {
+      return Status(Errc::kInvalid,
+                    kind_ + ": BackupPageList page " + std::to_string(i) + " is null");
+    }
+  }
+  return BackupImpl(PageRef{nullptr, const_cast<std::byte* const*>(pages)}, count, flags, handles);
+}
+
+Result<std::size_t> FdStore::BackupImpl(const PageRef& src, std::size_t count,
+                                        const BackupFlags& flags, BackupHandle* handles) {
+  if (count == 0) return Status(Errc::kInvalid, kind_ + ": BackupPages with count 0");
+  if (handles == nullptr) {
+    return Status(Errc::kInvalid, kind_ + ": BackupPages with a null handle array");
+  }
+  if (o_direct_) {
+    for (std::size_t i = 0; i < (src.list != nullptr ? count : 1); ++i) {
+      if (!PageAligned(src.at(i))) {
+        return Status(Errc::kInvalid, kind_ + ": O_DIRECT needs page-aligned source pages");
+      }
+    }
+  }
+  UTTM_ASSIGN_OR_RETURN(std::uint64_t admitted, Admit(count));
+
+  std::vector<SlotExtent> extents;
+  {
+    MutexLock lock(&mu_);
+    std::uint64_t got = alloc_.Allocate(admitted, &extents);
+    if (got == 0) {
+      return Status(Errc::kNoSpace, kind_ + ": full (capacity " +
+                                        std::to_string(SlotOffset(alloc_.max_slots())) + " bytes)");
+    }
+    if (slots_.size() < alloc_.tail()) slots_.resize(alloc_.tail());
+    for (const SlotExtent& e : extents) {
+      for (std::uint64_t s = e.start; s < e.start + e.count; ++s)
+        slots_[s].state = SlotState::kBusy;
+    }
+    stats_->GaugeAdd(Stat::kStoreBytesUsed, static_cast<std::int64_t>(SlotOffset(got)));
+  }
+
+  // One large write per extent (in kIoChunkPages chunks). Fault points are evaluated per
+  // page, so "fail after k pages" stores exactly k.
+  std::size_t total = 0;
+  for (const SlotExtent& e : extents) total += e.count;
+  std::vector<std::uint64_t> sums(total);
+
+  std::size_t stored = 0;  // leading pages safely written
+  int err = 0;
+  std::uint64_t err_slot = 0;
+  std::size_t page = 0;
+  for (const SlotExtent& e : extents) {
+    std::uint64_t ok = 0;
+    while (ok < e.count && err == 0) {
+      if (ShouldFail(FaultPoint::kStoreWrite)) {
+        err = EIO;
+      } else if (ShouldFail(FaultPoint::kStoreNoSpace)) {
+        err = ENOSPC;
+      } else {
+        ++ok;
+      }
+    }
+    std::uint64_t written = 0;  // pages of this extent fully written
+    for (std::uint64_t off = 0; off < ok;) {
+      const std::uint64_t n = std::min<std::uint64_t>(ok - off, kIoChunkPages);
+      // Checksum right before the write, while the chunk is still in the CPU cache.
+      Checksum(src, page + off, n, sums.data() + page + off);
+      std::size_t done = 0;
+      int werr = Transfer(/*write=*/true, SlotOffset(e.start + off), src, page + off, n, &done);
+      written += done >> kPageShift;
+      if (werr != 0) {
+        err = werr;
+        break;
+      }
+      off += n;
+    }
+    if (written > 0) AfterWrite(SlotOffset(e.start), SlotOffset(written), flags);
+    stored += written;
+    page += e.count;
+    if (err != 0) {
+      err_slot = e.start + written;
+      // The failed page may be half written: give its blocks (and those of a short write) back
+      // before the slots can be handed out again.
+      PunchSlots(err_slot, e.count - written);
+      break;
+    }
+  }
+
+  // Commit the stored pages, release the rest.
+  std::vector<SlotExtent> unused;
+  {
+    MutexLock lock(&mu_);
+    std::size_t i = 0;
+    for (const SlotExtent& e : extents) {
+      for (std::uint64_t k = 0; k < e.count; ++k, ++i) {
+        if (i < stored) {
+          slots_[e.start + k] = Slot{sums[i], SlotState::kLive};
+          handles[i] = BackupHandle(e.start + k + 1);
+        } else {
+          if (!unused.empty() && unused.back().start + unused.back().count == e.start + k) {
+            ++unused.back().count;
+          } else {
+            unused.push_back({e.start + k, 1});
+          }
+        }
+      }
+    }
+    FreeSlots(unused);
+  }
+  stats_->Add(Stat::kStoreBytesWritten, SlotOffset(stored));
+  if (err != 0) {
+    stats_->Add(Stat::kStoreWriteErrors);
+    if (stored == 0) {
+      // A full medium (ENOSPC, EDQUOT, or EFBIG from a file size limit) is "no space".
+      const Errc code = (err == ENOSPC || err == EDQUOT || err == EFBIG) ? Errc::kNoSpace
+                        : err == ENOMEM                                  ? Errc::kNoMemory
+                                                                         : Errc::kIo;
+      return Status(code, kind_ + ": write at slot " + std::to_string(err_slot) +
+                              " failed: " + std::strerror(err));
+    }
+  }
+  return stored;
+}
+
+Status FdStore::CopyPages(const BackupHandle* handles, std::size_t count, std::byte* dst,
+                          const OperationContext& ctx, std::size_t* copied) {
+  return CopyImpl(handles, count, PageRef{dst, nullptr}, ctx, copied);
+}
+
+Status FdStore::CopyPageList(const BackupHandle* handles, std::size_t count, std::byte* const* dst,
+                             const OperationContext& ctx, std::size_t* copied) {
+  if (dst != nullptr) {
+    for (std::size_t i = 0; i < count; ++i) {
+      if (dst[i] == nullptr) {
+        if (copied != nullptr) *copied = 0;
+        return Status(Errc::kInvalid,
+                      kind_ + ": CopyPageList destination " + std::to_string(i) + " is null");
+      }
+    }
+  }
+  return CopyImpl(handles, count, PageRef{nullptr, dst}, ctx, copied);
+}
+
+Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const PageRef& dst,
+                         const OperationContext& ctx, std::size_t* copied) {
+  if (copied != nullptr) *copied = 0;
+  if (count == 0) return Status::Ok();
+  if (handles == nullptr || (dst.base == nullptr && dst.list == nullptr)) {
+    return Status(Errc::kInvalid, kind_ + ": CopyPages with a null handle or destination array");
+  }
+  if (o_direct_) {
+    for (std::size_t i = 0; i < (dst.list != nullptr ? count : 1); ++i) {
+      if (!PageAligned(dst.at(i))) {
+        return Status(Errc::kInvalid, kind_ + ": O_DIRECT needs page-aligned destination pages");
+      }
+    }
+  }
+
+  // Snapshot slot and checksum of every handle; stop at the first one that is not live.
+  struct Want {
+    std::uint64_t slot;
+    std::uint64_t checksum;
+  };
+  std::vector<Want> want;
+  want.reserve(count);
+  {
+    MutexLock lock(&mu_);
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::uint64_t v = handles[i].value();
+      if (v == 0 || v > slots_.size() || slots_[v - 1].state != SlotState::kLive) break;
+      want.push_back({v - 1, slots_[v - 1].checksum});
+    }
+  }
+
+  // Ask for every run at once, so the medium reads ahead while earlier chunks are verified.
+  if (want.size() > kIoChunkPages) {
+    std::size_t hints = 0;
+    for (std::size_t i = 0; i < want.size() && hints < kMaxReadHints;) {
+      std::size_t j = i + 1;
+      while (j < want.size() && want[j].slot == want[i].slot + (j - i)) ++j;
+      BeforeRead(SlotOffset(want[i].slot), SlotOffset(j - i));
+      ++hints;
+      i = j;
+    }
+  }
+
+  Status status;
+  std::vector<std::uint64_t> sums(std::min(want.size(), kIoChunkPages));
+  std::size_t done = 0;  // leading pages copied and verified
+  std::uint64_t bytes_read = 0;
+  while (done < want.size()) {
+    if (ctx.interrupt_requested()) {
+      status = Status(Errc::kInterrupted, kind_ + ": copy interrupted");
+      break;
+    }
+    // The longest run of consecutive slots from here.
+    std::size_t run = 1;
+    while (done + run < want.size() && run < kIoChunkPages &&
+           want[done + run].slot == want[done].slot + run) {
+      ++run;
+    }
+    // Per-page fault points cut the run short.
+    std::size_t ok = 0;
+    Errc fault = Errc::kOk;
+    for (; ok < run; ++ok) {
+      if (ctx.interruptible && ShouldFail(FaultPoint::kStoreInterrupt)) {
+        fault = Errc::kInterrupted;
+        break;
+      }
+      if (ShouldFail(FaultPoint::kStoreRead)) {
+        fault = Errc::kIo;
+        break;
+      }
+    }
+    if (ok > 0) {
+      std::size_t got = 0;
+      int err = Transfer(/*write=*/false, SlotOffset(want[done].slot), dst, done, ok, &got);
+      if (err != 0) {
+        stats_->Add(Stat::kStoreReadErrors);
+        status =
+            Status(Errc::kIo, kind_ + ": read of handle " + std::to_string(want[done].slot + 1) +
+                                  " failed: " + std::strerror(err));
+        break;
+      }
+      bytes_read += SlotOffset(ok);
+    }
+    for (std::size_t k = 0; k < ok; ++k) {
+      if (ShouldFail(FaultPoint::kStoreCorrupt)) dst.at(done + k)[k] ^= std::byte{0x10};
+    }
+    Checksum(dst, done, ok, sums.data());
+    for (std::size_t k = 0; k < ok; ++k) {
+      std::byte* p = dst.at(done + k);
+      if (sums[k] != want[done + k].checksum) {
+        stats_->Add(Stat::kChecksumFailures);
+        std::memset(p, 0, kPageSize);  // never leave corrupt bytes looking like data
+        status =
+            Status(Errc::kIo, kind_ + ": backup handle " + std::to_string(want[done + k].slot + 1) +
+                                  " failed its checksum (data corrupted in the store)");
+        done += k;
+        ok = 0;
+        break;
+      }
+    }
+    if (!status.ok()) break;
+    done += ok;
+    if (fault == Errc::kInterrupted) {
+      status = Status(Errc::kInterrupted, kind_ + ": copy interrupted (fault point)");
+      break;
+    }
+    if (fault == Errc::kIo) {
+      stats_->Add(Stat::kStoreReadErrors);
+      status = Status(Errc::kIo, kind_ + ": read of handle " + std::to_string(want[done].slot + 1) +
+                                     " failed: Input/output error (fault point)");
+      break;
+    }
+  }
+  stats_->Add(Stat::kStoreBytesRead, bytes_read);
+  if (copied != nullptr) *copied = done;
+  if (status.ok() && want.size() < count) {
+    status = Status(Errc::kInvalid, kind_ + ": handle " + std::to_string(handles[done].value()) +
+                                        " (index " + std::to_string(done) +
+                                        ") is not a live handle of this store");
+  }
+  return status;
+}
+
+void FdStore::Drop(const BackupHandle* handles, std::size_t count) {
+  if (handles == nullptr || count == 0) return;
+  std::vector<std::uint64_t> slots;
+  slots.reserve(count);
+  {
+    MutexLock lock(&mu_);
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::uint64_t v = handles[i].value();
+      if (v == 0 || v > slots_.size() || slots_[v - 1].state != SlotState::kLive) continue;
+      slots_[v - 1].state = SlotState::kBusy;
+      slots.push_back(v - 1);
+    }
+  }
+  if (slots.empty()) return;
+  std::sort(slots.begin(), slots.end());
+  std::vector<SlotExtent> runs;
+  for (std::uint64_t s : slots) {
+    if (!runs.empty() && runs.back().start + runs.back().count == s) {
+      ++runs.back().count;
+    } else {
+      runs.push_back({s, 1});
+    }
+  }
+  // Punch while the slots are still Busy, so no new owner's data can be hit.
+  for (const SlotExtent& r : runs) PunchSlots(r.start, r.count);
+  MutexLock lock(&mu_);
+  FreeSlots(runs);
+}
+
+}  // namespace uttm::internal

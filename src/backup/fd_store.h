@@ -1,0 +1,126 @@
+// Copyright (c) uttm developers.
+//
+// fd_store.h (internal): the engine shared by the memfd and file backup stores.
+//
+// Both stores keep pages in one file descriptor as an array of 4 KiB slots (slot s at byte
+// offset s * kPageSize). FdStore owns the descriptor, the SlotAllocator, and the slot table
+// (state + XXH3-64 checksum of every slot), and implements BackupPages / CopyPages / Drop on top
+// of pwrite / pread / fallocate(PUNCH_HOLE). Subclasses supply admission (how much may be stored
+// now), the writeback hint, BytesAvailable, Flush and Describe.
+//
+// Locking: `mu_` guards the allocator and the slot table and is held only for bookkeeping; all
+// I/O, checksumming and hole punching run outside it. A slot is Busy while it is being written or
+// dropped, so no other call can allocate, read or drop it in that window.
+#ifndef UTTM_SRC_BACKUP_FD_STORE_H_
+#define UTTM_SRC_BACKUP_FD_STORE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "backup/slot_allocator.h"
+#include "uttm/backup_store.h"
+#include "uttm/mutex.h"
+#include "uttm/stats.h"
+#include "uttm/status.h"
+#include "uttm/units.h"
+
+namespace uttm::internal {
+
+// Pages per pread/pwrite: a longer run is split into chunks of this size, so each chunk is
+// checksummed while it sits in the CPU cache (1 MiB; larger chunks gained nothing in
+// bench/backup_store_bench.cc, and the copy loop checks for interruption between chunks).
+inline constexpr std::size_t kIoChunkPages = 256;
+
+// Slots never exceed this many (offsets stay far below the 2^63 file size limit).
+inline constexpr std::uint64_t kMaxSlotsUnlimited = std::uint64_t{1} << 40;
+
+// Reads exactly `len` bytes at `offset`, retrying EINTR and short reads. Returns 0 or an errno
+// (EIO for an unexpected end of file).
+int ReadFully(int fd, std::uint64_t offset, std::byte* buf, std::size_t len);
+
+// A caller's pages: one contiguous buffer (`base`), or one pointer per page (`list`).
+struct PageRef {
+  std::byte* base = nullptr;
+  std::byte* const* list = nullptr;
+  std::byte* at(std::size_t i) const { return list != nullptr ? list[i] : base + i * kPageSize; }
+};
+
+class FdStore : public BackupStore {
+ public:
+  ~FdStore() override;
+  FdStore(const FdStore&) = delete;
+  FdStore& operator=(const FdStore&) = delete;
+
+  Result<std::size_t> BackupPages(const std::byte* src, std::size_t count, const BackupFlags& flags,
+                                  BackupHandle* handles) final;
+  Result<std::size_t> BackupPageList(const std::byte* const* pages, std::size_t count,
+                                     const BackupFlags& flags, BackupHandle* handles) final;
+  Status CopyPages(const BackupHandle* handles, std::size_t count, std::byte* dst,
+                   const OperationContext& ctx, std::size_t* copied) final;
+  Status CopyPageList(const BackupHandle* handles, std::size_t count, std::byte* const* dst,
+                      const OperationContext& ctx, std::size_t* copied) final;
+  void Drop(const BackupHandle* handles, std::size_t count) final;
+  std::uint64_t BytesUsed() const final;
+
+ protected:
+  // Takes ownership of `fd`. `max_slots`: capacity in pages. `stats` must not be null.
+  FdStore(int fd, bool o_direct, std::uint64_t max_slots, Stats* stats, std::string kind);
+
+  int fd() const { return fd_; }
+  bool o_direct() const { return o_direct_; }
+  Stats* stats() const { return stats_; }
+  // Bytes the capacity cap still admits.
+  std::uint64_t CapacityBytesLeft() const;
+
+  // How many of `n` pages may be stored now (1..n), or kNoSpace with a reason.
+  virtual Result<std::uint64_t> Admit(std::uint64_t n) { return n; }
+  // Called (outside the lock) before CopyPages reads [offset, offset + len): a read-ahead hint.
+  virtual void BeforeRead(std::uint64_t offset, std::uint64_t len) {
+    (void)offset;
+    (void)len;
+  }
+  // Called (outside the lock) after bytes [offset, offset + len) were written by BackupPages.
+  virtual void AfterWrite(std::uint64_t offset, std::uint64_t len, const BackupFlags& flags) {
+    (void)offset;
+    (void)len;
+    (void)flags;
+  }
+
+ private:
+  enum class SlotState : std::uint8_t { kFree, kBusy, kLive };
+  struct Slot {
+    std::uint64_t checksum = 0;
+    SlotState state = SlotState::kFree;
+  };
+
+  Result<std::size_t> BackupImpl(const PageRef& src, std::size_t count, const BackupFlags& flags,
+                                 BackupHandle* handles);
+  Status CopyImpl(const BackupHandle* handles, std::size_t count, const PageRef& dst,
+                  const OperationContext& ctx, std::size_t* copied);
+  // Checksums pages [first, first + n) of `pages` into `out`.
+  static void Checksum(const PageRef& pages, std::size_t first, std::size_t n, std::uint64_t* out);
+  // Moves pages [first, first + n) of `pages` to (write) or from (read) the medium at `offset`
+  // with one pwritev / preadv (adjacent pages merged), retrying EINTR and short transfers.
+  // REQUIRES: n <= kIoChunkPages. Returns 0 or an errno; `*done` = leading bytes transferred.
+  int Transfer(bool write, std::uint64_t offset, const PageRef& pages, std::size_t first,
+               std::size_t n, std::size_t* done);
+  // Punches a hole over the slots (best effort; the space is reusable either way).
+  void PunchSlots(std::uint64_t start, std::uint64_t count);
+  // Marks the extents' slots free and returns them to the allocator.
+  void FreeSlots(const std::vector<SlotExtent>& extents) UTTM_REQUIRES(mu_);
+
+  const int fd_;
+  const bool o_direct_;
+  Stats* const stats_;
+  const std::string kind_;  // "memfd store" / "file store", for messages
+
+  mutable Mutex mu_;
+  SlotAllocator alloc_ UTTM_GUARDED_BY(mu_);
+  std::vector<Slot> slots_ UTTM_GUARDED_BY(mu_);
+};
+
+}  // namespace uttm::internal
+
+#endif  // UTTM_SRC_BACKUP_FD_STORE_H_

@@ -1,0 +1,673 @@
+// Copyright (c) uttm developers.
+//
+// Buffer object life cycle, validation, moves and eviction (ttm_bo.c, ttm_bo_util.c).
+#include "uttm/buffer_object.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "base/check.h"
+#include "uttm/fault_injection.h"
+#include "uttm/lru_walk.h"
+
+namespace uttm {
+namespace {
+
+// TTM's ttm_bo_wait_ctx bound on synchronous waits in move cleanup.
+constexpr std::chrono::seconds kMoveWaitTimeout{15};
+
+bool ManagerUsable(const ResourceManager* man) { return man != nullptr && man->use_type(); }
+
+}  // namespace
+
+BufferObject::BufferObject(Device* device, const BoOptions& options)
+    : device_(device),
+      type_(options.type),
+      size_(options.size),
+      page_alignment_(options.page_alignment),
+      caching_(options.caching),
+      tt_flags_(options.tt_flags),
+      own_resv_(std::make_unique<Reservation>()),
+      resv_(options.resv != nullptr ? options.resv : own_resv_.get()),
+      priority_(options.priority) {
+  device_->bo_count_.fetch_add(1, std::memory_order_relaxed);
+  device_->stats().GaugeAdd(Stat::kBufferObjects, 1);
+}
+
+BufferObject::~BufferObject() {
+  device_->bo_count_.fetch_sub(1, std::memory_order_relaxed);
+  device_->stats().GaugeAdd(Stat::kBufferObjects, -1);
+}
+
+// Returns with the reservation held (a hand-over the analysis cannot follow).
+Result<BoRef> BufferObject::CreateReserved(Device* device, const BoOptions& options,
+                                           const Placement& placement,
+                                           OperationContext& ctx) UTTM_NO_THREAD_SAFETY_ANALYSIS {
+  if (device == nullptr) return Status(Errc::kInvalid, "buffer object without a device");
+  if (options.size.value() == 0) return Status(Errc::kInvalid, "buffer object of size 0");
+  if (options.priority >= kNumPriorities) {
+    return Status(Errc::kInvalid, "buffer object priority must be 0..3");
+  }
+  if (options.type != BoType::kDevice && options.type != BoType::kKernel &&
+      options.type != BoType::kSg) {
+    return Status(Errc::kInvalid, "unknown buffer object type");
+  }
+  BoRef bo = BoRef::Adopt(new BufferObject(device, options));
+  if (options.resv == nullptr) {
+    bool locked = bo->resv_->TryLock();
+    UTTM_CHECK(locked, "a fresh reservation must be free");
+  } else if (!options.resv->IsLocked()) {
+    return Status(Errc::kInvalid, "a shared reservation must be held by the caller");
+  }
+  Status s = bo->resv_->ReserveFences(1);
+  if (s.ok()) s = bo->Validate(placement, ctx);
+  if (!s.ok()) {
+    if (options.resv == nullptr) bo->resv_->Unlock();
+    return s;  // dropping `bo` releases it
+  }
+  return bo;
+}
+
+Result<BoRef> BufferObject::Create(Device* device, const BoOptions& options,
+                                   const Placement& placement, OperationContext& ctx) {
+  UTTM_ASSIGN_OR_RETURN(BoRef bo, CreateReserved(device, options, placement, ctx));
+  if (options.resv == nullptr) bo->Unreserve();
+  return bo;
+}
+
+// ---------------------------------------------------------------------------------------------
+// References and release
+
+void BufferObject::Put() {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) Release();
+}
+
+bool BufferObject::GetUnlessZero() {
+  int cur = refs_.load(std::memory_order_relaxed);
+  while (cur > 0) {
+    if (refs_.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel)) return true;
+  }
+  return false;
+}
+
+void BufferObject::Release() {
+  if (deleted()) {
+    // The last reference of a zombie (held by the delayed-delete queue or a walk): its memory
+    // was already cleaned up.
+    Destroy();
+    return;
+  }
+  if (!ghost_) device_->funcs().ReleaseNotify(*this);
+  // Individualize: an object sharing a reservation takes a private copy of its fences, so
+  // later try-locks do not contend with the shared group.
+  if (resv_ != own_resv_.get()) {
+    Reservation* shared = resv_;
+    if (own_resv_->TryLock()) {
+      own_resv_->CopyFences(*shared);
+      own_resv_->AssertHeld();
+      own_resv_->Unlock();
+    }
+    MutexLock lock(device_->lru().lock());
+    resv_ = own_resv_.get();
+  }
+  bool idle = resv_->TestSignaled(ResvUsage::kBookkeep);
+  if (idle && type_ != BoType::kSg && resv_->TryLock()) {
+    CleanupMemtypeUse();
+    resv_->Unlock();
+    Destroy();
+    return;
+  }
+  // Busy or contended: keep it as a zombie until the delayed-delete worker (or a walk) can clean
+  // it up. It stays on the LRU so reclaim sees it.
+  deleted_.store(true, std::memory_order_release);
+  refs_.store(1, std::memory_order_release);
+  {
+    MutexLock lock(device_->lru().lock());
+    if (resource_) {
+      if (pin_count_ > 0) {
+        pin_count_ = 0;
+        device_->lru().SetUnevictable(resource_.get(), false);
+      } else {
+        device_->lru().MoveToTail(resource_.get());
+      }
+    }
+  }
+  device_->QueueDelayedDelete(this);
+}
+
+void BufferObject::Destroy() {
+  // Whatever is left (a zombie cleaned by the worker has nothing) goes now.
+  if (resource_ || tt_) {
+    bool locked = resv_->TryLock();
+    CleanupMemtypeUse();
+    if (locked) resv_->Unlock();
+  }
+  BufferObject* parent = ghost_parent_;
+  delete this;
+  if (parent != nullptr) parent->Put();
+}
+
+void BufferObject::CleanupMemtypeUse() {
+  if (resource_ && !ghost_) device_->funcs().DeleteMemNotify(*this);
+  if (tt_) {
+    if (tt_->is_populated() && !ghost_) {
+      device_->funcs().TtUnpopulate(*this, *tt_);
+    }
+    tt_.reset();
+  }
+  if (resource_) ResourceFree(std::move(resource_));
+  {
+    MutexLock lock(device_->lru().lock());
+    bulk_move_ = nullptr;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reservation
+
+Status BufferObject::Reserve(const OperationContext& ctx, WwAcquireContext* ticket, bool no_wait) {
+  ReserveOptions opts;
+  opts.interruptible = ctx.interruptible;
+  opts.no_wait = no_wait;
+  opts.stop = ctx.stop;
+  return resv_->Reserve(ticket, opts);
+}
+
+Status BufferObject::ReserveSlowpath(const OperationContext& ctx, WwAcquireContext* ticket) {
+  return resv_->LockSlow(ticket, ctx);
+}
+
+bool BufferObject::TryReserve() { return resv_->TryLock(); }
+
+void BufferObject::Unreserve() {
+  {
+    MutexLock lock(device_->lru().lock());
+    if (resource_) device_->lru().MoveToTail(resource_.get());
+  }
+  resv_->AssertHeld();
+  resv_->Unlock();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resources
+
+Result<std::unique_ptr<Resource>> BufferObject::ResourceAlloc(const Place& place) {
+  ResourceManager* man = device_->manager(place.mem_type);
+  if (!ManagerUsable(man)) return Status(Errc::kNoSpace, "memory type not available");
+  AllocRequest req{
+      .size = size_, .page_alignment = page_alignment_, .bo = this, .priority = priority_};
+  UTTM_ASSIGN_OR_RETURN(std::unique_ptr<Resource> res, man->Alloc(req, place));
+  res->set_bo(this);
+  res->set_priority(priority_);
+  MutexLock lock(device_->lru().lock());
+  res->set_unevictable(pin_count_ > 0);
+  res->set_bulk_move(bulk_move_);
+  device_->lru().AddResource(res.get());
+  return res;
+}
+
+void BufferObject::ResourceFree(std::unique_ptr<Resource> res) {
+  if (!res) return;
+  {
+    MutexLock lock(device_->lru().lock());
+    device_->lru().RemoveResource(res.get());
+    res->set_bo(nullptr);
+  }
+  ResourceManager* man = res->manager();
+  man->Free(std::move(res));
+}
+
+void BufferObject::AssignResource(std::unique_ptr<Resource> res) {
+  std::unique_ptr<Resource> old = std::move(resource_);
+  resource_ = std::move(res);
+  if (old) ResourceFree(std::move(old));
+  UpdateLruState();
+}
+
+void BufferObject::UpdateLruState() {
+  if (!resource_) return;
+  bool swapped = tt_ && tt_->is_swapped() && resource_->manager()->use_tt();
+  MutexLock lock(device_->lru().lock());
+  device_->lru().SetUnevictable(resource_.get(), pin_count_ > 0 || swapped);
+}
+
+bool BufferObject::ResourceCompatible(const Resource& res, const Placement& placement,
+                                      bool evicting) const {
+  if (res.placement_flags() & kPlaceTemporary) return false;
+  for (const Place& place : placement.places) {
+    if (res.mem_type() != place.mem_type) continue;
+    if (place.flags & (evicting ? kPlaceDesired : kPlaceFallback)) continue;
+    if ((place.flags & kPlaceContiguous) && !res.manager()->Compatible(res, place, size_)) continue;
+    if (res.manager()->Compatible(res, place, size_)) return true;
+  }
+  return false;
+}
+
+Status BufferObject::AddMoveFence(ResourceManager* man, const OperationContext& ctx) {
+  resv_->AssertHeld();
+  FenceRef fence = man->move_fence();
+  if (!fence || fence->IsSignaled()) return Status();
+  if (ctx.no_wait_gpu) return Status(Errc::kBusy, "memory type has a pipelined move pending");
+  UTTM_RETURN_IF_ERROR(resv_->ReserveFences(1));
+  return resv_->AddFence(std::move(fence), ResvUsage::kKernel);
+}
+
+Result<std::unique_ptr<Resource>> BufferObject::AllocResource(const Placement& placement,
+                                                              OperationContext& ctx,
+                                                              bool force_space) {
+  for (const Place& place : placement.places) {
+    ResourceManager* man = device_->manager(place.mem_type);
+    if (!ManagerUsable(man)) continue;
+    if (place.flags & (force_space ? kPlaceDesired : kPlaceFallback)) continue;
+    bool may_evict = force_space && place.mem_type != kMemSystem;
+    std::unique_ptr<Resource> res;
+    Result<std::unique_ptr<Resource>> r = ResourceAlloc(place);
+    if (r.ok()) {
+      res = std::move(r).value();
+    } else if (r.code() == Errc::kNoSpace || r.code() == Errc::kAgain) {
+      if (!may_evict) continue;
+      Status s = EvictAlloc(man, place, ctx, &res);
+      if (s.code() == Errc::kBusy) continue;
+      if (!s.ok()) return s;
+    } else {
+      return r.status();
+    }
+    Status fence = AddMoveFence(man, ctx);
+    if (fence.code() == Errc::kBusy) {
+      ResourceFree(std::move(res));
+      continue;
+    }
+    if (!fence.ok()) {
+      ResourceFree(std::move(res));
+      return fence;
+    }
+    return res;
+  }
+  return Status(Errc::kNoSpace, "no placement has room");
+}
+
+Result<std::unique_ptr<Resource>> BufferObject::MemSpace(const Placement& placement,
+                                                         OperationContext& ctx) {
+  auto res = AllocResource(placement, ctx, false);
+  if (res.code() != Errc::kNoSpace) return res;
+  return AllocResource(placement, ctx, true);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Eviction
+
+Status BufferObject::EvictAlloc(ResourceManager* man, const Place& place, OperationContext& ctx,
+                                std::unique_ptr<Resource>* out) {
+  WwAcquireContext* ticket = const_cast<WwAcquireContext*>(resv_->LockingTicket());
+  std::int64_t evicted = 0;
+  auto evict_one = [&](BufferObject& victim, OperationContext& wctx) -> Result<std::int64_t> {
+    if (victim.pin_count() > 0 || victim.resource() == nullptr) return std::int64_t{0};
+    if (!victim.deleted() && !victim.is_ghost() &&
+        !device_->funcs().EvictionValuable(victim, place)) {
+      return std::int64_t{0};
+    }
+    Status s;
+    if (victim.deleted() || victim.is_ghost()) {
+      s = victim.WaitIdle(wctx);
+      if (s.ok()) victim.CleanupMemtypeUse();
+    } else {
+      s = victim.Evict(wctx);
+    }
+    if (!s.ok()) {
+      if (s.code() == Errc::kNoSpace || s.code() == Errc::kNoMemory) {
+        return Status(Errc::kBusy, "victim could not move");
+      }
+      return s;
+    }
+    ++evicted;
+    device_->stats().Add(Stat::kEvictions);
+    auto r = ResourceAlloc(place);
+    if (r.ok()) {
+      *out = std::move(r).value();
+      return std::int64_t{1};
+    }
+    if (r.code() == Errc::kNoSpace || r.code() == Errc::kAgain) return std::int64_t{0};
+    return r.status();
+  };
+
+  LruWalkArg arg{.ctx = &ctx, .ticket = nullptr, .trylock_only = true};
+  Result<std::int64_t> got = LruWalkForEvict(device_, man, arg, 1, evict_one);
+  if (!got.ok()) return got.status();
+  if (*got > 0) return Status();
+  if (ticket != nullptr && !ctx.trylock_only) {
+    // One ticketed lock per walk; keep walking while walks make progress.
+    do {
+      evicted = 0;
+      arg = LruWalkArg{.ctx = &ctx, .ticket = ticket, .trylock_only = false};
+      got = LruWalkForEvict(device_, man, arg, 1, evict_one);
+      if (!got.ok()) return got.status();
+      if (*got > 0) return Status();
+    } while (evicted > 0);
+  }
+  return Status(Errc::kBusy, "nothing evictable");
+}
+
+Status BufferObject::Evict(OperationContext& ctx) {
+  Placement placement;
+  device_->funcs().EvictFlags(*this, &placement);
+  if (placement.empty()) {
+    UTTM_RETURN_IF_ERROR(WaitIdle(ctx));
+    return PipelineGutting();
+  }
+  UTTM_ASSIGN_OR_RETURN(std::unique_ptr<Resource> res, MemSpace(placement, ctx));
+  return MoveWithHops(std::move(res), /*evict=*/true, ctx);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Moves
+
+Status BufferObject::CreateTt(bool zero_alloc) {
+  if (tt_) return Status();
+  std::uint32_t flags = tt_flags_;
+  if (type_ == BoType::kSg) flags |= kPageVectorExternal;
+  if (type_ == BoType::kDevice && zero_alloc) flags |= kPageVectorZeroAlloc;
+  UTTM_ASSIGN_OR_RETURN(tt_, device_->funcs().TtCreate(*this, flags));
+  if (!tt_) return Status(Errc::kNoMemory, "driver could not create a page vector");
+  return Status();
+}
+
+Status BufferObject::HandleMoveMem(std::unique_ptr<Resource>& new_res, bool evict,
+                                   OperationContext& ctx, Place* hop) {
+  bool old_use_tt = !resource_ || resource_->manager()->use_tt();
+  ResourceManager* new_man = new_res->manager();
+  if (new_man->use_tt()) {
+    UTTM_RETURN_IF_ERROR(CreateTt(old_use_tt));
+    if (new_res->mem_type() != kMemSystem) UTTM_RETURN_IF_ERROR(Populate(ctx));
+  }
+  resv_->AssertHeld();
+  UTTM_RETURN_IF_ERROR(resv_->ReserveFences(1));
+  Status s = device_->funcs().Move(*this, evict, ctx, new_res, hop);
+  if (!s.ok()) {
+    if (s.code() != Errc::kMultihop && !old_use_tt && tt_ && !tt_->is_populated()) tt_.reset();
+    return s;
+  }
+  UTTM_CHECK(new_res == nullptr, "driver Move succeeded without taking the new resource");
+  ctx.bytes_moved += size_.value();
+  device_->stats().Add(Stat::kBytesMoved, size_.value());
+  return Status();
+}
+
+Status BufferObject::BounceTempBuffer(const Place& hop, OperationContext& ctx) {
+  Placement hop_placement{hop};
+  UTTM_ASSIGN_OR_RETURN(std::unique_ptr<Resource> hop_res, MemSpace(hop_placement, ctx));
+  Place nested;
+  Status s = HandleMoveMem(hop_res, false, ctx, &nested);
+  if (!s.ok()) {
+    if (hop_res) ResourceFree(std::move(hop_res));
+    if (s.code() == Errc::kMultihop) {
+      return Status(Errc::kInvalid, "driver asked for a multihop from a bounce placement");
+    }
+  }
+  return s;
+}
+
+Status BufferObject::MoveWithHops(std::unique_ptr<Resource> new_res, bool evict,
+                                  OperationContext& ctx) {
+  for (int hops = 0;; ++hops) {
+    Place hop;
+    Status s = HandleMoveMem(new_res, evict, ctx, &hop);
+    if (s.ok()) return s;
+    if (s.code() != Errc::kMultihop || hops >= 4) {
+      if (new_res) ResourceFree(std::move(new_res));
+      if (s.code() == Errc::kMultihop) return Status(Errc::kInvalid, "multihop loop");
+      return s;
+    }
+    hop.flags |= kPlaceTemporary;
+    Status b = BounceTempBuffer(hop, ctx);
+    if (!b.ok()) {
+      ResourceFree(std::move(new_res));
+      return b;
+    }
+  }
+}
+
+Status BufferObject::Validate(const Placement& placement, OperationContext& ctx) {
+  if (placement.empty()) return PipelineGutting();
+  bool force_space = false;
+  Status ret;
+  do {
+    if (resource_ && ResourceCompatible(*resource_, placement, force_space)) return Status();
+    if (pin_count_ > 0) return Status(Errc::kInvalid, "a pinned buffer object cannot move");
+    Result<std::unique_ptr<Resource>> res = AllocResource(placement, ctx, force_space);
+    force_space = !force_space;
+    if (res.code() == Errc::kNoSpace) {
+      ret = res.status();
+      continue;
+    }
+    if (!res.ok()) return res.status();
+    ret = MoveWithHops(std::move(res).value(), /*evict=*/false, ctx);
+    if (!ret.ok()) return ret;
+  } while (!ret.ok() && force_space);
+  if (ret.code() == Errc::kNoSpace) return Status(Errc::kNoMemory, "no space in any placement");
+  if (!resource_ || resource_->mem_type() == kMemSystem) UTTM_RETURN_IF_ERROR(CreateTt(true));
+  return Status();
+}
+
+void BufferObject::MoveNull(std::unique_ptr<Resource> new_res) {
+  AssignResource(std::move(new_res));
+}
+
+Status BufferObject::MoveMemcpy(OperationContext& ctx, std::unique_ptr<Resource> new_res) {
+  UTTM_RETURN_IF_ERROR(WaitIdle(ctx));
+  if (ShouldFail(FaultPoint::kMoveCopy)) {
+    return Status(Errc::kIo, "injected failure of a copy between placements");
+  }
+  const Resource* old = resource_.get();
+  bool old_tt = old == nullptr || old->manager()->use_tt();
+  bool new_tt = new_res->manager()->use_tt();
+  // Source: page vector (may be unpopulated: then zeroes), device memory, or nothing.
+  auto src_page = [&](std::size_t i) -> const std::byte* {
+    if (old_tt) return (tt_ && tt_->is_populated()) ? tt_->PageAddress(i) : nullptr;
+    std::byte* base = device_->funcs().AccessMemory(*old);
+    return base == nullptr ? nullptr : base + i * kPageSize;
+  };
+  std::byte* dst_base = new_tt ? nullptr : device_->funcs().AccessMemory(*new_res);
+  if (new_tt) {
+    UTTM_RETURN_IF_ERROR(CreateTt(true));
+    UTTM_RETURN_IF_ERROR(Populate(ctx));
+  } else if (dst_base == nullptr) {
+    return Status(Errc::kFault, "destination memory is not CPU accessible");
+  }
+  if (!old_tt && src_page(0) == nullptr && old != nullptr) {
+    return Status(Errc::kFault, "source memory is not CPU accessible");
+  }
+  const std::size_t pages = num_pages().value();
+  for (std::size_t i = 0; i < pages; ++i) {
+    std::byte* dst = new_tt ? tt_->PageAddress(i) : dst_base + i * kPageSize;
+    const std::byte* src = src_page(i);
+    if (src == nullptr) {
+      std::memset(dst, 0, kPageSize);
+    } else {
+      std::memcpy(dst, src, kPageSize);
+    }
+  }
+  // Leaving page-vector memory for device memory: the pages are no longer needed.
+  if (old_tt && !new_tt && tt_) {
+    if (tt_->is_populated()) device_->funcs().TtUnpopulate(*this, *tt_);
+  }
+  AssignResource(std::move(new_res));
+  return Status();
+}
+
+Status BufferObject::MoveAccelCleanup(FenceRef fence, bool evict, bool pipeline,
+                                      std::unique_ptr<Resource> new_res) {
+  resv_->AssertHeld();
+  UTTM_RETURN_IF_ERROR(resv_->ReserveFences(1));
+  UTTM_RETURN_IF_ERROR(resv_->AddFence(fence, ResvUsage::kKernel));
+  bool old_tt = !resource_ || resource_->manager()->use_tt();
+  if (!evict) {
+    if (resource_) {
+      bool keep_tt = new_res->manager()->use_tt();
+      std::unique_ptr<PageVector> tt_keep;
+      if (keep_tt) tt_keep = std::move(tt_);
+      Status s = TransferToGhost();
+      if (keep_tt) tt_ = std::move(tt_keep);
+      UTTM_RETURN_IF_ERROR(s);
+    }
+  } else if (pipeline && !old_tt && resource_) {
+    resource_->manager()->SetMoveFence(fence);
+    ResourceFree(std::move(resource_));
+  } else if (resource_) {
+    OperationContext wait_ctx;
+    Status s = fence->Wait(wait_ctx, kMoveWaitTimeout);
+    if (s.code() == Errc::kTimedOut) return Status(Errc::kBusy, "move did not finish in time");
+    UTTM_RETURN_IF_ERROR(s);
+    if (!new_res->manager()->use_tt() && tt_ && tt_->is_populated()) {
+      device_->funcs().TtUnpopulate(*this, *tt_);
+    }
+    ResourceFree(std::move(resource_));
+  }
+  AssignResource(std::move(new_res));
+  return Status();
+}
+
+Status BufferObject::TransferToGhost() {
+  BoOptions opts;
+  opts.type = BoType::kKernel;
+  opts.size = size_;
+  opts.priority = priority_;
+  opts.caching = caching_;
+  auto* ghost = new BufferObject(device_, opts);
+  ghost->ghost_ = true;
+  Get();
+  ghost->ghost_parent_ = this;
+  bool locked = ghost->resv_->TryLock();
+  UTTM_CHECK(locked, "a fresh ghost reservation must be free");
+  ghost->resv_->CopyFences(*resv_);
+  ghost->resource_ = std::move(resource_);
+  ghost->tt_ = std::move(tt_);
+  {
+    MutexLock lock(device_->lru().lock());
+    if (ghost->resource_) {
+      ghost->resource_->set_bo(ghost);
+      device_->lru().SetBulkMove(ghost->resource_.get(), nullptr);
+      device_->lru().SetUnevictable(ghost->resource_.get(), false);
+      device_->lru().MoveToTail(ghost->resource_.get());
+    }
+  }
+  ghost->resv_->AssertHeld();
+  ghost->resv_->Unlock();
+  ghost->Put();  // busy until the fence signals: becomes a zombie cleaned up later
+  return Status();
+}
+
+Status BufferObject::PipelineGutting() {
+  if (!resource_ && tt_ && !tt_->is_populated()) return Status();
+  bool idle = resv_->TestSignaled(ResvUsage::kBookkeep);
+  if (idle) {
+    if (!tt_) {
+      UTTM_RETURN_IF_ERROR(CreateTt(true));
+    } else {
+      if (tt_->is_populated()) device_->funcs().TtUnpopulate(*this, *tt_);
+      if (tt_->is_backed_up()) tt_->DiscardBackup();
+    }
+    if (resource_) ResourceFree(std::move(resource_));
+    return Status();
+  }
+  // Busy: the old memory goes to a ghost that waits for the fences; we get a fresh, cleared
+  // page vector so no old content can leak.
+  std::unique_ptr<PageVector> fresh;
+  {
+    std::uint32_t flags = tt_flags_ | (type_ == BoType::kDevice ? kPageVectorZeroAlloc : 0u);
+    UTTM_ASSIGN_OR_RETURN(fresh, device_->funcs().TtCreate(*this, flags));
+  }
+  UTTM_RETURN_IF_ERROR(TransferToGhost());
+  tt_ = std::move(fresh);
+  return Status();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pin, populate, wait, priority, bulk
+
+void BufferObject::Pin() {
+  if (pin_count_++ == 0) UpdateLruState();
+}
+
+void BufferObject::Unpin() {
+  UTTM_CHECK(pin_count_ > 0, "Unpin of an object that is not pinned");
+  if (--pin_count_ == 0) UpdateLruState();
+}
+
+Status BufferObject::Populate(OperationContext& ctx) {
+  if (!tt_) return Status();
+  bool was_swapped = tt_->is_swapped();
+  if (tt_->is_populated() && !was_swapped) return Status();
+  std::uint64_t before_restored = ctx.pages_restored;
+  Status s = device_->funcs().TtPopulate(*this, *tt_, ctx);
+  (void)before_restored;
+  if (was_swapped && !tt_->is_swapped()) UpdateLruState();
+  return s;
+}
+
+Status BufferObject::WaitIdle(const OperationContext& ctx) {
+  if (resv_->TestSignaled(ResvUsage::kBookkeep)) return Status();
+  if (ctx.no_wait_gpu) return Status(Errc::kBusy, "buffer object is busy");
+  Status s = resv_->Wait(ResvUsage::kBookkeep, ctx, kMoveWaitTimeout);
+  if (s.code() == Errc::kTimedOut) return Status(Errc::kBusy, "buffer object stayed busy");
+  return s;
+}
+
+void BufferObject::SetPriority(unsigned priority) {
+  UTTM_CHECK(priority < kNumPriorities, "priority out of range");
+  priority_ = priority;
+  if (!resource_) return;
+  MutexLock lock(device_->lru().lock());
+  device_->lru().SetPriority(resource_.get(), priority);
+}
+
+void BufferObject::SetBulkMove(LruBulkMove* bulk) {
+  MutexLock lock(device_->lru().lock());
+  bulk_move_ = bulk;
+  if (resource_) device_->lru().SetBulkMove(resource_.get(), bulk);
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU access
+
+Status BufferObject::Access(std::uint64_t offset, std::byte* buf, std::size_t len, bool write,
+                            OperationContext& ctx) {
+  if (offset > size_.value() || len > size_.value() - offset) {
+    return Status(Errc::kInvalid, "access beyond the end of the buffer object");
+  }
+  UTTM_RETURN_IF_ERROR(Reserve(ctx));
+  resv_->AssertHeld();
+  Status s = WaitIdle(ctx);
+  if (s.ok()) {
+    if (!resource_ || resource_->manager()->use_tt()) {
+      if (!tt_) s = CreateTt(true);
+      if (s.ok()) s = Populate(ctx);
+      if (s.ok()) {
+        s = write ? tt_->Write(offset, std::span<const std::byte>(buf, len))
+                  : tt_->Read(offset, std::span<std::byte>(buf, len));
+      }
+    } else {
+      std::byte* base = device_->funcs().AccessMemory(*resource_);
+      if (base == nullptr) {
+        s = Status(Errc::kFault, "buffer object memory is not CPU accessible");
+      } else if (write) {
+        std::memcpy(base + offset, buf, len);
+      } else {
+        std::memcpy(buf, base + offset, len);
+      }
+    }
+  }
+  Unreserve();
+  return s;
+}
+
+Status BufferObject::Read(std::uint64_t offset, std::span<std::byte> out, OperationContext& ctx) {
+  return Access(offset, out.data(), out.size(), false, ctx);
+}
+
+Status BufferObject::Write(std::uint64_t offset, std::span<const std::byte> data,
+                           OperationContext& ctx) {
+  return Access(offset, const_cast<std::byte*>(data.data()), data.size(), true, ctx);
+}
+
+}  // namespace uttm

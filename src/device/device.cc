@@ -1,0 +1,172 @@
+// Copyright (c) uttm developers.
+#include "uttm/device.h"
+
+#include <algorithm>
+#include <list>
+
+#include "base/check.h"
+#include "uttm/buffer_object.h"
+#include "uttm/lru_cursor.h"
+#include "uttm/system_manager.h"
+
+namespace uttm {
+namespace {
+
+struct DeviceList {
+  Mutex mu;
+  std::list<Device*> devices UTTM_GUARDED_BY(mu);
+};
+
+DeviceList& Devices() {
+  static auto* list = new DeviceList();
+  return *list;
+}
+
+}  // namespace
+
+Device::Device(DeviceFuncs* funcs, const DeviceOptions& options)
+    : name_(options.name),
+      funcs_(funcs),
+      memory_(options.memory != nullptr ? options.memory : &MemoryContext::Default()),
+      backup_store_(options.backup_store) {}
+
+Result<std::unique_ptr<Device>> Device::Create(DeviceFuncs* funcs, const DeviceOptions& options) {
+  if (funcs == nullptr) return Status(Errc::kInvalid, "a device needs driver callbacks");
+  std::unique_ptr<Device> dev(new Device(funcs, options));
+  UTTM_RETURN_IF_ERROR(dev->SetManager(std::make_unique<SystemManager>()));
+  dev->delete_worker_ = std::thread([d = dev.get()] { d->DelayedDeleteWorker(); });
+  DeviceList& list = Devices();
+  MutexLock lock(&list.mu);
+  list.devices.push_back(dev.get());
+  return dev;
+}
+
+Device::~Device() {
+  {
+    DeviceList& list = Devices();
+    MutexLock lock(&list.mu);
+    list.devices.remove(this);
+  }
+  FlushDelayedDeletes();
+  {
+    MutexLock lock(&delete_mu_);
+    stopping_ = true;
+    delete_cv_.SignalAll();
+  }
+  delete_worker_.join();
+  UTTM_CHECK(bo_count() == 0, "device destroyed while buffer objects are alive");
+  for (auto& man : managers_) {
+    if (man) man->set_use_type(false);
+  }
+}
+
+Status Device::SetManager(std::unique_ptr<ResourceManager> manager) {
+  if (manager == nullptr) return Status(Errc::kInvalid, "null resource manager");
+  MemType type = manager->mem_type();
+  if (type >= kNumMemTypes) return Status(Errc::kInvalid, "memory type out of range");
+  if (managers_[type]) return Status(Errc::kInvalid, "memory type already has a manager");
+  manager->set_use_type(true);
+  managers_[type] = std::move(manager);
+  return Status();
+}
+
+std::unique_ptr<ResourceManager> Device::TakeManager(MemType type) {
+  if (type >= kNumMemTypes || !managers_[type]) return nullptr;
+  managers_[type]->set_use_type(false);
+  return std::move(managers_[type]);
+}
+
+ResourceManager* Device::manager(MemType type) const {
+  return type < kNumMemTypes ? managers_[type].get() : nullptr;
+}
+
+Status Device::EvictFirst(ResourceManager* man, OperationContext& ctx) {
+  BoRef bo;
+  MemType mem_type;
+  {
+    MutexLock lock(lru_.lock());
+    LruCursor cursor(&lru_);
+    Resource* res = cursor.First(man);
+    cursor.Fini();
+    if (res == nullptr) return Status(Errc::kNotFound, "LRU is empty");
+    mem_type = res->mem_type();
+    if (res->bo() == nullptr || !res->bo()->GetUnlessZero()) return Status();
+    bo = BoRef::Adopt(res->bo());
+  }
+  UTTM_RETURN_IF_ERROR(bo->Reserve(ctx, nullptr, ctx.no_wait_gpu));
+  bo->resv()->AssertHeld();
+  Status s;
+  if (bo->resource() == nullptr || bo->resource()->mem_type() != mem_type) {
+    s = Status();  // moved meanwhile
+  } else if (bo->deleted()) {
+    s = bo->WaitIdle(ctx);
+    if (s.ok()) bo->CleanupMemtypeUse();
+  } else {
+    s = bo->Evict(ctx);
+  }
+  bo->resv()->Unlock();
+  return s;
+}
+
+Status Device::EvictAll(ResourceManager* man, OperationContext& ctx) {
+  for (;;) {
+    Status s = EvictFirst(man, ctx);
+    if (s.code() == Errc::kNotFound) break;
+    if (!s.ok()) return s;
+  }
+  FlushDelayedDeletes();
+  if (FenceRef fence = man->move_fence()) return fence->Wait(ctx);
+  return Status();
+}
+
+void Device::QueueDelayedDelete(BufferObject* bo) {
+  MutexLock lock(&delete_mu_);
+  delete_queue_.push_back(bo);
+  delete_cv_.SignalAll();
+}
+
+void Device::DelayedDeleteWorker() {
+  MutexLock lock(&delete_mu_);
+  for (;;) {
+    while (delete_queue_.empty() && !stopping_) delete_cv_.Wait(&delete_mu_);
+    if (delete_queue_.empty()) return;
+    BufferObject* bo = delete_queue_.front();
+    delete_queue_.pop_front();
+    delete_busy_ = true;
+    delete_mu_.Unlock();
+    // Wait (without bound, as the kernel's delayed delete) for the object to go idle, then
+    // free its memory and drop the reference the queue held.
+    OperationContext ctx;
+    Status idle = bo->resv()->Wait(ResvUsage::kBookkeep, ctx);
+    (void)idle;
+    Status locked = bo->resv()->Lock(nullptr);
+    UTTM_CHECK(locked.ok(), "delayed delete could not lock a zombie");
+    bo->resv()->AssertHeld();
+    bo->CleanupMemtypeUse();
+    bo->resv()->Unlock();
+    bo->Put();
+    delete_mu_.Lock();
+    delete_busy_ = false;
+    delete_cv_.SignalAll();
+  }
+}
+
+void Device::FlushDelayedDeletes() {
+  MutexLock lock(&delete_mu_);
+  while (!delete_queue_.empty() || delete_busy_) delete_cv_.Wait(&delete_mu_);
+}
+
+void Device::ForEachDevice(const std::function<void(Device&)>& fn) {
+  DeviceList& list = Devices();
+  MutexLock lock(&list.mu);
+  for (Device* d : list.devices) fn(*d);
+}
+
+void Device::RotateToBack(Device* dev) {
+  DeviceList& list = Devices();
+  MutexLock lock(&list.mu);
+  auto it = std::find(list.devices.begin(), list.devices.end(), dev);
+  if (it != list.devices.end()) list.devices.splice(list.devices.end(), list.devices, it);
+}
+
+}  // namespace uttm

@@ -1,0 +1,194 @@
+// Copyright (c) uttm developers.
+//
+// The page provider: a buddy allocator of address space over large anonymous regions.
+#include "uttm/page_provider.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdint>
+#include <set>
+#include <vector>
+
+#include "base/check.h"
+#include "os/asan.h"
+#include "uttm/fault_injection.h"
+#include "uttm/mutex.h"
+
+namespace uttm {
+namespace {
+
+constexpr std::uintptr_t kHugeBytes = kPageSize << kMaxPageOrder;
+
+std::uintptr_t BlockBytes(unsigned order) { return std::uintptr_t{kPageSize} << order; }
+
+struct Region {
+  std::byte* base;
+  std::size_t bytes;
+};
+
+}  // namespace
+
+struct PageProvider::State {
+  PageProviderOptions options;
+  Mutex mu;
+  std::array<std::set<std::uintptr_t>, kNumPageOrders> free UTTM_GUARDED_BY(mu);
+  std::vector<Region> regions UTTM_GUARDED_BY(mu);
+  std::uint64_t pages_in_use UTTM_GUARDED_BY(mu) = 0;
+
+  // Reserves one more region and adds it to the order-9 free list.
+  bool Grow() UTTM_REQUIRES(mu) {
+    std::size_t bytes = (options.region_size.value() + kHugeBytes - 1) & ~(kHugeBytes - 1);
+    if (bytes == 0) bytes = kHugeBytes;
+    // Over-reserve by one huge page so the region can be aligned to 2 MiB, then trim.
+    std::size_t map_bytes = bytes + kHugeBytes;
+    void* p = mmap(nullptr, map_bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return false;
+    auto raw = reinterpret_cast<std::uintptr_t>(p);
+    std::uintptr_t base = (raw + kHugeBytes - 1) & ~(kHugeBytes - 1);
+    if (base > raw) munmap(p, base - raw);
+    std::uintptr_t end = raw + map_bytes;
+    if (end > base + bytes) munmap(reinterpret_cast<void*>(base + bytes), end - (base + bytes));
+    if (options.huge_pages) madvise(reinterpret_cast<void*>(base), bytes, MADV_HUGEPAGE);
+    UTTM_ASAN_POISON(reinterpret_cast<void*>(base), bytes);
+    regions.push_back(Region{reinterpret_cast<std::byte*>(base), bytes});
+    for (std::uintptr_t a = base; a < base + bytes; a += kHugeBytes) free[kMaxPageOrder].insert(a);
+    return true;
+  }
+
+  // Inserts a free block, merging it with its free buddies.
+  void InsertFree(std::uintptr_t addr, unsigned order) UTTM_REQUIRES(mu) {
+    while (order < kMaxPageOrder) {
+      std::uintptr_t buddy = addr ^ BlockBytes(order);
+      auto it = free[order].find(buddy);
+      if (it == free[order].end()) break;
+      free[order].erase(it);
+      addr = std::min(addr, buddy);
+      ++order;
+    }
+    free[order].insert(addr);
+  }
+
+  // Adds [addr, addr + pages) to the free lists as maximal aligned blocks.
+  void InsertRange(std::uintptr_t addr, std::size_t pages) UTTM_REQUIRES(mu) {
+    std::uintptr_t end = addr + pages * kPageSize;
+    while (addr < end) {
+      unsigned order = kMaxPageOrder;
+      while (order > 0 && ((addr & (BlockBytes(order) - 1)) != 0 || addr + BlockBytes(order) > end))
+        --order;
+      InsertFree(addr, order);
+      addr += BlockBytes(order);
+    }
+  }
+};
+
+PageProvider::PageProvider(const PageProviderOptions& options)
+    : stats_(options.stats != nullptr ? options.stats : &Stats::Default()),
+      state_(std::make_unique<State>()) {
+  state_->options = options;
+}
+
+PageProvider::~PageProvider() {
+  MutexLock lock(&state_->mu);
+  stats_->GaugeAdd(Stat::kProviderPages, -static_cast<std::int64_t>(state_->pages_in_use));
+  for (const Region& r : state_->regions) {
+    UTTM_ASAN_UNPOISON(r.base, r.bytes);
+    munmap(r.base, r.bytes);
+  }
+}
+
+Result<PageChunk> PageProvider::Allocate(PageOrder order) {
+  if (!order.is_valid()) return Status(Errc::kInvalid, "page order above kMaxPageOrder");
+  const std::uint64_t pages = order.pages().value();
+  std::uintptr_t addr = 0;
+  {
+    State& s = *state_;
+    MutexLock lock(&s.mu);
+    const std::uint64_t limit = s.options.byte_limit.value() / kPageSize;
+    bool fail =
+        ShouldFail(FaultPoint::kPageAlloc) || (limit != 0 && s.pages_in_use + pages > limit);
+    unsigned from = order.value();
+    if (!fail) {
+      while (from <= kMaxPageOrder && s.free[from].empty()) ++from;
+      if (from > kMaxPageOrder) {
+        if (!s.Grow()) {
+          fail = true;
+        } else {
+          from = kMaxPageOrder;
+        }
+      }
+    }
+    if (fail) {
+      stats_->Add(Stat::kProviderAllocFailures);
+      return Status(Errc::kNoMemory, "page provider: out of memory");
+    }
+    auto it = s.free[from].begin();
+    addr = *it;
+    s.free[from].erase(it);
+    // Split down: keep the lower half, free the upper halves.
+    while (from > order.value()) {
+      --from;
+      s.free[from].insert(addr + BlockBytes(from));
+    }
+    s.pages_in_use += pages;
+  }
+  stats_->GaugeAdd(Stat::kProviderPages, static_cast<std::int64_t>(pages));
+  auto* p = reinterpret_cast<std::byte*>(addr);
+  UTTM_ASAN_UNPOISON(p, pages * kPageSize);
+  return PageChunk{p, order};
+}
+
+void PageProvider::Free(std::span<const PageChunk> chunks) {
+  if (chunks.empty()) return;
+  // Sort by address so adjacent chunks become one release range.
+  std::vector<PageChunk> sorted(chunks.begin(), chunks.end());
+  std::sort(sorted.begin(), sorted.end(),
+            [](const PageChunk& a, const PageChunk& b) { return a.addr < b.addr; });
+  std::size_t i = 0;
+  while (i < sorted.size()) {
+    std::byte* start = sorted[i].addr;
+    std::size_t pages = sorted[i].pages();
+    std::size_t j = i + 1;
+    while (j < sorted.size() && sorted[j].addr == start + pages * kPageSize) {
+      pages += sorted[j].pages();
+      ++j;
+    }
+    FreeRange(start, pages);
+    i = j;
+  }
+}
+
+void PageProvider::FreeRange(std::byte* addr, std::size_t pages) {
+  if (pages == 0) return;
+  UTTM_DCHECK((reinterpret_cast<std::uintptr_t>(addr) & (kPageSize - 1)) == 0,
+              "FreeRange: address not page aligned");
+  // Release the memory before the range becomes allocatable again; errors are impossible for a
+  // valid private anonymous range, so a failure is a caller bug.
+  int rc = madvise(addr, pages * kPageSize, MADV_DONTNEED);
+  UTTM_CHECK(rc == 0, "madvise(MADV_DONTNEED) failed on a provider range");
+  stats_->Add(Stat::kProviderReleaseCalls);
+  UTTM_ASAN_POISON(addr, pages * kPageSize);
+  {
+    State& s = *state_;
+    MutexLock lock(&s.mu);
+    UTTM_DCHECK(s.pages_in_use >= pages, "FreeRange: more pages freed than handed out");
+    s.pages_in_use -= pages;
+    s.InsertRange(reinterpret_cast<std::uintptr_t>(addr), pages);
+  }
+  stats_->GaugeAdd(Stat::kProviderPages, -static_cast<std::int64_t>(pages));
+}
+
+std::uint64_t PageProvider::pages_in_use() const {
+  MutexLock lock(&state_->mu);
+  return state_->pages_in_use;
+}
+
+std::size_t PageProvider::regions() const {
+  MutexLock lock(&state_->mu);
+  return state_->regions.size();
+}
+
+}  // namespace uttm

@@ -1,0 +1,90 @@
+// Copyright (c) uttm developers.
+#include "uttm/memory_context.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace uttm {
+namespace {
+
+std::uint64_t HalfOfRamPages() {
+  long pages = sysconf(_SC_PHYS_PAGES);
+  long page_size = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0) return std::uint64_t{1} << 18;
+  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_size) / kPageSize / 2;
+}
+
+PageProviderOptions ProviderOptions(const MemoryContextOptions& o, Stats* stats) {
+  PageProviderOptions p;
+  p.byte_limit = o.provider_byte_limit;
+  p.region_size = o.provider_region_size;
+  p.stats = stats;
+  return p;
+}
+
+}  // namespace
+
+MemoryContext::MemoryContext(const MemoryContextOptions& options)
+    : stats_(options.stats != nullptr ? options.stats : &Stats::Default()),
+      owned_hook_(options.caching_hook == nullptr ? std::make_unique<CachingHook>() : nullptr),
+      hook_(options.caching_hook != nullptr ? options.caching_hook : owned_hook_.get()),
+      provider_(ProviderOptions(options, stats_)) {
+  const std::uint64_t half = HalfOfRamPages();
+  PagePoolOptions pool_options;
+  pool_options.page_pool_size =
+      PageCount(options.page_pool_size.value() != 0 ? options.page_pool_size.value() : half);
+  pool_options.pool_cached = options.pool_cached;
+  pool_ = std::make_unique<PagePool>(&provider_, hook_, stats_, pool_options);
+  pages_limit_.store(options.pages_limit.value() != 0 ? options.pages_limit.value() : half);
+  const std::uint64_t two_gib = (std::uint64_t{2} << 30) / kPageSize;
+  dma32_pages_limit_.store(options.dma32_pages_limit.value() != 0
+                               ? options.dma32_pages_limit.value()
+                               : std::min(half, two_gib));
+}
+
+MemoryContext::~MemoryContext() { pool_.reset(); }
+
+MemoryContext& MemoryContext::Default() {
+  static MemoryContext* context = new MemoryContext();
+  return *context;
+}
+
+bool MemoryContext::over_limit() const {
+  return pages_allocated_.load() > pages_limit_.load() ||
+         dma32_pages_allocated_.load() > dma32_pages_limit_.load();
+}
+
+Status MemoryContext::Charge(PageCount pages, bool dma32, const OperationContext& ctx) {
+  pages_allocated_.fetch_add(pages.value());
+  stats_->GaugeAdd(Stat::kPagesAllocated, static_cast<std::int64_t>(pages.value()));
+  if (dma32) {
+    dma32_pages_allocated_.fetch_add(pages.value());
+    stats_->GaugeAdd(Stat::kDma32PagesAllocated, static_cast<std::int64_t>(pages.value()));
+  }
+  while (over_limit()) {
+    Status error(Errc::kNoMemory, "page limit reached (pages_limit or dma32_pages_limit)");
+    if (over_limit_) {
+      Result<std::uint64_t> freed = over_limit_(ctx);
+      if (!freed.ok()) {
+        error = freed.status();
+      } else if (*freed > 0) {
+        continue;
+      }
+    }
+    Uncharge(pages, dma32);
+    return error;
+  }
+  return Status::Ok();
+}
+
+void MemoryContext::Uncharge(PageCount pages, bool dma32) {
+  pages_allocated_.fetch_sub(pages.value());
+  stats_->GaugeAdd(Stat::kPagesAllocated, -static_cast<std::int64_t>(pages.value()));
+  if (dma32) {
+    dma32_pages_allocated_.fetch_sub(pages.value());
+    stats_->GaugeAdd(Stat::kDma32PagesAllocated, -static_cast<std::int64_t>(pages.value()));
+  }
+}
+
+}  // namespace uttm

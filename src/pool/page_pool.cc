@@ -1,0 +1,208 @@
+// Copyright (c) uttm developers.
+#include "uttm/page_pool.h"
+
+#include <cstring>
+
+#include "base/check.h"
+
+namespace uttm {
+
+// Pages per scan: the average pool chunk times the number of orders, as TTM's pool shrinker.
+inline constexpr std::uint64_t kPoolShrinkBatch =
+    (std::uint64_t{1} << (kMaxPageOrder / 2)) * kNumPageOrders;
+
+class PagePool::PoolShrinker final : public Shrinker {
+ public:
+  explicit PoolShrinker(PagePool* pool) : pool_(pool) {}
+  std::uint64_t Count(const ShrinkControl&) override {
+    std::uint64_t n = pool_->pooled_pages();
+    return n == 0 ? kShrinkEmpty : n;
+  }
+  std::uint64_t Scan(ShrinkControl& sc) override {
+    pool_->stats_->Add(Stat::kShrinkerScans);
+    std::uint64_t freed = 0;
+    while (freed < sc.nr_to_scan) {
+      std::uint64_t n = pool_->Shrink(sc.nr_to_scan - freed);
+      if (n == 0) break;
+      freed += n;
+    }
+    sc.nr_scanned = freed;
+    pool_->stats_->Add(Stat::kShrinkerPagesFreed, freed);
+    return freed == 0 ? kShrinkStop : freed;
+  }
+  const char* name() const override { return "uttm-pool"; }
+  int seeks() const override { return 1; }
+  std::uint64_t batch() const override { return kPoolShrinkBatch; }
+
+ private:
+  PagePool* pool_;
+};
+
+PagePool::PagePool(PageProvider* provider, CachingHook* hook, Stats* stats,
+                   const PagePoolOptions& options)
+    : provider_(provider),
+      hook_(hook),
+      stats_(stats != nullptr ? stats : &Stats::Default()),
+      pool_cached_(options.pool_cached),
+      page_pool_size_(options.page_pool_size.value()),
+      shrinker_(std::make_unique<PoolShrinker>(this)) {}
+
+PagePool::~PagePool() { Fini(); }
+
+bool PagePool::IsPooled(Caching caching) const {
+  return caching != Caching::kCached || pool_cached_;
+}
+
+std::optional<PageChunk> PagePool::Take(Caching caching, PageOrder order) {
+  if (!order.is_valid() || !IsPooled(caching)) return std::nullopt;
+  std::byte* addr;
+  {
+    MutexLock lock(&mu_);
+    auto& list = types_[TypeIndex(caching, order.value())];
+    if (list.empty()) return std::nullopt;
+    addr = list.back();
+    list.pop_back();
+    pooled_pages_ -= order.pages().value();
+  }
+  stats_->GaugeAdd(Stat::kPoolPages, -static_cast<std::int64_t>(order.pages().value()));
+  stats_->Add(Stat::kPoolHits);
+  return PageChunk{addr, order};
+}
+
+Result<CachedChunk> PagePool::Allocate(Caching caching, PageOrder max_order) {
+  if (!max_order.is_valid()) return Status(Errc::kInvalid, "page order above kMaxPageOrder");
+  for (unsigned order = max_order.value() + 1; order-- > 0;) {
+    if (auto chunk = Take(caching, PageOrder(order))) return CachedChunk{*chunk, caching};
+    Result<PageChunk> fresh = provider_->Allocate(PageOrder(order));
+    if (fresh.ok()) {
+      stats_->Add(Stat::kPoolMisses);
+      return CachedChunk{*fresh, Caching::kCached};
+    }
+  }
+  return Status(Errc::kNoMemory, "page pool: no chunk of any order available");
+}
+
+void PagePool::Give(std::span<const PageChunk> chunks, Caching caching) {
+  if (chunks.empty()) return;
+  if (!IsPooled(caching)) {
+    Release(chunks, caching);
+    return;
+  }
+  // Clear outside the lock: nobody else can see these chunks yet.
+  std::uint64_t pages = 0;
+  for (const PageChunk& c : chunks) {
+    std::memset(c.addr, 0, c.bytes());
+    pages += c.pages();
+  }
+  std::vector<CachedChunk> victims;
+  {
+    MutexLock lock(&mu_);
+    for (const PageChunk& c : chunks) types_[TypeIndex(caching, c.order.value())].push_back(c.addr);
+    pooled_pages_ += pages;
+    // Trim in the same critical section (TTM: shrink while above page_pool_size).
+    if (pooled_pages_ > page_pool_size_) PopForShrink(pooled_pages_ - page_pool_size_, &victims);
+  }
+  stats_->GaugeAdd(Stat::kPoolPages, static_cast<std::int64_t>(pages));
+  if (!victims.empty()) ReleaseToOs(victims);
+}
+
+void PagePool::Release(std::span<const PageChunk> chunks, Caching caching) {
+  if (chunks.empty()) return;
+  if (caching != Caching::kCached) hook_->SetCaching(chunks, caching, Caching::kCached);
+  provider_->Free(chunks);
+}
+
+void PagePool::ReleaseToOs(std::span<const CachedChunk> chunks) {
+  std::uint64_t pages = 0;
+  std::vector<PageChunk> by_caching;
+  for (unsigned c = 0; c < kNumCachingModes; ++c) {
+    by_caching.clear();
+    for (const CachedChunk& cc : chunks) {
+      if (static_cast<unsigned>(cc.caching) == c) by_caching.push_back(cc.chunk);
+    }
+    for (const PageChunk& pc : by_caching) pages += pc.pages();
+    Release(by_caching, static_cast<Caching>(c));
+  }
+  if (pages != 0) {
+    stats_->GaugeAdd(Stat::kPoolPages, -static_cast<std::int64_t>(pages));
+    stats_->Add(Stat::kPoolPagesTrimmed, pages);
+  }
+}
+
+void PagePool::PopForShrink(std::uint64_t pages, std::vector<CachedChunk>* out) {
+  std::uint64_t got = 0;
+  std::size_t empty_in_a_row = 0;
+  while (got < pages && pooled_pages_ > 0 && empty_in_a_row < kNumTypes) {
+    std::size_t t = cursor_;
+    cursor_ = (cursor_ + 1) % kNumTypes;
+    auto& list = types_[t];
+    if (list.empty()) {
+      ++empty_in_a_row;
+      continue;
+    }
+    empty_in_a_row = 0;
+    unsigned order = static_cast<unsigned>(t % kNumPageOrders);
+    out->push_back(CachedChunk{PageChunk{list.back(), PageOrder(order)},
+                               static_cast<Caching>(t / kNumPageOrders)});
+    list.pop_back();
+    pooled_pages_ -= std::uint64_t{1} << order;
+    got += std::uint64_t{1} << order;
+  }
+}
+
+void PagePool::Trim() {
+  std::vector<CachedChunk> victims;
+  {
+    MutexLock lock(&mu_);
+    if (pooled_pages_ <= page_pool_size_) return;
+    PopForShrink(pooled_pages_ - page_pool_size_, &victims);
+  }
+  ReleaseToOs(victims);
+}
+
+std::uint64_t PagePool::Shrink(std::uint64_t pages) {
+  std::vector<CachedChunk> victims;
+  {
+    MutexLock lock(&mu_);
+    PopForShrink(pages, &victims);
+  }
+  std::uint64_t freed = 0;
+  for (const CachedChunk& c : victims) freed += c.chunk.pages();
+  ReleaseToOs(victims);
+  return freed;
+}
+
+void PagePool::Fini() {
+  std::vector<CachedChunk> victims;
+  {
+    MutexLock lock(&mu_);
+    PopForShrink(pooled_pages_, &victims);
+  }
+  ReleaseToOs(victims);
+}
+
+std::uint64_t PagePool::pooled_pages() const {
+  MutexLock lock(&mu_);
+  return pooled_pages_;
+}
+
+std::size_t PagePool::chunk_count(Caching caching, PageOrder order) const {
+  if (!order.is_valid()) return 0;
+  MutexLock lock(&mu_);
+  return types_[TypeIndex(caching, order.value())].size();
+}
+
+PageCount PagePool::page_pool_size() const {
+  MutexLock lock(&mu_);
+  return PageCount(page_pool_size_);
+}
+
+void PagePool::set_page_pool_size(PageCount pages) {
+  {
+    MutexLock lock(&mu_);
+    page_pool_size_ = pages.value();
+  }
+  Trim();
+}
+
+}  // namespace uttm

@@ -1,0 +1,237 @@
+// Copyright (c) uttm developers.
+//
+// Upstream ttm_pool_test.c cases (kernel-design §6.1) plus the pool's own contract.
+#include "uttm/page_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "uttm/memory_context.h"
+#include "uttm/page_vector.h"
+
+namespace uttm {
+namespace {
+
+using unit_literals::operator""_KiB;
+
+std::unique_ptr<PageVector> MakeVector(MemoryContext* ctx, std::size_t pages, Caching caching) {
+  auto v = PageVector::Create(ctx, {.size = Bytes(pages * kPageSize), .caching = caching});
+  EXPECT_TRUE(v.ok()) << v.status().ToString();
+  return std::move(*v);
+}
+
+struct AllocBasicParam {
+  const char* name;
+  unsigned order_pages_log2;  // vector of 2^x pages
+  bool dma32;
+};
+
+class TtmPoolAllocBasic : public ::testing::TestWithParam<AllocBasicParam> {};
+
+// ttm_pool_alloc_basic: 1 page, order 2, order MAX+1 (and the "dma" variants, adapted to dma32
+// accounting: user space has no DMA addresses).
+TEST_P(TtmPoolAllocBasic, ttm_pool_alloc_basic) {
+  Stats stats;
+  MemoryContext ctx({.stats = &stats});
+  const std::size_t pages = std::size_t{1} << GetParam().order_pages_log2;
+  auto v = PageVector::Create(
+      &ctx,
+      {.size = Bytes(pages * kPageSize), .caching = Caching::kCached, .dma32 = GetParam().dma32});
+  ASSERT_TRUE(v.ok());
+  OperationContext op;
+  ASSERT_TRUE((*v)->Populate(op).ok());
+  EXPECT_EQ((*v)->num_pages().value(), pages);
+  if (GetParam().order_pages_log2 <= kMaxPageOrder) {
+    EXPECT_EQ((*v)->slot_order(0), static_cast<int>(GetParam().order_pages_log2));
+  } else {
+    EXPECT_EQ((*v)->slot_order(0), static_cast<int>(kMaxPageOrder));
+    EXPECT_EQ((*v)->slot_order(pages - 1), -1);  // a tail of the last max-order chunk
+    EXPECT_EQ((*v)->slot_order(pages - 512), static_cast<int>(kMaxPageOrder));
+  }
+  EXPECT_EQ(ctx.dma32_pages_allocated().value(), GetParam().dma32 ? pages : 0u);
+  EXPECT_EQ(ctx.pages_allocated().value(), pages);
+  (*v)->Unpopulate();
+  EXPECT_EQ(ctx.pages_allocated().value(), 0u);
+  EXPECT_EQ(ctx.dma32_pages_allocated().value(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(ttm_pool, TtmPoolAllocBasic,
+                         ::testing::Values(AllocBasicParam{"one_page", 0, false},
+                                           AllocBasicParam{"order_2", 2, false},
+                                           AllocBasicParam{"max_order_plus_1", 10, false},
+                                           AllocBasicParam{"one_page_dma32", 0, true},
+                                           AllocBasicParam{"max_order_plus_1_dma32", 10, true}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(ttm_pool, ttm_pool_alloc_order_caching_match) {
+  MemoryContext ctx;
+  OperationContext op;
+  auto filler = MakeVector(&ctx, 1, Caching::kUncached);
+  ASSERT_TRUE(filler->Populate(op).ok());
+  std::byte* page = filler->PageAddress(0);
+  filler->Unpopulate();
+  ASSERT_EQ(ctx.pool().chunk_count(Caching::kUncached, PageOrder(0)), 1u);
+  auto v = MakeVector(&ctx, 1, Caching::kUncached);
+  ASSERT_TRUE(v->Populate(op).ok());
+  EXPECT_EQ(v->PageAddress(0), page);
+  EXPECT_EQ(ctx.pool().chunk_count(Caching::kUncached, PageOrder(0)), 0u);
+}
+
+TEST(ttm_pool, ttm_pool_alloc_caching_mismatch) {
+  MemoryContext ctx({.pool_cached = true});
+  OperationContext op;
+  auto cached = MakeVector(&ctx, 1, Caching::kCached);
+  ASSERT_TRUE(cached->Populate(op).ok());
+  cached->Unpopulate();
+  ASSERT_EQ(ctx.pool().chunk_count(Caching::kCached, PageOrder(0)), 1u);
+  auto uc = MakeVector(&ctx, 1, Caching::kUncached);
+  ASSERT_TRUE(uc->Populate(op).ok());
+  EXPECT_EQ(ctx.pool().chunk_count(Caching::kCached, PageOrder(0)), 1u);  // not used
+  uc->Unpopulate();
+  EXPECT_EQ(ctx.pool().chunk_count(Caching::kCached, PageOrder(0)), 1u);
+  EXPECT_EQ(ctx.pool().chunk_count(Caching::kUncached, PageOrder(0)), 1u);
+}
+
+TEST(ttm_pool, ttm_pool_alloc_order_mismatch) {
+  MemoryContext ctx;
+  OperationContext op;
+  auto big = MakeVector(&ctx, 4, Caching::kWriteCombined);
+  ASSERT_TRUE(big->Populate(op).ok());
+  big->Unpopulate();
+  ASSERT_EQ(ctx.pool().chunk_count(Caching::kWriteCombined, PageOrder(2)), 1u);
+  auto small = MakeVector(&ctx, 1, Caching::kWriteCombined);
+  ASSERT_TRUE(small->Populate(op).ok());
+  EXPECT_EQ(ctx.pool().chunk_count(Caching::kWriteCombined, PageOrder(2)), 1u);
+  small->Unpopulate();
+  EXPECT_EQ(ctx.pool().chunk_count(Caching::kWriteCombined, PageOrder(2)), 1u);
+  EXPECT_EQ(ctx.pool().chunk_count(Caching::kWriteCombined, PageOrder(0)), 1u);
+}
+
+// ttm_pool_free_dma_alloc, adapted: the order-2 pool type is emptied by a matching allocation
+// and refilled when the vector is freed.
+TEST(ttm_pool, ttm_pool_free_dma_alloc) {
+  MemoryContext ctx;
+  OperationContext op;
+  auto v = MakeVector(&ctx, 4, Caching::kUncached);
+  ASSERT_TRUE(v->Populate(op).ok());
+  v->Unpopulate();
+  ASSERT_EQ(ctx.pool().chunk_count(Caching::kUncached, PageOrder(2)), 1u);
+  ASSERT_TRUE(v->Populate(op).ok());
+  EXPECT_EQ(ctx.pool().chunk_count(Caching::kUncached, PageOrder(2)), 0u);
+  v->Unpopulate();
+  EXPECT_EQ(ctx.pool().chunk_count(Caching::kUncached, PageOrder(2)), 1u);
+}
+
+// ttm_pool_free_no_dma_alloc, adapted: cached pages are not pooled (x86 rule), so freeing a cached
+// vector leaves every pool type untouched while WC pages land in the WC type.
+TEST(ttm_pool, ttm_pool_free_no_dma_alloc) {
+  MemoryContext ctx;
+  OperationContext op;
+  auto cached = MakeVector(&ctx, 4, Caching::kCached);
+  auto wc = MakeVector(&ctx, 4, Caching::kWriteCombined);
+  ASSERT_TRUE(cached->Populate(op).ok());
+  ASSERT_TRUE(wc->Populate(op).ok());
+  cached->Unpopulate();
+  EXPECT_EQ(ctx.pool().pooled_pages(), 0u);
+  wc->Unpopulate();
+  EXPECT_EQ(ctx.pool().chunk_count(Caching::kWriteCombined, PageOrder(2)), 1u);
+  EXPECT_EQ(ctx.pool().pooled_pages(), 4u);
+}
+
+TEST(ttm_pool, ttm_pool_fini_basic) {
+  MemoryContext ctx;
+  OperationContext op;
+  auto v = MakeVector(&ctx, 4, Caching::kUncached);
+  ASSERT_TRUE(v->Populate(op).ok());
+  v->Unpopulate();
+  ASSERT_EQ(ctx.pool().chunk_count(Caching::kUncached, PageOrder(2)), 1u);
+  const std::uint64_t in_use = ctx.provider().pages_in_use();
+  ctx.pool().Fini();
+  EXPECT_EQ(ctx.pool().chunk_count(Caching::kUncached, PageOrder(2)), 0u);
+  EXPECT_EQ(ctx.provider().pages_in_use(), in_use - 4);
+}
+
+TEST(PagePoolTest, GiveBackClearsAndTrimsToPoolSize) {
+  Stats stats;
+  MemoryContext ctx({.page_pool_size = PageCount(8), .stats = &stats});
+  OperationContext op;
+  auto v = MakeVector(&ctx, 32, Caching::kWriteCombined);
+  ASSERT_TRUE(v->Populate(op).ok());
+  v->Unpopulate();
+  EXPECT_LE(ctx.pool().pooled_pages(), 8u);
+  EXPECT_EQ(stats.Get(Stat::kPoolPagesTrimmed), 32u);  // one order-5 chunk, bigger than the pool
+  EXPECT_EQ(stats.Current(Stat::kPoolPages), static_cast<std::int64_t>(ctx.pool().pooled_pages()));
+}
+
+TEST(PagePoolTest, ShrinkerCountsAndScans) {
+  Stats stats;
+  MemoryContext ctx({.stats = &stats});
+  Shrinker& shrinker = ctx.pool().shrinker();
+  ShrinkControl sc;
+  EXPECT_EQ(shrinker.Count(sc), kShrinkEmpty);
+  EXPECT_EQ(shrinker.seeks(), 1);
+  EXPECT_EQ(shrinker.batch(), 160u);
+  OperationContext op;
+  std::vector<std::unique_ptr<PageVector>> vs;
+  for (std::size_t pages : {1, 2, 4, 8, 16}) {
+    vs.push_back(MakeVector(&ctx, pages, Caching::kUncached));
+    ASSERT_TRUE(vs.back()->Populate(op).ok());
+  }
+  vs.clear();
+  EXPECT_EQ(shrinker.Count(sc), 31u);
+  sc.nr_to_scan = 10;
+  std::uint64_t freed = shrinker.Scan(sc);
+  EXPECT_GE(freed, 10u);
+  EXPECT_EQ(sc.nr_scanned, freed);
+  EXPECT_EQ(ctx.pool().pooled_pages(), 31u - freed);
+  sc.nr_to_scan = 1000;
+  EXPECT_EQ(shrinker.Scan(sc), 31u - freed);
+  sc.nr_to_scan = 10;
+  EXPECT_EQ(shrinker.Scan(sc), kShrinkStop);
+  EXPECT_EQ(shrinker.Count(sc), kShrinkEmpty);
+}
+
+TEST(PagePoolTest, CachingTransitionsAreStagedAndCounted) {
+  MemoryContext ctx;
+  OperationContext op;
+  auto v = MakeVector(&ctx, 1024 + 3, Caching::kWriteCombined);
+  ASSERT_TRUE(v->Populate(op).ok());
+  // Fresh chunks (2 x order 9, order 1, order 0) become WC in one staged call.
+  EXPECT_EQ(ctx.caching_hook().transitions(), 1u);
+  EXPECT_EQ(ctx.caching_hook().pages_transitioned(), 1027u);
+  v->Unpopulate();  // into the WC pools: no transition
+  EXPECT_EQ(ctx.caching_hook().transitions(), 1u);
+  ctx.pool().Fini();  // to the OS: back to cached
+  EXPECT_GE(ctx.caching_hook().transitions(), 2u);
+  EXPECT_EQ(ctx.caching_hook().pages_transitioned(), 2054u);
+}
+
+// Privacy: a secret written into a page never shows up in a page handed out later, from the
+// pool (cleared on give-back) or from the provider (released with MADV_DONTNEED).
+TEST(PagePoolTest, SecretNeverVisibleAfterFree) {
+  for (Caching caching : {Caching::kUncached, Caching::kCached}) {
+    MemoryContext ctx({.page_pool_size = PageCount(64)});
+    OperationContext op;
+    const std::size_t pages = 48;
+    auto v = MakeVector(&ctx, pages, caching);
+    ASSERT_TRUE(v->Populate(op).ok());
+    std::vector<std::byte> secret(pages * kPageSize, std::byte{0xA5});
+    ASSERT_TRUE(v->Write(0, secret).ok());
+    v->Unpopulate();
+    for (int round = 0; round < 2; ++round) {
+      auto w = MakeVector(&ctx, pages, caching);
+      ASSERT_TRUE(w->Populate(op).ok());
+      std::vector<std::byte> out(pages * kPageSize);
+      ASSERT_TRUE(w->Read(0, out).ok());
+      for (std::byte b : out) ASSERT_EQ(b, std::byte{0});
+      ASSERT_TRUE(w->Write(0, secret).ok());
+      w->Unpopulate();
+      ctx.pool().Fini();  // second round comes straight from the provider
+    }
+  }
+}
+
+}  // namespace
+}  // namespace uttm

@@ -1,0 +1,296 @@
+// Copyright (c) uttm developers.
+//
+// End-to-end reclaim under a real cgroup v1 memory limit. Each test creates its OWN child cgroup
+// (unique name, below our current memory cgroup; removed at the end even on failure), moves a
+// forked child into it with a 256 MiB limit, and lets the child allocate 3x the limit in 2 MiB
+// chunks owned by a real shrinker:
+//   - with a ReclaimThread sampling the cgroup the child finishes, never hitting the limit;
+//   - with direct reclaim in the allocation path it finishes too;
+//   - with reclaim off it is OOM-killed (SIGKILL, oom_kill counter), and the parent's
+//     CgroupV1Source sees the pressure_level / OOM events.
+// Skipped, with the reason printed, when not root or without a v1 memory controller.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "pressure/file_util.h"
+#include "shrink/test_shrinkers.h"
+#include "uttm/pressure_source.h"
+#include "uttm/reclaim_thread.h"
+#include "uttm/reclaimer.h"
+
+namespace uttm {
+namespace {
+
+using testing::ChunkShrinker;
+
+constexpr std::uint64_t kLimit = 256ull << 20;
+
+// A memory cgroup of our own; removed (after killing anything left in it) on destruction.
+class TestCgroup {
+ public:
+  static Result<std::unique_ptr<TestCgroup>> Create(std::uint64_t limit) {
+    UTTM_ASSIGN_OR_RETURN(CgroupLocation parent, FindMemoryCgroupV1());
+    static std::atomic<int> seq{0};
+    auto cg = std::unique_ptr<TestCgroup>(new TestCgroup());
+    cg->loc_ = parent;
+    cg->loc_.relative = (parent.relative == "/" ? "" : parent.relative) + "/uttm-reclaim-test-" +
+                        std::to_string(getpid()) + "-" + std::to_string(seq.fetch_add(1));
+    cg->dir_ = cg->loc_.dir();
+    if (mkdir(cg->dir_.c_str(), 0755) != 0) {
+      return Status(ErrcFromErrno(errno), "mkdir " + cg->dir_ + ": " + std::strerror(errno));
+    }
+    cg->created_ = true;
+    UTTM_RETURN_IF_ERROR(
+        internal::WriteFileOnce(cg->dir_ + "/memory.limit_in_bytes", std::to_string(limit)));
+    return cg;
+  }
+
+  ~TestCgroup() {
+    if (!created_) return;
+    // Anything still inside is a child we forked: kill and reap it, then remove the group.
+    Result<std::string> procs = internal::ReadFileToString(dir_ + "/cgroup.procs");
+    if (procs.ok()) {
+      std::size_t pos = 0;
+      while (pos < procs->size()) {
+        const pid_t pid = static_cast<pid_t>(std::strtol(procs->c_str() + pos, nullptr, 10));
+        if (pid > 0) {
+          kill(pid, SIGKILL);
+          waitpid(pid, nullptr, 0);
+        }
+        pos = procs->find('\n', pos);
+        if (pos == std::string::npos) break;
+        ++pos;
+      }
+    }
+    for (int i = 0; i < 100 && rmdir(dir_.c_str()) != 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+
+  const CgroupLocation& location() const { return loc_; }
+  const std::string& dir() const { return dir_; }
+  Status AddPid(pid_t pid) {
+    return internal::WriteFileOnce(dir_ + "/cgroup.procs", std::to_string(pid));
+  }
+  std::uint64_t Value(const char* file) const {
+    Result<std::uint64_t> v = internal::ReadU64File(dir_ + "/" + file);
+    return v.ok() ? *v : 0;
+  }
+  std::uint64_t OomKills() const {
+    Result<std::string> text = internal::ReadFileToString(dir_ + "/memory.oom_control");
+    std::uint64_t n = 0;
+    if (text.ok()) internal::FindKeyValue(*text, "oom_kill", &n);
+    return n;
+  }
+
+ private:
+  TestCgroup() = default;
+  CgroupLocation loc_;
+  std::string dir_;
+  bool created_ = false;
+};
+
+enum class Mode { kReclaimThread, kDirect, kOff };
+
+struct ChildReport {
+  int stage = 0;  // 0: finished; otherwise the step that failed
+  std::uint64_t limit_seen = 0;
+  std::uint64_t usage_seen = 0;
+  std::uint64_t allocated = 0;
+  std::uint64_t freed_pages = 0;
+  std::uint64_t episodes = 0;
+  std::uint64_t direct_calls = 0;
+  std::uint64_t peak_usage = 0;
+};
+
+// Runs in the forked child, inside the test cgroup. Never returns.
+[[noreturn]] void ChildMain(Mode mode, const std::string& expected_dir, int report_fd) {
+  ChildReport rep;
+  auto finish = [&](int stage) {
+    rep.stage = stage;
+    if (write(report_fd, &rep, sizeof(rep)) != sizeof(rep)) _exit(90);
+    _exit(stage == 0 ? 0 : 10 + stage);
+  };
+  Result<std::unique_ptr<CgroupV1Source>> src = CgroupV1Source::Detect();
+  if (!src.ok() || (*src)->dir() != expected_dir) finish(1);
+  Result<MemorySample> s = (*src)->Sample();
+  if (!s.ok()) finish(2);
+  rep.limit_seen = s->limit_bytes;
+  rep.usage_seen = s->usage_bytes;
+  if (!s->has_limit || s->limit_bytes != kLimit) finish(3);
+  CgroupV1Source* monitor = src->get();
+
+  Reclaimer reclaimer;
+  ChunkShrinker chunks("child-chunks");
+  if (!reclaimer.Register(&chunks).ok()) finish(4);
+  ReclaimThreadOptions o;
+  o.period = std::chrono::milliseconds(2);
+  o.high_watermark = 0.6;  // wide margin: see reclaim_thread_test.cc
+  o.low_watermark = 0.4;
+  ReclaimThread thread(&reclaimer, o);
+  if (!thread.AddSource(std::move(*src)).ok()) finish(5);
+  if (mode == Mode::kReclaimThread && !thread.Start().ok()) finish(6);
+
+  for (std::uint64_t done = 0; done < 3 * kLimit; done += ChunkShrinker::kChunkBytes) {
+    Result<MemorySample> now = monitor->Sample();
+    if (now.ok()) {
+      rep.peak_usage = std::max(rep.peak_usage, now->usage_bytes);
+      // Direct reclaim: an allocation that would pass 90 % of the limit first frees down to
+      // 80 % synchronously in this thread.
+      if (mode == Mode::kDirect &&
+          now->usage_bytes + ChunkShrinker::kChunkBytes > kLimit / 10 * 9) {
+        const std::uint64_t need =
+            (now->usage_bytes + ChunkShrinker::kChunkBytes - kLimit / 10 * 8) / kPageSize;
+        reclaimer.ReclaimDirect(need);
+        ++rep.direct_calls;
+      }
+    }
+    if (!chunks.AddChunk()) finish(7);
+    rep.allocated += ChunkShrinker::kChunkBytes;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  thread.Stop();
+  rep.episodes = thread.episodes();
+  rep.freed_pages = chunks.freed_total();
+  (void)reclaimer.Unregister(&chunks);
+  finish(0);
+  _exit(0);  // finish() never returns
+}
+
+struct RunResult {
+  int status = 0;
+  bool have_report = false;
+  ChildReport report;
+};
+
+// Forks a child, moves it into `cg`, lets it run `mode`, waits (at most 30 s).
+RunResult RunChild(TestCgroup* cg, Mode mode) {
+  RunResult out;
+  int go[2], rep[2];
+  if (pipe(go) != 0 || pipe(rep) != 0) {
+    ADD_FAILURE() << "pipe: " << std::strerror(errno);
+    return out;
+  }
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(go[1]);
+    close(rep[0]);
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(91);
+    ChildMain(mode, cg->dir(), rep[1]);
+  }
+  close(go[0]);
+  close(rep[1]);
+  EXPECT_GT(pid, 0);
+  Status st = cg->AddPid(pid);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  if (write(go[1], "g", 1) != 1) ADD_FAILURE() << "cannot start the child";
+  close(go[1]);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    pid_t r = waitpid(pid, &out.status, WNOHANG);
+    if (r == pid) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      ADD_FAILURE() << "child did not finish in 30 s";
+      kill(pid, SIGKILL);
+      waitpid(pid, &out.status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  out.have_report = read(rep[0], &out.report, sizeof(out.report)) == sizeof(out.report);
+  close(rep[0]);
+  return out;
+}
+
+std::unique_ptr<TestCgroup> MakeCgroupOrSkip(std::string* why) {
+  if (geteuid() != 0) {
+    *why = "needs root to create a memory cgroup";
+    return nullptr;
+  }
+  Result<std::unique_ptr<TestCgroup>> cg = TestCgroup::Create(kLimit);
+  if (!cg.ok()) {
+    *why = "no usable cgroup v1 memory controller: " + cg.status().ToString();
+    return nullptr;
+  }
+  return std::move(*cg);
+}
+
+TEST(CgroupReclaimTest, ReclaimThreadKeepsChildUnderLimitWhileItAllocatesThreeTimesIt) {
+  std::string why;
+  auto cg = MakeCgroupOrSkip(&why);
+  if (cg == nullptr) GTEST_SKIP() << why;
+  RunResult r = RunChild(cg.get(), Mode::kReclaimThread);
+  ASSERT_TRUE(r.have_report) << "child died without a report, status " << r.status;
+  EXPECT_EQ(r.report.stage, 0);
+  ASSERT_TRUE(WIFEXITED(r.status)) << "signal " << (WIFSIGNALED(r.status) ? WTERMSIG(r.status) : 0);
+  EXPECT_EQ(WEXITSTATUS(r.status), 0);
+  EXPECT_EQ(r.report.limit_seen, kLimit) << "the monitor inside the child sees the limit";
+  EXPECT_GT(r.report.usage_seen, 0u);
+  EXPECT_EQ(r.report.allocated, 3 * kLimit);
+  EXPECT_GE(r.report.freed_pages * kPageSize, 2 * kLimit - (64ull << 20));
+  EXPECT_GE(r.report.episodes, 1u);
+  EXPECT_EQ(cg->OomKills(), 0u);
+  EXPECT_LT(cg->Value("memory.max_usage_in_bytes"), kLimit) << "the limit was never reached";
+  EXPECT_EQ(cg->Value("memory.failcnt"), 0u);
+  std::printf("reclaim thread: peak usage %.1f MiB of %.0f MiB, %llu episodes, freed %.0f MiB\n",
+              static_cast<double>(cg->Value("memory.max_usage_in_bytes")) / (1 << 20),
+              static_cast<double>(kLimit) / (1 << 20),
+              static_cast<unsigned long long>(r.report.episodes),
+              static_cast<double>(r.report.freed_pages * kPageSize) / (1 << 20));
+}
+
+TEST(CgroupReclaimTest, DirectReclaimInTheAllocationPathKeepsChildUnderLimit) {
+  std::string why;
+  auto cg = MakeCgroupOrSkip(&why);
+  if (cg == nullptr) GTEST_SKIP() << why;
+  RunResult r = RunChild(cg.get(), Mode::kDirect);
+  ASSERT_TRUE(r.have_report) << "child died without a report, status " << r.status;
+  EXPECT_EQ(r.report.stage, 0);
+  ASSERT_TRUE(WIFEXITED(r.status));
+  EXPECT_EQ(r.report.allocated, 3 * kLimit);
+  EXPECT_GT(r.report.direct_calls, 0u);
+  EXPECT_EQ(r.report.episodes, 0u);
+  EXPECT_EQ(cg->OomKills(), 0u);
+  EXPECT_LT(cg->Value("memory.max_usage_in_bytes"), kLimit);
+}
+
+TEST(CgroupReclaimTest, WithoutReclaimTheChildIsOomKilledAndEventsFireAtTheLimit) {
+  std::string why;
+  auto cg = MakeCgroupOrSkip(&why);
+  if (cg == nullptr) GTEST_SKIP() << why;
+  // The parent watches the child's cgroup through its pressure_level and oom eventfds.
+  Result<std::unique_ptr<CgroupV1Source>> watch = CgroupV1Source::Open(cg->location());
+  ASSERT_TRUE(watch.ok()) << watch.status().ToString();
+  ASSERT_TRUE((*watch)->events_armed()) << (*watch)->Describe();
+  RunResult r = RunChild(cg.get(), Mode::kOff);
+  const bool killed = WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGKILL;
+  EXPECT_TRUE(killed || cg->OomKills() > 0) << "status " << r.status;
+  EXPECT_FALSE(r.have_report) << "the child must not have finished";
+  EXPECT_GE(cg->OomKills(), 1u);
+  EXPECT_GE(cg->Value("memory.max_usage_in_bytes"), kLimit - (4ull << 20));
+  std::vector<pollfd> fds;
+  (*watch)->AppendPollFds(&fds);
+  ASSERT_EQ(fds.size(), 4u);
+  ASSERT_GT(poll(fds.data(), fds.size(), 1000), 0) << "no pressure event at all";
+  PressureLevel level = (*watch)->ConsumeEvents(fds.data(), fds.size());
+  EXPECT_GE(level, PressureLevel::kLow);
+  std::printf("events at the limit: low %llu medium %llu critical %llu oom %llu\n",
+              static_cast<unsigned long long>((*watch)->events_seen(PressureLevel::kLow)),
+              static_cast<unsigned long long>((*watch)->events_seen(PressureLevel::kMedium)),
+              static_cast<unsigned long long>((*watch)->events_seen(PressureLevel::kCritical)),
+              static_cast<unsigned long long>((*watch)->oom_events()));
+}
+
+}  // namespace
+}  // namespace uttm

@@ -1,0 +1,492 @@
+// Copyright (c) uttm developers.
+//
+// Slot encoding (one uintptr_t per 4 KiB page):
+//   0                      empty (never allocated, or purged)
+//   odd                    backup handle h stored as (h << 1) | 1; the value 1 (handle 0) marks a
+//                          slot whose contents were already restored into the in-flight chunk
+//   even, non-zero         page address | kHeadBit on the first slot of a chunk | order << 2
+#include "uttm/page_vector.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/check.h"
+#include "uttm/fault_injection.h"
+
+namespace uttm {
+namespace {
+
+constexpr std::uintptr_t kHeadBit = 2;
+constexpr unsigned kOrderShift = 2;
+constexpr std::uintptr_t kOrderMask = 0xf << kOrderShift;
+constexpr std::uintptr_t kAddrMask = ~static_cast<std::uintptr_t>(kPageSize - 1);
+constexpr std::uintptr_t kRestoredMarker = 1;
+// Pages per store call: large writes, bounded handle buffers.
+constexpr std::size_t kMaxRun = 512;
+
+bool IsPage(std::uintptr_t v) { return v != 0 && (v & 1) == 0; }
+bool IsHandle(std::uintptr_t v) { return (v & 1) != 0 && v != kRestoredMarker; }
+bool IsHead(std::uintptr_t v) { return IsPage(v) && (v & kHeadBit) != 0; }
+std::byte* PageOf(std::uintptr_t v) { return reinterpret_cast<std::byte*>(v & kAddrMask); }
+unsigned OrderOf(std::uintptr_t v) {
+  return static_cast<unsigned>((v & kOrderMask) >> kOrderShift);
+}
+std::uintptr_t EncodeHandle(BackupHandle h) { return (h.value() << 1) | 1; }
+BackupHandle DecodeHandle(std::uintptr_t v) { return BackupHandle(v >> 1); }
+std::uintptr_t EncodeHead(std::byte* addr, unsigned order) {
+  return reinterpret_cast<std::uintptr_t>(addr) | kHeadBit | (std::uintptr_t{order} << kOrderShift);
+}
+
+constexpr std::uint32_t kCreateFlags =
+    kPageVectorZeroAlloc | kPageVectorExternal | kPageVectorExternalMappable;
+
+}  // namespace
+
+Result<std::unique_ptr<PageVector>> PageVector::Create(MemoryContext* context,
+                                                       const PageVectorOptions& options) {
+  if (context == nullptr) return Status(Errc::kInvalid, "PageVector::Create: null context");
+  if ((options.flags & ~kCreateFlags) != 0) {
+    return Status(Errc::kInvalid,
+                  "PageVector::Create: only ZERO_ALLOC, EXTERNAL, EXTERNAL_MAPPABLE may be set");
+  }
+  const std::uint64_t pages = options.size.pages_rounded_up().value() + options.extra_pages.value();
+  if (pages == 0) return Status(Errc::kInvalid, "PageVector::Create: zero pages");
+  if (static_cast<unsigned>(options.caching) >= kNumCachingModes) {
+    return Status(Errc::kInvalid, "PageVector::Create: bad caching");
+  }
+  return std::unique_ptr<PageVector>(new PageVector(context, options, pages));
+}
+
+PageVector::PageVector(MemoryContext* context, const PageVectorOptions& options, std::size_t pages)
+    : context_(context),
+      slots_(pages, 0),
+      caching_(options.caching),
+      flags_(options.flags),
+      dma32_(options.dma32) {}
+
+PageVector::~PageVector() {
+  if (is_backed_up()) {
+    DiscardBackup();
+  } else if (is_populated()) {
+    Unpopulate();
+  }
+  if (!swap_handles_.empty()) swap_store_->Drop(swap_handles_.data(), swap_handles_.size());
+  UnchargeIfNeeded();
+}
+
+Status PageVector::ChargeIfNeeded(const OperationContext& ctx) {
+  if (charged_ || (flags_ & kPageVectorExternal) != 0) return Status::Ok();
+  UTTM_RETURN_IF_ERROR(context_->Charge(num_pages(), dma32_, ctx));
+  charged_ = true;
+  return Status::Ok();
+}
+
+void PageVector::UnchargeIfNeeded() {
+  if (!charged_) return;
+  context_->Uncharge(num_pages(), dma32_);
+  charged_ = false;
+}
+
+void PageVector::CommitChunk(std::size_t slot, const PageChunk& chunk) {
+  const std::size_t n = chunk.pages();
+  slots_[slot] = EncodeHead(chunk.addr, chunk.order.value());
+  for (std::size_t i = 1; i < n; ++i) {
+    slots_[slot + i] = reinterpret_cast<std::uintptr_t>(chunk.addr + i * kPageSize);
+  }
+}
+
+void PageVector::ApplyCaching(std::size_t end) {
+  if (divide_ >= end) return;
+  if (caching_ != Caching::kCached) {
+    std::vector<PageChunk> chunks;
+    for (std::size_t i = divide_; i < end; ++i) {
+      if (IsHead(slots_[i])) chunks.push_back({PageOf(slots_[i]), PageOrder(OrderOf(slots_[i]))});
+    }
+    if (!chunks.empty()) context_->caching_hook().SetCaching(chunks, Caching::kCached, caching_);
+  }
+  divide_ = end;
+}
+
+void PageVector::FreePages(std::size_t from, std::size_t to, bool bypass_pool) {
+  std::vector<PageChunk> with_caching;
+  std::vector<PageChunk> cached;
+  for (std::size_t i = from; i < to; ++i) {
+    const std::uintptr_t v = slots_[i];
+    if (IsHead(v)) {
+      PageChunk c{PageOf(v), PageOrder(OrderOf(v))};
+      (i < divide_ ? with_caching : cached).push_back(c);
+    }
+    if (IsPage(v)) slots_[i] = 0;
+  }
+  PagePool& pool = context_->pool();
+  if (bypass_pool) {
+    pool.Release(with_caching, caching_);
+    pool.Release(cached, Caching::kCached);
+  } else {
+    pool.Give(with_caching, caching_);
+    pool.Give(cached, Caching::kCached);
+  }
+}
+
+Status PageVector::AllocateRange(std::size_t from) {
+  const std::size_t n = slots_.size();
+  PagePool& pool = context_->pool();
+  std::size_t next = from;
+  unsigned max_order = kMaxPageOrder;
+  while (next < n) {
+    PageOrder order = PageOrder::LargestFitting(PageCount(n - next));
+    if (order.value() > max_order) order = PageOrder(max_order);
+    Result<CachedChunk> cc = pool.Allocate(caching_, order);
+    if (!cc.ok()) {
+      FreePages(from, next, /*bypass_pool=*/false);
+      divide_ = std::min(divide_, from);
+      return cc.status();
+    }
+    // Don't ask again for orders that failed (TTM keeps descending).
+    max_order = cc->chunk.order.value();
+    if (cc->caching == caching_) {
+      ApplyCaching(next);
+      CommitChunk(next, cc->chunk);
+      next += cc->chunk.pages();
+      divide_ = next;
+    } else {
+      CommitChunk(next, cc->chunk);
+      next += cc->chunk.pages();
+    }
+    context_->stats().Add(Stat::kPagesPopulated, cc->chunk.pages());
+  }
+  ApplyCaching(n);
+  return Status::Ok();
+}
+
+Status PageVector::Populate(OperationContext& ctx) {
+  if (is_populated()) return Status::Ok();
+  if (is_backed_up()) {
+    return Status(Errc::kInvalid, "PageVector::Populate: vector is backed up; use Restore");
+  }
+  UTTM_RETURN_IF_ERROR(ChargeIfNeeded(ctx));
+  divide_ = 0;
+  Status s = AllocateRange(0);
+  if (!s.ok()) {
+    UnchargeIfNeeded();
+    return s;
+  }
+  if ((flags_ & kPageVectorSwapped) != 0) {
+    // Swap in: copy every page back in runs of contiguous memory.
+    std::size_t i = 0;
+    const std::size_t n = slots_.size();
+    while (i < n) {
+      std::size_t j = i + 1;
+      while (j < n && j - i < kMaxRun && PageOf(slots_[j]) == PageOf(slots_[j - 1]) + kPageSize)
+        ++j;
+      Status cs = swap_store_->CopyPages(&swap_handles_[i], j - i, PageOf(slots_[i]), ctx);
+      if (!cs.ok()) {
+        FreePages(0, n, /*bypass_pool=*/false);
+        divide_ = 0;
+        UnchargeIfNeeded();
+        return cs;
+      }
+      i = j;
+    }
+    swap_store_->Drop(swap_handles_.data(), swap_handles_.size());
+    context_->stats().Add(Stat::kPagesSwappedIn, swap_handles_.size());
+    swap_handles_.clear();
+    swap_store_ = nullptr;
+    flags_ &= ~kPageVectorSwapped;
+  }
+  flags_ |= kPageVectorPopulated;
+  return Status::Ok();
+}
+
+void PageVector::Unpopulate() {
+  if (!is_populated()) return;
+  FreePages(0, slots_.size(), /*bypass_pool=*/false);
+  context_->stats().Add(Stat::kPagesUnpopulated, slots_.size());
+  divide_ = 0;
+  flags_ &= ~kPageVectorPopulated;
+  UnchargeIfNeeded();
+}
+
+std::byte* PageVector::PageAddress(std::size_t i) const {
+  if (!is_populated() || i >= slots_.size()) return nullptr;
+  return PageOf(slots_[i]);
+}
+
+Status PageVector::Write(std::uint64_t offset, std::span<const std::byte> data) {
+  if (!is_populated()) return Status(Errc::kInvalid, "PageVector::Write: not populated");
+  if (offset > num_pages().in_bytes().value() ||
+      data.size() > num_pages().in_bytes().value() - offset) {
+    return Status(Errc::kInvalid, "PageVector::Write: range beyond the vector");
+  }
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const std::uint64_t pos = offset + done;
+    const std::size_t in_page = pos & (kPageSize - 1);
+    const std::size_t len = std::min(kPageSize - in_page, data.size() - done);
+    std::memcpy(PageOf(slots_[pos >> kPageShift]) + in_page, data.data() + done, len);
+    done += len;
+  }
+  return Status::Ok();
+}
+
+Status PageVector::Read(std::uint64_t offset, std::span<std::byte> out) const {
+  if (!is_populated()) return Status(Errc::kInvalid, "PageVector::Read: not populated");
+  if (offset > num_pages().in_bytes().value() ||
+      out.size() > num_pages().in_bytes().value() - offset) {
+    return Status(Errc::kInvalid, "PageVector::Read: range beyond the vector");
+  }
+  std::size_t done = 0;
+  while (done < out.size()) {
+    const std::uint64_t pos = offset + done;
+    const std::size_t in_page = pos & (kPageSize - 1);
+    const std::size_t len = std::min(kPageSize - in_page, out.size() - done);
+    std::memcpy(out.data() + done, PageOf(slots_[pos >> kPageShift]) + in_page, len);
+    done += len;
+  }
+  return Status::Ok();
+}
+
+Result<PageCount> PageVector::Swapout(BackupStore* store) {
+  if (store == nullptr) store = attached_store_;
+  if (store == nullptr) return Status(Errc::kInvalid, "PageVector::Swapout: no store");
+  if (!is_populated()) return Status(Errc::kInvalid, "PageVector::Swapout: not populated");
+  const std::size_t n = slots_.size();
+  std::vector<BackupHandle> handles(n);
+  std::size_t i = 0;
+  while (i < n) {
+    std::size_t j = i + 1;
+    while (j < n && j - i < kMaxRun && PageOf(slots_[j]) == PageOf(slots_[j - 1]) + kPageSize) ++j;
+    Result<std::size_t> r = store->BackupPages(PageOf(slots_[i]), j - i, {}, &handles[i]);
+    if (!r.ok()) {
+      store->Drop(handles.data(), i);
+      return r.status();
+    }
+    i += *r;
+  }
+  Unpopulate();
+  swap_handles_ = std::move(handles);
+  swap_store_ = store;
+  flags_ |= kPageVectorSwapped;
+  context_->stats().Add(Stat::kPagesSwappedOut, n);
+  return PageCount(n);
+}
+
+Result<PageCount> PageVector::Backup(const BackupOptions& options, BackupStore* store) {
+  if (is_backed_up()) return Status(Errc::kInvalid, "PageVector::Backup: already backed up");
+  if (!is_populated()) return PageCount(0);
+  if (store == nullptr) store = attached_store_;
+  if (!options.purge) {
+    if (store == nullptr) return Status(Errc::kInvalid, "PageVector::Backup: no backup store");
+    if (store->BytesAvailable() < kPageSize) {
+      return Status(Errc::kBusy, "PageVector::Backup: backup store has no space");
+    }
+  }
+  const std::size_t n = slots_.size();
+  // Everything leaving for the OS or a store is made cached first.
+  if (caching_ != Caching::kCached && divide_ > 0) {
+    std::vector<PageChunk> chunks;
+    for (std::size_t i = 0; i < divide_; ++i) {
+      if (IsHead(slots_[i])) chunks.push_back({PageOf(slots_[i]), PageOrder(OrderOf(slots_[i]))});
+    }
+    context_->caching_hook().SetCaching(chunks, caching_, Caching::kCached);
+  }
+  divide_ = 0;
+
+  if (options.purge) {
+    FreePages(0, n, /*bypass_pool=*/true);
+    flags_ = (flags_ & ~kPageVectorPopulated) | kPageVectorBackedUp;
+    UnchargeIfNeeded();
+    context_->stats().Add(Stat::kPagesPurged, n);
+    return PageCount(n);
+  }
+
+  // Split chunks so each page can be freed as soon as it is in the store.
+  std::vector<std::uintptr_t> saved = slots_;
+  for (std::uintptr_t& v : slots_) v = EncodeHead(PageOf(v), 0);
+
+  const std::size_t limit = ShouldFail(FaultPoint::kBackupPartial) ? (n + 1) / 2 : n;
+  std::vector<BackupHandle> handles(std::min(n, kMaxRun));
+  const BackupFlags flags{options.writeback};
+  std::size_t count = 0;
+  Status error;
+  std::size_t i = 0;
+  while (i < limit) {
+    std::size_t j = i + 1;
+    while (j < limit && j - i < kMaxRun && PageOf(slots_[j]) == PageOf(slots_[j - 1]) + kPageSize)
+      ++j;
+    std::byte* src = PageOf(slots_[i]);
+    const std::size_t len = j - i;
+    Result<std::size_t> r = store->BackupPages(src, len, flags, handles.data());
+    if (!r.ok()) {
+      error = r.status();
+      break;
+    }
+    const std::size_t k = *r;
+    for (std::size_t p = 0; p < k; ++p) slots_[i + p] = EncodeHandle(handles[p]);
+    context_->provider().FreeRange(src, k);
+    count += k;
+    i += k;
+    if (k < len) break;  // the store took only part of the run: a partial backup
+  }
+  if (count == 0) {
+    slots_ = std::move(saved);
+    divide_ = 0;
+    ApplyCaching(n);
+    if (!error.ok()) return error;
+    return PageCount(0);
+  }
+  flags_ = (flags_ & ~kPageVectorPopulated) | kPageVectorBackedUp;
+  UnchargeIfNeeded();
+  attached_store_ = store;
+  context_->stats().Add(Stat::kPagesBackedUp, count);
+  return PageCount(count);
+}
+
+Status PageVector::RestoreChunk(OperationContext& ctx, BackupStore* store) {
+  const std::size_t n = inflight_.pages();
+  std::vector<PageChunk> old_pages;
+  Status status;
+  std::vector<BackupHandle> handles;
+  std::size_t i = inflight_done_;
+  while (i < n) {
+    const std::size_t slot = restored_ + i;
+    const std::uintptr_t v = slots_[slot];
+    if (IsHandle(v)) {
+      std::size_t j = i + 1;
+      while (j < n && IsHandle(slots_[restored_ + j])) ++j;
+      if (ctx.interrupt_requested() ||
+          (ctx.interruptible && ShouldFail(FaultPoint::kRestoreInterrupt))) {
+        status = Status(Errc::kInterrupted, "PageVector::Restore: interrupted");
+        break;
+      }
+      handles.clear();
+      for (std::size_t p = i; p < j; ++p) handles.push_back(DecodeHandle(slots_[restored_ + p]));
+      std::size_t copied = 0;
+      Status cs = store->CopyPages(handles.data(), handles.size(), inflight_.addr + i * kPageSize,
+                                   ctx, &copied);
+      if (cs.ok()) copied = handles.size();
+      store->Drop(handles.data(), copied);
+      for (std::size_t p = 0; p < copied; ++p) slots_[restored_ + i + p] = kRestoredMarker;
+      ctx.pages_restored += copied;
+      context_->stats().Add(Stat::kPagesRestored, copied);
+      i += copied;
+      if (!cs.ok()) {
+        status = cs;
+        break;
+      }
+    } else {
+      if (IsPage(v)) {
+        // A leftover page of a partial backup: copy it over and free it.
+        std::memcpy(inflight_.addr + i * kPageSize, PageOf(v), kPageSize);
+        old_pages.push_back({PageOf(v), PageOrder(0)});
+      }
+      // Empty (purged) slots stay zero: the in-flight chunk is zero-filled.
+      slots_[slot] = kRestoredMarker;
+      ++i;
+    }
+  }
+  inflight_done_ = i;
+  context_->provider().Free(old_pages);
+  return status;
+}
+
+Status PageVector::Restore(OperationContext& ctx, BackupStore* store) {
+  if (!is_backed_up()) return Status(Errc::kInvalid, "PageVector::Restore: not backed up");
+  if (store == nullptr) store = attached_store_;
+  const std::size_t n = slots_.size();
+  if (store == nullptr) {
+    for (std::size_t i = restored_; i < n; ++i) {
+      if (IsHandle(slots_[i])) {
+        return Status(Errc::kInvalid, "PageVector::Restore: handles present but no store");
+      }
+    }
+  }
+  UTTM_RETURN_IF_ERROR(ChargeIfNeeded(ctx));
+  restore_started_ = true;
+  PagePool& pool = context_->pool();
+  while (restored_ < n) {
+    if (inflight_.addr == nullptr) {
+      Result<CachedChunk> cc =
+          pool.Allocate(caching_, PageOrder::LargestFitting(PageCount(n - restored_)));
+      if (!cc.ok()) return cc.status();
+      inflight_ = cc->chunk;
+      inflight_caching_ = cc->caching;
+      inflight_done_ = 0;
+    }
+    Status s = RestoreChunk(ctx, store);
+    if (!s.ok()) {
+      if (inflight_done_ == 0) {
+        pool.Give(std::span<const PageChunk>(&inflight_, 1), inflight_caching_);
+        inflight_ = PageChunk{};
+      }
+      return s;
+    }
+    if (inflight_caching_ == caching_) {
+      ApplyCaching(restored_);
+      CommitChunk(restored_, inflight_);
+      restored_ += inflight_.pages();
+      divide_ = restored_;
+    } else {
+      CommitChunk(restored_, inflight_);
+      restored_ += inflight_.pages();
+    }
+    context_->stats().Add(Stat::kPagesPopulated, inflight_.pages());
+    inflight_ = PageChunk{};
+    inflight_done_ = 0;
+  }
+  ApplyCaching(n);
+  restore_started_ = false;
+  restored_ = 0;
+  flags_ = (flags_ & ~kPageVectorBackedUp) | kPageVectorPopulated;
+  return Status::Ok();
+}
+
+void PageVector::DropHandlesAndLeftovers(std::size_t from) {
+  std::vector<BackupHandle> handles;
+  std::vector<PageChunk> pages;
+  for (std::size_t i = from; i < slots_.size(); ++i) {
+    const std::uintptr_t v = slots_[i];
+    if (IsHandle(v)) handles.push_back(DecodeHandle(v));
+    if (IsPage(v)) pages.push_back({PageOf(v), PageOrder(0)});
+    slots_[i] = 0;
+  }
+  if (!handles.empty()) {
+    UTTM_CHECK(attached_store_ != nullptr, "backed-up page vector lost its store");
+    attached_store_->Drop(handles.data(), handles.size());
+  }
+  context_->pool().Release(pages, Caching::kCached);
+}
+
+void PageVector::DiscardBackup() {
+  if (!is_backed_up()) return;
+  // Committed fresh pages of a restore in progress, then the in-flight chunk.
+  FreePages(0, restored_, /*bypass_pool=*/false);
+  if (inflight_.addr != nullptr) {
+    context_->pool().Give(std::span<const PageChunk>(&inflight_, 1), inflight_caching_);
+    inflight_ = PageChunk{};
+  }
+  DropHandlesAndLeftovers(restored_);
+  std::fill(slots_.begin(), slots_.end(), 0);
+  restored_ = 0;
+  inflight_done_ = 0;
+  restore_started_ = false;
+  divide_ = 0;
+  flags_ &= ~kPageVectorBackedUp;
+  UnchargeIfNeeded();
+}
+
+PageVector::SlotKind PageVector::slot_kind(std::size_t i) const {
+  if (i >= slots_.size()) return SlotKind::kEmpty;
+  const std::uintptr_t v = slots_[i];
+  if (v == 0) return SlotKind::kEmpty;
+  if (v == kRestoredMarker) return SlotKind::kRestored;
+  if (IsHandle(v)) return SlotKind::kHandle;
+  return SlotKind::kPage;
+}
+
+int PageVector::slot_order(std::size_t i) const {
+  if (i >= slots_.size() || !IsHead(slots_[i])) return -1;
+  return static_cast<int>(OrderOf(slots_[i]));
+}
+
+}  // namespace uttm

@@ -50,6 +50,11 @@ namespace uttm {
 
 class BoRef;
 
+// Purgeability advice (i915/msm madvise): kDontNeed objects are purged (contents dropped) before
+// any other object is backed up. kPurged is sticky: the contents were dropped, the object reads
+// back as zeros, and Madvise reports it as not retained from then on.
+enum class Madvice { kWillNeed, kDontNeed, kPurged };
+
 // device: user-visible (mappable) object; kernel: internal; sg: imported pages (its page vector
 // is always EXTERNAL and never swapped or counted).
 enum class BoType { kDevice, kKernel, kSg };
@@ -115,6 +120,16 @@ class UTTM_EXPORT BufferObject {
   void SetPriority(unsigned priority);
   // Joins (or with null leaves) a bulk move. The group must share one reservation.
   void SetBulkMove(LruBulkMove* bulk);
+
+  // --- Purgeable memory (reserves internally) ---
+  // Sets the advice (kWillNeed or kDontNeed) and returns `retained`: false once the object was
+  // purged (sticky; the advice then stays kPurged). kInvalid for kPurged as advice; reservation
+  // errors (kInterrupted). The driver's MadviseNotify runs under the reservation.
+  Result<bool> Madvise(Madvice advice, const OperationContext& ctx);
+  // Current advice (read under the reservation, or racily for reports).
+  Madvice madvice() const { return madv_; }
+  // Internal (reclaim): records that a purge dropped the contents. REQUIRES(reserved).
+  void MarkPurged();
 
   // --- CPU access: reserves internally, populates or restores first, waits for the device ---
   Status Read(std::uint64_t offset, std::span<std::byte> out, OperationContext& ctx);
@@ -203,6 +218,7 @@ class UTTM_EXPORT BufferObject {
   LruBulkMove* bulk_move_ = nullptr;
   std::atomic<bool> deleted_{false};
   bool ghost_ = false;
+  Madvice madv_ = Madvice::kWillNeed;
   // A ghost keeps the object it came from alive.
   BufferObject* ghost_parent_ = nullptr;
 };

@@ -22,6 +22,12 @@
 //   AccessMemory CPU address of a non-page-vector resource (VRAM) or null if not CPU visible.
 //   SwapNotify, ReleaseNotify, DeleteMemNotify: hooks before a legacy swapout, the final release,
 //                and freeing the backing memory.
+//   MadviseNotify the object's purgeability advice changed (BufferObject::Madvise, MarkPurged);
+//                the reclaim accounting (BoShrinker) moves its pages between counters.
+//   TtUnpopulate is also called for ghosts' page vectors and, with the vector already
+//                unpopulated, right after a legacy swapout or a shrink (backup/purge) took its
+//                pages (as TTM's ttm_tt_swapout ends in ttm_tt_unpopulate), so accounting sees
+//                every page leave.
 //
 // Thread-safety: callbacks are invoked concurrently for different buffer objects.
 #ifndef UTTM_DEVICE_FUNCS_H_
@@ -59,6 +65,7 @@ class UTTM_EXPORT DeviceFuncs {
   virtual void SwapNotify(BufferObject& bo);
   virtual void ReleaseNotify(BufferObject& bo);
   virtual void DeleteMemNotify(BufferObject& bo);
+  virtual void MadviseNotify(BufferObject& bo);
 };
 
 }  // namespace uttm

@@ -11,8 +11,13 @@
 // `over_limit` callback repeatedly (this is where the reclaim code plugs in its watermark
 // swapout). It returns the pages it freed, 0 when it cannot free more, or an error that is passed
 // to the caller. Unlike TTM (which then allocates anyway), uttm treats the limits as hard: if the
-// callback frees nothing (or there is none) while still over the limit, Charge fails with
-// kNoMemory. The callback runs without any context lock held.
+// callback frees nothing (or there is none) while still over the limit, Charge calls the direct
+// reclaim hook (if set) and retries while it frees pages; only then does Charge fail with
+// kNoMemory. Both run without any context lock held.
+//
+// Direct reclaim hook (set_reclaim_hook, typically a Reclaimer): called with a direct context
+// (background = false) when a charge would pass a limit (target: the pages over it) and, through
+// the pool, when no page chunk can be had from the provider; the allocation is then retried.
 //
 // No ambient globals: Default() is an optional process-wide context built on first use.
 // Thread-safety: all methods are thread-safe. set_over_limit must not race with Charge.
@@ -29,6 +34,7 @@
 #include "uttm/operation_context.h"
 #include "uttm/page_pool.h"
 #include "uttm/page_provider.h"
+#include "uttm/reclaim_hook.h"
 #include "uttm/stats.h"
 #include "uttm/status.h"
 #include "uttm/units.h"
@@ -74,6 +80,10 @@ class UTTM_EXPORT MemoryContext {
   void Uncharge(PageCount pages, bool dma32);
 
   void set_over_limit(OverLimitFn fn) { over_limit_ = std::move(fn); }
+  // Installs (null: removes) the direct-reclaim hook, also for the pool. Not owned; it must
+  // outlive its installation. Thread-safe.
+  void set_reclaim_hook(ReclaimHook* hook);
+  ReclaimHook* reclaim_hook() const { return reclaim_hook_.load(); }
 
   PageCount pages_allocated() const { return PageCount(pages_allocated_.load()); }
   PageCount dma32_pages_allocated() const { return PageCount(dma32_pages_allocated_.load()); }
@@ -83,6 +93,8 @@ class UTTM_EXPORT MemoryContext {
   void set_dma32_pages_limit(PageCount p) { dma32_pages_limit_.store(p.value()); }
   // True when the accounted pages exceed either limit.
   bool over_limit() const;
+  // Pages above the tighter of the two limits (0 when under both).
+  std::uint64_t OverBy() const;
 
  private:
   Stats* stats_;
@@ -95,6 +107,7 @@ class UTTM_EXPORT MemoryContext {
   std::atomic<std::uint64_t> pages_limit_;
   std::atomic<std::uint64_t> dma32_pages_limit_;
   OverLimitFn over_limit_;
+  std::atomic<ReclaimHook*> reclaim_hook_{nullptr};
 };
 
 }  // namespace uttm

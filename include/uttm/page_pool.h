@@ -19,6 +19,7 @@
 #define UTTM_PAGE_POOL_H_
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -30,6 +31,7 @@
 #include "uttm/export.h"
 #include "uttm/mutex.h"
 #include "uttm/page_provider.h"
+#include "uttm/reclaim_hook.h"
 #include "uttm/shrinker.h"
 #include "uttm/stats.h"
 #include "uttm/status.h"
@@ -90,6 +92,9 @@ class UTTM_EXPORT PagePool {
 
   Shrinker& shrinker() { return *shrinker_; }
   PageProvider& provider() { return *provider_; }
+  // Direct reclaim: when no chunk of any order can be had, Allocate calls `hook` (direct
+  // context, no pool lock held) and, if it freed pages, retries once. Null: none.
+  void set_reclaim_hook(ReclaimHook* hook) { reclaim_hook_.store(hook); }
   CachingHook& caching_hook() { return *hook_; }
 
  private:
@@ -105,6 +110,7 @@ class UTTM_EXPORT PagePool {
   void ReleaseToOs(std::span<const CachedChunk> chunks);
 
   PageProvider* provider_;
+  std::atomic<ReclaimHook*> reclaim_hook_{nullptr};
   CachingHook* hook_;
   Stats* stats_;
   const bool pool_cached_;

@@ -151,9 +151,8 @@ void BufferObject::Destroy() {
 void BufferObject::CleanupMemtypeUse() {
   if (resource_ && !ghost_) device_->funcs().DeleteMemNotify(*this);
   if (tt_) {
-    if (tt_->is_populated() && !ghost_) {
-      device_->funcs().TtUnpopulate(*this, *tt_);
-    }
+    // Ghosts too: the driver's accounting must see every populated vector go.
+    if (tt_->is_populated()) device_->funcs().TtUnpopulate(*this, *tt_);
     tt_.reset();
   }
   if (resource_) ResourceFree(std::move(resource_));
@@ -603,6 +602,27 @@ Status BufferObject::Populate(OperationContext& ctx) {
   (void)before_restored;
   if (was_swapped && !tt_->is_swapped()) UpdateLruState();
   return s;
+}
+
+Result<bool> BufferObject::Madvise(Madvice advice, const OperationContext& ctx) {
+  if (advice != Madvice::kWillNeed && advice != Madvice::kDontNeed) {
+    return Status(Errc::kInvalid, "Madvise: advice must be kWillNeed or kDontNeed");
+  }
+  UTTM_RETURN_IF_ERROR(Reserve(ctx));
+  resv_->AssertHeld();
+  const bool retained = madv_ != Madvice::kPurged;
+  if (retained && madv_ != advice) {
+    madv_ = advice;
+    device_->funcs().MadviseNotify(*this);
+  }
+  resv_->Unlock();
+  return retained;
+}
+
+void BufferObject::MarkPurged() {
+  if (madv_ == Madvice::kPurged) return;
+  madv_ = Madvice::kPurged;
+  device_->funcs().MadviseNotify(*this);
 }
 
 Status BufferObject::WaitIdle(const OperationContext& ctx) {

@@ -36,5 +36,6 @@ std::byte* DeviceFuncs::AccessMemory(const Resource&) { return nullptr; }
 void DeviceFuncs::SwapNotify(BufferObject&) {}
 void DeviceFuncs::ReleaseNotify(BufferObject&) {}
 void DeviceFuncs::DeleteMemNotify(BufferObject&) {}
+void DeviceFuncs::MadviseNotify(BufferObject&) {}
 
 }  // namespace uttm

@@ -50,6 +50,23 @@ MemoryContext& MemoryContext::Default() {
   return *context;
 }
 
+namespace {
+constexpr int kMaxDirectRounds = 16;
+}  // namespace
+
+void MemoryContext::set_reclaim_hook(ReclaimHook* hook) {
+  reclaim_hook_.store(hook);
+  pool_->set_reclaim_hook(hook);
+}
+
+std::uint64_t MemoryContext::OverBy() const {
+  const std::uint64_t a = pages_allocated_.load();
+  const std::uint64_t l = pages_limit_.load();
+  const std::uint64_t d = dma32_pages_allocated_.load();
+  const std::uint64_t dl = dma32_pages_limit_.load();
+  return std::max(a > l ? a - l : 0, d > dl ? d - dl : 0);
+}
+
 bool MemoryContext::over_limit() const {
   return pages_allocated_.load() > pages_limit_.load() ||
          dma32_pages_allocated_.load() > dma32_pages_limit_.load();
@@ -62,6 +79,7 @@ Status MemoryContext::Charge(PageCount pages, bool dma32, const OperationContext
     dma32_pages_allocated_.fetch_add(pages.value());
     stats_->GaugeAdd(Stat::kDma32PagesAllocated, static_cast<std::int64_t>(pages.value()));
   }
+  int direct_rounds = 0;
   while (over_limit()) {
     Status error(Errc::kNoMemory, "page limit reached (pages_limit or dma32_pages_limit)");
     if (over_limit_) {
@@ -71,6 +89,13 @@ Status MemoryContext::Charge(PageCount pages, bool dma32, const OperationContext
       } else if (*freed > 0) {
         continue;
       }
+    }
+    // Direct reclaim: a bounded number of rounds, each must free something.
+    ReclaimHook* hook = reclaim_hook_.load();
+    if (hook != nullptr && direct_rounds < kMaxDirectRounds && error.code() == Errc::kNoMemory) {
+      ++direct_rounds;
+      const ReclaimContext direct{.may_fs = true, .may_io = true, .background = false};
+      if (hook->ReclaimPages(std::max<std::uint64_t>(OverBy(), 1), direct) > 0) continue;
     }
     Uncharge(pages, dma32);
     return error;

@@ -71,13 +71,20 @@ std::optional<PageChunk> PagePool::Take(Caching caching, PageOrder order) {
 
 Result<CachedChunk> PagePool::Allocate(Caching caching, PageOrder max_order) {
   if (!max_order.is_valid()) return Status(Errc::kInvalid, "page order above kMaxPageOrder");
-  for (unsigned order = max_order.value() + 1; order-- > 0;) {
-    if (auto chunk = Take(caching, PageOrder(order))) return CachedChunk{*chunk, caching};
-    Result<PageChunk> fresh = provider_->Allocate(PageOrder(order));
-    if (fresh.ok()) {
-      stats_->Add(Stat::kPoolMisses);
-      return CachedChunk{*fresh, Caching::kCached};
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    for (unsigned order = max_order.value() + 1; order-- > 0;) {
+      if (auto chunk = Take(caching, PageOrder(order))) return CachedChunk{*chunk, caching};
+      Result<PageChunk> fresh = provider_->Allocate(PageOrder(order));
+      if (fresh.ok()) {
+        stats_->Add(Stat::kPoolMisses);
+        return CachedChunk{*fresh, Caching::kCached};
+      }
     }
+    // Direct reclaim, then one more try.
+    ReclaimHook* hook = reclaim_hook_.load();
+    if (attempt > 0 || hook == nullptr) break;
+    const ReclaimContext direct{.may_fs = true, .may_io = true, .background = false};
+    if (hook->ReclaimPages(max_order.pages().value(), direct) == 0) break;
   }
   return Status(Errc::kNoMemory, "page pool: no chunk of any order available");
 }

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "pressure/file_util.h"
+#include "pressure/test_cgroup.h"
 #include "shrink/test_shrinkers.h"
 #include "uttm/pressure_source.h"
 #include "uttm/reclaim_thread.h"
@@ -32,73 +33,9 @@ namespace uttm {
 namespace {
 
 using testing::ChunkShrinker;
+using testing::TestCgroup;
 
 constexpr std::uint64_t kLimit = 256ull << 20;
-
-// A memory cgroup of our own; removed (after killing anything left in it) on destruction.
-class TestCgroup {
- public:
-  static Result<std::unique_ptr<TestCgroup>> Create(std::uint64_t limit) {
-    UTTM_ASSIGN_OR_RETURN(CgroupLocation parent, FindMemoryCgroupV1());
-    static std::atomic<int> seq{0};
-    auto cg = std::unique_ptr<TestCgroup>(new TestCgroup());
-    cg->loc_ = parent;
-    cg->loc_.relative = (parent.relative == "/" ? "" : parent.relative) + "/uttm-reclaim-test-" +
-                        std::to_string(getpid()) + "-" + std::to_string(seq.fetch_add(1));
-    cg->dir_ = cg->loc_.dir();
-    if (mkdir(cg->dir_.c_str(), 0755) != 0) {
-      return Status(ErrcFromErrno(errno), "mkdir " + cg->dir_ + ": " + std::strerror(errno));
-    }
-    cg->created_ = true;
-    UTTM_RETURN_IF_ERROR(
-        internal::WriteFileOnce(cg->dir_ + "/memory.limit_in_bytes", std::to_string(limit)));
-    return cg;
-  }
-
-  ~TestCgroup() {
-    if (!created_) return;
-    // Anything still inside is a child we forked: kill and reap it, then remove the group.
-    Result<std::string> procs = internal::ReadFileToString(dir_ + "/cgroup.procs");
-    if (procs.ok()) {
-      std::size_t pos = 0;
-      while (pos < procs->size()) {
-        const pid_t pid = static_cast<pid_t>(std::strtol(procs->c_str() + pos, nullptr, 10));
-        if (pid > 0) {
-          kill(pid, SIGKILL);
-          waitpid(pid, nullptr, 0);
-        }
-        pos = procs->find('\n', pos);
-        if (pos == std::string::npos) break;
-        ++pos;
-      }
-    }
-    for (int i = 0; i < 100 && rmdir(dir_.c_str()) != 0; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
-
-  const CgroupLocation& location() const { return loc_; }
-  const std::string& dir() const { return dir_; }
-  Status AddPid(pid_t pid) {
-    return internal::WriteFileOnce(dir_ + "/cgroup.procs", std::to_string(pid));
-  }
-  std::uint64_t Value(const char* file) const {
-    Result<std::uint64_t> v = internal::ReadU64File(dir_ + "/" + file);
-    return v.ok() ? *v : 0;
-  }
-  std::uint64_t OomKills() const {
-    Result<std::string> text = internal::ReadFileToString(dir_ + "/memory.oom_control");
-    std::uint64_t n = 0;
-    if (text.ok()) internal::FindKeyValue(*text, "oom_kill", &n);
-    return n;
-  }
-
- private:
-  TestCgroup() = default;
-  CgroupLocation loc_;
-  std::string dir_;
-  bool created_ = false;
-};
 
 enum class Mode { kReclaimThread, kDirect, kOff };
 
@@ -214,16 +151,7 @@ RunResult RunChild(TestCgroup* cg, Mode mode) {
 }
 
 std::unique_ptr<TestCgroup> MakeCgroupOrSkip(std::string* why) {
-  if (geteuid() != 0) {
-    *why = "needs root to create a memory cgroup";
-    return nullptr;
-  }
-  Result<std::unique_ptr<TestCgroup>> cg = TestCgroup::Create(kLimit);
-  if (!cg.ok()) {
-    *why = "no usable cgroup v1 memory controller: " + cg.status().ToString();
-    return nullptr;
-  }
-  return std::move(*cg);
+  return testing::MakeTestCgroupOrSkip(kLimit, why);
 }
 
 TEST(CgroupReclaimTest, ReclaimThreadKeepsChildUnderLimitWhileItAllocatesThreeTimesIt) {

@@ -67,12 +67,12 @@ std::byte* TestDriver::AccessMemory(const Resource& res) {
 }
 
 TestDevice::TestDevice(PageCount vram_pages, Bytes tt_budget, MemoryContext* memory,
-                       BackupStore* store) {
+                       BackupStore* store, const std::function<DeviceFuncs*(DeviceFuncs*)>& wrap) {
   DeviceOptions opts;
   opts.name = "test";
   opts.memory = memory;
   opts.backup_store = store;
-  auto dev = Device::Create(&driver, opts);
+  auto dev = Device::Create(wrap ? wrap(&driver) : &driver, opts);
   UTTM_CHECK(dev.ok(), "test device creation failed");
   device = std::move(dev).value();
   UTTM_CHECK(device->SetManager(std::make_unique<TtManager>(kMemTt, tt_budget)).ok(), "tt");

@@ -13,6 +13,7 @@
 #ifndef UTTM_SRC_TESTING_TEST_DEVICE_H_
 #define UTTM_SRC_TESTING_TEST_DEVICE_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 
@@ -67,8 +68,11 @@ class TestDriver : public DeviceFuncs {
 
 // A device with SYSTEM, TT (budget `tt_budget`) and VRAM (`vram_pages` pages) installed.
 struct TestDevice {
+  // `wrap` (optional) returns the funcs the device is created with, given the test driver (for
+  // decorators such as BoShrinker::funcs()).
   explicit TestDevice(PageCount vram_pages = PageCount(256), Bytes tt_budget = Bytes(64 << 20),
-                      MemoryContext* memory = nullptr, BackupStore* store = nullptr);
+                      MemoryContext* memory = nullptr, BackupStore* store = nullptr,
+                      const std::function<DeviceFuncs*(DeviceFuncs*)>& wrap = {});
   ~TestDevice();
 
   Device* get() const { return device.get(); }

@@ -1,0 +1,56 @@
+// Copyright (c) uttm developers.
+//
+// bo_swapout.h: the legacy watermark swapout (TTM's ttm_bo_swapout, ttm_device_swapout,
+// ttm_global_swapout; kernel-design.md §3.4).
+//
+// GlobalSwapout walks the process-wide device list (optionally only the devices drawing pages
+// from one MemoryContext); the first device that swaps something out goes to the back of the
+// list (round-robin fairness) and its result is returned. DeviceSwapout tries each use_tt manager
+// (SYSTEM first) with try-locks only and stops at the first object swapped. Per object:
+//   pinned, not eviction-valuable, no page vector, unpopulated, EXTERNAL or already swapped:
+//     skipped;
+//   a zombie (deleted): waits idle, is cleaned up, counts its pages;
+//   kDontNeed: purged (as xe purges in its swap notifier);
+//   outside SYSTEM: moved to SYSTEM first (kNoMemory/kNoSpace: skipped);
+//   then waits idle, SwapNotify, PageVector::Swapout to the device's backup store, and the
+//   resource moves to the unevictable list. The pages come back on the next populate.
+//
+// InstallWatermarkSwapout plugs GlobalSwapout into MemoryContext::set_over_limit, so a populate
+// over pages_limit swaps other objects out first (and fails with kNoMemory if nothing can go).
+//
+// Errors: the first error other than "skipped" ends the walk and is returned.
+// Locking: never blocks on a reservation. The device-list lock is held across a GlobalSwapout,
+// as TTM holds ttm_global_mutex: driver callbacks run from it must not create or destroy devices.
+#ifndef UTTM_BO_SWAPOUT_H_
+#define UTTM_BO_SWAPOUT_H_
+
+#include <cstdint>
+
+#include "uttm/device.h"
+#include "uttm/export.h"
+#include "uttm/memory_context.h"
+#include "uttm/operation_context.h"
+#include "uttm/status.h"
+
+namespace uttm {
+
+// Swaps out (at least) one object of `device`. Returns pages swapped (0: nothing possible).
+UTTM_EXPORT Result<std::uint64_t> DeviceSwapout(Device& device, OperationContext& ctx);
+
+// One round over the devices (only those using `memory` when it is not null).
+UTTM_EXPORT Result<std::uint64_t> GlobalSwapout(OperationContext& ctx,
+                                                MemoryContext* memory = nullptr);
+
+// Swaps out everything it can from `device` (hibernation-like; ttm_device_prepare_hibernation).
+// Returns the total pages swapped.
+UTTM_EXPORT Result<std::uint64_t> SwapoutAll(Device& device, OperationContext& ctx);
+
+// The debugfs tt_shrink trigger: the result of one GlobalSwapout with a default context.
+UTTM_EXPORT Result<std::uint64_t> TtShrink();
+
+// memory.set_over_limit(GlobalSwapout over the devices using `memory`).
+UTTM_EXPORT void InstallWatermarkSwapout(MemoryContext& memory);
+
+}  // namespace uttm
+
+#endif  // UTTM_BO_SWAPOUT_H_

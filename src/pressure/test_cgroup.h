@@ -1,0 +1,109 @@
+// Copyright (c) uttm developers.
+//
+// test_cgroup.h (internal, tests only): a cgroup v1 memory group of the test's own, created below
+// the current memory cgroup with a unique name and a limit, and removed on destruction after
+// killing and reaping anything still inside (only children the test forked can be there).
+#ifndef UTTM_SRC_PRESSURE_TEST_CGROUP_H_
+#define UTTM_SRC_PRESSURE_TEST_CGROUP_H_
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "pressure/file_util.h"
+#include "uttm/pressure_source.h"
+#include "uttm/status.h"
+
+namespace uttm::testing {
+
+// A memory cgroup of our own; removed (after killing anything left in it) on destruction.
+class TestCgroup {
+ public:
+  static Result<std::unique_ptr<TestCgroup>> Create(std::uint64_t limit) {
+    UTTM_ASSIGN_OR_RETURN(CgroupLocation parent, FindMemoryCgroupV1());
+    static std::atomic<int> seq{0};
+    auto cg = std::unique_ptr<TestCgroup>(new TestCgroup());
+    cg->loc_ = parent;
+    cg->loc_.relative = (parent.relative == "/" ? "" : parent.relative) + "/uttm-reclaim-test-" +
+                        std::to_string(getpid()) + "-" + std::to_string(seq.fetch_add(1));
+    cg->dir_ = cg->loc_.dir();
+    if (mkdir(cg->dir_.c_str(), 0755) != 0) {
+      return Status(ErrcFromErrno(errno), "mkdir " + cg->dir_ + ": " + std::strerror(errno));
+    }
+    cg->created_ = true;
+    UTTM_RETURN_IF_ERROR(
+        internal::WriteFileOnce(cg->dir_ + "/memory.limit_in_bytes", std::to_string(limit)));
+    return cg;
+  }
+
+  ~TestCgroup() {
+    if (!created_) return;
+    // Anything still inside is a child we forked: kill and reap it, then remove the group.
+    Result<std::string> procs = internal::ReadFileToString(dir_ + "/cgroup.procs");
+    if (procs.ok()) {
+      std::size_t pos = 0;
+      while (pos < procs->size()) {
+        const pid_t pid = static_cast<pid_t>(std::strtol(procs->c_str() + pos, nullptr, 10));
+        if (pid > 0) {
+          kill(pid, SIGKILL);
+          waitpid(pid, nullptr, 0);
+        }
+        pos = procs->find('\n', pos);
+        if (pos == std::string::npos) break;
+        ++pos;
+      }
+    }
+    for (int i = 0; i < 100 && rmdir(dir_.c_str()) != 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+
+  const CgroupLocation& location() const { return loc_; }
+  const std::string& dir() const { return dir_; }
+  Status AddPid(pid_t pid) {
+    return internal::WriteFileOnce(dir_ + "/cgroup.procs", std::to_string(pid));
+  }
+  std::uint64_t Value(const char* file) const {
+    Result<std::uint64_t> v = internal::ReadU64File(dir_ + "/" + file);
+    return v.ok() ? *v : 0;
+  }
+  std::uint64_t OomKills() const {
+    Result<std::string> text = internal::ReadFileToString(dir_ + "/memory.oom_control");
+    std::uint64_t n = 0;
+    if (text.ok()) internal::FindKeyValue(*text, "oom_kill", &n);
+    return n;
+  }
+
+ private:
+  TestCgroup() = default;
+  CgroupLocation loc_;
+  std::string dir_;
+  bool created_ = false;
+};
+
+// A TestCgroup with `limit`, or null with the reason in *why (not root, no v1 controller).
+inline std::unique_ptr<TestCgroup> MakeTestCgroupOrSkip(std::uint64_t limit, std::string* why) {
+  if (geteuid() != 0) {
+    *why = "needs root to create a memory cgroup";
+    return nullptr;
+  }
+  Result<std::unique_ptr<TestCgroup>> cg = TestCgroup::Create(limit);
+  if (!cg.ok()) {
+    *why = "no usable cgroup v1 memory controller: " + cg.status().ToString();
+    return nullptr;
+  }
+  return std::move(*cg);
+}
+
+}  // namespace uttm::testing
+
+#endif  // UTTM_SRC_PRESSURE_TEST_CGROUP_H_

@@ -1,0 +1,250 @@
+// Copyright (c) uttm developers.
+//
+// The cgroup proof of the driver shrinker: a forked child in its own cgroup v1 memory group
+// (limit kLimit, 256 MiB in CI; the 1 GiB / 3 GiB run is the same test with
+// UTTM_SHRINK_CGROUP_LIMIT_MIB=1024) creates 3x the limit of buffer objects with known content
+// (TestDevice, an O_DIRECT FileStore in $TMPDIR so the page cache does not count against the
+// group, the driver shrinker and the pool shrinker driven by a ReclaimThread whose watermarks
+// come from the CgroupV1Source), uses them in random order and verifies every byte: it must
+// finish without an OOM kill. The same run with reclaim off is OOM-killed.
+// Skipped, with the reason printed, when not root or without a v1 memory controller. The test
+// creates and removes its own cgroup and touches no other.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "pressure/test_cgroup.h"
+#include "testing/test_device.h"
+#include "uttm/bo_shrinker.h"
+#include "uttm/buffer_object.h"
+#include "uttm/file_store.h"
+#include "uttm/pressure_source.h"
+#include "uttm/reclaim_thread.h"
+#include "uttm/reclaimer.h"
+
+namespace uttm {
+namespace {
+
+using testing::PlacementOf;
+using testing::TestCgroup;
+using testing::TestDevice;
+
+constexpr std::uint64_t kBoBytes = 16ull << 20;
+
+std::uint64_t LimitBytes() {
+  const char* env = std::getenv("UTTM_SHRINK_CGROUP_LIMIT_MIB");
+  const std::uint64_t mib = env != nullptr ? std::strtoull(env, nullptr, 10) : 0;
+  return (mib != 0 ? mib : 256) << 20;
+}
+
+std::uint64_t Word(std::uint32_t bo, std::uint64_t i) {
+  std::uint64_t z = (std::uint64_t{bo} << 40) + i + 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+void Fill(std::vector<std::uint64_t>& buf, std::uint32_t bo) {
+  for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = Word(bo, i);
+}
+
+bool Check(const std::vector<std::uint64_t>& buf, std::uint32_t bo) {
+  for (std::size_t i = 0; i < buf.size(); ++i) {
+    if (buf[i] != Word(bo, i)) return false;
+  }
+  return true;
+}
+
+struct ChildReport {
+  int stage = 0;
+  std::uint64_t objects = 0;
+  std::uint64_t uses = 0;
+  std::uint64_t bytes_verified = 0;
+  std::uint64_t episodes = 0;
+  std::uint64_t freed_pages = 0;
+  std::uint64_t peak_usage = 0;
+};
+
+[[noreturn]] void ChildMain(bool reclaim, const std::string& expected_dir, int report_fd) {
+  ChildReport rep;
+  auto finish = [&](int stage) {
+    rep.stage = stage;
+    if (write(report_fd, &rep, sizeof(rep)) != sizeof(rep)) _exit(90);
+    _exit(stage == 0 ? 0 : 10 + stage);
+  };
+  const std::uint64_t limit = LimitBytes();
+  Result<std::unique_ptr<CgroupV1Source>> src = CgroupV1Source::Detect();
+  if (!src.ok() || (*src)->dir() != expected_dir) finish(1);
+  CgroupV1Source* monitor = src->get();
+
+  MemoryContext memory;
+  FileStoreOptions fo;
+  fo.o_direct = true;
+  Result<std::unique_ptr<BackupStore>> store = NewFileStore(fo);
+  if (!store.ok()) {
+    fo.o_direct = false;  // a file system without O_DIRECT: the page cache is reclaimable too
+    store = NewFileStore(fo);
+  }
+  if (!store.ok()) finish(2);
+  std::unique_ptr<BoShrinker> shrinker;
+  auto dev = std::make_unique<TestDevice>(PageCount(256), Bytes(16 * limit), &memory, store->get(),
+                                          [&](DeviceFuncs* driver) {
+                                            shrinker = std::make_unique<BoShrinker>(driver);
+                                            return shrinker->funcs();
+                                          });
+  if (!shrinker->Attach(dev->get()).ok()) finish(3);
+  Reclaimer reclaimer;
+  ReclaimThreadOptions o;
+  o.period = std::chrono::milliseconds(2);
+  o.high_watermark = 0.6;
+  o.low_watermark = 0.4;
+  ReclaimThread thread(&reclaimer, o);
+  if (!thread.AddSource(std::move(*src)).ok()) finish(4);
+  if (reclaim) {
+    if (!RegisterDeviceReclaim(&reclaimer, shrinker.get(), &memory).ok()) finish(5);
+    if (!thread.Start().ok()) finish(6);
+  }
+  // Allocation throttling (the kernel's reclaim throttle): above 70 % of the limit, give the
+  // reclaim thread up to 200 ms to catch up before allocating more.
+  auto throttle = [&] {
+    for (int i = 0; i < 200; ++i) {
+      Result<MemorySample> now = monitor->Sample();
+      if (!now.ok()) return;
+      rep.peak_usage = std::max(rep.peak_usage, now->usage_bytes);
+      if (!reclaim || now->usage_bytes + kBoBytes < limit / 10 * 7) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  };
+
+  const std::uint32_t n = static_cast<std::uint32_t>(3 * limit / kBoBytes);
+  std::vector<std::uint64_t> buf(kBoBytes / 8);
+  std::vector<BoRef> bos;
+  OperationContext ctx;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    throttle();
+    BoOptions opts;
+    opts.size = Bytes(kBoBytes);
+    Result<BoRef> bo = BufferObject::Create(dev->get(), opts, PlacementOf(kMemTt), ctx);
+    if (!bo.ok()) finish(7);
+    Fill(buf, i);
+    if (!(*bo)->Write(0, std::as_bytes(std::span(buf)), ctx).ok()) finish(8);
+    bos.push_back(*bo);
+    ++rep.objects;
+  }
+  std::uint64_t rng = 42;
+  for (std::uint32_t k = 0; k < n; ++k) {
+    throttle();
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    const std::uint32_t i = static_cast<std::uint32_t>((rng >> 33) % n);
+    if (!bos[i]->Read(0, std::as_writable_bytes(std::span(buf)), ctx).ok()) finish(9);
+    if (!Check(buf, i)) finish(10);
+    rep.bytes_verified += kBoBytes;
+    ++rep.uses;
+  }
+  for (std::uint32_t i = 0; i < n; ++i) {
+    throttle();
+    if (!bos[i]->Read(0, std::as_writable_bytes(std::span(buf)), ctx).ok()) finish(11);
+    if (!Check(buf, i)) finish(12);
+    rep.bytes_verified += kBoBytes;
+  }
+  thread.Stop();
+  rep.episodes = thread.episodes();
+  for (const ShrinkerSnapshot& s : reclaimer.Snapshot()) rep.freed_pages += s.freed;
+  bos.clear();
+  UnregisterDeviceReclaim(&reclaimer, shrinker.get(), &memory);
+  dev.reset();
+  finish(0);
+  _exit(0);  // finish() never returns
+}
+
+struct RunResult {
+  int status = 0;
+  bool have_report = false;
+  ChildReport report;
+};
+
+RunResult RunChild(TestCgroup* cg, bool reclaim) {
+  RunResult out;
+  int go[2], rep[2];
+  if (pipe(go) != 0 || pipe(rep) != 0) {
+    ADD_FAILURE() << "pipe: " << std::strerror(errno);
+    return out;
+  }
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(go[1]);
+    close(rep[0]);
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(91);
+    ChildMain(reclaim, cg->dir(), rep[1]);
+  }
+  close(go[0]);
+  close(rep[1]);
+  EXPECT_GT(pid, 0);
+  Status st = cg->AddPid(pid);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  if (write(go[1], "g", 1) != 1) ADD_FAILURE() << "cannot start the child";
+  close(go[1]);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    if (waitpid(pid, &out.status, WNOHANG) == pid) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      ADD_FAILURE() << "child did not finish in 60 s";
+      kill(pid, SIGKILL);
+      waitpid(pid, &out.status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  out.have_report = read(rep[0], &out.report, sizeof(out.report)) == sizeof(out.report);
+  close(rep[0]);
+  return out;
+}
+
+TEST(BoCgroupTest, DriverShrinkerKeepsChildAliveWithThreeTimesTheLimitOfObjects) {
+  std::string why;
+  const std::uint64_t limit = LimitBytes();
+  auto cg = testing::MakeTestCgroupOrSkip(limit, &why);
+  if (cg == nullptr) GTEST_SKIP() << why;
+  RunResult r = RunChild(cg.get(), /*reclaim=*/true);
+  ASSERT_TRUE(r.have_report) << "status " << r.status << " oom_kill " << cg->OomKills();
+  EXPECT_EQ(r.report.stage, 0);
+  ASSERT_TRUE(WIFEXITED(r.status)) << r.status;
+  EXPECT_EQ(WEXITSTATUS(r.status), 0);
+  EXPECT_EQ(r.report.objects, 3 * limit / kBoBytes);
+  EXPECT_EQ(r.report.bytes_verified, (r.report.objects + r.report.uses) * kBoBytes);
+  EXPECT_GT(r.report.episodes, 0u);
+  EXPECT_GT(r.report.freed_pages, 0u);
+  EXPECT_EQ(cg->OomKills(), 0u);
+  std::printf(
+      "limit %llu MiB: %llu objects, %llu random uses, %llu episodes, %llu pages freed, "
+      "peak usage %llu MiB (max_usage %llu MiB)\n",
+      static_cast<unsigned long long>(limit >> 20),
+      static_cast<unsigned long long>(r.report.objects),
+      static_cast<unsigned long long>(r.report.uses),
+      static_cast<unsigned long long>(r.report.episodes),
+      static_cast<unsigned long long>(r.report.freed_pages),
+      static_cast<unsigned long long>(r.report.peak_usage >> 20),
+      static_cast<unsigned long long>(cg->Value("memory.max_usage_in_bytes") >> 20));
+}
+
+TEST(BoCgroupTest, WithoutReclaimTheChildIsOomKilled) {
+  std::string why;
+  auto cg = testing::MakeTestCgroupOrSkip(LimitBytes(), &why);
+  if (cg == nullptr) GTEST_SKIP() << why;
+  RunResult r = RunChild(cg.get(), /*reclaim=*/false);
+  const bool killed = WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGKILL;
+  EXPECT_TRUE(killed || cg->OomKills() > 0) << "status " << r.status;
+  EXPECT_FALSE(r.have_report) << "the child must not have finished";
+  EXPECT_GE(cg->OomKills(), 1u);
+}
+
+}  // namespace
+}  // namespace uttm

@@ -1,0 +1,334 @@
+// Copyright (c) uttm developers.
+#include "uttm/bo_shrinker.h"
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "uttm/bo_shrink.h"
+#include "uttm/lru_walk.h"
+#include "uttm/memory_context.h"
+
+namespace uttm {
+namespace {
+
+constexpr std::int64_t kStoreRoomRefreshNs = 50'000'000;
+
+std::int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The shrinker handles page vectors of its own (not imported ones, unless mappable).
+bool Countable(const PageVector& tt) {
+  const std::uint32_t f = tt.flags();
+  return (f & kPageVectorExternal) == 0 || (f & kPageVectorExternalMappable) != 0;
+}
+
+bool IsPopulatedUnswapped(const PageVector& tt) { return tt.is_populated() && !tt.is_swapped(); }
+
+}  // namespace
+
+// The accounting decorator: forwards every callback to the driver and reports populate,
+// unpopulate and madvise changes to the shrinker.
+class BoShrinker::Funcs final : public DeviceFuncs {
+ public:
+  Funcs(BoShrinker* owner, DeviceFuncs* driver) : owner_(owner), driver_(driver) {}
+
+  Result<std::unique_ptr<PageVector>> TtCreate(BufferObject& bo, std::uint32_t flags) override {
+    return driver_->TtCreate(bo, flags);
+  }
+  Status TtPopulate(BufferObject& bo, PageVector& tt, OperationContext& ctx) override {
+    Status s = driver_->TtPopulate(bo, tt, ctx);
+    if (s.ok()) owner_->OnPopulated(bo, tt);
+    return s;
+  }
+  void TtUnpopulate(BufferObject& bo, PageVector& tt) override {
+    driver_->TtUnpopulate(bo, tt);
+    owner_->OnUnpopulated(tt);
+  }
+  bool EvictionValuable(const BufferObject& bo, const Place& place) override {
+    return driver_->EvictionValuable(bo, place);
+  }
+  void EvictFlags(const BufferObject& bo, Placement* placement) override {
+    driver_->EvictFlags(bo, placement);
+  }
+  Status Move(BufferObject& bo, bool evict, OperationContext& ctx,
+              std::unique_ptr<Resource>& new_res, Place* hop) override {
+    return driver_->Move(bo, evict, ctx, new_res, hop);
+  }
+  std::byte* AccessMemory(const Resource& res) override { return driver_->AccessMemory(res); }
+  void SwapNotify(BufferObject& bo) override { driver_->SwapNotify(bo); }
+  void ReleaseNotify(BufferObject& bo) override { driver_->ReleaseNotify(bo); }
+  void DeleteMemNotify(BufferObject& bo) override { driver_->DeleteMemNotify(bo); }
+  void MadviseNotify(BufferObject& bo) override {
+    driver_->MadviseNotify(bo);
+    owner_->OnMadvise(bo);
+  }
+
+ private:
+  BoShrinker* const owner_;
+  DeviceFuncs* const driver_;
+};
+
+BoShrinker::BoShrinker(DeviceFuncs* driver, BoShrinkerOptions options)
+    : options_(std::move(options)), funcs_(std::make_unique<Funcs>(this, driver)) {}
+
+BoShrinker::~BoShrinker() = default;
+
+DeviceFuncs* BoShrinker::funcs() { return funcs_.get(); }
+
+Status BoShrinker::Attach(Device* device) {
+  if (device == nullptr) return Status(Errc::kInvalid, "BoShrinker::Attach: null device");
+  if (&device->funcs() != funcs_.get()) {
+    return Status(Errc::kInvalid,
+                  "BoShrinker::Attach: the device was not created with this shrinker's funcs()");
+  }
+  Device* expected = nullptr;
+  if (!device_.compare_exchange_strong(expected, device)) {
+    return Status(Errc::kInvalid, "BoShrinker::Attach: already attached");
+  }
+  RefreshStoreRoom(true);
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accounting
+
+void BoShrinker::Adjust(bool purgeable, std::int64_t pages) {
+  std::atomic<std::uint64_t>& counter = purgeable ? purgeable_ : shrinkable_;
+  if (pages >= 0) {
+    counter.fetch_add(static_cast<std::uint64_t>(pages), std::memory_order_relaxed);
+  } else {
+    counter.fetch_sub(static_cast<std::uint64_t>(-pages), std::memory_order_relaxed);
+  }
+}
+
+void BoShrinker::OnPopulated(BufferObject& bo, PageVector& tt) {
+  if (!Countable(tt) || !IsPopulatedUnswapped(tt)) return;
+  const Record rec{tt.num_pages().value(), bo.madvice() == Madvice::kDontNeed};
+  MutexLock lock(&mu_);
+  auto [it, inserted] = records_.try_emplace(&tt, rec);
+  if (!inserted) {
+    // Already counted (a populate of a populated vector): keep one record.
+    Adjust(it->second.purgeable, -static_cast<std::int64_t>(it->second.pages));
+    it->second = rec;
+  }
+  Adjust(rec.purgeable, static_cast<std::int64_t>(rec.pages));
+}
+
+void BoShrinker::OnUnpopulated(PageVector& tt) {
+  if (IsPopulatedUnswapped(tt)) return;  // the driver kept the pages
+  Forget(&tt);
+}
+
+void BoShrinker::Forget(const PageVector* tt) {
+  MutexLock lock(&mu_);
+  auto it = records_.find(tt);
+  if (it == records_.end()) return;
+  Adjust(it->second.purgeable, -static_cast<std::int64_t>(it->second.pages));
+  records_.erase(it);
+}
+
+void BoShrinker::OnMadvise(BufferObject& bo) {
+  const PageVector* tt = bo.tt();
+  if (tt == nullptr) return;
+  const bool purgeable = bo.madvice() == Madvice::kDontNeed;
+  MutexLock lock(&mu_);
+  auto it = records_.find(tt);
+  if (it == records_.end() || it->second.purgeable == purgeable) return;
+  Adjust(it->second.purgeable, -static_cast<std::int64_t>(it->second.pages));
+  it->second.purgeable = purgeable;
+  Adjust(purgeable, static_cast<std::int64_t>(it->second.pages));
+}
+
+void BoShrinker::RefreshStoreRoom(bool force) {
+  const std::int64_t now = NowNs();
+  if (!force && now - store_room_at_ns_.load(std::memory_order_relaxed) < kStoreRoomRefreshNs) {
+    return;
+  }
+  store_room_at_ns_.store(now, std::memory_order_relaxed);
+  Device* dev = device_.load(std::memory_order_acquire);
+  BackupStore* store = dev != nullptr ? dev->backup_store() : nullptr;
+  const std::uint64_t room = store != nullptr ? store->BytesAvailable() / kPageSize : 0;
+  store_room_pages_.store(room, std::memory_order_relaxed);
+}
+
+Result<ShrinkAccounting> BoShrinker::CheckAccounting() {
+  Device* dev = device_.load(std::memory_order_acquire);
+  if (dev == nullptr) return Status(Errc::kInvalid, "BoShrinker::CheckAccounting: not attached");
+  // Collect referenced objects under the LRU lock, then inspect each under its reservation.
+  std::vector<BoRef> bos;
+  {
+    MutexLock lock(dev->lru().lock());
+    auto collect = [&](ListHead& list) UTTM_REQUIRES(dev->lru().lock()) {
+      for (ListNode* n = list.front(); n != nullptr && !list.is_end(n); n = n->next()) {
+        Resource* res = Resource::FromLruNode(n);
+        if (res == nullptr || res->bo() == nullptr) continue;
+        if (res->bo()->GetUnlessZero()) bos.push_back(BoRef::Adopt(res->bo()));
+      }
+    };
+    for (MemType t = 0; t < kNumMemTypes; ++t) {
+      ResourceManager* man = dev->manager(t);
+      if (man == nullptr) continue;
+      for (unsigned p = 0; p < kNumPriorities; ++p) collect(man->lru(p));
+    }
+    collect(dev->lru().unevictable());
+  }
+  ShrinkAccounting want;
+  for (BoRef& bo : bos) {
+    if (!bo->TryReserve()) return Status(Errc::kBusy, "CheckAccounting: an object is locked");
+    bo->resv()->AssertHeld();
+    const PageVector* tt = bo->tt();
+    if (tt != nullptr && Countable(*tt) && IsPopulatedUnswapped(*tt)) {
+      bool purgeable = bo->madvice() == Madvice::kDontNeed;
+      if (bo->is_ghost()) {
+        // A ghost keeps the bucket its vector had when it was handed over.
+        MutexLock lock(&mu_);
+        auto it = records_.find(tt);
+        purgeable = it != records_.end() && it->second.purgeable;
+      }
+      (purgeable ? want.purgeable : want.shrinkable) += tt->num_pages().value();
+    }
+    bo->resv()->Unlock();
+  }
+  const std::uint64_t have_s = shrinkable_pages();
+  const std::uint64_t have_p = purgeable_pages();
+  if (have_s != want.shrinkable || have_p != want.purgeable) {
+    return Status(Errc::kInvalid,
+                  "shrinker accounting mismatch: kept shrinkable=" + std::to_string(have_s) +
+                      " purgeable=" + std::to_string(have_p) +
+                      ", recomputed shrinkable=" + std::to_string(want.shrinkable) +
+                      " purgeable=" + std::to_string(want.purgeable));
+  }
+  return want;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Count and scan
+
+std::uint64_t BoShrinker::Count(const ShrinkControl& sc) {
+  std::uint64_t n = purgeable_.load(std::memory_order_relaxed);
+  if (sc.reclaim.may_fs) {
+    RefreshStoreRoom(false);
+    n += std::min(store_room_pages_.load(std::memory_order_relaxed),
+                  shrinkable_.load(std::memory_order_relaxed));
+  }
+  return n != 0 ? n : kShrinkEmpty;
+}
+
+Result<std::int64_t> BoShrinker::ShrinkOne(BufferObject& bo, Pass pass, const ReclaimContext& rc,
+                                           OperationContext& ctx, bool* have_pm,
+                                           std::uint64_t* scanned) {
+  bo.resv()->AssertHeld();
+  PageVector* tt = bo.tt();
+  if (tt == nullptr || !Countable(*tt)) return Status(Errc::kBusy, "not shrinkable");
+  if (!ShrinkSuitable(bo, ctx)) return Status(Errc::kBusy, "not suitable");
+  const bool dead = bo.is_ghost() || bo.deleted();
+  const bool purge = dead || bo.madvice() == Madvice::kDontNeed;
+  if (pass == Pass::kPurge && !purge) return Status(Errc::kBusy, "not purgeable");
+  const Resource* res = bo.resource();
+  if (!dead && res != nullptr &&
+      !bo.device().funcs().EvictionValuable(bo, Place{.mem_type = res->mem_type()})) {
+    return Status(Errc::kBusy, "not eviction-valuable");
+  }
+  // A live object outside SYSTEM moves there first, which may need the device awake.
+  const bool needs_move = !dead && res != nullptr && res->mem_type() != kMemSystem;
+  if (needs_move && options_.power != nullptr && !*have_pm) {
+    if (options_.power->GetIfActive()) {
+      *have_pm = true;
+    } else if (rc.background) {
+      options_.power->Get();
+      *have_pm = true;
+    } else {
+      options_.power->QueueWake();
+      return Status(Errc::kBusy, "device suspended; wake queued");
+    }
+  }
+  *scanned += tt->num_pages().value();
+  const ShrinkFlags flags{
+      .purge = purge, .writeback = pass == Pass::kWriteback && !purge, .allow_move = !dead};
+  // On success Shrink reports the emptied vector through TtUnpopulate: the record goes.
+  return Shrink(ctx, bo, flags);
+}
+
+bool BoShrinker::Walk(Pass pass, const ReclaimContext& rc, std::uint64_t target, bool* have_pm,
+                      std::uint64_t* scanned, std::uint64_t* freed) {
+  Device* dev = device_.load(std::memory_order_acquire);
+  for (MemType t = 0; t < kNumMemTypes && *scanned < target; ++t) {
+    ResourceManager* man = dev->manager(t);
+    if (man == nullptr || !man->use_tt()) continue;
+    OperationContext ctx;
+    ctx.interruptible = false;
+    ctx.trylock_only = true;
+    ctx.no_wait_gpu = pass == Pass::kIdle || (pass == Pass::kPurge && ShrinkAvoidWait(rc));
+    LruWalkArg arg{.ctx = &ctx, .ticket = nullptr, .trylock_only = true};
+    ReservedBoCursor cursor(dev, man, arg);
+    for (;;) {
+      Result<BufferObject*> next = cursor.Next();
+      if (!next.ok()) return false;
+      if (*next == nullptr) break;
+      Result<std::int64_t> r = ShrinkOne(**next, pass, rc, ctx, have_pm, scanned);
+      if (r.ok()) {
+        *freed += static_cast<std::uint64_t>(*r);
+      } else if (r.code() != Errc::kBusy && r.code() != Errc::kAlready) {
+        return false;
+      }
+      if (*scanned >= target) break;
+    }
+  }
+  return true;
+}
+
+std::uint64_t BoShrinker::Scan(ShrinkControl& sc) {
+  Device* dev = device_.load(std::memory_order_acquire);
+  if (dev == nullptr) return kShrinkStop;
+  const ReclaimContext& rc = sc.reclaim;
+  const std::uint64_t target = sc.nr_to_scan;
+  std::uint64_t scanned = 0;
+  std::uint64_t freed = 0;
+  bool have_pm = false;
+  bool ok = Walk(Pass::kPurge, rc, target, &have_pm, &scanned, &freed);
+  if (ok && scanned < target && rc.may_fs) {
+    ok = Walk(Pass::kIdle, rc, target, &have_pm, &scanned, &freed);
+    if (ok && scanned < target && !ShrinkAvoidWait(rc)) {
+      ok = Walk(Pass::kWait, rc, target, &have_pm, &scanned, &freed);
+    }
+    if (ok && scanned < target && rc.may_io && rc.background) {
+      Walk(Pass::kWriteback, rc, target, &have_pm, &scanned, &freed);
+    }
+  }
+  if (have_pm) options_.power->Put();
+  RefreshStoreRoom(true);
+  sc.nr_scanned = scanned;
+  return scanned != 0 ? freed : kShrinkStop;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Status RegisterDeviceReclaim(Reclaimer* reclaimer, BoShrinker* shrinker, MemoryContext* memory) {
+  if (reclaimer == nullptr) return Status(Errc::kInvalid, "RegisterDeviceReclaim: null reclaimer");
+  if (shrinker != nullptr) UTTM_RETURN_IF_ERROR(reclaimer->Register(shrinker));
+  if (memory != nullptr) {
+    Status s = reclaimer->Register(&memory->pool().shrinker());
+    if (!s.ok()) {
+      if (shrinker != nullptr) (void)reclaimer->Unregister(shrinker);
+      return s;
+    }
+    memory->set_reclaim_hook(reclaimer);
+  }
+  return Status::Ok();
+}
+
+void UnregisterDeviceReclaim(Reclaimer* reclaimer, BoShrinker* shrinker, MemoryContext* memory) {
+  if (reclaimer == nullptr) return;
+  if (memory != nullptr) {
+    memory->set_reclaim_hook(nullptr);
+    (void)reclaimer->Unregister(&memory->pool().shrinker());
+  }
+  if (shrinker != nullptr) (void)reclaimer->Unregister(shrinker);
+}
+
+}  // namespace uttm

@@ -1,0 +1,119 @@
+// Copyright (c) uttm developers.
+#include "uttm/bo_swapout.h"
+
+#include "uttm/bo_shrink.h"
+#include "uttm/buffer_object.h"
+#include "uttm/lru_walk.h"
+
+namespace uttm {
+namespace {
+
+Status Skip(const char* why) { return Status(Errc::kBusy, why); }
+
+// ttm_bo_swapout_cb.
+Result<std::int64_t> SwapoutOne(BufferObject& bo, OperationContext& ctx) {
+  bo.resv()->AssertHeld();
+  const Resource* res = bo.resource();
+  if (bo.pin_count() > 0 || res == nullptr) return Skip("pinned or not placed");
+  if (!bo.device().funcs().EvictionValuable(bo, Place{.mem_type = res->mem_type()})) {
+    return Skip("not eviction-valuable");
+  }
+  PageVector* tt = bo.tt();
+  if (tt == nullptr || !tt->is_populated() || tt->is_swapped() ||
+      (tt->flags() & kPageVectorExternal) != 0) {
+    return Skip("no swappable page vector");
+  }
+  const std::int64_t pages = static_cast<std::int64_t>(tt->num_pages().value());
+  if (bo.deleted()) {
+    UTTM_RETURN_IF_ERROR(bo.WaitIdle(ctx));
+    bo.CleanupMemtypeUse();
+    return pages;
+  }
+  if (bo.madvice() == Madvice::kDontNeed) {
+    return Shrink(ctx, bo, ShrinkFlags{.purge = true, .writeback = false, .allow_move = true});
+  }
+  if (res->mem_type() != kMemSystem) {
+    Status s = bo.Validate(Placement{Place{.mem_type = kMemSystem}}, ctx);
+    if (s.code() == Errc::kNoMemory || s.code() == Errc::kNoSpace) return Skip("no room in SYSTEM");
+    UTTM_RETURN_IF_ERROR(s);
+  }
+  UTTM_RETURN_IF_ERROR(bo.WaitIdle(ctx));
+  BackupStore* store = bo.device().backup_store();
+  if (store == nullptr) return Skip("device has no backup store");
+  bo.device().funcs().SwapNotify(bo);
+  tt = bo.tt();
+  if (tt == nullptr || !tt->is_populated()) return std::int64_t{0};
+  {
+    MutexLock lock(bo.device().lru().lock());
+    if (bo.resource() != nullptr) bo.device().lru().SetUnevictable(bo.resource(), true);
+  }
+  Result<PageCount> r = tt->Swapout(store);
+  if (r.ok()) {
+    // As ttm_tt_swapout ends in ttm_tt_unpopulate: the driver's accounting sees the pages go.
+    bo.device().funcs().TtUnpopulate(bo, *tt);
+  }
+  bo.UpdateLruState();
+  if (!r.ok()) {
+    if (r.code() == Errc::kNoMemory || r.code() == Errc::kNoSpace) return Skip("store full");
+    return r.status();
+  }
+  return static_cast<std::int64_t>(r->value());
+}
+
+}  // namespace
+
+Result<std::uint64_t> DeviceSwapout(Device& device, OperationContext& ctx) {
+  OperationContext walk_ctx = ctx;
+  walk_ctx.trylock_only = true;
+  for (MemType t = 0; t < kNumMemTypes; ++t) {
+    ResourceManager* man = device.manager(t);
+    if (man == nullptr || !man->use_tt()) continue;
+    LruWalkArg arg{.ctx = &walk_ctx, .ticket = nullptr, .trylock_only = true};
+    Result<std::int64_t> r = LruWalkForEvict(&device, man, arg, 1, SwapoutOne);
+    if (!r.ok()) return r.status();
+    if (*r > 0) {
+      ctx.pages_backed_up += static_cast<std::uint64_t>(*r);
+      return static_cast<std::uint64_t>(*r);
+    }
+  }
+  return std::uint64_t{0};
+}
+
+Result<std::uint64_t> GlobalSwapout(OperationContext& ctx, MemoryContext* memory) {
+  Device* winner = nullptr;
+  Result<std::uint64_t> result = std::uint64_t{0};
+  Device::ForEachDevice([&](Device& dev) {
+    if (winner != nullptr) return;
+    if (memory != nullptr && &dev.memory() != memory) return;
+    Result<std::uint64_t> r = DeviceSwapout(dev, ctx);
+    result = r;
+    if (r.ok() && *r > 0) winner = &dev;
+  });
+  if (winner != nullptr) Device::RotateToBack(winner);
+  return result;
+}
+
+Result<std::uint64_t> SwapoutAll(Device& device, OperationContext& ctx) {
+  std::uint64_t total = 0;
+  for (;;) {
+    UTTM_ASSIGN_OR_RETURN(std::uint64_t n, DeviceSwapout(device, ctx));
+    if (n == 0) return total;
+    total += n;
+  }
+}
+
+Result<std::uint64_t> TtShrink() {
+  OperationContext ctx;
+  return GlobalSwapout(ctx);
+}
+
+void InstallWatermarkSwapout(MemoryContext& memory) {
+  MemoryContext* m = &memory;
+  memory.set_over_limit([m](const OperationContext& caller) -> Result<std::uint64_t> {
+    OperationContext ctx = caller;
+    ctx.trylock_only = true;
+    return GlobalSwapout(ctx, m);
+  });
+}
+
+}  // namespace uttm

@@ -1,0 +1,162 @@
+// Copyright (c) uttm developers.
+//
+// The legacy watermark swapout (kernel-design.md §3.4, §8.8): populate over pages_limit swaps
+// other objects out round-robin across devices; EXTERNAL vectors are never touched; with nothing
+// to swap the limit is hard (kNoMemory).
+#include "uttm/bo_swapout.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "testing/test_device.h"
+#include "uttm/buffer_object.h"
+#include "uttm/file_store.h"
+
+namespace uttm {
+namespace {
+
+using testing::PlacementOf;
+using testing::TestDevice;
+
+constexpr std::uint64_t kMiB = 1u << 20;
+
+class BoSwapoutTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    MemoryContextOptions mo;
+    mo.stats = &stats_;
+    mo.pages_limit = PageCount(8 * 256);  // 8 MiB
+    memory_ = std::make_unique<MemoryContext>(mo);
+    InstallWatermarkSwapout(*memory_);
+    for (int i = 0; i < 2; ++i) {
+      auto fs = NewFileStore();
+      ASSERT_TRUE(fs.ok());
+      stores_.push_back(std::move(fs).value());
+      devs_.push_back(std::make_unique<TestDevice>(PageCount(256), Bytes(256 * kMiB), memory_.get(),
+                                                   stores_.back().get()));
+    }
+  }
+  void TearDown() override {
+    bos_.clear();
+    devs_.clear();
+  }
+
+  Result<BoRef> MakeBo(int dev, std::uint8_t fill, std::uint32_t tt_flags = 0,
+                       MemType type = kMemTt) {
+    OperationContext ctx;
+    BoOptions opts;
+    opts.size = Bytes(kMiB);
+    opts.tt_flags = tt_flags;
+    UTTM_ASSIGN_OR_RETURN(BoRef bo,
+                          BufferObject::Create(devs_[dev]->get(), opts, PlacementOf(type), ctx));
+    std::vector<std::byte> data(kMiB, std::byte{fill});
+    UTTM_RETURN_IF_ERROR(bo->Write(0, data, ctx));
+    bos_.push_back({bo, dev, fill});
+    return bo;
+  }
+
+  static bool Swapped(BufferObject& bo) {
+    if (!bo.TryReserve()) return false;
+    bo.resv()->AssertHeld();
+    const bool s = bo.tt() != nullptr && bo.tt()->is_swapped();
+    bo.resv()->Unlock();
+    return s;
+  }
+
+  static bool Holds(BufferObject& bo, std::uint8_t fill) {
+    OperationContext ctx;
+    std::vector<std::byte> got(kMiB);
+    if (!bo.Read(0, got, ctx).ok()) return false;
+    for (std::byte b : got) {
+      if (b != std::byte{fill}) return false;
+    }
+    return true;
+  }
+
+  struct Item {
+    BoRef bo;
+    int dev;
+    std::uint8_t fill;
+  };
+  Stats stats_;
+  std::unique_ptr<MemoryContext> memory_;
+  std::vector<std::unique_ptr<BackupStore>> stores_;
+  std::vector<std::unique_ptr<TestDevice>> devs_;
+  std::vector<Item> bos_;
+};
+
+TEST_F(BoSwapoutTest, PopulateOverTheLimitSwapsOutRoundRobinAcrossDevices) {
+  // 8 objects fill the limit (4 per device); 8 more each push one out.
+  for (int i = 0; i < 16; ++i) {
+    ASSERT_TRUE(MakeBo(i % 2, static_cast<std::uint8_t>(i + 1)).ok()) << i;
+    EXPECT_LE(memory_->pages_allocated().value(), memory_->pages_limit().value());
+  }
+  int swapped[2] = {0, 0};
+  for (Item& it : bos_) swapped[it.dev] += Swapped(*it.bo) ? 1 : 0;
+  EXPECT_EQ(swapped[0] + swapped[1], 8);
+  // Round-robin: the device that gave pages goes to the back, so both give alike.
+  EXPECT_LE(std::abs(swapped[0] - swapped[1]), 1) << swapped[0] << " " << swapped[1];
+  EXPECT_GE(stats_.Get(Stat::kPagesSwappedOut), 8u * 256u);
+  // Swapped-out resources sit on the unevictable list; contents come back exactly.
+  for (Item& it : bos_) {
+    if (Swapped(*it.bo)) {
+      EXPECT_TRUE(it.bo->resource()->unevictable());
+      EXPECT_EQ(it.bo->resource()->mem_type(), kMemSystem);
+    }
+  }
+  for (Item& it : bos_) EXPECT_TRUE(Holds(*it.bo, it.fill)) << int{it.fill};
+  EXPECT_LE(memory_->pages_allocated().value(), memory_->pages_limit().value());
+}
+
+TEST_F(BoSwapoutTest, ExternalVectorsAreNeverCountedNorSwapped) {
+  Result<BoRef> ext = MakeBo(0, 0xEE, kPageVectorExternal);
+  ASSERT_TRUE(ext.ok()) << ext.status().ToString();
+  EXPECT_EQ(memory_->pages_allocated().value(), 0u);
+  ASSERT_TRUE(MakeBo(0, 1).ok());
+  ASSERT_TRUE(MakeBo(0, 2, 0, kMemSystem).ok());
+  OperationContext ctx;
+  Result<std::uint64_t> n = SwapoutAll(*devs_[0]->get(), ctx);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 512u);
+  EXPECT_FALSE(Swapped(**ext));
+  EXPECT_TRUE((*ext)->tt()->is_populated());
+  EXPECT_EQ(memory_->pages_allocated().value(), 0u);
+  for (Item& it : bos_) EXPECT_TRUE(Holds(*it.bo, it.fill));
+}
+
+TEST_F(BoSwapoutTest, TtShrinkSwapsOneObjectAndPinnedOnesStay) {
+  Result<BoRef> pinned = MakeBo(1, 9);
+  ASSERT_TRUE(pinned.ok());
+  ASSERT_TRUE((*pinned)->TryReserve());
+  (*pinned)->resv()->AssertHeld();
+  (*pinned)->Pin();
+  (*pinned)->resv()->Unlock();
+  ASSERT_TRUE(MakeBo(1, 10).ok());
+  Result<std::uint64_t> r = TtShrink();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 256u);
+  r = TtShrink();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 0u);  // only the pinned one is left
+  EXPECT_FALSE(Swapped(**pinned));
+  ASSERT_TRUE((*pinned)->TryReserve());
+  (*pinned)->resv()->AssertHeld();
+  (*pinned)->Unpin();
+  (*pinned)->resv()->Unlock();
+  for (Item& it : bos_) EXPECT_TRUE(Holds(*it.bo, it.fill));
+}
+
+TEST_F(BoSwapoutTest, WithNothingToSwapTheLimitIsHard) {
+  // A third device without a store on the same context: its objects cannot go anywhere.
+  devs_.push_back(
+      std::make_unique<TestDevice>(PageCount(256), Bytes(256 * kMiB), memory_.get(), nullptr));
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(MakeBo(2, 1).ok());
+  Result<BoRef> over = MakeBo(2, 2);
+  EXPECT_EQ(over.code(), Errc::kNoMemory);
+  EXPECT_LE(memory_->pages_allocated().value(), memory_->pages_limit().value());
+}
+
+}  // namespace
+}  // namespace uttm

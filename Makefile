@@ -33,7 +33,7 @@ bench: build
 	@for b in build/release/bench/*_bench; do echo "== $$b"; $$b --benchmark_repetitions=5 --benchmark_report_aggregates_only=true; done
 
 demo: build
-	@if [ -x build/release/tools/uttm ]; then scripts/demo.sh; else echo "uttm: the tool (make demo) arrives with issue 6; see README"; exit 1; fi
+	@if [ -x build/release/tools/uttm/uttm ]; then scripts/demo.sh; else echo "uttm: build/release/tools/uttm/uttm was not built"; exit 1; fi
 
 clean:
 	rm -rf build

@@ -127,14 +127,6 @@ TEST(CliTest, DryRunPrintsThePlan) {
   EXPECT_THAT(file.output, HasSubstr("class shader-cache"));
 }
 
-TEST(CliTest, RunWithoutEngineFailsClearly) {
-  Outcome o = RunUttm("run --preset demo --quiet");
-  EXPECT_EQ(o.code, kExitRunFailed);
-  EXPECT_THAT(o.output, HasSubstr("engine is not built yet; nothing was run"));
-  EXPECT_EQ(RunUttm("bench").code, kExitRunFailed);
-  EXPECT_EQ(RunUttm("inspect").code, kExitRunFailed);
-}
-
 TEST(CliTest, PresetsValidateAndShow) {
   Outcome list = RunUttm("presets");
   EXPECT_EQ(list.code, kExitOk);

@@ -709,6 +709,9 @@ Report Engine::BuildReport() {
   r.counters.swapouts = stats_.Get(Stat::kSwapouts);
   r.counters.shrinker_scans = stats_.Get(Stat::kShrinkerScans);
   r.counters.bytes_moved = stats_.Get(Stat::kBytesMoved);
+  r.counters.store_write_errors = stats_.Get(Stat::kStoreWriteErrors);
+  r.counters.store_read_errors = stats_.Get(Stat::kStoreReadErrors);
+  r.counters.placement_fallbacks = placement_fallbacks_.load();
   r.memory.page_limit_bytes = w_.limits.page_limit;
   // Above the limit: the VRAM arenas (touched pages are resident), the tool's scratch buffers
   // (a whole buffer per thread), the heap, the binary and libraries.

@@ -78,7 +78,10 @@ std::string ReportToJson(const Report& r) {
                    {"evictions", r.counters.evictions},
                    {"swapouts", r.counters.swapouts},
                    {"shrinker_scans", r.counters.shrinker_scans},
-                   {"bytes_moved", r.counters.bytes_moved}};
+                   {"bytes_moved", r.counters.bytes_moved},
+                   {"store_write_errors", r.counters.store_write_errors},
+                   {"store_read_errors", r.counters.store_read_errors},
+                   {"placement_fallbacks", r.counters.placement_fallbacks}};
   j["memory"] = {{"peak_rss_bytes", r.memory.peak_rss_bytes},
                  {"page_limit_bytes", r.memory.page_limit_bytes},
                  {"rss_slack_bytes", r.memory.rss_slack_bytes}};

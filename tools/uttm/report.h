@@ -65,6 +65,12 @@ struct Report {
     std::uint64_t swapouts = 0;
     std::uint64_t shrinker_scans = 0;
     std::uint64_t bytes_moved = 0;
+    // Not required: failed store calls (the data stayed in memory), and accesses/creates that
+    // found no room in any domain of their placement (served from where the buffer was, or
+    // created in SYSTEM).
+    std::uint64_t store_write_errors = 0;
+    std::uint64_t store_read_errors = 0;
+    std::uint64_t placement_fallbacks = 0;
   } counters;
 
   struct Memory {

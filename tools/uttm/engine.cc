@@ -179,6 +179,7 @@ class Engine {
   void Access(Buf& b, const Op& op, bool write, std::vector<std::byte>& scratch);
   void Madvise(Buf& b, const Op& op, bool dontneed);
   void ValidatePreferred(Buf& b);
+  static bool Placeable(const Status& s);
   void VerifyLane(Lane& lane, std::vector<std::byte>& scratch);
   SimGpu& GpuOf(std::uint64_t buffer) { return *gpus_[buffer % gpus_.size()]; }
   Placement PlacementOf(const BufferClass& c) const;
@@ -335,6 +336,10 @@ void Engine::AddError(std::string e) {
   if (errors_.size() < kMaxListedErrors) errors_.push_back(std::move(e));
 }
 
+bool Engine::Placeable(const Status& s) {
+  return s.code() == Errc::kNoMemory || s.code() == Errc::kNoSpace || s.code() == Errc::kBusy;
+}
+
 void Engine::ValidatePreferred(Buf& b) {
   OperationContext ctx;
   Status s = b.bo->Reserve(ctx);
@@ -343,11 +348,15 @@ void Engine::ValidatePreferred(Buf& b) {
     return;
   }
   b.bo->resv()->AssertHeld();
-  s = b.bo->Validate(PlacementOf(w_.classes[b.cls]), ctx);
+  // The preferred domain alone first (evicting others if needed), as drivers try their
+  // preferred domains before the allowed ones; then the whole placement list.
+  const Placement all = PlacementOf(w_.classes[b.cls]);
+  s = b.bo->Validate(Placement{all.places.front()}, ctx);
+  if (!s.ok() && Placeable(s) && all.places.size() > 1) s = b.bo->Validate(all, ctx);
   b.bo->Unreserve();
-  // No room in any preferred domain right now (everything busy or pinned): the access below
+  // No room in any domain of the placement right now (everything busy or pinned): the access
   // works wherever the buffer is.
-  if (s.code() == Errc::kNoMemory || s.code() == Errc::kNoSpace || s.code() == Errc::kBusy) {
+  if (!s.ok() && Placeable(s)) {
     placement_fallbacks_.fetch_add(1, std::memory_order_relaxed);
   } else if (!s.ok()) {
     AddError(fmt::format("validate: {}", s.ToString()));
@@ -361,8 +370,12 @@ void Engine::Create(Lane& lane, const Op& op, std::vector<std::byte>& scratch) {
   bo.priority = static_cast<unsigned>(c.priority);
   OperationContext ctx;
   Device* dev = GpuOf(op.buffer).device();
-  Result<BoRef> r = BufferObject::Create(dev, bo, PlacementOf(c), ctx);
-  if (!r.ok() && (r.status().code() == Errc::kNoMemory || r.status().code() == Errc::kNoSpace)) {
+  const Placement all = PlacementOf(c);
+  Result<BoRef> r = BufferObject::Create(dev, bo, Placement{all.places.front()}, ctx);
+  if (!r.ok() && Placeable(r.status()) && all.places.size() > 1) {
+    r = BufferObject::Create(dev, bo, all, ctx);
+  }
+  if (!r.ok() && Placeable(r.status())) {
     placement_fallbacks_.fetch_add(1, std::memory_order_relaxed);
     r = BufferObject::Create(dev, bo, Placement{Place{}}, ctx);
   }

@@ -84,7 +84,8 @@ class Rig {
   // Creates `n` objects of `size` in `mem`, filled with non-zero bytes.
   Status Fill(std::size_t n, std::uint64_t size, MemType mem) {
     std::vector<std::byte> data(size);
-    for (std::size_t i = 0; i < size; i += 8) data[i] = std::byte{static_cast<unsigned char>(i / 8 + 1)};
+    for (std::size_t i = 0; i < size; i += 8)
+      data[i] = std::byte{static_cast<unsigned char>(i / 8 + 1)};
     for (std::size_t i = 0; i < n; ++i) {
       OperationContext ctx;
       BoOptions bo;
@@ -175,8 +176,8 @@ Status BenchStore(bool memfd, std::uint64_t total, std::vector<Figure>* out) {
   }));
   const double backup_s = Since(t0);
   t0 = Clock::now();
-  UTTM_RETURN_IF_ERROR(rig->ForEach(
-      [](BufferObject& bo, OperationContext& ctx) { return bo.Populate(ctx); }));
+  UTTM_RETURN_IF_ERROR(
+      rig->ForEach([](BufferObject& bo, OperationContext& ctx) { return bo.Populate(ctx); }));
   const double restore_s = Since(t0);
   if (rig->stats().Get(Stat::kPagesRestored) < n * (kSize / kPageSize)) {
     return Status(Errc::kFault, "restore scenario restored fewer pages than backed up");
@@ -249,7 +250,8 @@ Status BenchEvict(std::uint64_t vram, std::vector<Figure>* out) {
     a[i % kSize] = b[(i * 7) % kSize];  // keep the copies observable
   }
   const double raw_s = Since(t0);
-  out->push_back({"eviction walk (per candidate)", "ns", uttm_s * 1e9 / static_cast<double>(evicted),
+  out->push_back({"eviction walk (per candidate)", "ns",
+                  uttm_s * 1e9 / static_cast<double>(evicted),
                   raw_s * 1e9 / static_cast<double>(evicted), "memcpy of 64 KiB", false});
   return Status::Ok();
 }

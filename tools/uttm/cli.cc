@@ -162,7 +162,8 @@ int CmdRun(const RunFlags& f) {
   if (f.inspect) std::fputs(InspectToText(r->inspect).c_str(), stdout);
   std::fputs(ReportToText(r->report).c_str(), stdout);
   if (!f.report.empty()) std::printf("report: %s\n", f.report.c_str());
-  if (!f.trace.empty()) std::printf("trace:  %s (open in https://ui.perfetto.dev)\n", f.trace.c_str());
+  if (!f.trace.empty())
+    std::printf("trace:  %s (open in https://ui.perfetto.dev)\n", f.trace.c_str());
   if (!f.plot.empty()) std::printf("plot:   %s\n", f.plot.c_str());
   return r->report.verified && r->report.errors.empty() ? kExitOk : kExitRunFailed;
 }
@@ -300,7 +301,8 @@ int RunCli(int argc, char** argv) {
   RunFlags run_flags;
   CLI::App* run = app.add_subcommand("run", "Run a workload against simulated devices");
   AddRunFlags(run, &run_flags);
-  run->add_flag("--inspect", run_flags.inspect, "Print the device/pool/store/shrinker state at the end");
+  run->add_flag("--inspect", run_flags.inspect,
+                "Print the device/pool/store/shrinker state at the end");
 
   std::string bench_json;
   bool bench_quick = false;

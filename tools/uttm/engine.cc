@@ -133,8 +133,9 @@ class TimedStore final : public BackupStore {
     const std::uint64_t bytes = pages * kPageSize;
     restore_ns_ += static_cast<std::uint64_t>(ns.count());
     restore_bytes_ += bytes;
-    trace_->Complete(kEvRestore, "store", t_tid, ts, static_cast<double>(ns.count()) / 1e3,
-                     {{"pages", static_cast<double>(pages)}, {"bytes", static_cast<double>(bytes)}});
+    trace_->Complete(
+        kEvRestore, "store", t_tid, ts, static_cast<double>(ns.count()) / 1e3,
+        {{"pages", static_cast<double>(pages)}, {"bytes", static_cast<double>(bytes)}});
   }
 
   std::unique_ptr<BackupStore> inner_;
@@ -284,7 +285,8 @@ Status Engine::Setup() {
     };
     Result<std::unique_ptr<SimGpu>> gpu = SimGpu::Create(so);
     if (shrinker) shrinkers_.push_back(std::move(shrinker));
-    if (!gpu.ok()) return Status(gpu.status().code(), fmt::format("device {}: {}", i, gpu.status().message()));
+    if (!gpu.ok())
+      return Status(gpu.status().code(), fmt::format("device {}: {}", i, gpu.status().message()));
     UTTM_RETURN_IF_ERROR(shrinkers_.back()->Attach((*gpu)->device()));
     gpus_.push_back(std::move(gpu).value());
   }
@@ -543,10 +545,10 @@ void Engine::VerifyLane(Lane& lane, std::vector<std::byte>& scratch) {
     }
     if (auto m = b.content->Verify(scratch.data())) {
       buf_mismatched_.fetch_add(1);
-      AddError(fmt::format("verify: buffer {} ({}): mismatch at byte {} (expected 0x{:02x}, got "
-                           "0x{:02x})",
-                           id, b.lost ? "purged, expected zeros" : "retained", m->offset,
-                           m->expected, m->actual));
+      AddError(fmt::format(
+          "verify: buffer {} ({}): mismatch at byte {} (expected 0x{:02x}, got "
+          "0x{:02x})",
+          id, b.lost ? "purged, expected zeros" : "retained", m->offset, m->expected, m->actual));
     } else {
       buf_verified_.fetch_add(1);
     }
@@ -646,21 +648,23 @@ void Engine::SamplerLoop() {
 }
 
 void Engine::Run() {
-  progress_ = std::make_unique<Progress>(o_.progress_out,
-                                         Progress::DetectMode(o_.progress_out, o_.quiet));
+  progress_ =
+      std::make_unique<Progress>(o_.progress_out, Progress::DetectMode(o_.progress_out, o_.quiet));
   trace_.ThreadName(0, "sampler");
   trace_.ThreadName(kOtherTid, "reclaim/other");
-  for (std::uint32_t t = 0; t < w_.Lanes(); ++t) trace_.ThreadName(t + 1, fmt::format("worker{}", t));
+  for (std::uint32_t t = 0; t < w_.Lanes(); ++t)
+    trace_.ThreadName(t + 1, fmt::format("worker{}", t));
   start_ = Clock::now();
   sampler_ = std::thread([this] { SamplerLoop(); });
 
   // The initial population, with as many threads as the first phase.
   const double ts = trace_.NowUs();
-  ForLanes(w_.phases.front().threads, [&](std::vector<Lane*>& mine, std::vector<std::byte>& scratch) {
-    for (Lane* l : mine) {
-      for (const Op& op : l->gen->InitialOps()) DoOp(*l, op, scratch);
-    }
-  });
+  ForLanes(w_.phases.front().threads,
+           [&](std::vector<Lane*>& mine, std::vector<std::byte>& scratch) {
+             for (Lane* l : mine) {
+               for (const Op& op : l->gen->InitialOps()) DoOp(*l, op, scratch);
+             }
+           });
   trace_.Complete(kEvPhase, "run", 0, ts, trace_.NowUs() - ts, {{"initial", 1}});
   const auto ops_start = Clock::now();
   for (std::size_t p = 0; p < w_.phases.size(); ++p) {
@@ -715,7 +719,8 @@ Report Engine::BuildReport() {
   r.duration_s = run_seconds_;
   r.ops = total_ops_;
   r.counters.pages_populated = stats_.Get(Stat::kPagesPopulated);
-  r.counters.pages_backed_up = stats_.Get(Stat::kPagesBackedUp) + stats_.Get(Stat::kPagesSwappedOut);
+  r.counters.pages_backed_up =
+      stats_.Get(Stat::kPagesBackedUp) + stats_.Get(Stat::kPagesSwappedOut);
   r.counters.pages_restored = stats_.Get(Stat::kPagesRestored) + stats_.Get(Stat::kPagesSwappedIn);
   r.counters.pages_purged = stats_.Get(Stat::kPagesPurged);
   r.counters.evictions = stats_.Get(Stat::kEvictions);
@@ -761,8 +766,8 @@ Report Engine::BuildReport() {
       r.errors.push_back(fmt::format("... and {} more errors", errors_total_ - errors_.size()));
     }
   }
-  r.verified = r.errors.empty() && r.buffers.mismatched == 0 &&
-               r.buffers.verified == r.buffers.total;
+  r.verified =
+      r.errors.empty() && r.buffers.mismatched == 0 && r.buffers.verified == r.buffers.total;
   return r;
 }
 
@@ -790,8 +795,11 @@ Json Engine::InspectState() {
     dj["name"] = d->name();
     dj["buffer_objects"] = d->bo_count();
     SimGpuStats gs = gpus_[i]->stats();
-    dj["engine"] = {{"copies", gs.copies}, {"bytes_copied", gs.bytes_copied}, {"clears", gs.clears},
-                    {"jobs", gs.jobs}, {"wakeups", gs.wakeups}};
+    dj["engine"] = {{"copies", gs.copies},
+                    {"bytes_copied", gs.bytes_copied},
+                    {"clears", gs.clears},
+                    {"jobs", gs.jobs},
+                    {"wakeups", gs.wakeups}};
     Json mans = Json::array();
     std::uint64_t unevictable = 0;
     {
@@ -802,14 +810,13 @@ Json Engine::InspectState() {
         Json mj;
         mj["type"] = MemTypeName(t);
         mj["usage_bytes"] = m->usage();
-        mj["size_bytes"] = t == kMemVram   ? w_.devices.vram
-                           : t == kMemTt ? w_.limits.page_limit
-                                         : 0;
+        mj["size_bytes"] = t == kMemVram ? w_.devices.vram : t == kMemTt ? w_.limits.page_limit : 0;
         Json lru = Json::array();
         for (unsigned p = 0; p < kNumPriorities; ++p) {
           std::uint64_t n = 0;
           ListHead& h = m->lru(p);
-          for (ListNode* node = h.front(); node != nullptr && !h.is_end(node); node = node->next()) {
+          for (ListNode* node = h.front(); node != nullptr && !h.is_end(node);
+               node = node->next()) {
             if (node->kind() == kLruResource) ++n;
           }
           lru.push_back(n);
@@ -836,7 +843,8 @@ Json Engine::InspectState() {
   Json types = Json::array();
   for (Caching c : {Caching::kCached, Caching::kWriteCombined, Caching::kUncached}) {
     Json orders = Json::array();
-    for (unsigned o = 0; o <= kMaxPageOrder; ++o) orders.push_back(pool.chunk_count(c, PageOrder(o)));
+    for (unsigned o = 0; o <= kMaxPageOrder; ++o)
+      orders.push_back(pool.chunk_count(c, PageOrder(o)));
     types.push_back({{"caching", CachingName(c)}, {"chunks_by_order", orders}});
   }
   pj["types"] = types;
@@ -846,10 +854,16 @@ Json Engine::InspectState() {
                 {"bytes_available", store_->BytesAvailable()}};
   Json sh = Json::array();
   for (const ShrinkerSnapshot& s : reclaimer_.Snapshot()) {
-    sh.push_back({{"name", s.name},       {"seeks", s.seeks},           {"batch", s.batch},
-                  {"last_count", s.last_count}, {"count_calls", s.count_calls},
-                  {"scan_calls", s.scan_calls}, {"scanned", s.scanned}, {"freed", s.freed},
-                  {"stops", s.stops},     {"deferred", s.deferred}});
+    sh.push_back({{"name", s.name},
+                  {"seeks", s.seeks},
+                  {"batch", s.batch},
+                  {"last_count", s.last_count},
+                  {"count_calls", s.count_calls},
+                  {"scan_calls", s.scan_calls},
+                  {"scanned", s.scanned},
+                  {"freed", s.freed},
+                  {"stops", s.stops},
+                  {"deferred", s.deferred}});
   }
   j["shrinkers"] = sh;
   Json bs = Json::array();
@@ -872,11 +886,11 @@ Status Engine::WriteOutputs(const Report& report) {
   if (!o_.trace_path.empty()) UTTM_RETURN_IF_ERROR(trace_.WriteFile(o_.trace_path));
   if (!o_.plot_path.empty()) {
     MutexLock lock(&sample_mu_);
-    UTTM_RETURN_IF_ERROR(WriteSvg(
-        plot_->Data(fmt::format("uttm run: {} ({} devices, page limit {})", w_.name,
-                                w_.devices.count, FormatSize(w_.limits.page_limit)),
-                    static_cast<double>(w_.limits.page_limit)),
-        o_.plot_path));
+    UTTM_RETURN_IF_ERROR(
+        WriteSvg(plot_->Data(fmt::format("uttm run: {} ({} devices, page limit {})", w_.name,
+                                         w_.devices.count, FormatSize(w_.limits.page_limit)),
+                             static_cast<double>(w_.limits.page_limit)),
+                 o_.plot_path));
   }
   return Status::Ok();
 }
@@ -927,13 +941,13 @@ Result<RunOutcome> RunWorkload(const Workload& w, const EngineOptions& options) 
 std::string InspectToText(const Json& j) {
   std::string out;
   for (const Json& d : j.at("devices")) {
-    out += fmt::format("device {}: {} buffer objects, engine {} copies ({}), {} clears; {} "
-                       "unevictable\n",
-                       d.at("name").get<std::string>(), d.at("buffer_objects").get<std::uint64_t>(),
-                       d.at("engine").at("copies").get<std::uint64_t>(),
-                       FormatSize(d.at("engine").at("bytes_copied").get<std::uint64_t>()),
-                       d.at("engine").at("clears").get<std::uint64_t>(),
-                       d.at("unevictable").get<std::uint64_t>());
+    out += fmt::format(
+        "device {}: {} buffer objects, engine {} copies ({}), {} clears; {} "
+        "unevictable\n",
+        d.at("name").get<std::string>(), d.at("buffer_objects").get<std::uint64_t>(),
+        d.at("engine").at("copies").get<std::uint64_t>(),
+        FormatSize(d.at("engine").at("bytes_copied").get<std::uint64_t>()),
+        d.at("engine").at("clears").get<std::uint64_t>(), d.at("unevictable").get<std::uint64_t>());
     for (const Json& m : d.at("managers")) {
       const std::uint64_t size = m.at("size_bytes").get<std::uint64_t>();
       std::string lru;
@@ -947,17 +961,20 @@ std::string InspectToText(const Json& j) {
     }
   }
   const Json& mem = j.at("memory");
-  out += fmt::format("memory: {} of {} pages held\n", mem.at("pages_allocated").get<std::uint64_t>(),
-                     mem.at("pages_limit").get<std::uint64_t>());
+  out +=
+      fmt::format("memory: {} of {} pages held\n", mem.at("pages_allocated").get<std::uint64_t>(),
+                  mem.at("pages_limit").get<std::uint64_t>());
   const Json& pool = j.at("pool");
-  out += fmt::format("pool: {} pages pooled (max {})\n", pool.at("pooled_pages").get<std::uint64_t>(),
-                     pool.at("page_pool_size").get<std::uint64_t>());
+  out +=
+      fmt::format("pool: {} pages pooled (max {})\n", pool.at("pooled_pages").get<std::uint64_t>(),
+                  pool.at("page_pool_size").get<std::uint64_t>());
   out += "  caching    order:";
   for (unsigned o = 0; o <= kMaxPageOrder; ++o) out += fmt::format(" {:>5}", o);
   out += "\n";
   for (const Json& t : pool.at("types")) {
     out += fmt::format("  {:<16}", t.at("caching").get<std::string>());
-    for (const Json& n : t.at("chunks_by_order")) out += fmt::format(" {:>5}", n.get<std::uint64_t>());
+    for (const Json& n : t.at("chunks_by_order"))
+      out += fmt::format(" {:>5}", n.get<std::uint64_t>());
     out += "\n";
   }
   const Json& st = j.at("store");
@@ -966,15 +983,17 @@ std::string InspectToText(const Json& j) {
                      FormatSize(st.at("bytes_available").get<std::uint64_t>()));
   out += "shrinkers:\n";
   for (const Json& s : j.at("shrinkers")) {
-    out += fmt::format("  {:<14} count {:>8} scans {:>6} scanned {:>9} freed {:>9} deferred {}\n",
-                       s.at("name").get<std::string>(), s.at("last_count").get<std::uint64_t>(),
-                       s.at("scan_calls").get<std::uint64_t>(), s.at("scanned").get<std::uint64_t>(),
-                       s.at("freed").get<std::uint64_t>(), s.at("deferred").get<std::uint64_t>());
+    out +=
+        fmt::format("  {:<14} count {:>8} scans {:>6} scanned {:>9} freed {:>9} deferred {}\n",
+                    s.at("name").get<std::string>(), s.at("last_count").get<std::uint64_t>(),
+                    s.at("scan_calls").get<std::uint64_t>(), s.at("scanned").get<std::uint64_t>(),
+                    s.at("freed").get<std::uint64_t>(), s.at("deferred").get<std::uint64_t>());
   }
   for (const Json& s : j.at("bo_shrinkers")) {
-    out += fmt::format("  {:<14} shrinkable {} pages, purgeable {} pages\n",
-                       s.at("name").get<std::string>(), s.at("shrinkable_pages").get<std::uint64_t>(),
-                       s.at("purgeable_pages").get<std::uint64_t>());
+    out +=
+        fmt::format("  {:<14} shrinkable {} pages, purgeable {} pages\n",
+                    s.at("name").get<std::string>(), s.at("shrinkable_pages").get<std::uint64_t>(),
+                    s.at("purgeable_pages").get<std::uint64_t>());
   }
   if (j.contains("reclaim_thread")) {
     out += fmt::format("reclaim thread: {} episodes; sources: {}\n",

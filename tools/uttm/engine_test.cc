@@ -3,9 +3,9 @@
 // Runs the built `uttm` binary end to end: the demo preset with report, trace and plot, the other
 // presets (shortened), a run with injected store faults, bench --quick, inspect, and SIGUSR1
 // during a run. Checks exit codes and parses every output.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -89,7 +89,8 @@ void ExpectReportSane(const Json& r, std::uint64_t page_limit) {
   EXPECT_LE(peak, page_limit + r["memory"]["rss_slack_bytes"].get<std::uint64_t>());
   EXPECT_GT(r["counters"]["pages_populated"].get<std::uint64_t>(), 0u);
   EXPECT_GT(r["throughput"]["ops_per_s"].get<double>(), 0.0);
-  EXPECT_LE(r["latency_us"]["restore_p50"].get<double>(), r["latency_us"]["restore_p99"].get<double>());
+  EXPECT_LE(r["latency_us"]["restore_p50"].get<double>(),
+            r["latency_us"]["restore_p99"].get<double>());
   EXPECT_GT(r["buffers"]["total"].get<std::uint64_t>(), 0u);
 }
 
@@ -114,7 +115,8 @@ TEST(EngineTest, DemoVerifiesAndWritesReportTraceAndPlot) {
   EXPECT_GT(r["throughput"]["backup_bytes_per_s"].get<double>(), 0.0);
   EXPECT_GT(r["throughput"]["restore_bytes_per_s"].get<double>(), 0.0);
   EXPECT_GT(r["latency_us"]["restores"].get<std::uint64_t>(), 0u);
-  EXPECT_EQ(r["buffers"]["verified"].get<std::uint64_t>(), r["buffers"]["total"].get<std::uint64_t>());
+  EXPECT_EQ(r["buffers"]["verified"].get<std::uint64_t>(),
+            r["buffers"]["total"].get<std::uint64_t>());
   EXPECT_EQ(r["domains"].size(), 4u);  // vram0, vram1, tt, system
 
   Json t = ParseFile(trace);
@@ -128,8 +130,8 @@ TEST(EngineTest, DemoVerifiesAndWritesReportTraceAndPlot) {
     last = ts;
     names.insert(e["name"].get<std::string>());
   }
-  for (const char* name : {"phase", "verify", "backup", "restore", "evict", "purge",
-                           "domain_usage", "rss", "pool_size"}) {
+  for (const char* name : {"phase", "verify", "backup", "restore", "evict", "purge", "domain_usage",
+                           "rss", "pool_size"}) {
     EXPECT_TRUE(names.count(name)) << name;
   }
 
@@ -140,8 +142,8 @@ TEST(EngineTest, DemoVerifiesAndWritesReportTraceAndPlot) {
 TEST(EngineTest, OtherPresetsRunShortAndVerify) {
   for (const char* preset : {"streaming", "purgeable-cache", "churn"}) {
     const std::string report = Temp(std::string(preset) + "-report.json");
-    Outcome o = RunUttm(std::string("run --quiet --ops 300 --preset ") + preset + " --report " +
-                        report);
+    Outcome o =
+        RunUttm(std::string("run --quiet --ops 300 --preset ") + preset + " --report " + report);
     EXPECT_EQ(o.code, kExitOk) << preset << "\n" << o.output;
     Json r = ParseFile(report);
     EXPECT_TRUE(r.value("verified", false)) << preset;
@@ -178,9 +180,9 @@ TEST(EngineTest, BenchQuickGivesRatios) {
     EXPECT_GT(s["ratio"].get<double>(), 0.0) << s.dump();
     EXPECT_GT(s["baseline"].get<double>(), 0.0) << s.dump();
   }
-  for (const char* n : {"backup (file)", "restore (file)", "backup (memfd)", "restore (memfd)",
-                        "purge", "eviction walk (per candidate)", "shrinker scan (file)",
-                        "demo end to end"}) {
+  for (const char* n :
+       {"backup (file)", "restore (file)", "backup (memfd)", "restore (memfd)", "purge",
+        "eviction walk (per candidate)", "shrinker scan (file)", "demo end to end"}) {
     EXPECT_TRUE(names.count(n)) << n;
   }
 }

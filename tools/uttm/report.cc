@@ -84,7 +84,8 @@ std::string ReportToJson(const Report& r) {
                    {"placement_fallbacks", r.counters.placement_fallbacks}};
   j["memory"] = {{"peak_rss_bytes", r.memory.peak_rss_bytes},
                  {"page_limit_bytes", r.memory.page_limit_bytes},
-                 {"rss_slack_bytes", r.memory.rss_slack_bytes}};
+                 {"rss_slack_bytes", r.memory.rss_slack_bytes},
+                 {"rss_checked", r.memory.rss_checked}};
   j["throughput"] = {{"backup_bytes_per_s", r.throughput.backup_bytes_per_s},
                      {"restore_bytes_per_s", r.throughput.restore_bytes_per_s},
                      {"ops_per_s", r.throughput.ops_per_s}};

@@ -77,6 +77,9 @@ struct Report {
     std::uint64_t peak_rss_bytes = 0;
     std::uint64_t page_limit_bytes = 0;
     std::uint64_t rss_slack_bytes = 0;  // what the run allowed above the limit (tool, heap, ...)
+    // Whether peak RSS was held to page limit + slack (false in sanitizer builds, whose shadow
+    // memory and quarantine make RSS meaningless).
+    bool rss_checked = true;
   } memory;
 
   struct Throughput {

@@ -250,7 +250,6 @@ class Engine {
   std::uint64_t peak_rss_sampled_ UTTM_GUARDED_BY(sample_mu_) = 0;
   double last_sample_us_ UTTM_GUARDED_BY(sample_mu_) = 0;
   std::array<std::uint64_t, 5> last_counts_ UTTM_GUARDED_BY(sample_mu_){};
-  std::uint64_t episodes_seen_ UTTM_GUARDED_BY(sample_mu_) = 0;
 
   // Verification results.
   std::atomic<std::uint64_t> buf_total_{0}, buf_verified_{0}, buf_not_retained_{0},
@@ -625,7 +624,11 @@ void Engine::Sample(bool final_sample) {
         stats_.Get(Stat::kShrinkerScans), stats_.Get(Stat::kShrinkerPagesFreed)};
     const double ts = last_sample_us_;
     const double dur = std::max(1.0, now_us - ts);
-    auto delta = [&](int i) { return static_cast<double>(counts[i] - last_counts_[i]); };
+    std::array<double, 5> d{};
+    for (std::size_t i = 0; i < d.size(); ++i) {
+      d[i] = static_cast<double>(counts[i] - last_counts_[i]);
+    }
+    auto delta = [&d](int i) { return d[static_cast<std::size_t>(i)]; };
     if (counts[0] != last_counts_[0]) {
       trace_.Complete(kEvEvict, "reclaim", kOtherTid, ts, dur, {{"objects", delta(0)}});
     }

@@ -163,19 +163,20 @@ Result<ShrinkAccounting> BoShrinker::CheckAccounting() {
   std::vector<BoRef> bos;
   {
     MutexLock lock(dev->lru().lock());
-    auto collect = [&](ListHead& list) UTTM_REQUIRES(dev->lru().lock()) {
-      for (ListNode* n = list.front(); n != nullptr && !list.is_end(n); n = n->next()) {
+    std::vector<ListHead*> lists;
+    for (MemType t = 0; t < kNumMemTypes; ++t) {
+      ResourceManager* man = dev->manager(t);
+      if (man == nullptr) continue;
+      for (unsigned p = 0; p < kNumPriorities; ++p) lists.push_back(&man->lru(p));
+    }
+    lists.push_back(&dev->lru().unevictable());
+    for (ListHead* list : lists) {
+      for (ListNode* n = list->front(); n != nullptr && !list->is_end(n); n = n->next()) {
         Resource* res = Resource::FromLruNode(n);
         if (res == nullptr || res->bo() == nullptr) continue;
         if (res->bo()->GetUnlessZero()) bos.push_back(BoRef::Adopt(res->bo()));
       }
-    };
-    for (MemType t = 0; t < kNumMemTypes; ++t) {
-      ResourceManager* man = dev->manager(t);
-      if (man == nullptr) continue;
-      for (unsigned p = 0; p < kNumPriorities; ++p) collect(man->lru(p));
     }
-    collect(dev->lru().unevictable());
   }
   ShrinkAccounting want;
   for (BoRef& bo : bos) {

@@ -56,6 +56,10 @@ struct SimGpuOptions {
   BackupStore* backup_store = nullptr;
   // Run moves on the engine and return with a fence (true), or wait for each copy (false).
   bool pipeline_moves = true;
+  // Optional: given this driver, returns the DeviceFuncs the device is created with (e.g. a
+  // BoShrinker's accounting decorator wrapping it). Called once, inside Create; the returned
+  // object must outlive the SimGpu. Null: the SimGpu itself.
+  std::function<DeviceFuncs*(DeviceFuncs* driver)> wrap_funcs;
 };
 
 // Counters of the engine's work, for reports.

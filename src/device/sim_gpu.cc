@@ -38,7 +38,10 @@ Result<std::unique_ptr<SimGpu>> SimGpu::Create(const SimGpuOptions& options) {
   dev_opts.name = options.name;
   dev_opts.memory = options.memory;
   dev_opts.backup_store = options.backup_store;
-  UTTM_ASSIGN_OR_RETURN(gpu->device_, Device::Create(gpu.get(), dev_opts));
+  DeviceFuncs* funcs = gpu.get();
+  if (options.wrap_funcs) funcs = options.wrap_funcs(gpu.get());
+  if (funcs == nullptr) return Status(Errc::kInvalid, "SimGpuOptions::wrap_funcs returned null");
+  UTTM_ASSIGN_OR_RETURN(gpu->device_, Device::Create(funcs, dev_opts));
   UTTM_RETURN_IF_ERROR(
       gpu->device_->SetManager(std::make_unique<TtManager>(kMemTt, options.tt_budget)));
   UTTM_RETURN_IF_ERROR(gpu->device_->SetManager(

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "bench.h"
+#include "engine.h"
 #include "size.h"
 
 namespace uttm::tool {
@@ -42,6 +44,7 @@ struct RunFlags {
   std::string report, trace, plot;
   bool quiet = false;
   bool dry_run = false;
+  bool inspect = false;  // run only: print the inspect state at the end
 };
 
 void AddRunFlags(CLI::App* cmd, RunFlags* f) {
@@ -125,7 +128,7 @@ Workload ResolveWorkload(const RunFlags& f) {
   if (!w.ok()) throw UsageError{std::string(w.status().message())};
   Status s = ApplyOverrides(&*w, o);
   if (!s.ok()) throw UsageError{std::string(s.message())};
-  if (w->limits.store.kind == StoreSpec::Kind::kFile) {
+  if (w->limits.store.kind == StoreSpec::Kind::kFile && !w->limits.store.dir.empty()) {
     std::error_code ec;
     if (!std::filesystem::is_directory(w->limits.store.dir, ec)) {
       throw UsageError{fmt::format("store file:{}: not a directory", w->limits.store.dir)};
@@ -134,16 +137,64 @@ Workload ResolveWorkload(const RunFlags& f) {
   return std::move(w).value();
 }
 
+EngineOptions EngineFlags(const RunFlags& f) {
+  EngineOptions o;
+  o.report_path = f.report;
+  o.trace_path = f.trace;
+  o.plot_path = f.plot;
+  o.quiet = f.quiet;
+  return o;
+}
+
 int CmdRun(const RunFlags& f) {
   Workload w = ResolveWorkload(f);
   if (f.dry_run) {
     std::fputs(FormatPlan(w).c_str(), stdout);
     return kExitOk;
   }
-  PrintError(
-      "run: the run engine is not built yet; nothing was run (use --dry-run to validate "
-      "the workload and print the resolved plan)");
-  return kExitRunFailed;
+  EngineOptions o = EngineFlags(f);
+  o.inspect_at_end = f.inspect;
+  Result<RunOutcome> r = RunWorkload(w, o);
+  if (!r.ok()) {
+    PrintError(fmt::format("run: {}", r.status().ToString()));
+    return kExitRunFailed;
+  }
+  if (f.inspect) std::fputs(InspectToText(r->inspect).c_str(), stdout);
+  std::fputs(ReportToText(r->report).c_str(), stdout);
+  if (!f.report.empty()) std::printf("report: %s\n", f.report.c_str());
+  if (!f.trace.empty())
+    std::printf("trace:  %s (open in https://ui.perfetto.dev)\n", f.trace.c_str());
+  if (!f.plot.empty()) std::printf("plot:   %s\n", f.plot.c_str());
+  return r->report.verified && r->report.errors.empty() ? kExitOk : kExitRunFailed;
+}
+
+// `inspect`: runs the workload (a short one: 600 ops unless --ops/--duration say otherwise) and
+// dumps the state at its end.
+int CmdInspect(RunFlags f, const std::string& json_path) {
+  if (!f.ops && f.duration.empty()) f.ops = 600;
+  Workload w = ResolveWorkload(f);
+  if (f.dry_run) {
+    std::fputs(FormatPlan(w).c_str(), stdout);
+    return kExitOk;
+  }
+  EngineOptions o = EngineFlags(f);
+  o.quiet = true;
+  o.inspect_at_end = true;
+  Result<RunOutcome> r = RunWorkload(w, o);
+  if (!r.ok()) {
+    PrintError(fmt::format("inspect: {}", r.status().ToString()));
+    return kExitRunFailed;
+  }
+  std::fputs(InspectToText(r->inspect).c_str(), stdout);
+  if (!json_path.empty()) {
+    Status s = WriteTextFile(json_path, r->inspect.dump(2) + "\n");
+    if (!s.ok()) {
+      PrintError(s.ToString());
+      return kExitRunFailed;
+    }
+  }
+  for (const std::string& e : r->report.errors) PrintError(e);
+  return r->report.verified && r->report.errors.empty() ? kExitOk : kExitRunFailed;
 }
 
 int CmdPresets() {
@@ -175,12 +226,6 @@ int CmdShow(const std::string& name) {
   if (!w.ok()) throw UsageError{std::string(w.status().message())};
   std::printf("%s\n", WorkloadToJson(*w).c_str());
   return kExitOk;
-}
-
-int EngineMissing(std::string_view command) {
-  PrintError(
-      fmt::format("{}: needs the run engine, which is not built yet; nothing was run", command));
-  return kExitRunFailed;
 }
 
 std::string MixText(const OpMix& m) {
@@ -256,6 +301,8 @@ int RunCli(int argc, char** argv) {
   RunFlags run_flags;
   CLI::App* run = app.add_subcommand("run", "Run a workload against simulated devices");
   AddRunFlags(run, &run_flags);
+  run->add_flag("--inspect", run_flags.inspect,
+                "Print the device/pool/store/shrinker state at the end");
 
   std::string bench_json;
   bool bench_quick = false;
@@ -311,12 +358,11 @@ int RunCli(int argc, char** argv) {
     if (show->parsed()) return CmdShow(show_name);
     if (bench->parsed()) {
       CheckOutputPath("--json", bench_json);
-      return EngineMissing("bench");
+      return RunBench(bench_quick, bench_json);
     }
     if (inspect->parsed()) {
       CheckOutputPath("--json", inspect_json);
-      ResolveWorkload(inspect_flags);
-      return EngineMissing("inspect");
+      return CmdInspect(inspect_flags, inspect_json);
     }
   } catch (const UsageError& e) {
     PrintError(e.message);

@@ -96,6 +96,23 @@ std::optional<Mismatch> BufferContent::Verify(const void* buffer) const {
   return std::nullopt;
 }
 
+std::optional<Mismatch> BufferContent::VerifyRange(const void* pages, std::uint64_t first,
+                                                   std::uint64_t n) const {
+  if (first >= page_generation_.size()) return std::nullopt;
+  n = std::min<std::uint64_t>(n, page_generation_.size() - first);
+  const auto* in = static_cast<const unsigned char*>(pages);
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const std::uint64_t p = first + i;
+    auto m =
+        VerifyPages(in + i * kPageSize, ContentKey{seed_, buffer_id_, page_generation_[p]}, p, 1);
+    if (m) {
+      m->offset += p * kPageSize;
+      return m;
+    }
+  }
+  return std::nullopt;
+}
+
 void BufferContent::ResetToZero() {
   std::fill(page_generation_.begin(), page_generation_.end(), 0u);
 }

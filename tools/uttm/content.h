@@ -58,6 +58,10 @@ class BufferContent {
   void Write(void* buffer, std::uint64_t first, std::uint64_t n);
   // Checks every byte of the buffer at `buffer`; the mismatch offset is from the buffer start.
   std::optional<Mismatch> Verify(const void* buffer) const;
+  // Checks pages [first, first + n) (clamped to the buffer) at `pages`, which points at page
+  // `first`; the mismatch offset is from the buffer start.
+  std::optional<Mismatch> VerifyRange(const void* pages, std::uint64_t first,
+                                      std::uint64_t n) const;
   // The content was lost by contract (purged): the buffer now holds zeros, as re-created.
   void ResetToZero();
 

@@ -21,7 +21,7 @@ constexpr std::string_view kDemo = R"json({
   "description": "Oversubscription across two devices: working set ~3x the page limit, Zipf reuse, a purgeable share",
   "seed": 1,
   "devices": {"count": 2, "vram": "32MiB"},
-  "limits": {"page_limit": "96MiB", "store": "memfd"},
+  "limits": {"page_limit": "96MiB", "store": "file"},
   "classes": [
     {"name": "textures", "count": 48, "size": {"dist": "log-uniform", "min": "256KiB", "max": "8MiB"},
      "placement": ["vram", "tt", "system"], "priority": 2},

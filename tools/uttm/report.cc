@@ -78,10 +78,14 @@ std::string ReportToJson(const Report& r) {
                    {"evictions", r.counters.evictions},
                    {"swapouts", r.counters.swapouts},
                    {"shrinker_scans", r.counters.shrinker_scans},
-                   {"bytes_moved", r.counters.bytes_moved}};
+                   {"bytes_moved", r.counters.bytes_moved},
+                   {"store_write_errors", r.counters.store_write_errors},
+                   {"store_read_errors", r.counters.store_read_errors},
+                   {"placement_fallbacks", r.counters.placement_fallbacks}};
   j["memory"] = {{"peak_rss_bytes", r.memory.peak_rss_bytes},
                  {"page_limit_bytes", r.memory.page_limit_bytes},
-                 {"rss_slack_bytes", r.memory.rss_slack_bytes}};
+                 {"rss_slack_bytes", r.memory.rss_slack_bytes},
+                 {"rss_checked", r.memory.rss_checked}};
   j["throughput"] = {{"backup_bytes_per_s", r.throughput.backup_bytes_per_s},
                      {"restore_bytes_per_s", r.throughput.restore_bytes_per_s},
                      {"ops_per_s", r.throughput.ops_per_s}};

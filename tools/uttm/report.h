@@ -65,12 +65,21 @@ struct Report {
     std::uint64_t swapouts = 0;
     std::uint64_t shrinker_scans = 0;
     std::uint64_t bytes_moved = 0;
+    // Not required: failed store calls (the data stayed in memory), and accesses/creates that
+    // found no room in any domain of their placement (served from where the buffer was, or
+    // created in SYSTEM).
+    std::uint64_t store_write_errors = 0;
+    std::uint64_t store_read_errors = 0;
+    std::uint64_t placement_fallbacks = 0;
   } counters;
 
   struct Memory {
     std::uint64_t peak_rss_bytes = 0;
     std::uint64_t page_limit_bytes = 0;
     std::uint64_t rss_slack_bytes = 0;  // what the run allowed above the limit (tool, heap, ...)
+    // Whether peak RSS was held to page limit + slack (false in sanitizer builds, whose shadow
+    // memory and quarantine make RSS meaningless).
+    bool rss_checked = true;
   } memory;
 
   struct Throughput {

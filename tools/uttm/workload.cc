@@ -437,9 +437,6 @@ std::vector<std::string> Check(const Workload& w) {
   }
   CheckPageMultiple(w.devices.vram, "devices.vram", "", &err);
   CheckPageMultiple(w.limits.page_limit, "limits.page_limit", "", &err);
-  if (w.limits.store.kind == StoreSpec::Kind::kFile && w.limits.store.dir.empty()) {
-    err.push_back("limits.store: 'file:' needs a directory (file:DIR)");
-  }
   if (w.classes.empty()) err.push_back("classes: must list at least one buffer class");
   std::set<std::string> names;
   bool creates = false;
@@ -579,6 +576,8 @@ std::string_view AccessKindName(AccessPattern::Kind k) {
 
 Result<StoreSpec> ParseStoreSpec(std::string_view text) {
   if (text == "memfd") return StoreSpec{StoreSpec::Kind::kMemfd, ""};
+  // A private file in $TMPDIR (or /tmp).
+  if (text == "file") return StoreSpec{StoreSpec::Kind::kFile, ""};
   if (text.substr(0, 5) == "file:") {
     std::string dir(text.substr(5));
     if (dir.empty()) {
@@ -587,11 +586,12 @@ Result<StoreSpec> ParseStoreSpec(std::string_view text) {
     return StoreSpec{StoreSpec::Kind::kFile, dir};
   }
   return Status(Errc::kInvalid,
-                fmt::format("unknown store '{}' (expected 'memfd' or 'file:DIR')", text));
+                fmt::format("unknown store '{}' (expected 'memfd', 'file' or 'file:DIR')", text));
 }
 
 std::string FormatStoreSpec(const StoreSpec& spec) {
-  return spec.kind == StoreSpec::Kind::kMemfd ? std::string("memfd") : "file:" + spec.dir;
+  if (spec.kind == StoreSpec::Kind::kMemfd) return "memfd";
+  return spec.dir.empty() ? std::string("file") : "file:" + spec.dir;
 }
 
 double SizeDist::Mean() const {

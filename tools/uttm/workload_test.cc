@@ -151,7 +151,8 @@ TEST(WorkloadTest, BadEnumValueAndBadSize) {
   EXPECT_THAT(ErrorOf(j), HasSubstr("classes[0].size: invalid size '12XB': unknown unit 'XB'"));
   j = Valid();
   j["limits"]["store"] = "tape";
-  EXPECT_EQ(ErrorOf(j), "limits.store: unknown store 'tape' (expected 'memfd' or 'file:DIR')");
+  EXPECT_EQ(ErrorOf(j),
+            "limits.store: unknown store 'tape' (expected 'memfd', 'file' or 'file:DIR')");
 }
 
 TEST(WorkloadTest, CrossFieldRules) {

@@ -1,0 +1,355 @@
+// Copyright (c) uttm developers.
+#include "bench.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "engine.h"
+#include "report.h"
+#include "size.h"
+#include "uttm/backup_store_factory.h"
+#include "uttm/bo_shrink.h"
+#include "uttm/bo_shrinker.h"
+#include "uttm/buffer_object.h"
+#include "uttm/memory_context.h"
+#include "uttm/reclaimer.h"
+#include "uttm/resource_manager.h"
+#include "uttm/sim_gpu.h"
+#include "uttm/stats.h"
+#include "workload.h"
+
+namespace uttm::tool {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+struct Figure {
+  std::string name;
+  std::string unit;  // of uttm and baseline
+  double uttm = 0;
+  double baseline = 0;
+  std::string baseline_name;
+  bool higher_is_better = true;
+  double ratio() const {
+    if (uttm <= 0 || baseline <= 0) return 0;
+    return higher_is_better ? uttm / baseline : baseline / uttm;
+  }
+};
+
+// One simulated device with its own memory context, store and driver shrinker; a page limit
+// large enough that nothing is reclaimed behind the scenario's back.
+class Rig {
+ public:
+  static Result<std::unique_ptr<Rig>> Create(const std::string& store_spec, std::uint64_t vram) {
+    std::unique_ptr<Rig> r(new Rig());
+    MemoryContextOptions mo;
+    mo.stats = &r->stats_;
+    mo.pages_limit = PageCount((std::uint64_t{4} << 30) / kPageSize);
+    r->memory_ = std::make_unique<MemoryContext>(mo);
+    UTTM_ASSIGN_OR_RETURN(r->store_, CreateBackupStore(store_spec, &r->stats_));
+    SimGpuOptions so;
+    so.vram_size = Bytes(vram);
+    so.memory = r->memory_.get();
+    so.backup_store = r->store_.get();
+    Rig* rp = r.get();
+    so.wrap_funcs = [rp](DeviceFuncs* driver) {
+      rp->shrinker_ = std::make_unique<BoShrinker>(driver);
+      return rp->shrinker_->funcs();
+    };
+    UTTM_ASSIGN_OR_RETURN(r->gpu_, SimGpu::Create(so));
+    UTTM_RETURN_IF_ERROR(r->shrinker_->Attach(r->gpu_->device()));
+    return r;
+  }
+  ~Rig() {
+    bos.clear();
+    if (gpu_) gpu_->device()->FlushDelayedDeletes();
+    gpu_.reset();
+  }
+
+  // Creates `n` objects of `size` in `mem`, filled with non-zero bytes.
+  Status Fill(std::size_t n, std::uint64_t size, MemType mem) {
+    std::vector<std::byte> data(size);
+    for (std::size_t i = 0; i < size; i += 8)
+      data[i] = std::byte{static_cast<unsigned char>(i / 8 + 1)};
+    for (std::size_t i = 0; i < n; ++i) {
+      OperationContext ctx;
+      BoOptions bo;
+      bo.size = Bytes(size);
+      Place pl;
+      pl.mem_type = mem;
+      UTTM_ASSIGN_OR_RETURN(BoRef b, BufferObject::Create(gpu_->device(), bo, Placement{pl}, ctx));
+      UTTM_RETURN_IF_ERROR(b->Write(0, data, ctx));
+      bos.push_back(std::move(b));
+    }
+    gpu_->Drain();
+    return Status::Ok();
+  }
+
+  // Applies `fn` to every object with its reservation held.
+  Status ForEach(const std::function<Status(BufferObject&, OperationContext&)>& fn) {
+    for (BoRef& b : bos) {
+      OperationContext ctx;
+      UTTM_RETURN_IF_ERROR(b->Reserve(ctx));
+      b->resv()->AssertHeld();
+      Status s = fn(*b, ctx);
+      b->Unreserve();
+      UTTM_RETURN_IF_ERROR(s);
+    }
+    return Status::Ok();
+  }
+
+  Stats& stats() { return stats_; }
+  MemoryContext& memory() { return *memory_; }
+  BoShrinker& shrinker() { return *shrinker_; }
+  SimGpu& gpu() { return *gpu_; }
+  std::vector<BoRef> bos;
+
+ private:
+  Rig() = default;
+  Stats stats_;
+  std::unique_ptr<MemoryContext> memory_;
+  std::unique_ptr<BackupStore> store_;
+  std::unique_ptr<BoShrinker> shrinker_;
+  std::unique_ptr<SimGpu> gpu_;
+};
+
+// A raw file of the store's kind: an unlinked file in the same directory, or a memfd.
+int RawFile(bool memfd) {
+  if (memfd) return memfd_create("uttm-bench-raw", MFD_CLOEXEC);
+  const char* dir = std::getenv("TMPDIR");
+  return open(dir != nullptr && *dir != '\0' ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+}
+
+// Raw pwrite then pread of `n` chunks of `size` bytes; seconds of each.
+Status RawWriteRead(bool memfd, std::size_t n, std::uint64_t size, double* write_s,
+                    double* read_s) {
+  int fd = RawFile(memfd);
+  if (fd < 0) return Status(Errc::kIo, fmt::format("raw baseline file: {}", std::strerror(errno)));
+  std::vector<std::byte> buf(size, std::byte{0x5a});
+  auto t0 = Clock::now();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (pwrite(fd, buf.data(), size, static_cast<off_t>(i * size)) != static_cast<ssize_t>(size)) {
+      close(fd);
+      return Status(Errc::kIo, "raw pwrite failed");
+    }
+  }
+  *write_s = Since(t0);
+  t0 = Clock::now();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (pread(fd, buf.data(), size, static_cast<off_t>(i * size)) != static_cast<ssize_t>(size)) {
+      close(fd);
+      return Status(Errc::kIo, "raw pread failed");
+    }
+  }
+  *read_s = Since(t0);
+  close(fd);
+  return Status::Ok();
+}
+
+Status BenchStore(bool memfd, std::uint64_t total, std::vector<Figure>* out) {
+  constexpr std::uint64_t kSize = 1 << 20;
+  const std::size_t n = total / kSize;
+  const std::string spec = memfd ? "memfd,allow_without_swap" : "file";
+  const std::string kind = memfd ? "memfd" : "file";
+  UTTM_ASSIGN_OR_RETURN(auto rig, Rig::Create(spec, 16 << 20));
+  UTTM_RETURN_IF_ERROR(rig->Fill(n, kSize, kMemSystem));
+  auto t0 = Clock::now();
+  UTTM_RETURN_IF_ERROR(rig->ForEach([](BufferObject& bo, OperationContext& ctx) -> Status {
+    Result<std::int64_t> r = Shrink(ctx, bo, ShrinkFlags{});
+    if (!r.ok()) return r.status();
+    return *r > 0 ? Status::Ok() : Status(Errc::kBusy, "nothing backed up");
+  }));
+  const double backup_s = Since(t0);
+  t0 = Clock::now();
+  UTTM_RETURN_IF_ERROR(
+      rig->ForEach([](BufferObject& bo, OperationContext& ctx) { return bo.Populate(ctx); }));
+  const double restore_s = Since(t0);
+  if (rig->stats().Get(Stat::kPagesRestored) < n * (kSize / kPageSize)) {
+    return Status(Errc::kFault, "restore scenario restored fewer pages than backed up");
+  }
+  double raw_w = 0, raw_r = 0;
+  UTTM_RETURN_IF_ERROR(RawWriteRead(memfd, n, kSize, &raw_w, &raw_r));
+  const double bytes = static_cast<double>(n * kSize);
+  out->push_back({"backup (" + kind + ")", "MiB/s", bytes / backup_s / (1 << 20),
+                  bytes / raw_w / (1 << 20), "raw pwrite", true});
+  out->push_back({"restore (" + kind + ")", "MiB/s", bytes / restore_s / (1 << 20),
+                  bytes / raw_r / (1 << 20), "raw pread", true});
+  return Status::Ok();
+}
+
+Status BenchPurge(std::uint64_t total, std::vector<Figure>* out) {
+  constexpr std::uint64_t kSize = 1 << 20;
+  const std::size_t n = total / kSize;
+  UTTM_ASSIGN_OR_RETURN(auto rig, Rig::Create("memfd,allow_without_swap", 16 << 20));
+  UTTM_RETURN_IF_ERROR(rig->Fill(n, kSize, kMemSystem));
+  for (BoRef& b : rig->bos) {
+    OperationContext ctx;
+    UTTM_RETURN_IF_ERROR(b->Madvise(Madvice::kDontNeed, ctx).status());
+  }
+  auto t0 = Clock::now();
+  UTTM_RETURN_IF_ERROR(rig->ForEach([](BufferObject& bo, OperationContext& ctx) -> Status {
+    ShrinkFlags f;
+    f.purge = true;
+    return Shrink(ctx, bo, f).status();
+  }));
+  const double uttm_s = Since(t0);
+  // The same kind of memory as the page provider's: 2 MiB aligned, transparent huge pages asked
+  // for, touched, then released 1 MiB at a time.
+  constexpr std::uint64_t kAlign = 2 << 20;
+  const std::uint64_t len = n * kSize + kAlign;
+  void* map = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (map == MAP_FAILED) return Status(Errc::kNoMemory, "baseline mmap failed");
+  char* p = reinterpret_cast<char*>((reinterpret_cast<std::uintptr_t>(map) + kAlign - 1) &
+                                    ~std::uintptr_t{kAlign - 1});
+  madvise(p, n * kSize, MADV_HUGEPAGE);
+  std::memset(p, 0x5a, n * kSize);
+  t0 = Clock::now();
+  for (std::size_t i = 0; i < n; ++i) madvise(p + i * kSize, kSize, MADV_DONTNEED);
+  const double raw_s = Since(t0);
+  munmap(map, len);
+  const double bytes = static_cast<double>(n * kSize);
+  out->push_back({"purge", "MiB/s", bytes / uttm_s / (1 << 20), bytes / raw_s / (1 << 20),
+                  "raw madvise(DONTNEED)", true});
+  return Status::Ok();
+}
+
+Status BenchEvict(std::uint64_t vram, std::vector<Figure>* out) {
+  constexpr std::uint64_t kSize = 64 << 10;
+  const std::size_t n = vram / kSize;
+  UTTM_ASSIGN_OR_RETURN(auto rig, Rig::Create("memfd,allow_without_swap", vram));
+  UTTM_RETURN_IF_ERROR(rig->Fill(n, kSize, kMemVram));
+  Device* dev = rig->gpu().device();
+  ResourceManager* vman = dev->manager(kMemVram);
+  const std::uint64_t before = vman->usage();
+  OperationContext ctx;
+  auto t0 = Clock::now();
+  UTTM_RETURN_IF_ERROR(dev->EvictAll(vman, ctx));
+  rig->gpu().Drain();
+  const double uttm_s = Since(t0);
+  const std::uint64_t evicted = (before - std::min(before, vman->usage())) / kSize;
+  if (evicted == 0) return Status(Errc::kFault, "eviction scenario evicted nothing");
+  std::vector<std::byte> a(kSize, std::byte{1}), b(kSize);
+  t0 = Clock::now();
+  for (std::size_t i = 0; i < evicted; ++i) {
+    std::memcpy(b.data(), a.data(), kSize);
+    a[i % kSize] = b[(i * 7) % kSize];  // keep the copies observable
+  }
+  const double raw_s = Since(t0);
+  out->push_back({"eviction walk (per candidate)", "ns",
+                  uttm_s * 1e9 / static_cast<double>(evicted),
+                  raw_s * 1e9 / static_cast<double>(evicted), "memcpy of 64 KiB", false});
+  return Status::Ok();
+}
+
+Status BenchShrinker(std::uint64_t total, std::vector<Figure>* out) {
+  constexpr std::uint64_t kSize = 1 << 20;
+  const std::size_t n = total / kSize;
+  UTTM_ASSIGN_OR_RETURN(auto rig, Rig::Create("file", 16 << 20));
+  UTTM_RETURN_IF_ERROR(rig->Fill(n, kSize, kMemSystem));
+  Reclaimer reclaimer(&rig->stats());
+  UTTM_RETURN_IF_ERROR(reclaimer.Register(&rig->shrinker()));
+  ReclaimContext rc;
+  rc.background = true;
+  auto t0 = Clock::now();
+  ShrinkResult r = reclaimer.Shrink(rc, kDefPriority, n * (kSize / kPageSize));
+  const double uttm_s = Since(t0);
+  (void)reclaimer.Unregister(&rig->shrinker());
+  if (r.freed == 0) return Status(Errc::kFault, "shrinker scenario freed nothing");
+  double raw_w = 0, raw_r = 0;
+  const std::size_t chunks = (r.freed * kPageSize + kSize - 1) / kSize;
+  UTTM_RETURN_IF_ERROR(RawWriteRead(false, chunks, kSize, &raw_w, &raw_r));
+  out->push_back({"shrinker scan (file)", "MiB/s",
+                  static_cast<double>(r.freed * kPageSize) / uttm_s / (1 << 20),
+                  static_cast<double>(chunks * kSize) / raw_w / (1 << 20), "raw pwrite", true});
+  return Status::Ok();
+}
+
+Status BenchDemo(std::uint64_t ops, std::vector<Figure>* out) {
+  UTTM_ASSIGN_OR_RETURN(Workload w, LoadPreset("demo"));
+  Overrides o;
+  o.ops = ops;
+  UTTM_RETURN_IF_ERROR(ApplyOverrides(&w, o));
+  EngineOptions eo;
+  eo.quiet = true;
+  eo.handle_sigusr1 = false;
+  UTTM_ASSIGN_OR_RETURN(RunOutcome tight, RunWorkload(w, eo));
+  if (!tight.report.verified) return Status(Errc::kFault, "demo run did not verify");
+  Workload roomy = w;
+  roomy.limits.page_limit = w.limits.page_limit * 8;
+  UTTM_ASSIGN_OR_RETURN(RunOutcome loose, RunWorkload(roomy, eo));
+  if (!loose.report.verified) return Status(Errc::kFault, "unconstrained demo run did not verify");
+  out->push_back({"demo end to end", "ops/s", tight.report.throughput.ops_per_s,
+                  loose.report.throughput.ops_per_s, "same run, 8x page limit", true});
+  return Status::Ok();
+}
+
+}  // namespace
+
+int RunBench(bool quick, const std::string& json_path) {
+  const std::uint64_t total = quick ? (16u << 20) : (128u << 20);
+  std::vector<Figure> figs;
+  std::vector<std::string> errors;
+  auto run = [&](const char* name, Status s) {
+    if (!s.ok()) errors.push_back(fmt::format("{}: {}", name, s.ToString()));
+  };
+  run("store file", BenchStore(false, total, &figs));
+  run("store memfd", BenchStore(true, total, &figs));
+  run("purge", BenchPurge(total, &figs));
+  run("eviction", BenchEvict(quick ? (8u << 20) : (64u << 20), &figs));
+  run("shrinker", BenchShrinker(total, &figs));
+  run("demo", BenchDemo(quick ? 400 : 4000, &figs));
+
+  std::printf("%-32s %14s %14s  %-26s %8s\n", "scenario", "uttm", "baseline", "baseline is",
+              "ratio");
+  for (const Figure& f : figs) {
+    std::printf("%-32s %14s %14s  %-26s %8.2f\n", f.name.c_str(),
+                fmt::format("{:.1f} {}", f.uttm, f.unit).c_str(),
+                fmt::format("{:.1f} {}", f.baseline, f.unit).c_str(), f.baseline_name.c_str(),
+                f.ratio());
+  }
+  std::printf("ratio > 1: uttm faster than the baseline (ns figures: baseline / uttm)\n");
+  std::fflush(stdout);
+  for (const std::string& e : errors) std::fprintf(stderr, "uttm: error: bench %s\n", e.c_str());
+
+  if (!json_path.empty()) {
+    nlohmann::json j;
+    j["schema"] = "uttm.bench";
+    j["version"] = 1;
+    j["quick"] = quick;
+    nlohmann::json arr = nlohmann::json::array();
+    for (const Figure& f : figs) {
+      arr.push_back({{"name", f.name},
+                     {"unit", f.unit},
+                     {"uttm", f.uttm},
+                     {"baseline", f.baseline},
+                     {"baseline_name", f.baseline_name},
+                     {"higher_is_better", f.higher_is_better},
+                     {"ratio", f.ratio()}});
+    }
+    j["scenarios"] = arr;
+    j["errors"] = errors;
+    Status s = WriteTextFile(json_path, j.dump(2) + "\n");
+    if (!s.ok()) {
+      std::fprintf(stderr, "uttm: error: %s\n", s.ToString().c_str());
+      return 1;
+    }
+  }
+  return errors.empty() ? 0 : 1;
+}
+
+}  // namespace uttm::tool

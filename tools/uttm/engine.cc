@@ -1,0 +1,1025 @@
+// Copyright (c) uttm developers.
+#include "engine.h"
+
+#include <fmt/format.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "content.h"
+#include "generator.h"
+#include "plot.h"
+#include "progress.h"
+#include "size.h"
+#include "trace.h"
+#include "uttm/backup_store.h"
+#include "uttm/backup_store_factory.h"
+#include "uttm/bo_shrinker.h"
+#include "uttm/bo_swapout.h"
+#include "uttm/buffer_object.h"
+#include "uttm/memory_context.h"
+#include "uttm/mutex.h"
+#include "uttm/pressure_source.h"
+#include "uttm/reclaim_thread.h"
+#include "uttm/reclaimer.h"
+#include "uttm/resource_manager.h"
+#include "uttm/sim_gpu.h"
+#include "uttm/stats.h"
+
+namespace uttm::tool {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Json = nlohmann::json;
+
+// Sanitizer builds map shadow memory and keep freed memory in quarantine: their RSS says
+// nothing about the memory manager, so the RSS bound is not checked there.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitizerBuild = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool kSanitizerBuild = true;
+#else
+constexpr bool kSanitizerBuild = false;
+#endif
+#else
+constexpr bool kSanitizerBuild = false;
+#endif
+
+// Trace thread ids: 0 the sampler, 1.. the workers, kOtherTid anything else (reclaim, engine).
+constexpr std::uint32_t kOtherTid = 999;
+thread_local std::uint32_t t_tid = kOtherTid;
+
+std::atomic<bool> g_sigusr1{false};
+extern "C" void OnSigusr1(int) { g_sigusr1.store(true, std::memory_order_relaxed); }
+
+std::uint64_t ReadStatusKb(const char* key) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  const std::size_t klen = std::strlen(key);
+  while (std::getline(in, line)) {
+    if (line.compare(0, klen, key) == 0 && line.size() > klen && line[klen] == ':') {
+      return std::strtoull(line.c_str() + klen + 1, nullptr, 10) * 1024;
+    }
+  }
+  return 0;
+}
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Forwards to the real store and times every backup and restore call (the store bandwidth of
+// the report) and puts each one in the trace.
+class TimedStore final : public BackupStore {
+ public:
+  TimedStore(std::unique_ptr<BackupStore> inner, TraceWriter* trace)
+      : inner_(std::move(inner)), trace_(trace) {}
+
+  Result<std::size_t> BackupPages(const std::byte* src, std::size_t count, const BackupFlags& f,
+                                  BackupHandle* handles) override {
+    const double ts = trace_->NowUs();
+    const auto t0 = Clock::now();
+    Result<std::size_t> r = inner_->BackupPages(src, count, f, handles);
+    NoteBackup(ts, t0, r);
+    return r;
+  }
+  Result<std::size_t> BackupPageList(const std::byte* const* pages, std::size_t count,
+                                     const BackupFlags& f, BackupHandle* handles) override {
+    const double ts = trace_->NowUs();
+    const auto t0 = Clock::now();
+    Result<std::size_t> r = inner_->BackupPageList(pages, count, f, handles);
+    NoteBackup(ts, t0, r);
+    return r;
+  }
+  Status CopyPages(const BackupHandle* h, std::size_t count, std::byte* dst,
+                   const OperationContext& ctx, std::size_t* copied) override {
+    const double ts = trace_->NowUs();
+    const auto t0 = Clock::now();
+    std::size_t n = 0;
+    Status s = inner_->CopyPages(h, count, dst, ctx, &n);
+    if (copied != nullptr) *copied = n;
+    NoteRestore(ts, t0, s.ok() ? count : n);
+    return s;
+  }
+  Status CopyPageList(const BackupHandle* h, std::size_t count, std::byte* const* dst,
+                      const OperationContext& ctx, std::size_t* copied) override {
+    const double ts = trace_->NowUs();
+    const auto t0 = Clock::now();
+    std::size_t n = 0;
+    Status s = inner_->CopyPageList(h, count, dst, ctx, &n);
+    if (copied != nullptr) *copied = n;
+    NoteRestore(ts, t0, s.ok() ? count : n);
+    return s;
+  }
+  void Drop(const BackupHandle* h, std::size_t count) override { inner_->Drop(h, count); }
+  std::uint64_t BytesAvailable() const override { return inner_->BytesAvailable(); }
+  std::uint64_t BytesUsed() const override { return inner_->BytesUsed(); }
+  Status Flush() override { return inner_->Flush(); }
+  std::string Describe() const override { return inner_->Describe(); }
+
+  std::uint64_t backup_bytes() const { return backup_bytes_.load(); }
+  std::uint64_t restore_bytes() const { return restore_bytes_.load(); }
+  double backup_seconds() const { return static_cast<double>(backup_ns_.load()) * 1e-9; }
+  double restore_seconds() const { return static_cast<double>(restore_ns_.load()) * 1e-9; }
+
+ private:
+  void NoteBackup(double ts, Clock::time_point t0, const Result<std::size_t>& r) {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0);
+    if (!r.ok()) return;
+    const std::uint64_t bytes = *r * kPageSize;
+    backup_ns_ += static_cast<std::uint64_t>(ns.count());
+    backup_bytes_ += bytes;
+    trace_->Complete(kEvBackup, "store", t_tid, ts, static_cast<double>(ns.count()) / 1e3,
+                     {{"pages", static_cast<double>(*r)}, {"bytes", static_cast<double>(bytes)}});
+  }
+  void NoteRestore(double ts, Clock::time_point t0, std::size_t pages) {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0);
+    if (pages == 0) return;
+    const std::uint64_t bytes = pages * kPageSize;
+    restore_ns_ += static_cast<std::uint64_t>(ns.count());
+    restore_bytes_ += bytes;
+    trace_->Complete(
+        kEvRestore, "store", t_tid, ts, static_cast<double>(ns.count()) / 1e3,
+        {{"pages", static_cast<double>(pages)}, {"bytes", static_cast<double>(bytes)}});
+  }
+
+  std::unique_ptr<BackupStore> inner_;
+  TraceWriter* trace_;
+  std::atomic<std::uint64_t> backup_ns_{0}, backup_bytes_{0}, restore_ns_{0}, restore_bytes_{0};
+};
+
+// One buffer of a lane: the object and its expected content.
+struct Buf {
+  BoRef bo;
+  std::unique_ptr<BufferContent> content;
+  std::uint32_t cls = 0;
+  bool dontneed = false;
+  // A WILLNEED found the content purged. The object's advice stays kPurged (sticky), so later
+  // WILLNEEDs keep answering "not retained" although the buffer was never purged again.
+  bool lost = false;
+};
+
+struct Lane {
+  std::unique_ptr<LaneGenerator> gen;
+  std::unordered_map<std::uint64_t, Buf> bufs;
+};
+
+constexpr std::size_t kMaxListedErrors = 50;
+constexpr auto kSamplePeriod = std::chrono::milliseconds(50);
+
+class Engine {
+ public:
+  Engine(const Workload& w, const EngineOptions& o) : w_(w), o_(o), trace_(1 << 20) {}
+
+  Status Setup();
+  void Run();
+  void Teardown();
+  Report BuildReport();
+  Json InspectState();
+  Status WriteOutputs(const Report& report);
+
+ private:
+  // Ops (called by the thread driving the lane).
+  void DoOp(Lane& lane, const Op& op, std::vector<std::byte>& scratch);
+  void Create(Lane& lane, const Op& op, std::vector<std::byte>& scratch);
+  void Access(Buf& b, const Op& op, bool write, std::vector<std::byte>& scratch);
+  void Madvise(Buf& b, const Op& op, bool dontneed);
+  void ValidatePreferred(Buf& b);
+  static bool Placeable(const Status& s);
+  void VerifyLane(Lane& lane, std::vector<std::byte>& scratch);
+  SimGpu& GpuOf(std::uint64_t buffer) { return *gpus_[buffer % gpus_.size()]; }
+  Placement PlacementOf(const BufferClass& c) const;
+
+  // Runs `fn(lane)` for every lane with `threads` threads (thread t: lanes t, t+T, ...).
+  template <typename Fn>
+  void ForLanes(std::uint32_t threads, Fn fn);
+  void RunPhase(std::size_t p);
+
+  void AddError(std::string e);
+  void SamplerLoop();
+  void Sample(bool final_sample);
+  ProgressSnapshot Snapshot();
+
+  const Workload& w_;
+  const EngineOptions o_;
+  TraceWriter trace_;
+
+  // Declaration order is destruction order reversed: objects before devices before the
+  // shrinkers (the devices' funcs) before the store and the memory context.
+  Stats stats_;
+  std::unique_ptr<MemoryContext> memory_;
+  std::unique_ptr<TimedStore> store_;
+  Reclaimer reclaimer_{&stats_};
+  std::vector<std::unique_ptr<BoShrinker>> shrinkers_;
+  std::vector<std::unique_ptr<SimGpu>> gpus_;
+  std::unique_ptr<ReclaimThread> reclaim_thread_;
+  std::vector<Lane> lanes_;
+  bool registered_ = false;
+
+  LatencyHistogram restore_latency_;
+  std::atomic<std::uint64_t> ops_done_{0};
+  std::atomic<std::uint64_t> placement_fallbacks_{0};
+  std::uint64_t total_ops_ = 0;
+  double run_seconds_ = 0;
+  Clock::time_point start_;
+
+  Mutex err_mu_;
+  std::vector<std::string> errors_ UTTM_GUARDED_BY(err_mu_);
+  std::uint64_t errors_total_ UTTM_GUARDED_BY(err_mu_) = 0;
+
+  // Progress/phase info for the sampler.
+  std::atomic<int> phase_index_{-1};
+  std::atomic<double> phase_fraction_{0};
+  std::unique_ptr<Progress> progress_;
+
+  // Sampler state.
+  std::atomic<bool> stop_sampler_{false};
+  std::thread sampler_;
+  Mutex sample_mu_;
+  std::unique_ptr<PlotRecorder> plot_ UTTM_GUARDED_BY(sample_mu_);
+  std::vector<DomainUsage> domains_ UTTM_GUARDED_BY(sample_mu_);
+  std::uint64_t peak_rss_sampled_ UTTM_GUARDED_BY(sample_mu_) = 0;
+  double last_sample_us_ UTTM_GUARDED_BY(sample_mu_) = 0;
+  std::array<std::uint64_t, 5> last_counts_ UTTM_GUARDED_BY(sample_mu_){};
+
+  // Verification results.
+  std::atomic<std::uint64_t> buf_total_{0}, buf_verified_{0}, buf_not_retained_{0},
+      buf_mismatched_{0};
+};
+
+Placement Engine::PlacementOf(const BufferClass& c) const {
+  Placement p;
+  for (Domain d : c.placement) {
+    Place pl;
+    pl.mem_type = d == Domain::kVram ? kMemVram : d == Domain::kTt ? kMemTt : kMemSystem;
+    p.places.push_back(pl);
+  }
+  return p;
+}
+
+Status Engine::Setup() {
+  MemoryContextOptions mo;
+  mo.pages_limit = PageCount(w_.limits.page_limit / kPageSize);
+  mo.stats = &stats_;
+  memory_ = std::make_unique<MemoryContext>(mo);
+
+  std::string spec = w_.limits.store.kind == StoreSpec::Kind::kMemfd
+                         ? "memfd,allow_without_swap"
+                         : FormatStoreSpec(w_.limits.store);
+  Result<std::unique_ptr<BackupStore>> store = CreateBackupStore(spec, &stats_);
+  if (!store.ok()) {
+    return Status(store.status().code(),
+                  fmt::format("backup store '{}': {}", spec, store.status().message()));
+  }
+  store_ = std::make_unique<TimedStore>(std::move(store).value(), &trace_);
+
+  for (std::uint32_t i = 0; i < w_.devices.count; ++i) {
+    SimGpuOptions so;
+    so.name = fmt::format("sim-gpu{}", i);
+    so.vram_size = Bytes(w_.devices.vram);
+    so.tt_budget = Bytes(w_.limits.page_limit);
+    so.memory = memory_.get();
+    so.backup_store = store_.get();
+    BoShrinkerOptions bso;
+    bso.name = fmt::format("uttm-bo-{}", i);
+    std::unique_ptr<BoShrinker> shrinker;
+    so.wrap_funcs = [&](DeviceFuncs* driver) {
+      shrinker = std::make_unique<BoShrinker>(driver, bso);
+      return shrinker->funcs();
+    };
+    Result<std::unique_ptr<SimGpu>> gpu = SimGpu::Create(so);
+    if (shrinker) shrinkers_.push_back(std::move(shrinker));
+    if (!gpu.ok())
+      return Status(gpu.status().code(), fmt::format("device {}: {}", i, gpu.status().message()));
+    UTTM_RETURN_IF_ERROR(shrinkers_.back()->Attach((*gpu)->device()));
+    gpus_.push_back(std::move(gpu).value());
+  }
+
+  // Reclaim plugs in here, and only here.
+  for (std::size_t i = 0; i < shrinkers_.size(); ++i) {
+    UTTM_RETURN_IF_ERROR(
+        RegisterDeviceReclaim(&reclaimer_, shrinkers_[i].get(), i == 0 ? memory_.get() : nullptr));
+  }
+  registered_ = true;
+  InstallWatermarkSwapout(*memory_);
+  reclaim_thread_ = std::make_unique<ReclaimThread>(&reclaimer_);
+  MemoryContext* m = memory_.get();
+  UTTM_RETURN_IF_ERROR(reclaim_thread_->AddSource(std::make_unique<BudgetSource>(
+      "page-limit", [m] { return m->pages_allocated().value() * kPageSize; },
+      w_.limits.page_limit)));
+  if (auto v2 = CgroupV2Source::Detect(); v2.ok()) {
+    UTTM_RETURN_IF_ERROR(reclaim_thread_->AddSource(std::move(v2).value()));
+  } else if (auto v1 = CgroupV1Source::Detect(); v1.ok()) {
+    UTTM_RETURN_IF_ERROR(reclaim_thread_->AddSource(std::move(v1).value()));
+  }
+  UTTM_RETURN_IF_ERROR(reclaim_thread_->Start());
+
+  const std::uint32_t lanes = w_.Lanes();
+  lanes_.resize(lanes);
+  for (std::uint32_t l = 0; l < lanes; ++l) lanes_[l].gen = std::make_unique<LaneGenerator>(w_, l);
+
+  std::vector<std::string> names;
+  {
+    MutexLock lock(&sample_mu_);
+    for (std::uint32_t i = 0; i < w_.devices.count; ++i) {
+      names.push_back(fmt::format("vram{}", i));
+      domains_.push_back({names.back(), w_.devices.vram, 0, 0});
+    }
+    domains_.push_back({"tt", w_.limits.page_limit * w_.devices.count, 0, 0});
+    domains_.push_back({"system", 0, 0, 0});
+    names.push_back("tt");
+    names.push_back("system");
+    names.push_back("pages held");
+    names.push_back("RSS");
+    plot_ = std::make_unique<PlotRecorder>(names);
+  }
+  return Status::Ok();
+}
+
+void Engine::AddError(std::string e) {
+  MutexLock lock(&err_mu_);
+  ++errors_total_;
+  if (errors_.size() < kMaxListedErrors) errors_.push_back(std::move(e));
+}
+
+bool Engine::Placeable(const Status& s) {
+  return s.code() == Errc::kNoMemory || s.code() == Errc::kNoSpace || s.code() == Errc::kBusy;
+}
+
+void Engine::ValidatePreferred(Buf& b) {
+  OperationContext ctx;
+  Status s = b.bo->Reserve(ctx);
+  if (!s.ok()) {
+    AddError(fmt::format("buffer reserve: {}", s.ToString()));
+    return;
+  }
+  b.bo->resv()->AssertHeld();
+  // The preferred domain alone first (evicting others if needed), as drivers try their
+  // preferred domains before the allowed ones; then the whole placement list.
+  const Placement all = PlacementOf(w_.classes[b.cls]);
+  s = b.bo->Validate(Placement{all.places.front()}, ctx);
+  if (!s.ok() && Placeable(s) && all.places.size() > 1) s = b.bo->Validate(all, ctx);
+  b.bo->Unreserve();
+  // No room in any domain of the placement right now (everything busy or pinned): the access
+  // works wherever the buffer is.
+  if (!s.ok() && Placeable(s)) {
+    placement_fallbacks_.fetch_add(1, std::memory_order_relaxed);
+  } else if (!s.ok()) {
+    AddError(fmt::format("validate: {}", s.ToString()));
+  }
+}
+
+void Engine::Create(Lane& lane, const Op& op, std::vector<std::byte>& scratch) {
+  const BufferClass& c = w_.classes[op.class_index];
+  BoOptions bo;
+  bo.size = Bytes(op.size);
+  bo.priority = static_cast<unsigned>(c.priority);
+  OperationContext ctx;
+  Device* dev = GpuOf(op.buffer).device();
+  const Placement all = PlacementOf(c);
+  Result<BoRef> r = BufferObject::Create(dev, bo, Placement{all.places.front()}, ctx);
+  if (!r.ok() && Placeable(r.status()) && all.places.size() > 1) {
+    r = BufferObject::Create(dev, bo, all, ctx);
+  }
+  if (!r.ok() && Placeable(r.status())) {
+    placement_fallbacks_.fetch_add(1, std::memory_order_relaxed);
+    r = BufferObject::Create(dev, bo, Placement{Place{}}, ctx);
+  }
+  if (!r.ok()) {
+    AddError(fmt::format("create buffer {} ({}): {}", op.buffer, FormatSize(op.size),
+                         r.status().ToString()));
+    return;
+  }
+  Buf b;
+  b.bo = std::move(r).value();
+  b.cls = op.class_index;
+  b.content = std::make_unique<BufferContent>(w_.seed, op.buffer, op.size / kPageSize, c.fill);
+  if (c.fill == Fill::kPattern) {
+    scratch.resize(op.size);
+    b.content->FillInitial(scratch.data());
+    OperationContext wctx;
+    Status s = b.bo->Write(0, std::span<const std::byte>(scratch.data(), op.size), wctx);
+    if (!s.ok()) {
+      AddError(fmt::format("initial write of buffer {}: {}", op.buffer, s.ToString()));
+      return;
+    }
+  }
+  lane.bufs.emplace(op.buffer, std::move(b));
+}
+
+void Engine::Access(Buf& b, const Op& op, bool write, std::vector<std::byte>& scratch) {
+  ValidatePreferred(b);
+  const std::uint64_t off = op.first_page * kPageSize;
+  const std::uint64_t len = op.num_pages * kPageSize;
+  OperationContext ctx;
+  if (write) {
+    scratch.resize(op.size);
+    b.content->Write(scratch.data(), op.first_page, op.num_pages);
+    Status s = b.bo->Write(off, std::span<const std::byte>(scratch.data() + off, len), ctx);
+    if (!s.ok()) AddError(fmt::format("write buffer {}: {}", op.buffer, s.ToString()));
+    return;
+  }
+  scratch.resize(len);
+  const auto t0 = Clock::now();
+  Status s = b.bo->Read(off, std::span<std::byte>(scratch.data(), len), ctx);
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+  if (!s.ok()) {
+    AddError(fmt::format("read buffer {}: {}", op.buffer, s.ToString()));
+    return;
+  }
+  if (ctx.pages_restored > 0) restore_latency_.Record(static_cast<std::uint64_t>(ns));
+  if (auto m = b.content->VerifyRange(scratch.data(), op.first_page, op.num_pages)) {
+    AddError(fmt::format("buffer {}: mismatch at byte {} (expected 0x{:02x}, got 0x{:02x})",
+                         op.buffer, m->offset, m->expected, m->actual));
+  }
+}
+
+void Engine::Madvise(Buf& b, const Op& op, bool dontneed) {
+  OperationContext ctx;
+  Result<bool> r = b.bo->Madvise(dontneed ? Madvice::kDontNeed : Madvice::kWillNeed, ctx);
+  if (!r.ok()) {
+    AddError(fmt::format("madvise buffer {}: {}", op.buffer, r.status().ToString()));
+    return;
+  }
+  b.dontneed = dontneed;
+  if (!dontneed && !*r && !b.lost) {
+    b.lost = true;
+    b.content->ResetToZero();
+  }
+}
+
+void Engine::DoOp(Lane& lane, const Op& op, std::vector<std::byte>& scratch) {
+  if (op.kind == OpKind::kCreate) {
+    Create(lane, op, scratch);
+  } else {
+    auto it = lane.bufs.find(op.buffer);
+    if (it == lane.bufs.end()) {
+      // Its create failed (already listed as an error): nothing to do.
+    } else if (op.kind == OpKind::kRead || op.kind == OpKind::kWrite) {
+      Access(it->second, op, op.kind == OpKind::kWrite, scratch);
+    } else if (op.kind == OpKind::kMadviseDontNeed || op.kind == OpKind::kMadviseWillNeed) {
+      Madvise(it->second, op, op.kind == OpKind::kMadviseDontNeed);
+    } else {
+      lane.bufs.erase(it);
+    }
+  }
+  ops_done_.fetch_add(1, std::memory_order_relaxed);
+}
+
+template <typename Fn>
+void Engine::ForLanes(std::uint32_t threads, Fn fn) {
+  threads = std::max<std::uint32_t>(1, std::min<std::uint32_t>(threads, lanes_.size()));
+  std::vector<std::thread> workers;
+  for (std::uint32_t t = 0; t < threads; ++t) {
+    workers.emplace_back([this, t, threads, &fn] {
+      t_tid = t + 1;
+      std::vector<std::byte> scratch;
+      std::vector<Lane*> mine;
+      for (std::size_t l = t; l < lanes_.size(); l += threads) mine.push_back(&lanes_[l]);
+      fn(mine, scratch);
+    });
+  }
+  for (std::thread& th : workers) th.join();
+}
+
+void Engine::RunPhase(std::size_t p) {
+  const Phase& ph = w_.phases[p];
+  const double ts = trace_.NowUs();
+  const auto start = Clock::now();
+  const auto deadline = start + std::chrono::duration_cast<Clock::duration>(
+                                    std::chrono::duration<double>(ph.duration_s));
+  std::uint64_t phase_ops = 0;
+  if (ph.ops > 0) {
+    for (Lane& l : lanes_) phase_ops += l.gen->PhaseOps(p);
+  }
+  const std::uint64_t ops_before = ops_done_.load();
+  std::atomic<bool> stop{false};
+  std::thread progress([&] {
+    while (!stop.load()) {
+      double f = ph.ops > 0 ? static_cast<double>(ops_done_.load() - ops_before) /
+                                  static_cast<double>(std::max<std::uint64_t>(1, phase_ops))
+                            : Seconds(Clock::now() - start) / ph.duration_s;
+      phase_fraction_.store(std::min(1.0, f));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  ForLanes(ph.threads, [&](std::vector<Lane*>& mine, std::vector<std::byte>& scratch) {
+    if (ph.ops > 0) {
+      std::vector<std::uint64_t> left;
+      for (Lane* l : mine) left.push_back(l->gen->PhaseOps(p));
+      bool any = true;
+      while (any) {
+        any = false;
+        for (std::size_t i = 0; i < mine.size(); ++i) {
+          if (left[i] == 0) continue;
+          --left[i];
+          any = true;
+          DoOp(*mine[i], mine[i]->gen->Next(p), scratch);
+        }
+      }
+    } else {
+      while (Clock::now() < deadline) {
+        for (Lane* l : mine) DoOp(*l, l->gen->Next(p), scratch);
+      }
+    }
+  });
+  stop.store(true);
+  progress.join();
+  trace_.Complete(kEvPhase, "run", 0, ts, trace_.NowUs() - ts,
+                  {{"ops", static_cast<double>(ops_done_.load() - ops_before)}});
+}
+
+void Engine::VerifyLane(Lane& lane, std::vector<std::byte>& scratch) {
+  for (auto& [id, b] : lane.bufs) {
+    buf_total_.fetch_add(1);
+    if (b.dontneed) {
+      Op op;
+      op.buffer = id;
+      Madvise(b, op, /*dontneed=*/false);
+    }
+    if (b.lost) buf_not_retained_.fetch_add(1);
+    const std::uint64_t size = b.bo->size().value();
+    scratch.resize(size);
+    OperationContext ctx;
+    Status s = b.bo->Read(0, std::span<std::byte>(scratch.data(), size), ctx);
+    if (!s.ok()) {
+      buf_mismatched_.fetch_add(1);
+      AddError(fmt::format("verify: read buffer {}: {}", id, s.ToString()));
+      continue;
+    }
+    if (auto m = b.content->Verify(scratch.data())) {
+      buf_mismatched_.fetch_add(1);
+      AddError(fmt::format(
+          "verify: buffer {} ({}): mismatch at byte {} (expected 0x{:02x}, got "
+          "0x{:02x})",
+          id, b.lost ? "purged, expected zeros" : "retained", m->offset, m->expected, m->actual));
+    } else {
+      buf_verified_.fetch_add(1);
+    }
+  }
+}
+
+ProgressSnapshot Engine::Snapshot() {
+  ProgressSnapshot s;
+  const int p = phase_index_.load();
+  const double n = static_cast<double>(w_.phases.size());
+  if (p < 0) {
+    s.phase = "create";
+  } else if (p >= static_cast<int>(w_.phases.size())) {
+    s.phase = "verify";
+  } else {
+    s.phase = w_.phases[static_cast<std::size_t>(p)].name;
+  }
+  s.fraction = p < 0 ? 0 : std::min(1.0, (p + phase_fraction_.load()) / n);
+  s.elapsed_s = Seconds(Clock::now() - start_);
+  s.ops_done = ops_done_.load();
+  s.bytes_moved = stats_.Get(Stat::kBytesMoved) + store_->backup_bytes() + store_->restore_bytes();
+  MutexLock lock(&sample_mu_);
+  s.domains = domains_;
+  return s;
+}
+
+void Engine::Sample(bool final_sample) {
+  const double now_us = trace_.NowUs();
+  std::vector<std::uint64_t> usage;
+  std::uint64_t tt = 0, sys = 0;
+  for (auto& g : gpus_) {
+    usage.push_back(g->device()->manager(kMemVram)->usage());
+    tt += g->device()->manager(kMemTt)->usage();
+    sys += g->device()->manager(kMemSystem)->usage();
+  }
+  usage.push_back(tt);
+  usage.push_back(sys);
+  const std::uint64_t held = memory_->pages_allocated().value() * kPageSize;
+  const std::uint64_t rss = ReadRssBytes();
+  const std::uint64_t pool = memory_->pool().pooled_pages() * kPageSize;
+
+  TraceWriter::Args series;
+  std::vector<double> values;
+  {
+    MutexLock lock(&sample_mu_);
+    for (std::size_t i = 0; i < usage.size(); ++i) {
+      domains_[i].final_bytes = usage[i];
+      domains_[i].peak_bytes = std::max(domains_[i].peak_bytes, usage[i]);
+      series.emplace_back(domains_[i].name, static_cast<double>(usage[i]));
+      values.push_back(static_cast<double>(usage[i]));
+    }
+    values.push_back(static_cast<double>(held));
+    values.push_back(static_cast<double>(rss));
+    plot_->Sample(now_us / 1e6, values);
+    peak_rss_sampled_ = std::max(peak_rss_sampled_, rss);
+
+    // Counter deltas since the last sample become events spanning the interval.
+    const std::array<std::uint64_t, 5> counts = {
+        stats_.Get(Stat::kEvictions), stats_.Get(Stat::kPagesPurged), stats_.Get(Stat::kSwapouts),
+        stats_.Get(Stat::kShrinkerScans), stats_.Get(Stat::kShrinkerPagesFreed)};
+    const double ts = last_sample_us_;
+    const double dur = std::max(1.0, now_us - ts);
+    std::array<double, 5> d{};
+    for (std::size_t i = 0; i < d.size(); ++i) {
+      d[i] = static_cast<double>(counts[i] - last_counts_[i]);
+    }
+    auto delta = [&d](int i) { return d[static_cast<std::size_t>(i)]; };
+    if (counts[0] != last_counts_[0]) {
+      trace_.Complete(kEvEvict, "reclaim", kOtherTid, ts, dur, {{"objects", delta(0)}});
+    }
+    if (counts[1] != last_counts_[1]) {
+      trace_.Complete(kEvPurge, "reclaim", kOtherTid, ts, dur, {{"pages", delta(1)}});
+    }
+    if (counts[2] != last_counts_[2]) {
+      trace_.Complete(kEvSwapout, "reclaim", kOtherTid, ts, dur, {{"objects", delta(2)}});
+    }
+    if (counts[3] != last_counts_[3]) {
+      trace_.Complete(kEvShrinkerScan, "reclaim", kOtherTid, ts, dur,
+                      {{"scans", delta(3)}, {"freed", delta(4)}});
+    }
+    last_counts_ = counts;
+    last_sample_us_ = now_us;
+  }
+  trace_.Counter(kCtrDomainUsage, now_us, std::move(series));
+  trace_.Counter(kCtrPoolSize, now_us, {{"bytes", static_cast<double>(pool)}});
+  trace_.Counter(kCtrRss, now_us, {{"bytes", static_cast<double>(rss)}});
+  trace_.Counter("pages_held", now_us, {{"bytes", static_cast<double>(held)}});
+  if (progress_ && !final_sample) progress_->Update(Snapshot());
+  if (g_sigusr1.exchange(false)) {
+    std::string text = InspectToText(InspectState());
+    std::fprintf(stderr, "%s", text.c_str());
+  }
+}
+
+void Engine::SamplerLoop() {
+  t_tid = 0;
+  while (!stop_sampler_.load()) {
+    Sample(false);
+    std::this_thread::sleep_for(kSamplePeriod);
+  }
+}
+
+void Engine::Run() {
+  progress_ =
+      std::make_unique<Progress>(o_.progress_out, Progress::DetectMode(o_.progress_out, o_.quiet));
+  trace_.ThreadName(0, "sampler");
+  trace_.ThreadName(kOtherTid, "reclaim/other");
+  for (std::uint32_t t = 0; t < w_.Lanes(); ++t)
+    trace_.ThreadName(t + 1, fmt::format("worker{}", t));
+  start_ = Clock::now();
+  sampler_ = std::thread([this] { SamplerLoop(); });
+
+  // The initial population, with as many threads as the first phase.
+  const double ts = trace_.NowUs();
+  ForLanes(w_.phases.front().threads,
+           [&](std::vector<Lane*>& mine, std::vector<std::byte>& scratch) {
+             for (Lane* l : mine) {
+               for (const Op& op : l->gen->InitialOps()) DoOp(*l, op, scratch);
+             }
+           });
+  trace_.Complete(kEvPhase, "run", 0, ts, trace_.NowUs() - ts, {{"initial", 1}});
+  const auto ops_start = Clock::now();
+  for (std::size_t p = 0; p < w_.phases.size(); ++p) {
+    phase_index_.store(static_cast<int>(p));
+    phase_fraction_.store(0);
+    RunPhase(p);
+  }
+  run_seconds_ = Seconds(Clock::now() - ops_start);
+  total_ops_ = ops_done_.load();
+  phase_index_.store(static_cast<int>(w_.phases.size()));
+
+  const double vts = trace_.NowUs();
+  ForLanes(w_.Lanes(), [&](std::vector<Lane*>& mine, std::vector<std::byte>& scratch) {
+    for (Lane* l : mine) VerifyLane(*l, scratch);
+  });
+  trace_.Complete(kEvVerify, "run", 0, vts, trace_.NowUs() - vts,
+                  {{"buffers", static_cast<double>(buf_total_.load())}});
+  stop_sampler_.store(true);
+  sampler_.join();
+  Sample(true);
+  progress_->Finish(Snapshot());
+}
+
+void Engine::Teardown() {
+  if (sampler_.joinable()) {
+    stop_sampler_.store(true);
+    sampler_.join();
+  }
+  if (reclaim_thread_) reclaim_thread_->Stop();
+  if (registered_) {
+    for (std::size_t i = 0; i < shrinkers_.size(); ++i) {
+      UnregisterDeviceReclaim(&reclaimer_, shrinkers_[i].get(), i == 0 ? memory_.get() : nullptr);
+    }
+    registered_ = false;
+  }
+  if (memory_) memory_->set_over_limit(nullptr);
+  lanes_.clear();
+  for (auto& g : gpus_) {
+    g->Drain();
+    g->device()->FlushDelayedDeletes();
+  }
+  gpus_.clear();
+  shrinkers_.clear();
+}
+
+Report Engine::BuildReport() {
+  Report r;
+  r.workload = w_.name;
+  r.seed = w_.seed;
+  r.store = store_ ? store_->Describe() : FormatStoreSpec(w_.limits.store);
+  for (const Phase& p : w_.phases) r.threads = std::max(r.threads, p.threads);
+  r.duration_s = run_seconds_;
+  r.ops = total_ops_;
+  r.counters.pages_populated = stats_.Get(Stat::kPagesPopulated);
+  r.counters.pages_backed_up =
+      stats_.Get(Stat::kPagesBackedUp) + stats_.Get(Stat::kPagesSwappedOut);
+  r.counters.pages_restored = stats_.Get(Stat::kPagesRestored) + stats_.Get(Stat::kPagesSwappedIn);
+  r.counters.pages_purged = stats_.Get(Stat::kPagesPurged);
+  r.counters.evictions = stats_.Get(Stat::kEvictions);
+  r.counters.swapouts = stats_.Get(Stat::kSwapouts);
+  r.counters.shrinker_scans = stats_.Get(Stat::kShrinkerScans);
+  r.counters.bytes_moved = stats_.Get(Stat::kBytesMoved);
+  r.counters.store_write_errors = stats_.Get(Stat::kStoreWriteErrors);
+  r.counters.store_read_errors = stats_.Get(Stat::kStoreReadErrors);
+  r.counters.placement_fallbacks = placement_fallbacks_.load();
+  r.memory.page_limit_bytes = w_.limits.page_limit;
+  // Above the limit: the VRAM arenas (touched pages are resident), the tool's scratch buffers
+  // (a whole buffer per thread), the heap, the binary and libraries.
+  std::uint64_t max_size = 0;
+  for (const BufferClass& c : w_.classes) max_size = std::max(max_size, c.size.max);
+  r.memory.rss_slack_bytes = w_.devices.count * w_.devices.vram +
+                             2 * max_size * std::max<std::uint32_t>(1, r.threads) + (48u << 20);
+  {
+    MutexLock lock(&sample_mu_);
+    r.memory.peak_rss_bytes = std::max(ReadPeakRssBytes(), peak_rss_sampled_);
+    r.domains = domains_;
+  }
+  if (store_) {
+    const double bs = store_->backup_seconds(), rs = store_->restore_seconds();
+    r.throughput.backup_bytes_per_s = bs > 0 ? static_cast<double>(store_->backup_bytes()) / bs : 0;
+    r.throughput.restore_bytes_per_s =
+        rs > 0 ? static_cast<double>(store_->restore_bytes()) / rs : 0;
+  }
+  r.throughput.ops_per_s = run_seconds_ > 0 ? static_cast<double>(total_ops_) / run_seconds_ : 0;
+  r.SetRestoreLatency(restore_latency_);
+  r.buffers.total = buf_total_.load();
+  r.buffers.verified = buf_verified_.load();
+  r.buffers.not_retained = buf_not_retained_.load();
+  r.buffers.mismatched = buf_mismatched_.load();
+  r.memory.rss_checked = !kSanitizerBuild;
+  if (r.memory.rss_checked &&
+      r.memory.peak_rss_bytes > r.memory.page_limit_bytes + r.memory.rss_slack_bytes) {
+    AddError(fmt::format("peak RSS {} exceeds the page limit {} + slack {}",
+                         FormatSize(r.memory.peak_rss_bytes), FormatSize(r.memory.page_limit_bytes),
+                         FormatSize(r.memory.rss_slack_bytes)));
+  }
+  {
+    MutexLock lock(&err_mu_);
+    r.errors = errors_;
+    if (errors_total_ > errors_.size()) {
+      r.errors.push_back(fmt::format("... and {} more errors", errors_total_ - errors_.size()));
+    }
+  }
+  r.verified =
+      r.errors.empty() && r.buffers.mismatched == 0 && r.buffers.verified == r.buffers.total;
+  return r;
+}
+
+const char* MemTypeName(MemType t) {
+  switch (t) {
+    case kMemSystem:
+      return "system";
+    case kMemTt:
+      return "tt";
+    case kMemVram:
+      return "vram";
+    default:
+      return "private";
+  }
+}
+
+Json Engine::InspectState() {
+  Json j;
+  j["schema"] = "uttm.inspect";
+  j["version"] = 1;
+  Json devs = Json::array();
+  for (std::size_t i = 0; i < gpus_.size(); ++i) {
+    Device* d = gpus_[i]->device();
+    Json dj;
+    dj["name"] = d->name();
+    dj["buffer_objects"] = d->bo_count();
+    SimGpuStats gs = gpus_[i]->stats();
+    dj["engine"] = {{"copies", gs.copies},
+                    {"bytes_copied", gs.bytes_copied},
+                    {"clears", gs.clears},
+                    {"jobs", gs.jobs},
+                    {"wakeups", gs.wakeups}};
+    Json mans = Json::array();
+    std::uint64_t unevictable = 0;
+    {
+      MutexLock lock(d->lru().lock());
+      for (MemType t : {kMemSystem, kMemTt, kMemVram}) {
+        ResourceManager* m = d->manager(t);
+        if (m == nullptr) continue;
+        Json mj;
+        mj["type"] = MemTypeName(t);
+        mj["usage_bytes"] = m->usage();
+        mj["size_bytes"] = t == kMemVram ? w_.devices.vram : t == kMemTt ? w_.limits.page_limit : 0;
+        Json lru = Json::array();
+        for (unsigned p = 0; p < kNumPriorities; ++p) {
+          std::uint64_t n = 0;
+          ListHead& h = m->lru(p);
+          for (ListNode* node = h.front(); node != nullptr && !h.is_end(node);
+               node = node->next()) {
+            if (node->kind() == kLruResource) ++n;
+          }
+          lru.push_back(n);
+        }
+        mj["lru_lengths"] = lru;
+        mans.push_back(mj);
+      }
+      ListHead& u = d->lru().unevictable();
+      for (ListNode* node = u.front(); node != nullptr && !u.is_end(node); node = node->next()) {
+        if (node->kind() == kLruResource) ++unevictable;
+      }
+    }
+    dj["managers"] = mans;
+    dj["unevictable"] = unevictable;
+    devs.push_back(dj);
+  }
+  j["devices"] = devs;
+  j["memory"] = {{"pages_allocated", memory_->pages_allocated().value()},
+                 {"pages_limit", memory_->pages_limit().value()}};
+  PagePool& pool = memory_->pool();
+  Json pj;
+  pj["pooled_pages"] = pool.pooled_pages();
+  pj["page_pool_size"] = pool.page_pool_size().value();
+  Json types = Json::array();
+  for (Caching c : {Caching::kCached, Caching::kWriteCombined, Caching::kUncached}) {
+    Json orders = Json::array();
+    for (unsigned o = 0; o <= kMaxPageOrder; ++o)
+      orders.push_back(pool.chunk_count(c, PageOrder(o)));
+    types.push_back({{"caching", CachingName(c)}, {"chunks_by_order", orders}});
+  }
+  pj["types"] = types;
+  j["pool"] = pj;
+  j["store"] = {{"describe", store_->Describe()},
+                {"bytes_used", store_->BytesUsed()},
+                {"bytes_available", store_->BytesAvailable()}};
+  Json sh = Json::array();
+  for (const ShrinkerSnapshot& s : reclaimer_.Snapshot()) {
+    sh.push_back({{"name", s.name},
+                  {"seeks", s.seeks},
+                  {"batch", s.batch},
+                  {"last_count", s.last_count},
+                  {"count_calls", s.count_calls},
+                  {"scan_calls", s.scan_calls},
+                  {"scanned", s.scanned},
+                  {"freed", s.freed},
+                  {"stops", s.stops},
+                  {"deferred", s.deferred}});
+  }
+  j["shrinkers"] = sh;
+  Json bs = Json::array();
+  for (auto& s : shrinkers_) {
+    bs.push_back({{"name", s->name()},
+                  {"shrinkable_pages", s->shrinkable_pages()},
+                  {"purgeable_pages", s->purgeable_pages()}});
+  }
+  j["bo_shrinkers"] = bs;
+  if (reclaim_thread_) {
+    j["reclaim_thread"] = {{"episodes", reclaim_thread_->episodes()},
+                           {"sources", reclaim_thread_->DescribeSources()}};
+  }
+  j["stats"] = Json::parse(stats_.ToJson());
+  return j;
+}
+
+Status Engine::WriteOutputs(const Report& report) {
+  if (!o_.report_path.empty()) UTTM_RETURN_IF_ERROR(WriteReportJson(report, o_.report_path));
+  if (!o_.trace_path.empty()) UTTM_RETURN_IF_ERROR(trace_.WriteFile(o_.trace_path));
+  if (!o_.plot_path.empty()) {
+    MutexLock lock(&sample_mu_);
+    UTTM_RETURN_IF_ERROR(
+        WriteSvg(plot_->Data(fmt::format("uttm run: {} ({} devices, page limit {})", w_.name,
+                                         w_.devices.count, FormatSize(w_.limits.page_limit)),
+                             static_cast<double>(w_.limits.page_limit)),
+                 o_.plot_path));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::uint64_t ReadRssBytes() { return ReadStatusKb("VmRSS"); }
+std::uint64_t ReadPeakRssBytes() { return ReadStatusKb("VmHWM"); }
+
+bool ResetPeakRss() {
+  std::ofstream f("/proc/self/clear_refs");
+  if (!f) return false;
+  f << "5";
+  f.flush();
+  return static_cast<bool>(f);
+}
+
+Result<RunOutcome> RunWorkload(const Workload& w, const EngineOptions& options) {
+  struct sigaction old_action {};
+  if (options.handle_sigusr1) {
+    struct sigaction sa {};
+    sa.sa_handler = OnSigusr1;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &sa, &old_action);
+  }
+  ResetPeakRss();
+  RunOutcome out;
+  Status status;
+  {
+    Engine engine(w, options);
+    status = engine.Setup();
+    if (status.ok()) {
+      engine.Run();
+      if (options.inspect_at_end) out.inspect = engine.InspectState();
+    }
+    engine.Teardown();
+    if (status.ok()) {
+      out.report = engine.BuildReport();
+      status = engine.WriteOutputs(out.report);
+    }
+  }
+  if (options.handle_sigusr1) sigaction(SIGUSR1, &old_action, nullptr);
+  if (!status.ok()) return status;
+  return out;
+}
+
+std::string InspectToText(const Json& j) {
+  std::string out;
+  for (const Json& d : j.at("devices")) {
+    out += fmt::format(
+        "device {}: {} buffer objects, engine {} copies ({}), {} clears; {} "
+        "unevictable\n",
+        d.at("name").get<std::string>(), d.at("buffer_objects").get<std::uint64_t>(),
+        d.at("engine").at("copies").get<std::uint64_t>(),
+        FormatSize(d.at("engine").at("bytes_copied").get<std::uint64_t>()),
+        d.at("engine").at("clears").get<std::uint64_t>(), d.at("unevictable").get<std::uint64_t>());
+    for (const Json& m : d.at("managers")) {
+      const std::uint64_t size = m.at("size_bytes").get<std::uint64_t>();
+      std::string lru;
+      for (const Json& n : m.at("lru_lengths")) {
+        lru += (lru.empty() ? "" : " ") + std::to_string(n.get<std::uint64_t>());
+      }
+      out += fmt::format("  manager {:<6} usage {:>10} / {:<10} lru[prio 0..3] {}\n",
+                         m.at("type").get<std::string>(),
+                         FormatSize(m.at("usage_bytes").get<std::uint64_t>()),
+                         size == 0 ? std::string("unbounded") : FormatSize(size), lru);
+    }
+  }
+  const Json& mem = j.at("memory");
+  out +=
+      fmt::format("memory: {} of {} pages held\n", mem.at("pages_allocated").get<std::uint64_t>(),
+                  mem.at("pages_limit").get<std::uint64_t>());
+  const Json& pool = j.at("pool");
+  out +=
+      fmt::format("pool: {} pages pooled (max {})\n", pool.at("pooled_pages").get<std::uint64_t>(),
+                  pool.at("page_pool_size").get<std::uint64_t>());
+  out += "  caching    order:";
+  for (unsigned o = 0; o <= kMaxPageOrder; ++o) out += fmt::format(" {:>5}", o);
+  out += "\n";
+  for (const Json& t : pool.at("types")) {
+    out += fmt::format("  {:<16}", t.at("caching").get<std::string>());
+    for (const Json& n : t.at("chunks_by_order"))
+      out += fmt::format(" {:>5}", n.get<std::uint64_t>());
+    out += "\n";
+  }
+  const Json& st = j.at("store");
+  out += fmt::format("store: {}: {} used, {} available\n", st.at("describe").get<std::string>(),
+                     FormatSize(st.at("bytes_used").get<std::uint64_t>()),
+                     FormatSize(st.at("bytes_available").get<std::uint64_t>()));
+  out += "shrinkers:\n";
+  for (const Json& s : j.at("shrinkers")) {
+    out +=
+        fmt::format("  {:<14} count {:>8} scans {:>6} scanned {:>9} freed {:>9} deferred {}\n",
+                    s.at("name").get<std::string>(), s.at("last_count").get<std::uint64_t>(),
+                    s.at("scan_calls").get<std::uint64_t>(), s.at("scanned").get<std::uint64_t>(),
+                    s.at("freed").get<std::uint64_t>(), s.at("deferred").get<std::uint64_t>());
+  }
+  for (const Json& s : j.at("bo_shrinkers")) {
+    out +=
+        fmt::format("  {:<14} shrinkable {} pages, purgeable {} pages\n",
+                    s.at("name").get<std::string>(), s.at("shrinkable_pages").get<std::uint64_t>(),
+                    s.at("purgeable_pages").get<std::uint64_t>());
+  }
+  if (j.contains("reclaim_thread")) {
+    out += fmt::format("reclaim thread: {} episodes; sources: {}\n",
+                       j.at("reclaim_thread").at("episodes").get<std::uint64_t>(),
+                       j.at("reclaim_thread").at("sources").get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace uttm::tool

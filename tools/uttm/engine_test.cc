@@ -1,0 +1,240 @@
+// Copyright (c) uttm developers.
+//
+// Runs the built `uttm` binary end to end: the demo preset with report, trace and plot, the other
+// presets (shortened), a run with injected store faults, bench --quick, inspect, and SIGUSR1
+// during a run. Checks exit codes and parses every output.
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "cli.h"
+
+extern char** environ;
+
+namespace uttm::tool {
+namespace {
+
+using ::testing::HasSubstr;
+using Json = nlohmann::json;
+
+struct Outcome {
+  int code = -1;
+  std::string output;
+};
+
+Outcome RunUttm(const std::string& args, const std::string& env = "") {
+  std::string cmd = env + " " + std::string(UTTM_CLI_BINARY) + " " + args + " 2>&1";
+  Outcome o;
+  std::FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return o;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) o.output.append(buf, n);
+  int status = pclose(p);
+  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return o;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Json ParseFile(const std::string& path) {
+  Json j = Json::parse(Slurp(path), nullptr, /*allow_exceptions=*/false);
+  EXPECT_FALSE(j.is_discarded()) << path << " is not JSON";
+  return j;
+}
+
+std::string Temp(const std::string& name) { return ::testing::TempDir() + "/" + name; }
+
+void ExpectReportSane(const Json& r, std::uint64_t page_limit) {
+  ASSERT_TRUE(r.is_object());
+  for (const char* key : {"verified", "counters", "memory", "throughput", "latency_us", "errors"}) {
+    EXPECT_TRUE(r.contains(key)) << key;
+  }
+  for (const char* key : {"pages_populated", "pages_backed_up", "pages_restored", "pages_purged",
+                          "evictions", "swapouts", "shrinker_scans", "bytes_moved"}) {
+    EXPECT_TRUE(r["counters"].contains(key)) << key;
+    EXPECT_TRUE(r["counters"][key].is_number_unsigned()) << key;
+  }
+  for (const char* key : {"peak_rss_bytes", "page_limit_bytes", "rss_slack_bytes"}) {
+    EXPECT_TRUE(r["memory"].contains(key)) << key;
+  }
+  for (const char* key : {"backup_bytes_per_s", "restore_bytes_per_s", "ops_per_s"}) {
+    EXPECT_TRUE(r["throughput"].contains(key)) << key;
+  }
+  for (const char* key : {"restore_p50", "restore_p99", "restore_max", "restores"}) {
+    EXPECT_TRUE(r["latency_us"].contains(key)) << key;
+  }
+  EXPECT_EQ(r["memory"]["page_limit_bytes"].get<std::uint64_t>(), page_limit);
+  const auto peak = r["memory"]["peak_rss_bytes"].get<std::uint64_t>();
+  EXPECT_GT(peak, 0u);
+  if (r["memory"]["rss_checked"].get<bool>()) {
+    EXPECT_LE(peak, page_limit + r["memory"]["rss_slack_bytes"].get<std::uint64_t>());
+  }
+  EXPECT_GT(r["counters"]["pages_populated"].get<std::uint64_t>(), 0u);
+  EXPECT_GT(r["throughput"]["ops_per_s"].get<double>(), 0.0);
+  EXPECT_LE(r["latency_us"]["restore_p50"].get<double>(),
+            r["latency_us"]["restore_p99"].get<double>());
+  EXPECT_GT(r["buffers"]["total"].get<std::uint64_t>(), 0u);
+}
+
+TEST(EngineTest, DemoVerifiesAndWritesReportTraceAndPlot) {
+  const std::string report = Temp("demo-report.json"), trace = Temp("demo-trace.json"),
+                    plot = Temp("demo-plot.svg");
+  Outcome o = RunUttm("run --preset demo --quiet --report " + report + " --trace " + trace +
+                      " --plot " + plot);
+  ASSERT_EQ(o.code, kExitOk) << o.output;
+  EXPECT_THAT(o.output, HasSubstr("verified:   yes"));
+
+  Json r = ParseFile(report);
+  ExpectReportSane(r, 96u << 20);
+  EXPECT_TRUE(r["verified"].get<bool>());
+  EXPECT_TRUE(r["errors"].empty()) << r["errors"].dump();
+  // ~3x the page limit: pages must have gone to the store and come back, purgeable ones dropped.
+  EXPECT_GT(r["counters"]["pages_backed_up"].get<std::uint64_t>(), 0u);
+  EXPECT_GT(r["counters"]["pages_restored"].get<std::uint64_t>(), 0u);
+  EXPECT_GT(r["counters"]["pages_purged"].get<std::uint64_t>(), 0u);
+  EXPECT_GT(r["counters"]["evictions"].get<std::uint64_t>(), 0u);
+  EXPECT_GT(r["counters"]["bytes_moved"].get<std::uint64_t>(), 0u);
+  EXPECT_GT(r["throughput"]["backup_bytes_per_s"].get<double>(), 0.0);
+  EXPECT_GT(r["throughput"]["restore_bytes_per_s"].get<double>(), 0.0);
+  EXPECT_GT(r["latency_us"]["restores"].get<std::uint64_t>(), 0u);
+  EXPECT_EQ(r["buffers"]["verified"].get<std::uint64_t>(),
+            r["buffers"]["total"].get<std::uint64_t>());
+  EXPECT_EQ(r["domains"].size(), 4u);  // vram0, vram1, tt, system
+
+  Json t = ParseFile(trace);
+  ASSERT_TRUE(t.contains("traceEvents"));
+  double last = -1;
+  std::set<std::string> names;
+  for (const Json& e : t["traceEvents"]) {
+    if (e["ph"] == "M") continue;
+    const double ts = e["ts"].get<double>();
+    EXPECT_GE(ts, last);
+    last = ts;
+    names.insert(e["name"].get<std::string>());
+  }
+  for (const char* name : {"phase", "verify", "backup", "restore", "evict", "purge", "domain_usage",
+                           "rss", "pool_size"}) {
+    EXPECT_TRUE(names.count(name)) << name;
+  }
+
+  EXPECT_THAT(Slurp(plot), HasSubstr("<svg"));
+  EXPECT_EQ(std::system(("xmllint --noout " + plot + " 2>&1").c_str()), 0);
+}
+
+TEST(EngineTest, OtherPresetsRunShortAndVerify) {
+  for (const char* preset : {"streaming", "purgeable-cache", "churn"}) {
+    const std::string report = Temp(std::string(preset) + "-report.json");
+    Outcome o =
+        RunUttm(std::string("run --quiet --ops 300 --preset ") + preset + " --report " + report);
+    EXPECT_EQ(o.code, kExitOk) << preset << "\n" << o.output;
+    Json r = ParseFile(report);
+    EXPECT_TRUE(r.value("verified", false)) << preset;
+  }
+}
+
+TEST(EngineTest, InjectedStoreFaultsAreSurvivedOrReported) {
+  const std::string report = Temp("fault-report.json");
+  Outcome o = RunUttm("run --preset demo --quiet --ops 2000 --report " + report,
+                      "UTTM_FAULTS='store.write:after=50,times=3'");
+  // Never a crash: either every byte verified, or the run failed and said why.
+  ASSERT_TRUE(o.code == kExitOk || o.code == kExitRunFailed) << o.code << "\n" << o.output;
+  Json r = ParseFile(report);
+  ASSERT_TRUE(r.is_object());
+  EXPECT_EQ(r["counters"]["store_write_errors"].get<std::uint64_t>(), 3u);
+  if (o.code == kExitOk) {
+    EXPECT_TRUE(r["verified"].get<bool>());
+    EXPECT_EQ(r["buffers"]["mismatched"].get<std::uint64_t>(), 0u);
+  } else {
+    EXPECT_FALSE(r["errors"].empty());
+  }
+}
+
+TEST(EngineTest, BenchQuickGivesRatios) {
+  const std::string json = Temp("bench.json");
+  Outcome o = RunUttm("bench --quick --json " + json);
+  ASSERT_EQ(o.code, kExitOk) << o.output;
+  EXPECT_THAT(o.output, HasSubstr("ratio"));
+  Json j = ParseFile(json);
+  ASSERT_TRUE(j.contains("scenarios"));
+  std::set<std::string> names;
+  for (const Json& s : j["scenarios"]) {
+    names.insert(s["name"].get<std::string>());
+    EXPECT_GT(s["ratio"].get<double>(), 0.0) << s.dump();
+    EXPECT_GT(s["baseline"].get<double>(), 0.0) << s.dump();
+  }
+  for (const char* n :
+       {"backup (file)", "restore (file)", "backup (memfd)", "restore (memfd)", "purge",
+        "eviction walk (per candidate)", "shrinker scan (file)", "demo end to end"}) {
+    EXPECT_TRUE(names.count(n)) << n;
+  }
+}
+
+TEST(EngineTest, InspectPrintsTextAndJson) {
+  const std::string json = Temp("inspect.json");
+  Outcome o = RunUttm("inspect --preset churn --ops 300 --json " + json);
+  ASSERT_EQ(o.code, kExitOk) << o.output;
+  for (const char* s : {"device sim-gpu0", "manager vram", "manager tt", "lru[prio 0..3]",
+                        "pool:", "store:", "shrinkers:", "uttm-pool"}) {
+    EXPECT_THAT(o.output, HasSubstr(s));
+  }
+  Json j = ParseFile(json);
+  ASSERT_TRUE(j.is_object());
+  EXPECT_EQ(j["schema"], "uttm.inspect");
+  ASSERT_EQ(j["devices"].size(), 1u);
+  EXPECT_EQ(j["devices"][0]["managers"].size(), 3u);
+  EXPECT_EQ(j["pool"]["types"].size(), 3u);
+  EXPECT_TRUE(j["store"].contains("bytes_used"));
+  EXPECT_GE(j["shrinkers"].size(), 2u);  // the driver shrinker and the pool shrinker
+
+  Outcome run = RunUttm("run --preset churn --quiet --ops 200 --inspect");
+  EXPECT_EQ(run.code, kExitOk) << run.output;
+  EXPECT_THAT(run.output, HasSubstr("shrinkers:"));
+}
+
+TEST(EngineTest, Sigusr1PrintsStateDuringARun) {
+  const std::string out = Temp("sigusr1.txt");
+  std::string bin = UTTM_CLI_BINARY;
+  std::vector<std::string> args = {bin, "run", "--preset", "churn", "--quiet", "--duration", "2s"};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  kill(pid, SIGUSR1);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << Slurp(out);
+  EXPECT_EQ(WEXITSTATUS(status), kExitOk) << Slurp(out);
+  const std::string text = Slurp(out);
+  EXPECT_THAT(text, HasSubstr("shrinkers:"));
+  EXPECT_THAT(text, HasSubstr("manager vram"));
+}
+
+}  // namespace
+}  // namespace uttm::tool

@@ -237,7 +237,7 @@ bool BufferObject::ResourceCompatible(const Resource& res, const Placement& plac
   for (const Place& place : placement.places) {
     if (res.mem_type() != place.mem_type) continue;
     if (place.flags & (evicting ? kPlaceDesired : kPlaceFallback)) continue;
-    if ((place.flags & kPlaceContiguous) && !res.manager()->Compatible(res, place, size_)) continue;
+    // The manager judges range and contiguity (CONTIGUOUS included) for its own resources.
     if (res.manager()->Compatible(res, place, size_)) return true;
   }
   return false;
@@ -597,9 +597,7 @@ Status BufferObject::Populate(OperationContext& ctx) {
   if (!tt_) return Status();
   bool was_swapped = tt_->is_swapped();
   if (tt_->is_populated() && !was_swapped) return Status();
-  std::uint64_t before_restored = ctx.pages_restored;
   Status s = device_->funcs().TtPopulate(*this, *tt_, ctx);
-  (void)before_restored;
   if (was_swapped && !tt_->is_swapped()) UpdateLruState();
   return s;
 }

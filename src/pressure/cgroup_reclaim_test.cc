@@ -104,50 +104,14 @@ struct ChildReport {
   _exit(0);  // finish() never returns
 }
 
-struct RunResult {
-  int status = 0;
-  bool have_report = false;
-  ChildReport report;
-};
+using RunResult = testing::CgroupChildRun<ChildReport>;
 
-// Forks a child, moves it into `cg`, lets it run `mode`, waits (at most 30 s).
+// Runs `mode` in a child inside `cg` (at most 30 s).
 RunResult RunChild(TestCgroup* cg, Mode mode) {
-  RunResult out;
-  int go[2], rep[2];
-  if (pipe(go) != 0 || pipe(rep) != 0) {
-    ADD_FAILURE() << "pipe: " << std::strerror(errno);
-    return out;
-  }
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(go[1]);
-    close(rep[0]);
-    char c;
-    if (read(go[0], &c, 1) != 1) _exit(91);
-    ChildMain(mode, cg->dir(), rep[1]);
-  }
-  close(go[0]);
-  close(rep[1]);
-  EXPECT_GT(pid, 0);
-  Status st = cg->AddPid(pid);
-  EXPECT_TRUE(st.ok()) << st.ToString();
-  if (write(go[1], "g", 1) != 1) ADD_FAILURE() << "cannot start the child";
-  close(go[1]);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  for (;;) {
-    pid_t r = waitpid(pid, &out.status, WNOHANG);
-    if (r == pid) break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      ADD_FAILURE() << "child did not finish in 30 s";
-      kill(pid, SIGKILL);
-      waitpid(pid, &out.status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  out.have_report = read(rep[0], &out.report, sizeof(out.report)) == sizeof(out.report);
-  close(rep[0]);
-  return out;
+  RunResult r = testing::RunInCgroup<ChildReport>(cg, std::chrono::seconds(30),
+                                                  [&](int fd) { ChildMain(mode, cg->dir(), fd); });
+  EXPECT_TRUE(r.problem.empty()) << r.problem;
+  return r;
 }
 
 std::unique_ptr<TestCgroup> MakeCgroupOrSkip(std::string* why) {

@@ -104,6 +104,64 @@ inline std::unique_ptr<TestCgroup> MakeTestCgroupOrSkip(std::uint64_t limit, std
   return std::move(*cg);
 }
 
+// The outcome of RunInCgroup: the child's wait status and the report it wrote to its pipe.
+template <typename Report>
+struct CgroupChildRun {
+  int status = 0;
+  bool have_report = false;
+  Report report{};
+  // Set when the harness itself failed (pipe, fork, moving the child, timeout).
+  std::string problem;
+};
+
+// Forks a child, moves it into `cg` before letting it start, and runs `child(report_fd)` there;
+// `child` must end the process (it writes one Report to report_fd first). Waits at most
+// `timeout`, then kills the child.
+template <typename Report, typename Child>
+CgroupChildRun<Report> RunInCgroup(TestCgroup* cg, std::chrono::seconds timeout, Child child) {
+  CgroupChildRun<Report> out;
+  int go[2], rep[2];
+  if (pipe(go) != 0 || pipe(rep) != 0) {
+    out.problem = std::string("pipe: ") + std::strerror(errno);
+    return out;
+  }
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(go[1]);
+    close(rep[0]);
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(91);
+    child(rep[1]);
+    _exit(92);  // `child` must not return
+  }
+  close(go[0]);
+  close(rep[1]);
+  if (pid < 0) {
+    out.problem = std::string("fork: ") + std::strerror(errno);
+    close(go[1]);
+    close(rep[0]);
+    return out;
+  }
+  Status moved = cg->AddPid(pid);
+  if (!moved.ok()) out.problem = "moving the child into the cgroup: " + moved.ToString();
+  if (write(go[1], "g", 1) != 1) out.problem = "cannot start the child";
+  close(go[1]);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (waitpid(pid, &out.status, WNOHANG) == pid) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      out.problem = "child did not finish in " + std::to_string(timeout.count()) + " s";
+      kill(pid, SIGKILL);
+      waitpid(pid, &out.status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  out.have_report = read(rep[0], &out.report, sizeof(out.report)) == sizeof(out.report);
+  close(rep[0]);
+  return out;
+}
+
 }  // namespace uttm::testing
 
 #endif  // UTTM_SRC_PRESSURE_TEST_CGROUP_H_

@@ -165,48 +165,13 @@ struct ChildReport {
   _exit(0);  // finish() never returns
 }
 
-struct RunResult {
-  int status = 0;
-  bool have_report = false;
-  ChildReport report;
-};
+using RunResult = testing::CgroupChildRun<ChildReport>;
 
 RunResult RunChild(TestCgroup* cg, bool reclaim) {
-  RunResult out;
-  int go[2], rep[2];
-  if (pipe(go) != 0 || pipe(rep) != 0) {
-    ADD_FAILURE() << "pipe: " << std::strerror(errno);
-    return out;
-  }
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(go[1]);
-    close(rep[0]);
-    char c;
-    if (read(go[0], &c, 1) != 1) _exit(91);
-    ChildMain(reclaim, cg->dir(), rep[1]);
-  }
-  close(go[0]);
-  close(rep[1]);
-  EXPECT_GT(pid, 0);
-  Status st = cg->AddPid(pid);
-  EXPECT_TRUE(st.ok()) << st.ToString();
-  if (write(go[1], "g", 1) != 1) ADD_FAILURE() << "cannot start the child";
-  close(go[1]);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  for (;;) {
-    if (waitpid(pid, &out.status, WNOHANG) == pid) break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      ADD_FAILURE() << "child did not finish in 60 s";
-      kill(pid, SIGKILL);
-      waitpid(pid, &out.status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  out.have_report = read(rep[0], &out.report, sizeof(out.report)) == sizeof(out.report);
-  close(rep[0]);
-  return out;
+  RunResult r = testing::RunInCgroup<ChildReport>(
+      cg, std::chrono::seconds(60), [&](int fd) { ChildMain(reclaim, cg->dir(), fd); });
+  EXPECT_TRUE(r.problem.empty()) << r.problem;
+  return r;
 }
 
 TEST(BoCgroupTest, DriverShrinkerKeepsChildAliveWithThreeTimesTheLimitOfObjects) {

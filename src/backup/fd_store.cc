@@ -236,10 +236,11 @@ Result<std::size_t> FdStore::BackupImpl(const PageRef& src, std::size_t count,
     std::uint64_t written = 0;  // pages of this extent fully written
     for (std::uint64_t off = 0; off < ok;) {
       const std::uint64_t n = std::min<std::uint64_t>(ok - off, kIoChunkPages);
-      // Checksum right before the write, while the chunk is still in the CPU cache.
-      Checksum(src, page + off, n, sums.data() + page + off);
       std::size_t done = 0;
       int werr = Transfer(/*write=*/true, SlotOffset(e.start + off), src, page + off, n, &done);
+      // Checksum what was written right after the write, whose copy just pulled the chunk into
+      // the CPU cache: hashing first would read it from memory one more time.
+      Checksum(src, page + off, done >> kPageShift, sums.data() + page + off);
       written += done >> kPageShift;
       if (werr != 0) {
         err = werr;

@@ -4,9 +4,11 @@
 // choose one with a flag (like rocksdb's CreateFromString).
 //
 //   spec      := kind [ ":" directory ] { "," option }
-//   "memfd"   (alias "shmem")  a MemfdStore; options: allow_without_swap, cap=SIZE, name=NAME
+//   "memfd"   (alias "shmem")  a MemfdStore; options: allow_without_swap, cap=SIZE,
+//             inline_checksum, name=NAME
 //   "file"    a FileStore in $TMPDIR or /tmp; "file:/dir" in /dir;
-//             options: direct (O_DIRECT), cap=SIZE, reserve=SIZE, no_tmpfile
+//             options: direct (O_DIRECT), cap=SIZE, inline_checksum, reserve=SIZE, no_tmpfile
+//   inline_checksum  checksum on the calling thread only (parallel_checksum = false)
 //   SIZE      a number with an optional K, M, G or T suffix (binary units), e.g. cap=512M
 //
 // Examples: "memfd,allow_without_swap", "file:/var/tmp", "file:/mnt/nvme,direct,cap=64G".

@@ -44,6 +44,10 @@ struct FileStoreOptions {
   std::uint64_t capacity_bytes = 0;  // 0 = no cap
   std::uint64_t reserve_bytes = 0;
   bool use_o_tmpfile = true;
+  // Checksum large backups (64 KiB chunks and up) on one helper thread of the store while the
+  // calling thread writes them, so the checksum costs no wall time; the thread starts on first
+  // use. Only one caller at a time gets it; the others checksum inline. false = always inline.
+  bool parallel_checksum = true;
   // Where counters and the store.bytes_used gauge go; null = Stats::Default().
   Stats* stats = nullptr;
 };

@@ -35,6 +35,8 @@ struct MemfdStoreOptions {
   bool allow_without_swap = false;
   // Most bytes held at once (rounded down to whole pages); 0 = no cap.
   std::uint64_t capacity_bytes = 0;
+  // As FileStoreOptions::parallel_checksum: checksum large backups on a helper thread.
+  bool parallel_checksum = true;
   // Where counters and the store.bytes_used gauge go; null = Stats::Default().
   Stats* stats = nullptr;
 };

@@ -51,6 +51,8 @@ namespace uttm {
   COUNTER(kStoreBytesRead, "store.bytes_read", "bytes", "bytes read from backup stores")         \
   COUNTER(kStoreWriteErrors, "store.write_errors", "calls", "failed store writes")               \
   COUNTER(kStoreReadErrors, "store.read_errors", "calls", "failed store reads")                  \
+  COUNTER(kStoreParallelChecksums, "store.parallel_checksums", "chunks",                         \
+          "backup chunks checksummed on the store's helper thread during their write")           \
   COUNTER(kChecksumFailures, "store.checksum_failures", "runs", "backups that failed checksum")  \
   COUNTER(kResvContended, "resv.contended", "calls", "reservation locks that had to wait")       \
   COUNTER(kResvBackoffs, "resv.backoffs", "calls", "ticketed locks told to back off (EDEADLK)")  \

@@ -89,6 +89,8 @@ Result<std::unique_ptr<BackupStore>> CreateBackupStore(std::string_view spec, St
       std::string_view opt = parts[i];
       if (opt == "allow_without_swap") {
         options.allow_without_swap = true;
+      } else if (opt == "inline_checksum") {
+        options.parallel_checksum = false;
       } else if (opt.starts_with("cap=")) {
         if (!ParseSize(opt.substr(4), &options.capacity_bytes)) {
           return SpecError(spec, "bad size in \"" + std::string(opt) + "\"");
@@ -96,8 +98,9 @@ Result<std::unique_ptr<BackupStore>> CreateBackupStore(std::string_view spec, St
       } else if (opt.starts_with("name=") && opt.size() > 5) {
         options.name = std::string(opt.substr(5));
       } else {
-        return SpecError(spec, "unknown memfd option \"" + std::string(opt) +
-                                   "\" (known: allow_without_swap, cap=SIZE, name=NAME)");
+        return SpecError(
+            spec, "unknown memfd option \"" + std::string(opt) +
+                      "\" (known: allow_without_swap, cap=SIZE, inline_checksum, name=NAME)");
       }
     }
     return NewMemfdStore(options);
@@ -114,6 +117,8 @@ Result<std::unique_ptr<BackupStore>> CreateBackupStore(std::string_view spec, St
         options.o_direct = true;
       } else if (opt == "no_tmpfile") {
         options.use_o_tmpfile = false;
+      } else if (opt == "inline_checksum") {
+        options.parallel_checksum = false;
       } else if (opt.starts_with("cap=")) {
         if (!ParseSize(opt.substr(4), &options.capacity_bytes)) {
           return SpecError(spec, "bad size in \"" + std::string(opt) + "\"");
@@ -124,7 +129,8 @@ Result<std::unique_ptr<BackupStore>> CreateBackupStore(std::string_view spec, St
         }
       } else {
         return SpecError(spec, "unknown file option \"" + std::string(opt) +
-                                   "\" (known: direct, cap=SIZE, reserve=SIZE, no_tmpfile)");
+                                   "\" (known: direct, cap=SIZE, inline_checksum, reserve=SIZE, "
+                                   "no_tmpfile)");
       }
     }
     return NewFileStore(options);

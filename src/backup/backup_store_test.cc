@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -306,7 +307,7 @@ TEST_P(BackupStoreTest, SharedByManyVectorsFromManyThreads) {
     threads.emplace_back([&, t] {
       std::mt19937_64 rng(100 + t);
       for (int iter = 0; iter < 30; ++iter) {
-        auto pages = std::make_unique<Pages>(1 + rng() % 64, rng());
+        auto pages = std::make_unique<Pages>(1 + rng() % 320, rng());
         std::vector<BackupHandle> h(pages->count());
         Result<std::size_t> r = store_->BackupPages(pages->data(), pages->count(), {}, h.data());
         if (!r.ok() || *r != pages->count()) {
@@ -499,6 +500,66 @@ TEST_P(BackupStoreTest, BytesChangedBehindTheStoresBackAreCaught) {
   ASSERT_TRUE(store_->CopyPages(others.data(), 5, good.data(), {}).ok());
   EXPECT_TRUE(SamePage(good.page(3), pages.page(4)));
   EXPECT_EQ(stats_.Get(Stat::kChecksumFailures), 1u);
+}
+
+// Large backups are checksummed on the store's helper thread while they are written; each
+// page's checksum must still be that page's, which a flipped bit behind one page shows.
+TEST_P(BackupStoreTest, LargeBackupsAreChecksummedOnTheHelperThread) {
+  for (const char* extra : {"", ",inline_checksum"}) {
+    SCOPED_TRACE(extra);
+    store_.reset();
+    Stats stats;
+    auto made = CreateBackupStore(Spec(extra), &stats);
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    store_ = std::move(made).value();
+    constexpr std::size_t kCount = 1024;  // 4 MiB: four 1 MiB write chunks
+    Pages pages(kCount, 77);
+    std::vector<BackupHandle> handles = BackupAll(pages, 0, kCount);
+    const bool parallel = std::string(extra).empty();
+    EXPECT_EQ(stats.Get(Stat::kStoreParallelChecksums), parallel ? 4u : 0u);
+    ExpectRestores(handles, pages, 0);
+
+    ASSERT_TRUE(store_->Flush().ok());
+    const int fd = StoreFd();
+    ASSERT_GE(fd, 0);
+    Pages buf(1);
+    const off_t off = static_cast<off_t>((handles[700].value() - 1) * kPageSize);
+    ASSERT_EQ(::pread(fd, buf.data(), kPageSize, off), static_cast<ssize_t>(kPageSize));
+    buf.data()[77] ^= std::byte{4};
+    ASSERT_EQ(::pwrite(fd, buf.data(), kPageSize, off), static_cast<ssize_t>(kPageSize));
+    Pages out(kCount);
+    std::size_t copied = 0;
+    Status s = store_->CopyPages(handles.data(), kCount, out.data(), {}, &copied);
+    EXPECT_EQ(s.code(), Errc::kIo) << s.ToString();
+    EXPECT_EQ(copied, 700u);
+    store_->Drop(handles.data(), handles.size());
+    store_.reset();  // before `stats` goes
+  }
+}
+
+// A child process of fork() has no copy of the helper thread its parent started: the child's
+// backups checksum inline instead of waiting for a thread that does not exist.
+TEST_P(BackupStoreTest, AForkedChildBacksUpWithoutTheParentsHelperThread) {
+  Pages pages(512, 5);
+  std::vector<BackupHandle> handles = BackupAll(pages, 0, 512);
+  ASSERT_GT(stats_.Get(Stat::kStoreParallelChecksums), 0u);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::alarm(20);  // a hang ends as SIGALRM, not as a stuck test
+    Pages more(512, 6);
+    std::vector<BackupHandle> h(512);
+    Result<std::size_t> r = store_->BackupPages(more.data(), 512, {}, h.data());
+    Pages out(512);
+    const bool ok = r.ok() && *r == 512 && store_->CopyPages(h.data(), 512, out.data(), {}).ok() &&
+                    std::memcmp(out.data(), more.data(), 512 * kPageSize) == 0;
+    ::_exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "child ended by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  ExpectRestores(handles, pages, 0);
 }
 
 TEST_P(BackupStoreTest, InterruptibleCopyStopsWithCountAndResumes) {

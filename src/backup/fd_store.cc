@@ -24,6 +24,10 @@ constexpr std::size_t kShortWriteAlign = 512;
 
 std::uint64_t SlotOffset(std::uint64_t slot) { return slot << kPageShift; }
 
+// Chunks at least this long are checksummed on the worker during their write; below it the
+// hand-off costs more than it hides (64 KiB).
+constexpr std::size_t kParallelChecksumMinPages = 16;
+
 // Read-ahead hints one CopyPages gives at most (a badly fragmented copy skips the rest).
 constexpr std::size_t kMaxReadHints = 64;
 
@@ -47,8 +51,14 @@ int ReadFully(int fd, std::uint64_t offset, std::byte* buf, std::size_t len) {
   return 0;
 }
 
-FdStore::FdStore(int fd, bool o_direct, std::uint64_t max_slots, Stats* stats, std::string kind)
-    : fd_(fd), o_direct_(o_direct), stats_(stats), kind_(std::move(kind)), alloc_(max_slots) {}
+FdStore::FdStore(int fd, bool o_direct, std::uint64_t max_slots, Stats* stats, std::string kind,
+                 bool parallel_checksum)
+    : fd_(fd),
+      o_direct_(o_direct),
+      stats_(stats),
+      kind_(std::move(kind)),
+      alloc_(max_slots),
+      checksum_worker_(parallel_checksum ? std::make_unique<ChecksumWorker>() : nullptr) {}
 
 FdStore::~FdStore() {
   std::uint64_t used;
@@ -107,14 +117,6 @@ void TruncateIov(iovec* iov, int* n, std::size_t want) {
 }
 
 }  // namespace
-
-void FdStore::Checksum(const PageRef& pages, std::size_t first, std::size_t n, std::uint64_t* out) {
-  if (pages.list == nullptr) {
-    PageChecksums(pages.base + first * kPageSize, n, out);
-    return;
-  }
-  for (std::size_t i = 0; i < n; ++i) PageChecksums(pages.list[first + i], 1, out + i);
-}
 
 int FdStore::Transfer(bool write, std::uint64_t offset, const PageRef& pages, std::size_t first,
                       std::size_t n, std::size_t* done) {
@@ -236,11 +238,20 @@ Result<std::size_t> FdStore::BackupImpl(const PageRef& src, std::size_t count,
     std::uint64_t written = 0;  // pages of this extent fully written
     for (std::uint64_t off = 0; off < ok;) {
       const std::uint64_t n = std::min<std::uint64_t>(ok - off, kIoChunkPages);
+      std::uint64_t* const chunk_sums = sums.data() + page + off;
+      // A large chunk is checksummed on the worker's core while this thread writes it.
+      const bool offloaded = checksum_worker_ != nullptr && n >= kParallelChecksumMinPages &&
+                             checksum_worker_->TryStart(src, page + off, n, chunk_sums);
       std::size_t done = 0;
       int werr = Transfer(/*write=*/true, SlotOffset(e.start + off), src, page + off, n, &done);
-      // Checksum what was written right after the write, whose copy just pulled the chunk into
-      // the CPU cache: hashing first would read it from memory one more time.
-      Checksum(src, page + off, done >> kPageShift, sums.data() + page + off);
+      if (offloaded) {
+        checksum_worker_->Wait();
+        stats_->Add(Stat::kStoreParallelChecksums);
+      } else {
+        // Right after the write, whose copy just pulled the chunk into the CPU cache: hashing
+        // first would read it from memory one more time.
+        PageChecksums(src, page + off, done >> kPageShift, chunk_sums);
+      }
       written += done >> kPageShift;
       if (werr != 0) {
         err = werr;
@@ -401,7 +412,7 @@ Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const P
     for (std::size_t k = 0; k < ok; ++k) {
       if (ShouldFail(FaultPoint::kStoreCorrupt)) dst.at(done + k)[k] ^= std::byte{0x10};
     }
-    Checksum(dst, done, ok, sums.data());
+    PageChecksums(dst, done, ok, sums.data());
     for (std::size_t k = 0; k < ok; ++k) {
       std::byte* p = dst.at(done + k);
       if (sums[k] != want[done + k].checksum) {

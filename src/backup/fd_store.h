@@ -16,9 +16,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "backup/checksum_worker.h"
+#include "backup/page_checksum.h"
 #include "backup/slot_allocator.h"
 #include "uttm/backup_store.h"
 #include "uttm/mutex.h"
@@ -40,13 +43,6 @@ inline constexpr std::uint64_t kMaxSlotsUnlimited = std::uint64_t{1} << 40;
 // (EIO for an unexpected end of file).
 int ReadFully(int fd, std::uint64_t offset, std::byte* buf, std::size_t len);
 
-// A caller's pages: one contiguous buffer (`base`), or one pointer per page (`list`).
-struct PageRef {
-  std::byte* base = nullptr;
-  std::byte* const* list = nullptr;
-  std::byte* at(std::size_t i) const { return list != nullptr ? list[i] : base + i * kPageSize; }
-};
-
 class FdStore : public BackupStore {
  public:
   ~FdStore() override;
@@ -66,7 +62,9 @@ class FdStore : public BackupStore {
 
  protected:
   // Takes ownership of `fd`. `max_slots`: capacity in pages. `stats` must not be null.
-  FdStore(int fd, bool o_direct, std::uint64_t max_slots, Stats* stats, std::string kind);
+  // `parallel_checksum`: checksum large backups on a helper thread during the write.
+  FdStore(int fd, bool o_direct, std::uint64_t max_slots, Stats* stats, std::string kind,
+          bool parallel_checksum);
 
   int fd() const { return fd_; }
   bool o_direct() const { return o_direct_; }
@@ -99,8 +97,6 @@ class FdStore : public BackupStore {
                                  BackupHandle* handles);
   Status CopyImpl(const BackupHandle* handles, std::size_t count, const PageRef& dst,
                   const OperationContext& ctx, std::size_t* copied);
-  // Checksums pages [first, first + n) of `pages` into `out`.
-  static void Checksum(const PageRef& pages, std::size_t first, std::size_t n, std::uint64_t* out);
   // Moves pages [first, first + n) of `pages` to (write) or from (read) the medium at `offset`
   // with one pwritev / preadv (adjacent pages merged), retrying EINTR and short transfers.
   // REQUIRES: n <= kIoChunkPages. Returns 0 or an errno; `*done` = leading bytes transferred.
@@ -119,6 +115,8 @@ class FdStore : public BackupStore {
   mutable Mutex mu_;
   SlotAllocator alloc_ UTTM_GUARDED_BY(mu_);
   std::vector<Slot> slots_ UTTM_GUARDED_BY(mu_);
+  // Checksums large backups on a second core while they are written (null = inline only).
+  std::unique_ptr<ChecksumWorker> checksum_worker_;
 };
 
 }  // namespace uttm::internal

@@ -24,7 +24,7 @@ class FileStore final : public FdStore {
  public:
   FileStore(int fd, const FileStoreOptions& options, std::string directory, std::uint64_t max_slots,
             Stats* stats)
-      : FdStore(fd, options.o_direct, max_slots, stats, "file store"),
+      : FdStore(fd, options.o_direct, max_slots, stats, "file store", options.parallel_checksum),
         directory_(std::move(directory)),
         reserve_bytes_(options.reserve_bytes) {}
 

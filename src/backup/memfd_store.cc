@@ -46,7 +46,7 @@ std::uint64_t MeminfoBytes(const char* field) {
 class MemfdStore final : public FdStore {
  public:
   MemfdStore(int fd, const MemfdStoreOptions& options, std::uint64_t max_slots, Stats* stats)
-      : FdStore(fd, /*o_direct=*/false, max_slots, stats, "memfd store"),
+      : FdStore(fd, /*o_direct=*/false, max_slots, stats, "memfd store", options.parallel_checksum),
         allow_without_swap_(options.allow_without_swap) {}
 
   std::uint64_t BytesAvailable() const override {

@@ -45,6 +45,14 @@ void PageChecksums(const std::byte* pages, std::size_t n, std::uint64_t* out) {
   Chosen().fn(pages, n, out);
 }
 
+void PageChecksums(const PageRef& pages, std::size_t first, std::size_t n, std::uint64_t* out) {
+  if (pages.list == nullptr) {
+    PageChecksums(pages.base + first * kPageSize, n, out);
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) PageChecksums(pages.list[first + i], 1, out + i);
+}
+
 const char* PageChecksumVariant() { return Chosen().name; }
 
 }  // namespace uttm::internal

@@ -13,10 +13,22 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "uttm/units.h"
+
 namespace uttm::internal {
+
+// A caller's pages: one contiguous buffer (`base`), or one pointer per page (`list`).
+struct PageRef {
+  std::byte* base = nullptr;
+  std::byte* const* list = nullptr;
+  std::byte* at(std::size_t i) const { return list != nullptr ? list[i] : base + i * kPageSize; }
+};
 
 // out[i] = XXH3-64 of page i of `pages` (n * 4 KiB bytes).
 void PageChecksums(const std::byte* pages, std::size_t n, std::uint64_t* out);
+
+// out[i] = XXH3-64 of page first + i of `pages`, for i < n.
+void PageChecksums(const PageRef& pages, std::size_t first, std::size_t n, std::uint64_t* out);
 
 // The portable (SSE2 / scalar) variant, for tests comparing the variants.
 void PageChecksumsGeneric(const std::byte* pages, std::size_t n, std::uint64_t* out);

@@ -1,0 +1,92 @@
+// Copyright (c) uttm developers.
+#include "backup/checksum_worker.h"
+
+#include <unistd.h>
+
+#include <system_error>
+
+namespace uttm::internal {
+
+ChecksumWorker::~ChecksumWorker() {
+  std::thread* thread;
+  pid_t owner;
+  {
+    MutexLock lock(&mu_);
+    stop_ = true;
+    thread = thread_;
+    owner = owner_pid_;
+  }
+  cv_.SignalAll();
+  if (thread == nullptr) return;
+  // In a child of fork() the thread object describes the parent's thread, which this process
+  // does not have: joining it would hang, so the object is left behind on purpose.
+  if (owner != ::getpid()) return;
+  thread->join();
+  delete thread;
+}
+
+bool ChecksumWorker::TryStart(const PageRef& pages, std::size_t first, std::size_t n,
+                              std::uint64_t* out) {
+  const pid_t self = ::getpid();
+  MutexLock lock(&mu_);
+  if (owned_ || stop_) return false;
+  if (thread_ == nullptr) {
+    try {
+      thread_ = new std::thread([this] { Run(); });
+    } catch (const std::system_error&) {
+      return false;  // no thread to be had (resource limits): the caller hashes inline
+    }
+    owner_pid_ = self;
+  } else if (owner_pid_ != self) {
+    return false;
+  }
+  owned_ = true;
+  pending_ = true;
+  done_ = false;
+  pages_ = pages;
+  first_ = first;
+  count_ = n;
+  out_ = out;
+  cv_.SignalAll();
+  return true;
+}
+
+void ChecksumWorker::Wait() {
+  MutexLock lock(&mu_);
+  while (!done_) cv_.Wait(&mu_);
+  done_ = false;
+  owned_ = false;
+}
+
+std::uint64_t ChecksumWorker::jobs_done() const {
+  MutexLock lock(&mu_);
+  return jobs_done_;
+}
+
+void ChecksumWorker::Run() {
+  for (;;) {
+    PageRef pages;
+    std::size_t first;
+    std::size_t n;
+    std::uint64_t* out;
+    {
+      MutexLock lock(&mu_);
+      while (!pending_ && !stop_) cv_.Wait(&mu_);
+      if (!pending_) return;  // stopping, and no job left
+      pending_ = false;
+      pages = pages_;
+      first = first_;
+      n = count_;
+      out = out_;
+    }
+    PageChecksums(pages, first, n, out);
+    {
+      MutexLock lock(&mu_);
+      ++jobs_done_;
+      done_ = true;
+    }
+    cv_.SignalAll();
+  }
+}
+
+}  // namespace uttm::internal

@@ -41,6 +41,7 @@ namespace uttm {
   X(kStoreCorrupt, "store.corrupt", "a backup store read returns flipped bits")               \
   X(kStoreInterrupt, "store.interrupt", "an interruptible store copy stops with EINTR")       \
   X(kPageAlloc, "page.alloc", "the page provider cannot get memory (ENOMEM)")                 \
+  X(kPagePrefault, "page.prefault", "the OS cannot fault a new chunk's pages in (ENOMEM)")    \
   X(kRestoreInterrupt, "restore.interrupt", "an interruptible restore stops with EINTR")      \
   X(kBackupPartial, "backup.partial", "a backup stops after half the pages (partial backup)") \
   X(kWaitInterrupt, "wait.interrupt", "an interruptible wait returns EINTR")                  \

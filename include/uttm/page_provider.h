@@ -13,7 +13,8 @@
 // ASan builds. The `provider.pages` gauge of the given Stats counts pages handed out.
 //
 // Errors: Allocate returns kNoMemory when the fault point `page.alloc` fires, when the byte limit
-// would be exceeded, or when no new region can be reserved. kInvalid for a bad order.
+// would be exceeded, when no new region can be reserved, or when the OS cannot supply the pages
+// of a prefaulted chunk. kInvalid for a bad order.
 //
 // Thread-safety: all methods are thread-safe (one internal mutex; madvise runs outside it).
 #ifndef UTTM_PAGE_PROVIDER_H_
@@ -48,6 +49,10 @@ struct PageProviderOptions {
   Bytes byte_limit{};
   // Ask for transparent huge pages on the regions (MADV_HUGEPAGE).
   bool huge_pages = true;
+  // Fault every chunk in when it is handed out (MADV_POPULATE_WRITE), as the kernel's page
+  // allocator hands out real pages: one call instead of a page fault per 4 KiB on first touch,
+  // and a failure to get the memory is an error of Allocate (kNoMemory), not a later fault.
+  bool prefault = true;
   // Where the `provider.*` counters go (null: Stats::Default()).
   Stats* stats = nullptr;
 };

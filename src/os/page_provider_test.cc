@@ -2,8 +2,10 @@
 #include "uttm/page_provider.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "os/asan.h"
@@ -86,6 +88,49 @@ TEST(PageProviderTest, ByteLimitAndFaultGiveNoMemory) {
   EXPECT_TRUE(provider.Allocate(PageOrder(0)).ok());
   EXPECT_EQ(stats.Get(Stat::kProviderAllocFailures), 2u);
   EXPECT_EQ(provider.Allocate(PageOrder(10)).status().code(), Errc::kInvalid);
+}
+
+// Pages a chunk holds are resident (as the kernel's pages are) when it is handed out, unless
+// prefaulting is off; a chunk whose pages the OS cannot supply is an error, and the address
+// range goes back to the free lists and to the OS.
+TEST(PageProviderTest, ChunksArePrefaultedUnlessAskedNotTo) {
+  auto resident = [](const PageChunk& c) {
+    std::vector<unsigned char> vec(c.pages());
+    EXPECT_EQ(::mincore(c.addr, c.bytes(), vec.data()), 0);
+    std::size_t n = 0;
+    for (unsigned char v : vec) n += v & 1;
+    return n;
+  };
+  Stats stats;
+  PageProvider provider({.huge_pages = false, .stats = &stats});
+  auto a = provider.Allocate(PageOrder(4));
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(resident(*a), 16u);
+
+  PageProvider lazy({.huge_pages = false, .prefault = false, .stats = &stats});
+  auto b = lazy.Allocate(PageOrder(4));
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(resident(*b), 0u);
+  lazy.Free(*b);
+
+  {
+    ScopedFault fault(FaultPoint::kPagePrefault, {.times = 1});
+    auto c = provider.Allocate(PageOrder(6));
+    ASSERT_FALSE(c.ok());
+    EXPECT_EQ(c.status().code(), Errc::kNoMemory);
+    EXPECT_NE(c.status().message().find("could not supply 64 pages"), std::string::npos)
+        << c.status().ToString();
+  }
+  EXPECT_EQ(provider.pages_in_use(), 16u);
+  EXPECT_EQ(stats.Get(Stat::kProviderAllocFailures), 1u);
+  // The range is free again: a retry gets memory, with its pages resident and zero.
+  auto d = provider.Allocate(PageOrder(6));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(resident(*d), 64u);
+  for (std::size_t i = 0; i < d->bytes(); i += 256) ASSERT_EQ(d->addr[i], std::byte{0});
+  provider.Free(*a);
+  provider.Free(*d);
+  EXPECT_EQ(provider.pages_in_use(), 0u);
 }
 
 TEST(PageProviderTest, FreeRangeOfSplitChunkReleasesPagesIndividually) {

@@ -263,7 +263,7 @@ Status BenchEvict(std::uint64_t vram, std::vector<Figure>* out) {
     a[i % kSize] = b[(i * 7) % kSize];  // keep the copies observable
   }
   const double raw_s = Since(t0);
-  out->push_back({"eviction walk (per candidate)", "ns",
+  out->push_back({"evict to TT (per 64 KiB object)", "ns",
                   uttm_s * 1e9 / static_cast<double>(evicted),
                   raw_s * 1e9 / static_cast<double>(evicted), "memcpy of 64 KiB", false});
   return Status::Ok();

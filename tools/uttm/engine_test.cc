@@ -184,7 +184,7 @@ TEST(EngineTest, BenchQuickGivesRatios) {
   }
   for (const char* n :
        {"backup (file)", "restore (file)", "backup (memfd)", "restore (memfd)", "purge",
-        "eviction walk (per candidate)", "shrinker scan (file)", "demo end to end"}) {
+        "evict to TT (per 64 KiB object)", "shrinker scan (file)", "demo end to end"}) {
     EXPECT_TRUE(names.count(n)) << n;
   }
 }

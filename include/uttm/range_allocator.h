@@ -72,7 +72,7 @@ class UTTM_EXPORT RangeNode {
  private:
   friend class RangeAllocator;
 
-  // The fields every insert and remove touch come first.
+  // The fields every insert and remove touch come first (64 bytes).
   std::uint64_t hole_size_ = 0;
   RangeNode* bin_next_ = nullptr;  // size-class list of nodes followed by a hole
   RangeNode* bin_prev_ = nullptr;
@@ -82,7 +82,6 @@ class UTTM_EXPORT RangeNode {
   RangeNode* next_ = nullptr;
   RangeAllocator* owner_ = nullptr;
   std::uint64_t color_ = 0;
-  std::uint32_t bin_ = 0;
   std::uint32_t prio_ = 0;     // address index: treap priority
   RangeNode* left_ = nullptr;  // address index: treap of holes keyed by hole start
   RangeNode* right_ = nullptr;
@@ -179,8 +178,12 @@ class UTTM_EXPORT RangeAllocator {
   Status ValidateIndex() const;
   void BinLink(RangeNode* n);
   void BinUnlink(RangeNode* n);
+  std::uint32_t NextBin(std::uint32_t bin) const;
 
-  static constexpr int kBinWords = 8;
+  // Hole size classes (see src/resource/range_allocator.h): 1024 exact classes, then 8 per
+  // power of two; a bitmap of the non-empty ones and a summary bit per bitmap word.
+  static constexpr std::uint32_t kBins = 1024 + 54 * 8;
+  static constexpr int kBinWords = (kBins + 63) / 64;
   RangeNode head_;  // zero-size sentinel at `start`; its hole is the space before the first node
   std::uint64_t size_;
   std::uint64_t used_ = 0;
@@ -191,8 +194,9 @@ class UTTM_EXPORT RangeAllocator {
   std::uint32_t prio_state_ = 0x9e3779b9u;
   RangeColorAdjust color_adjust_ = nullptr;
   void* color_ctx_ = nullptr;
+  std::uint64_t bin_summary_ = 0;
   std::uint64_t bin_bits_[kBinWords] = {};
-  RangeNode* bins_[kBinWords * 64] = {};
+  RangeNode* bins_[kBins] = {};
 };
 
 }  // namespace uttm

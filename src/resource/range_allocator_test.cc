@@ -144,7 +144,8 @@ TEST(RangeAllocator, SizeClassesAreMonotoneAndBounded) {
     ASSERT_GT(internal::RangeBinMin(bin + 1), v);
     prev = bin;
   }
-  EXPECT_LT(internal::RangeBinOf(kU64Max), 512u);
+  EXPECT_EQ(internal::RangeBinOf(kU64Max), internal::kRangeBins - 1);
+  for (std::uint64_t v = 1; v < internal::kRangeLinear; ++v) EXPECT_EQ(internal::RangeBinMin(internal::RangeBinOf(v)), v);
 }
 
 TEST(RangeAllocator, RejectsBadArguments) {

@@ -145,7 +145,8 @@ TEST(RangeAllocator, SizeClassesAreMonotoneAndBounded) {
     prev = bin;
   }
   EXPECT_EQ(internal::RangeBinOf(kU64Max), internal::kRangeBins - 1);
-  for (std::uint64_t v = 1; v < internal::kRangeLinear; ++v) EXPECT_EQ(internal::RangeBinMin(internal::RangeBinOf(v)), v);
+  for (std::uint64_t v = 1; v < internal::kRangeLinear; ++v)
+    EXPECT_EQ(internal::RangeBinMin(internal::RangeBinOf(v)), v);
 }
 
 TEST(RangeAllocator, RejectsBadArguments) {

@@ -17,9 +17,7 @@ namespace uttm {
 using internal::BuddyIlog2;
 using internal::BuddyIsPow2;
 
-BuddyAllocator::BuddyAllocator() {
-  for (auto& tree : free_head_) std::fill(std::begin(tree), std::end(tree), kNil);
-}
+BuddyAllocator::BuddyAllocator() = default;
 
 Status BuddyAllocator::Init(std::uint64_t size, std::uint64_t chunk_size) {
   if (initialized()) return Status(Errc::kInvalid, "BuddyAllocator::Init: already initialised");
@@ -36,7 +34,9 @@ Status BuddyAllocator::Init(std::uint64_t size, std::uint64_t chunk_size) {
   avail_ = size;
   clear_avail_ = 0;
   max_order_ = std::min(BuddyIlog2(size) - chunk_shift_, kMaxOrder);
-  for (auto& tree : free_head_) std::fill(std::begin(tree), std::end(tree), kNil);
+  for (auto& tree : free_) {
+    for (auto& stack : tree) stack.clear();
+  }
   free_bits_[0] = free_bits_[1] = 0;
   std::fill(std::begin(free_pairs_by_order_), std::end(free_pairs_by_order_), 0);
 
@@ -71,7 +71,9 @@ Status BuddyAllocator::Fini() {
   roots_.clear();
   blocks_.clear();
   free_pairs_.clear();
-  for (auto& tree : free_head_) std::fill(std::begin(tree), std::end(tree), kNil);
+  for (auto& tree : free_) {
+    for (auto& stack : tree) stack.clear();
+  }
   free_bits_[0] = free_bits_[1] = 0;
   std::fill(std::begin(free_pairs_by_order_), std::end(free_pairs_by_order_), 0);
   size_ = chunk_size_ = avail_ = clear_avail_ = 0;
@@ -91,29 +93,33 @@ std::uint32_t BuddyAllocator::NewPair() {
   return p;
 }
 
+// Pushes free block `b` on the stack of its state and order. Touches no other block but its
+// buddy (same cache line).
 void BuddyAllocator::ListAdd(std::uint32_t b) {
   Block& blk = blocks_[b];
   const unsigned t = blk.clear ? 1 : 0;
-  blk.prev = kNil;
-  blk.next = free_head_[t][blk.order];
-  if (blk.next != kNil) blocks_[blk.next].prev = b;
-  free_head_[t][blk.order] = b;
+  std::vector<std::uint32_t>& stack = free_[t][blk.order];
+  blk.slot = static_cast<std::uint32_t>(stack.size());
+  stack.push_back(b);
   free_bits_[t] |= std::uint64_t{1} << blk.order;
   blk.listed = true;
   if (blk.parent != kNil && blocks_[b ^ 1u].listed) ++free_pairs_by_order_[blk.order];
 }
 
+// Takes `b` off its stack; the top entry fills its place (no other block is touched when `b` is
+// the top, the common case).
 void BuddyAllocator::ListRemove(std::uint32_t b) {
   Block& blk = blocks_[b];
   const unsigned t = blk.clear ? 1 : 0;
-  if (blk.prev != kNil) {
-    blocks_[blk.prev].next = blk.next;
-  } else {
-    free_head_[t][blk.order] = blk.next;
-    if (blk.next == kNil) free_bits_[t] &= ~(std::uint64_t{1} << blk.order);
+  std::vector<std::uint32_t>& stack = free_[t][blk.order];
+  const std::uint32_t top = stack.back();
+  if (top != b) {
+    stack[blk.slot] = top;
+    blocks_[top].slot = blk.slot;
   }
-  if (blk.next != kNil) blocks_[blk.next].prev = blk.prev;
-  blk.prev = blk.next = kNil;
+  stack.pop_back();
+  if (stack.empty()) free_bits_[t] &= ~(std::uint64_t{1} << blk.order);
+  blk.slot = kNil;
   blk.listed = false;
   if (blk.parent != kNil && blocks_[b ^ 1u].listed) --free_pairs_by_order_[blk.order];
 }
@@ -132,7 +138,7 @@ std::uint32_t BuddyAllocator::Split(std::uint32_t b) {
     child.order = order;
     child.state = State::kFree;
     child.clear = parent.clear;
-    child.prev = child.next = kNil;
+    child.slot = kNil;
     child.listed = false;
   }
   parent.children = left;
@@ -206,18 +212,20 @@ bool BuddyAllocator::ForceMerge(std::uint64_t start, std::uint64_t end, unsigned
   if (min_order == 0) return false;
   for (unsigned order = std::min(min_order - 1, max_order_) + 1; order-- > 0;) {
     for (unsigned t = 0; t < 2 && free_pairs_by_order_[order] != 0; ++t) {
-      std::uint32_t b = free_head_[t][order];
-      while (b != kNil) {
+      // Top down. A merge takes entry i off this stack (the top, already visited, moves into
+      // its place) and its buddy off the other tree's stack, and only adds blocks of higher
+      // orders, so no entry below i becomes mergeable or moves.
+      const std::vector<std::uint32_t>& stack = free_[t][order];
+      for (std::size_t i = stack.size(); i-- > 0 && free_pairs_by_order_[order] != 0;) {
+        const std::uint32_t b = stack[i];
         const Block& blk = blocks_[b];
         const std::uint32_t buddy = Buddy(b);
         if (blk.offset < start || blk.offset + Size(blk) > end || buddy == kNil ||
             !blocks_[buddy].listed) {
-          b = blk.next;
           continue;
         }
         ListRemove(b);
         if (blocks_[FreeAndMerge(b, true)].order >= min_order) return true;
-        b = free_head_[t][order];
       }
     }
   }
@@ -233,12 +241,12 @@ std::uint32_t BuddyAllocator::AllocFromFreeList(unsigned order, unsigned flags) 
     if (bits == 0) continue;
     if (flags & kBuddyTopDown) {
       for (unsigned o = order; o <= max_order_; ++o) {
-        for (std::uint32_t b = free_head_[t][o]; b != kNil; b = blocks_[b].next) {
+        for (std::uint32_t b : free_[t][o]) {
           if (found == kNil || blocks_[b].offset > blocks_[found].offset) found = b;
         }
       }
     } else {
-      found = free_head_[t][std::countr_zero(bits)];
+      found = free_[t][std::countr_zero(bits)].back();
     }
   }
   if (found == kNil) return kNil;
@@ -375,9 +383,7 @@ Status BuddyAllocator::AllocContigTryHarder(std::uint64_t size, std::uint64_t mi
   order = std::min(order, max_order_);
   std::vector<std::uint64_t> candidates;
   for (unsigned t = 0; t < 2; ++t) {
-    for (std::uint32_t b = free_head_[t][order]; b != kNil; b = blocks_[b].next) {
-      candidates.push_back(blocks_[b].offset);
-    }
+    for (std::uint32_t b : free_[t][order]) candidates.push_back(blocks_[b].offset);
   }
   std::sort(candidates.begin(), candidates.end(), std::greater<>());
   std::vector<BuddyBlockId> rhs, lhs;
@@ -578,8 +584,8 @@ void BuddyAllocator::ResetClear(bool is_clear) {
   ForceMerge(0, size_, max_order_ + 1);
   const unsigned from = is_clear ? 0 : 1;
   for (unsigned o = 0; o <= max_order_; ++o) {
-    while (free_head_[from][o] != kNil) {
-      const std::uint32_t b = free_head_[from][o];
+    while (!free_[from][o].empty()) {
+      const std::uint32_t b = free_[from][o].back();
       ListRemove(b);
       blocks_[b].clear = is_clear;
       if (is_clear) {
@@ -629,10 +635,7 @@ std::string BuddyAllocator::DebugString() const {
                 chunk_size_, size_, avail_, clear_avail_, roots_.size(), max_order_);
   out += line;
   for (unsigned o = max_order_ + 1; o-- > 0 && initialized();) {
-    std::uint64_t count = 0;
-    for (unsigned t = 0; t < 2; ++t) {
-      for (std::uint32_t b = free_head_[t][o]; b != kNil; b = blocks_[b].next) ++count;
-    }
+    const std::uint64_t count = free_[0][o].size() + free_[1][o].size();
     if (count == 0) continue;
     std::snprintf(line, sizeof line, "order-%2u free: %" PRIu64 " blocks of %" PRIu64 "\n", o,
                   count, chunk_size_ << o);
@@ -685,12 +688,15 @@ Status BuddyAllocator::Validate() const {
   for (unsigned t = 0; t < 2; ++t) {
     for (unsigned o = 0; o <= kMaxOrder; ++o) {
       const bool bit = (free_bits_[t] >> o) & 1;
-      if (bit != (free_head_[t][o] != kNil)) return Status(Errc::kInvalid, "free bitmap mismatch");
-      for (std::uint32_t b = free_head_[t][o]; b != kNil; b = blocks_[b].next) {
+      if (bit != !free_[t][o].empty()) return Status(Errc::kInvalid, "free bitmap mismatch");
+      for (std::size_t i = 0; i < free_[t][o].size(); ++i) {
+        const std::uint32_t b = free_[t][o][i];
+        if (b >= blocks_.size()) return Status(Errc::kInvalid, "free stack holds a bad index");
         const Block& blk = blocks_[b];
-        if (blk.state != State::kFree || blk.order != o || blk.clear != (t == 1)) {
-          return Status(Errc::kInvalid, "free list holds a wrong block");
+        if (blk.state != State::kFree || blk.order != o || blk.clear != (t == 1) || !blk.listed) {
+          return Status(Errc::kInvalid, "free stack holds a wrong block");
         }
+        if (blk.slot != i) return Status(Errc::kInvalid, "free block's stack slot is wrong");
         ++listed;
       }
     }
@@ -699,7 +705,7 @@ Status BuddyAllocator::Validate() const {
   for (unsigned o = 0; o <= kMaxOrder; ++o) {
     std::uint64_t pairs = 0;
     for (unsigned t = 0; t < 2; ++t) {
-      for (std::uint32_t b = free_head_[t][o]; b != kNil; b = blocks_[b].next) {
+      for (std::uint32_t b : free_[t][o]) {
         if (blocks_[b].parent != kNil && (b & 1u) == 0 && blocks_[b + 1].listed) ++pairs;
       }
     }

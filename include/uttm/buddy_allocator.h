@@ -136,6 +136,30 @@ class UTTM_EXPORT BuddyAllocator {
     State state = State::kUnused;
     bool clear = false;
     bool listed = false;  // on a free stack
+    bool seen = false;    // FreeBlocks: handle already in the list being freed
+  };
+  // An array of block ids used as a stack. Pushing allocates only when the stack outgrows every
+  // earlier size, in an out-of-line step that keeps the inline push short.
+  class FreeStack {
+   public:
+    const std::uint32_t* begin() const { return ids_.data(); }
+    const std::uint32_t* end() const { return ids_.data() + size_; }
+    std::uint32_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    std::uint32_t back() const { return ids_[size_ - 1]; }
+    std::uint32_t operator[](std::uint32_t i) const { return ids_[i]; }
+    void set(std::uint32_t i, std::uint32_t id) { ids_[i] = id; }
+    void push_back(std::uint32_t id) {
+      if (size_ == ids_.size()) Grow();
+      ids_[size_++] = id;
+    }
+    void pop_back() { --size_; }
+    void clear() { size_ = 0; }
+
+   private:
+    void Grow();
+    std::vector<std::uint32_t> ids_;
+    std::uint32_t size_ = 0;
   };
   // Gives the block table cache-line-aligned storage.
   template <typename T>
@@ -186,14 +210,13 @@ class UTTM_EXPORT BuddyAllocator {
   // Free blocks by [dirty = 0 / clear = 1][order]: unordered stacks (push and pop at the back,
   // removal from the middle by moving the last entry into the hole; Block::slot is the
   // position), plus a bitmap per tree of the non-empty ones.
-  std::vector<std::uint32_t> free_[2][kMaxOrder + 1];
+  FreeStack free_[2][kMaxOrder + 1];
   std::uint64_t free_bits_[2] = {};
   // Per order: pairs of buddies that are both on free lists (so of different clear states);
   // lets ForceMerge skip orders with nothing to merge.
   std::uint64_t free_pairs_by_order_[kMaxOrder + 1] = {};
   std::vector<std::uint32_t> split_log_;  // blocks split by the current operation
   std::vector<std::uint32_t> dfs_;        // depth-first work stack
-  std::vector<BuddyBlockId> pending_;     // blocks of an AllocBlocks call not yet handed out
 };
 
 }  // namespace uttm

@@ -81,6 +81,10 @@ Status BuddyAllocator::Fini() {
   return Status::Ok();
 }
 
+void BuddyAllocator::FreeStack::Grow() {
+  ids_.resize(ids_.empty() ? 64 : ids_.size() * 2);
+}
+
 std::uint32_t BuddyAllocator::NewPair() {
   if (!free_pairs_.empty()) {
     const std::uint32_t p = free_pairs_.back();
@@ -95,10 +99,10 @@ std::uint32_t BuddyAllocator::NewPair() {
 
 // Pushes free block `b` on the stack of its state and order. Touches no other block but its
 // buddy (same cache line).
-void BuddyAllocator::ListAdd(std::uint32_t b) {
+inline void BuddyAllocator::ListAdd(std::uint32_t b) {
   Block& blk = blocks_[b];
   const unsigned t = blk.clear ? 1 : 0;
-  std::vector<std::uint32_t>& stack = free_[t][blk.order];
+  FreeStack& stack = free_[t][blk.order];
   blk.slot = static_cast<std::uint32_t>(stack.size());
   stack.push_back(b);
   free_bits_[t] |= std::uint64_t{1} << blk.order;
@@ -108,13 +112,13 @@ void BuddyAllocator::ListAdd(std::uint32_t b) {
 
 // Takes `b` off its stack; the top entry fills its place (no other block is touched when `b` is
 // the top, the common case).
-void BuddyAllocator::ListRemove(std::uint32_t b) {
+inline void BuddyAllocator::ListRemove(std::uint32_t b) {
   Block& blk = blocks_[b];
   const unsigned t = blk.clear ? 1 : 0;
-  std::vector<std::uint32_t>& stack = free_[t][blk.order];
+  FreeStack& stack = free_[t][blk.order];
   const std::uint32_t top = stack.back();
   if (top != b) {
-    stack[blk.slot] = top;
+    stack.set(blk.slot, top);
     blocks_[top].slot = blk.slot;
   }
   stack.pop_back();
@@ -215,8 +219,8 @@ bool BuddyAllocator::ForceMerge(std::uint64_t start, std::uint64_t end, unsigned
       // Top down. A merge takes entry i off this stack (the top, already visited, moves into
       // its place) and its buddy off the other tree's stack, and only adds blocks of higher
       // orders, so no entry below i becomes mergeable or moves.
-      const std::vector<std::uint32_t>& stack = free_[t][order];
-      for (std::size_t i = stack.size(); i-- > 0 && free_pairs_by_order_[order] != 0;) {
+      const FreeStack& stack = free_[t][order];
+      for (std::uint32_t i = stack.size(); i-- > 0 && free_pairs_by_order_[order] != 0;) {
         const std::uint32_t b = stack[i];
         const Block& blk = blocks_[b];
         const std::uint32_t buddy = Buddy(b);
@@ -233,23 +237,24 @@ bool BuddyAllocator::ForceMerge(std::uint64_t start, std::uint64_t end, unsigned
 }
 
 std::uint32_t BuddyAllocator::AllocFromFreeList(unsigned order, unsigned flags) {
-  const unsigned preferred = (flags & kBuddyClear) ? 1 : 0;
-  std::uint32_t found = kNil;
-  for (unsigned pass = 0; pass < 2 && found == kNil; ++pass) {
-    const unsigned t = pass == 0 ? preferred : 1 - preferred;
-    const std::uint64_t bits = free_bits_[t] & (~std::uint64_t{0} << order);
-    if (bits == 0) continue;
-    if (flags & kBuddyTopDown) {
-      for (unsigned o = order; o <= max_order_; ++o) {
-        for (std::uint32_t b : free_[t][o]) {
-          if (found == kNil || blocks_[b].offset > blocks_[found].offset) found = b;
-        }
-      }
-    } else {
-      found = free_[t][std::countr_zero(bits)].back();
-    }
+  const std::uint64_t fits = ~std::uint64_t{0} << order;
+  unsigned t = (flags & kBuddyClear) ? 1 : 0;
+  if ((free_bits_[t] & fits) == 0) {
+    t ^= 1u;
+    if ((free_bits_[t] & fits) == 0) return kNil;
   }
-  if (found == kNil) return kNil;
+  std::uint32_t found;
+  if (flags & kBuddyTopDown) {
+    found = kNil;
+    for (unsigned o = order; o <= max_order_; ++o) {
+      for (std::uint32_t b : free_[t][o]) {
+        if (found == kNil || blocks_[b].offset > blocks_[found].offset) found = b;
+      }
+    }
+  } else {
+    // The smallest order that fits; its top entry comes off without touching another block.
+    found = free_[t][std::countr_zero(free_bits_[t] & fits)].back();
+  }
   ListRemove(found);
   while (blocks_[found].order > order) {
     const std::uint32_t left = Split(found);
@@ -466,7 +471,8 @@ Status BuddyAllocator::AllocBlocks(std::uint64_t start, std::uint64_t end, std::
     end = size_;
   }
 
-  pending_.clear();
+  // Blocks go straight to *out; on failure they are released and *out is cut back.
+  const std::size_t first_out = out->size();
   const std::size_t mark = split_log_.size();
   while (true) {
     order = std::min(order, BuddyIlog2(pages));
@@ -480,29 +486,28 @@ Status BuddyAllocator::AllocBlocks(std::uint64_t start, std::uint64_t end, std::
           b = ranged ? AllocRangeBias(start, end, order, flags) : AllocFromFreeList(order, flags);
           if (b != kNil) break;
         }
-        FreeInternal(&pending_);
+        for (std::size_t i = first_out; i < out->size(); ++i) Release((*out)[i]);
+        out->resize(first_out);
         UndoSplits(mark);
         if (contiguous && !ranged) return AllocContigTryHarder(original_size, original_min, out);
         return Status(Errc::kNoSpace, "BuddyAllocator::AllocBlocks: not enough free space");
       }
     }
     MarkAllocated(b);
-    pending_.push_back(b);
+    out->push_back(b);
     pages -= std::uint64_t{1} << order;
     if (pages == 0) break;
   }
-  UndoSplits(mark);
+  if (split_log_.size() != mark) UndoSplits(mark);
 
   if (!(flags & kBuddyTrimDisable) && original_size != size) {
-    const std::uint32_t last = pending_.back();
+    const std::uint32_t last = out->back();
     const std::uint64_t keep =
-        pending_.size() == 1 ? original_size : Size(blocks_[last]) - (size - original_size);
-    pending_.pop_back();
-    Status st = TrimBlock(last, nullptr, keep, &pending_);
+        out->size() == first_out + 1 ? original_size : Size(blocks_[last]) - (size - original_size);
+    out->pop_back();
+    Status st = TrimBlock(last, nullptr, keep, out);
     UTTM_CHECK(st.ok(), "BuddyAllocator: trimming a fresh block failed");
   }
-  out->insert(out->end(), pending_.begin(), pending_.end());
-  pending_.clear();
   return Status::Ok();
 }
 
@@ -555,25 +560,26 @@ Status BuddyAllocator::FreeBlock(BuddyBlockId block) {
 
 Status BuddyAllocator::FreeBlocks(std::vector<BuddyBlockId>* blocks, unsigned free_flags) {
   if (blocks == nullptr) return Status(Errc::kInvalid, "BuddyAllocator::FreeBlocks: null list");
-  // Every handle must be allocated and appear once; the `listed` bit (never set on an allocated
-  // block) marks the ones seen.
-  Status bad;
-  for (BuddyBlockId b : *blocks) {
-    bad = CheckHandle(b, "BuddyAllocator::FreeBlocks: a block is not allocated");
-    if (bad.ok() && blocks_[b].listed) {
-      bad = Status(Errc::kInvalid, "BuddyAllocator::FreeBlocks: a block is listed twice");
+  // Every handle must be allocated and appear once; the `seen` bit marks the ones checked, and
+  // the freeing pass clears it again.
+  const std::size_t n = blocks->size();
+  const BuddyBlockId* ids = blocks->data();
+  for (std::size_t i = 0; i < n; ++i) {
+    const BuddyBlockId b = ids[i];
+    if (b >= blocks_.size() || blocks_[b].state != State::kAllocated || blocks_[b].seen) {
+      const bool twice = b < blocks_.size() && blocks_[b].state == State::kAllocated;
+      for (std::size_t j = 0; j < i; ++j) blocks_[ids[j]].seen = false;
+      return Status(Errc::kInvalid, twice ? "BuddyAllocator::FreeBlocks: a block is listed twice"
+                                          : "BuddyAllocator::FreeBlocks: a block is not allocated");
     }
-    if (!bad.ok()) break;
-    blocks_[b].listed = true;
+    blocks_[b].seen = true;
   }
-  for (BuddyBlockId b : *blocks) {
-    if (b < blocks_.size() && blocks_[b].state == State::kAllocated) blocks_[b].listed = false;
-  }
-  if (!bad.ok()) return bad;
   const bool clear = (free_flags & kBuddyCleared) != 0;
-  for (BuddyBlockId b : *blocks) {
-    blocks_[b].clear = clear;
-    Release(b);
+  for (std::size_t i = 0; i < n; ++i) {
+    Block& blk = blocks_[ids[i]];
+    blk.seen = false;
+    blk.clear = clear;
+    Release(ids[i]);
   }
   blocks->clear();
   return Status::Ok();
@@ -689,7 +695,7 @@ Status BuddyAllocator::Validate() const {
     for (unsigned o = 0; o <= kMaxOrder; ++o) {
       const bool bit = (free_bits_[t] >> o) & 1;
       if (bit != !free_[t][o].empty()) return Status(Errc::kInvalid, "free bitmap mismatch");
-      for (std::size_t i = 0; i < free_[t][o].size(); ++i) {
+      for (std::uint32_t i = 0; i < free_[t][o].size(); ++i) {
         const std::uint32_t b = free_[t][o][i];
         if (b >= blocks_.size()) return Status(Errc::kInvalid, "free stack holds a bad index");
         const Block& blk = blocks_[b];

@@ -183,10 +183,13 @@ class UTTM_EXPORT BuddyAllocator {
   std::uint32_t Split(std::uint32_t b);
   void MarkAllocated(std::uint32_t b);
   std::uint32_t FreeAndMerge(std::uint32_t b, bool force);
+  std::uint32_t MergeUp(std::uint32_t b, bool force);
   bool TryMergeChildren(std::uint32_t parent);
   void UndoSplits(std::size_t mark);
   bool ForceMerge(std::uint64_t start, std::uint64_t end, unsigned min_order);
   std::uint32_t AllocFromFreeList(unsigned order, unsigned flags);
+  std::uint32_t AllocTopDown(unsigned t, unsigned order);
+  std::uint32_t SplitDown(std::uint32_t b, unsigned order);
   std::uint32_t AllocRangeBias(std::uint64_t start, std::uint64_t end, unsigned order,
                                unsigned flags);
   Status AllocRange(const std::uint32_t* roots, std::size_t n_roots, std::uint64_t start,

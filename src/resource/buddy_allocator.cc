@@ -151,7 +151,7 @@ std::uint32_t BuddyAllocator::Split(std::uint32_t b) {
   return left;
 }
 
-void BuddyAllocator::MarkAllocated(std::uint32_t b) {
+inline void BuddyAllocator::MarkAllocated(std::uint32_t b) {
   Block& blk = blocks_[b];
   blk.state = State::kAllocated;
   const std::uint64_t size = Size(blk);
@@ -161,8 +161,28 @@ void BuddyAllocator::MarkAllocated(std::uint32_t b) {
 
 // `b` is free, accounted in avail/clear_avail and on no list. Merges it with free buddies (of
 // the same clear state unless `force`; a forced merge is dirty), lists and returns the result.
-std::uint32_t BuddyAllocator::FreeAndMerge(std::uint32_t b, bool force) {
-  blocks_[b].state = State::kFree;
+inline std::uint32_t BuddyAllocator::FreeAndMerge(std::uint32_t b, bool force) {
+  Block& blk = blocks_[b];
+  blk.state = State::kFree;
+  // Mostly the buddy (same cache line) is in use and the block just goes on its stack.
+  const Block& other = blocks_[b ^ 1u];
+  if (blk.parent == kNil || other.state != State::kFree || (!force && other.clear != blk.clear)) {
+    ListAdd(b);
+    return b;
+  }
+  return MergeUp(b, force);
+}
+
+// Returns allocated block `b` to the free space with its clear state and merges it.
+inline void BuddyAllocator::Release(std::uint32_t b) {
+  const std::uint64_t size = Size(blocks_[b]);
+  avail_ += size;
+  if (blocks_[b].clear) clear_avail_ += size;
+  FreeAndMerge(b, false);
+}
+
+// FreeAndMerge once `b` has a free buddy to merge with.
+std::uint32_t BuddyAllocator::MergeUp(std::uint32_t b, bool force) {
   while (blocks_[b].parent != kNil) {
     const std::uint32_t buddy = b ^ 1u;
     Block& mine = blocks_[b];
@@ -236,32 +256,43 @@ bool BuddyAllocator::ForceMerge(std::uint64_t start, std::uint64_t end, unsigned
   return false;
 }
 
-std::uint32_t BuddyAllocator::AllocFromFreeList(unsigned order, unsigned flags) {
+// Takes a free block of `order` (preferring the tree `flags` asks for), splitting a larger one
+// when needed, off the free stacks. kNil when none is free.
+inline std::uint32_t BuddyAllocator::AllocFromFreeList(unsigned order, unsigned flags) {
   const std::uint64_t fits = ~std::uint64_t{0} << order;
   unsigned t = (flags & kBuddyClear) ? 1 : 0;
   if ((free_bits_[t] & fits) == 0) {
     t ^= 1u;
     if ((free_bits_[t] & fits) == 0) return kNil;
   }
-  std::uint32_t found;
-  if (flags & kBuddyTopDown) {
-    found = kNil;
-    for (unsigned o = order; o <= max_order_; ++o) {
-      for (std::uint32_t b : free_[t][o]) {
-        if (found == kNil || blocks_[b].offset > blocks_[found].offset) found = b;
-      }
+  if (flags & kBuddyTopDown) return AllocTopDown(t, order);
+  // The smallest order that fits; its top entry comes off without touching another block.
+  const std::uint32_t found = free_[t][std::countr_zero(free_bits_[t] & fits)].back();
+  ListRemove(found);
+  return blocks_[found].order > order ? SplitDown(found, order) : found;
+}
+
+// The free block of tree t with the highest offset among orders >= order, split to `order`.
+std::uint32_t BuddyAllocator::AllocTopDown(unsigned t, unsigned order) {
+  std::uint32_t found = kNil;
+  for (unsigned o = order; o <= max_order_; ++o) {
+    for (std::uint32_t b : free_[t][o]) {
+      if (found == kNil || blocks_[b].offset > blocks_[found].offset) found = b;
     }
-  } else {
-    // The smallest order that fits; its top entry comes off without touching another block.
-    found = free_[t][std::countr_zero(free_bits_[t] & fits)].back();
   }
   ListRemove(found);
-  while (blocks_[found].order > order) {
-    const std::uint32_t left = Split(found);
+  return blocks_[found].order > order ? SplitDown(found, order) : found;
+}
+
+// Splits free block `b` (on no list) down to `order`, listing the left halves; returns the
+// rightmost piece of that order.
+std::uint32_t BuddyAllocator::SplitDown(std::uint32_t b, unsigned order) {
+  while (blocks_[b].order > order) {
+    const std::uint32_t left = Split(b);
     ListAdd(left);
-    found = left + 1;
+    b = left + 1;
   }
-  return found;
+  return b;
 }
 
 // Depth-first walks: queues the children of `b`, splitting it first (and logging the split)
@@ -370,14 +401,6 @@ Status BuddyAllocator::AllocRange(const std::uint32_t* roots, std::size_t n_root
 void BuddyAllocator::FreeInternal(std::vector<BuddyBlockId>* blocks) {
   for (std::uint32_t b : *blocks) Release(b);
   blocks->clear();
-}
-
-// Returns allocated block `b` to the free space with its clear state and merges it.
-void BuddyAllocator::Release(std::uint32_t b) {
-  const std::uint64_t size = Size(blocks_[b]);
-  avail_ += size;
-  if (blocks_[b].clear) clear_avail_ += size;
-  FreeAndMerge(b, false);
 }
 
 Status BuddyAllocator::AllocContigTryHarder(std::uint64_t size, std::uint64_t min_block_size,

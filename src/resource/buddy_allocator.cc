@@ -182,7 +182,7 @@ inline void BuddyAllocator::Release(std::uint32_t b) {
 }
 
 // FreeAndMerge once `b` has a free buddy to merge with.
-std::uint32_t BuddyAllocator::MergeUp(std::uint32_t b, bool force) {
+[[gnu::noinline]] std::uint32_t BuddyAllocator::MergeUp(std::uint32_t b, bool force) {
   while (blocks_[b].parent != kNil) {
     const std::uint32_t buddy = b ^ 1u;
     Block& mine = blocks_[b];
@@ -267,13 +267,20 @@ inline std::uint32_t BuddyAllocator::AllocFromFreeList(unsigned order, unsigned 
   }
   if (flags & kBuddyTopDown) return AllocTopDown(t, order);
   // The smallest order that fits; its top entry comes off without touching another block.
-  const std::uint32_t found = free_[t][std::countr_zero(free_bits_[t] & fits)].back();
-  ListRemove(found);
-  return blocks_[found].order > order ? SplitDown(found, order) : found;
+  const unsigned o = static_cast<unsigned>(std::countr_zero(free_bits_[t] & fits));
+  FreeStack& stack = free_[t][o];
+  const std::uint32_t found = stack.back();
+  stack.pop_back();
+  if (stack.empty()) free_bits_[t] &= ~(std::uint64_t{1} << o);
+  Block& blk = blocks_[found];
+  blk.slot = kNil;
+  blk.listed = false;
+  if (blk.parent != kNil && blocks_[found ^ 1u].listed) --free_pairs_by_order_[o];
+  return o > order ? SplitDown(found, order) : found;
 }
 
 // The free block of tree t with the highest offset among orders >= order, split to `order`.
-std::uint32_t BuddyAllocator::AllocTopDown(unsigned t, unsigned order) {
+[[gnu::noinline]] std::uint32_t BuddyAllocator::AllocTopDown(unsigned t, unsigned order) {
   std::uint32_t found = kNil;
   for (unsigned o = order; o <= max_order_; ++o) {
     for (std::uint32_t b : free_[t][o]) {
@@ -286,7 +293,7 @@ std::uint32_t BuddyAllocator::AllocTopDown(unsigned t, unsigned order) {
 
 // Splits free block `b` (on no list) down to `order`, listing the left halves; returns the
 // rightmost piece of that order.
-std::uint32_t BuddyAllocator::SplitDown(std::uint32_t b, unsigned order) {
+[[gnu::noinline]] std::uint32_t BuddyAllocator::SplitDown(std::uint32_t b, unsigned order) {
   while (blocks_[b].order > order) {
     const std::uint32_t left = Split(b);
     ListAdd(left);

@@ -169,9 +169,9 @@ class UTTM_EXPORT BuddyAllocator {
     template <typename U>
     explicit LineAligned(const LineAligned<U>&) {}
     T* allocate(std::size_t n) {
-      return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64}));
+      return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{64}));
     }
-    void deallocate(T* p, std::size_t) { ::operator delete(p, std::align_val_t{64}); }
+    void deallocate(T* p, std::size_t) { ::operator delete (p, std::align_val_t{64}); }
     bool operator==(const LineAligned&) const { return true; }
   };
 

@@ -6,7 +6,8 @@
 // Callers own the RangeNode objects (as drm_mm_node): inserting a node never allocates memory.
 // A node is placed into a hole by one of three modes:
 //   kBest  the hole of the smallest size class that fits (drm_mm's INSERT_BEST; segregated
-//          size classes with 8 classes per power of two, so "best" is within 12.5 %),
+//          size classes: one per size below 1024 units, so there the fit is exact, then 8
+//          per power of two, so "best" is within 12.5 %),
 //   kLow   the lowest-addressed hole that fits, placed at its bottom (INSERT_LOW),
 //   kHigh  the highest-addressed hole that fits, placed at its top (INSERT_HIGH, TOPDOWN).
 // Requests may carry an alignment (any value; 0 and 1 mean none), a color (stored on the node
@@ -17,8 +18,8 @@
 // reserve outside the managed span); kNoSpace when no hole can take the node. Nothing changes
 // on error.
 //
-// Cost: kBest insert and every remove are O(1) amortised (a size-class bitmap plus intrusive
-// lists). kLow, kHigh and ReserveNode use an address index of holes (a treap augmented with the
+// Cost: kBest insert and every remove are O(1) (a two-level size-class bitmap plus intrusive
+// lists; an unconstrained request below 1024 units looks at one hole). kLow, kHigh and ReserveNode use an address index of holes (a treap augmented with the
 // largest hole per subtree, drm_mm's holes_addr rbtree), O(log holes) expected. The index is
 // built on the first such call and maintained from then on (O(log holes) per insert/remove), so
 // allocators that only use kBest never pay for it.

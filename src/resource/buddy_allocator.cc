@@ -81,9 +81,7 @@ Status BuddyAllocator::Fini() {
   return Status::Ok();
 }
 
-void BuddyAllocator::FreeStack::Grow() {
-  ids_.resize(ids_.empty() ? 64 : ids_.size() * 2);
-}
+void BuddyAllocator::FreeStack::Grow() { ids_.resize(ids_.empty() ? 64 : ids_.size() * 2); }
 
 std::uint32_t BuddyAllocator::NewPair() {
   if (!free_pairs_.empty()) {

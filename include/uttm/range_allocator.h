@@ -19,10 +19,11 @@
 // on error.
 //
 // Cost: kBest insert and every remove are O(1) (a two-level size-class bitmap plus intrusive
-// lists; an unconstrained request below 1024 units looks at one hole). kLow, kHigh and ReserveNode use an address index of holes (a treap augmented with the
-// largest hole per subtree, drm_mm's holes_addr rbtree), O(log holes) expected. The index is
-// built on the first such call and maintained from then on (O(log holes) per insert/remove), so
-// allocators that only use kBest never pay for it.
+// lists; an unconstrained request below 1024 units looks at one hole). kLow, kHigh and ReserveNode
+// use an address index of holes (a treap augmented with the largest hole per subtree, drm_mm's
+// holes_addr rbtree), O(log holes) expected. The index is built on the first such call and
+// maintained from then on (O(log holes) per insert/remove), so allocators that only use kBest never
+// pay for it.
 //
 // Thread-safety: none; the owner locks (as drm_mm, which the TTM range manager locks).
 #ifndef UTTM_RANGE_ALLOCATOR_H_

@@ -32,7 +32,9 @@
 #ifndef UTTM_BUDDY_ALLOCATOR_H_
 #define UTTM_BUDDY_ALLOCATOR_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -111,9 +113,7 @@ class UTTM_EXPORT BuddyAllocator {
   void ForEachFreeBlock(Fn&& fn) const {
     for (unsigned t = 0; t < 2; ++t) {
       for (unsigned o = 0; o <= max_order_; ++o) {
-        for (std::uint32_t b = free_head_[t][o]; b != kNil; b = blocks_[b].next) {
-          fn(blocks_[b].offset, chunk_size_ << o, t == 1);
-        }
+        for (std::uint32_t b : free_[t][o]) fn(blocks_[b].offset, chunk_size_ << o, t == 1);
       }
     }
   }
@@ -126,16 +126,53 @@ class UTTM_EXPORT BuddyAllocator {
  private:
   static constexpr std::uint32_t kNil = 0xffffffffu;
   enum class State : std::uint8_t { kUnused, kFree, kAllocated, kSplit };
-  struct Block {
+  // 32 bytes, so with the table on 64-byte boundaries a block and its buddy share a cache line.
+  struct alignas(32) Block {
     std::uint64_t offset = 0;
     std::uint32_t parent = kNil;
     std::uint32_t children = kNil;  // left child; the right child is children + 1
-    std::uint32_t prev = kNil;      // free list
-    std::uint32_t next = kNil;
+    std::uint32_t slot = kNil;      // position on its free stack while listed
     std::uint8_t order = 0;
     State state = State::kUnused;
     bool clear = false;
-    bool listed = false;  // on a free list
+    bool listed = false;  // on a free stack
+    bool seen = false;    // FreeBlocks: handle already in the list being freed
+  };
+  // An array of block ids used as a stack. Pushing allocates only when the stack outgrows every
+  // earlier size, in an out-of-line step that keeps the inline push short.
+  class FreeStack {
+   public:
+    const std::uint32_t* begin() const { return ids_.data(); }
+    const std::uint32_t* end() const { return ids_.data() + size_; }
+    std::uint32_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    std::uint32_t back() const { return ids_[size_ - 1]; }
+    std::uint32_t operator[](std::uint32_t i) const { return ids_[i]; }
+    void set(std::uint32_t i, std::uint32_t id) { ids_[i] = id; }
+    void push_back(std::uint32_t id) {
+      if (size_ == ids_.size()) Grow();
+      ids_[size_++] = id;
+    }
+    void pop_back() { --size_; }
+    void clear() { size_ = 0; }
+
+   private:
+    void Grow();
+    std::vector<std::uint32_t> ids_;
+    std::uint32_t size_ = 0;
+  };
+  // Gives the block table cache-line-aligned storage.
+  template <typename T>
+  struct LineAligned {
+    using value_type = T;
+    LineAligned() = default;
+    template <typename U>
+    explicit LineAligned(const LineAligned<U>&) {}
+    T* allocate(std::size_t n) {
+      return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{64}));
+    }
+    void deallocate(T* p, std::size_t) { ::operator delete (p, std::align_val_t{64}); }
+    bool operator==(const LineAligned&) const { return true; }
   };
 
   std::uint64_t Size(const Block& b) const { return chunk_size_ << b.order; }
@@ -146,10 +183,13 @@ class UTTM_EXPORT BuddyAllocator {
   std::uint32_t Split(std::uint32_t b);
   void MarkAllocated(std::uint32_t b);
   std::uint32_t FreeAndMerge(std::uint32_t b, bool force);
+  std::uint32_t MergeUp(std::uint32_t b, bool force);
   bool TryMergeChildren(std::uint32_t parent);
   void UndoSplits(std::size_t mark);
   bool ForceMerge(std::uint64_t start, std::uint64_t end, unsigned min_order);
   std::uint32_t AllocFromFreeList(unsigned order, unsigned flags);
+  std::uint32_t AllocTopDown(unsigned t, unsigned order);
+  std::uint32_t SplitDown(std::uint32_t b, unsigned order);
   std::uint32_t AllocRangeBias(std::uint64_t start, std::uint64_t end, unsigned order,
                                unsigned flags);
   Status AllocRange(const std::uint32_t* roots, std::size_t n_roots, std::uint64_t start,
@@ -168,17 +208,18 @@ class UTTM_EXPORT BuddyAllocator {
   std::uint64_t avail_ = 0;
   std::uint64_t clear_avail_ = 0;
   std::vector<std::uint32_t> roots_;
-  std::vector<Block> blocks_;
+  std::vector<Block, LineAligned<Block>> blocks_;
   std::vector<std::uint32_t> free_pairs_;  // even indices of unused child pairs
-  // Free lists by [dirty = 0 / clear = 1][order], plus a bitmap of the non-empty ones.
-  std::uint32_t free_head_[2][kMaxOrder + 1] = {};
+  // Free blocks by [dirty = 0 / clear = 1][order]: unordered stacks (push and pop at the back,
+  // removal from the middle by moving the last entry into the hole; Block::slot is the
+  // position), plus a bitmap per tree of the non-empty ones.
+  FreeStack free_[2][kMaxOrder + 1];
   std::uint64_t free_bits_[2] = {};
   // Per order: pairs of buddies that are both on free lists (so of different clear states);
   // lets ForceMerge skip orders with nothing to merge.
   std::uint64_t free_pairs_by_order_[kMaxOrder + 1] = {};
   std::vector<std::uint32_t> split_log_;  // blocks split by the current operation
   std::vector<std::uint32_t> dfs_;        // depth-first work stack
-  std::vector<BuddyBlockId> pending_;     // blocks of an AllocBlocks call not yet handed out
 };
 
 }  // namespace uttm

@@ -6,7 +6,8 @@
 // Callers own the RangeNode objects (as drm_mm_node): inserting a node never allocates memory.
 // A node is placed into a hole by one of three modes:
 //   kBest  the hole of the smallest size class that fits (drm_mm's INSERT_BEST; segregated
-//          size classes with 8 classes per power of two, so "best" is within 12.5 %),
+//          size classes: one per size below 1024 units, so there the fit is exact, then 8
+//          per power of two, so "best" is within 12.5 %),
 //   kLow   the lowest-addressed hole that fits, placed at its bottom (INSERT_LOW),
 //   kHigh  the highest-addressed hole that fits, placed at its top (INSERT_HIGH, TOPDOWN).
 // Requests may carry an alignment (any value; 0 and 1 mean none), a color (stored on the node
@@ -17,11 +18,12 @@
 // reserve outside the managed span); kNoSpace when no hole can take the node. Nothing changes
 // on error.
 //
-// Cost: kBest insert and every remove are O(1) amortised (a size-class bitmap plus intrusive
-// lists). kLow, kHigh and ReserveNode use an address index of holes (a treap augmented with the
-// largest hole per subtree, drm_mm's holes_addr rbtree), O(log holes) expected. The index is
-// built on the first such call and maintained from then on (O(log holes) per insert/remove), so
-// allocators that only use kBest never pay for it.
+// Cost: kBest insert and every remove are O(1) (a two-level size-class bitmap plus intrusive
+// lists; an unconstrained request below 1024 units looks at one hole). kLow, kHigh and ReserveNode
+// use an address index of holes (a treap augmented with the largest hole per subtree, drm_mm's
+// holes_addr rbtree), O(log holes) expected. The index is built on the first such call and
+// maintained from then on (O(log holes) per insert/remove), so allocators that only use kBest never
+// pay for it.
 //
 // Thread-safety: none; the owner locks (as drm_mm, which the TTM range manager locks).
 #ifndef UTTM_RANGE_ALLOCATOR_H_
@@ -72,7 +74,7 @@ class UTTM_EXPORT RangeNode {
  private:
   friend class RangeAllocator;
 
-  // The fields every insert and remove touch come first.
+  // The fields every insert and remove touch come first (64 bytes).
   std::uint64_t hole_size_ = 0;
   RangeNode* bin_next_ = nullptr;  // size-class list of nodes followed by a hole
   RangeNode* bin_prev_ = nullptr;
@@ -82,7 +84,6 @@ class UTTM_EXPORT RangeNode {
   RangeNode* next_ = nullptr;
   RangeAllocator* owner_ = nullptr;
   std::uint64_t color_ = 0;
-  std::uint32_t bin_ = 0;
   std::uint32_t prio_ = 0;     // address index: treap priority
   RangeNode* left_ = nullptr;  // address index: treap of holes keyed by hole start
   RangeNode* right_ = nullptr;
@@ -179,8 +180,12 @@ class UTTM_EXPORT RangeAllocator {
   Status ValidateIndex() const;
   void BinLink(RangeNode* n);
   void BinUnlink(RangeNode* n);
+  std::uint32_t NextBin(std::uint32_t bin) const;
 
-  static constexpr int kBinWords = 8;
+  // Hole size classes (see src/resource/range_allocator.h): 1024 exact classes, then 8 per
+  // power of two; a bitmap of the non-empty ones and a summary bit per bitmap word.
+  static constexpr std::uint32_t kBins = 1024 + 54 * 8;
+  static constexpr int kBinWords = (kBins + 63) / 64;
   RangeNode head_;  // zero-size sentinel at `start`; its hole is the space before the first node
   std::uint64_t size_;
   std::uint64_t used_ = 0;
@@ -191,8 +196,9 @@ class UTTM_EXPORT RangeAllocator {
   std::uint32_t prio_state_ = 0x9e3779b9u;
   RangeColorAdjust color_adjust_ = nullptr;
   void* color_ctx_ = nullptr;
+  std::uint64_t bin_summary_ = 0;
   std::uint64_t bin_bits_[kBinWords] = {};
-  RangeNode* bins_[kBinWords * 64] = {};
+  RangeNode* bins_[kBins] = {};
 };
 
 }  // namespace uttm

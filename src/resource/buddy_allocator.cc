@@ -17,9 +17,7 @@ namespace uttm {
 using internal::BuddyIlog2;
 using internal::BuddyIsPow2;
 
-BuddyAllocator::BuddyAllocator() {
-  for (auto& tree : free_head_) std::fill(std::begin(tree), std::end(tree), kNil);
-}
+BuddyAllocator::BuddyAllocator() = default;
 
 Status BuddyAllocator::Init(std::uint64_t size, std::uint64_t chunk_size) {
   if (initialized()) return Status(Errc::kInvalid, "BuddyAllocator::Init: already initialised");
@@ -36,7 +34,9 @@ Status BuddyAllocator::Init(std::uint64_t size, std::uint64_t chunk_size) {
   avail_ = size;
   clear_avail_ = 0;
   max_order_ = std::min(BuddyIlog2(size) - chunk_shift_, kMaxOrder);
-  for (auto& tree : free_head_) std::fill(std::begin(tree), std::end(tree), kNil);
+  for (auto& tree : free_) {
+    for (auto& stack : tree) stack.clear();
+  }
   free_bits_[0] = free_bits_[1] = 0;
   std::fill(std::begin(free_pairs_by_order_), std::end(free_pairs_by_order_), 0);
 
@@ -71,13 +71,17 @@ Status BuddyAllocator::Fini() {
   roots_.clear();
   blocks_.clear();
   free_pairs_.clear();
-  for (auto& tree : free_head_) std::fill(std::begin(tree), std::end(tree), kNil);
+  for (auto& tree : free_) {
+    for (auto& stack : tree) stack.clear();
+  }
   free_bits_[0] = free_bits_[1] = 0;
   std::fill(std::begin(free_pairs_by_order_), std::end(free_pairs_by_order_), 0);
   size_ = chunk_size_ = avail_ = clear_avail_ = 0;
   chunk_shift_ = max_order_ = 0;
   return Status::Ok();
 }
+
+void BuddyAllocator::FreeStack::Grow() { ids_.resize(ids_.empty() ? 64 : ids_.size() * 2); }
 
 std::uint32_t BuddyAllocator::NewPair() {
   if (!free_pairs_.empty()) {
@@ -91,29 +95,33 @@ std::uint32_t BuddyAllocator::NewPair() {
   return p;
 }
 
-void BuddyAllocator::ListAdd(std::uint32_t b) {
+// Pushes free block `b` on the stack of its state and order. Touches no other block but its
+// buddy (same cache line).
+inline void BuddyAllocator::ListAdd(std::uint32_t b) {
   Block& blk = blocks_[b];
   const unsigned t = blk.clear ? 1 : 0;
-  blk.prev = kNil;
-  blk.next = free_head_[t][blk.order];
-  if (blk.next != kNil) blocks_[blk.next].prev = b;
-  free_head_[t][blk.order] = b;
+  FreeStack& stack = free_[t][blk.order];
+  blk.slot = static_cast<std::uint32_t>(stack.size());
+  stack.push_back(b);
   free_bits_[t] |= std::uint64_t{1} << blk.order;
   blk.listed = true;
   if (blk.parent != kNil && blocks_[b ^ 1u].listed) ++free_pairs_by_order_[blk.order];
 }
 
-void BuddyAllocator::ListRemove(std::uint32_t b) {
+// Takes `b` off its stack; the top entry fills its place (no other block is touched when `b` is
+// the top, the common case).
+inline void BuddyAllocator::ListRemove(std::uint32_t b) {
   Block& blk = blocks_[b];
   const unsigned t = blk.clear ? 1 : 0;
-  if (blk.prev != kNil) {
-    blocks_[blk.prev].next = blk.next;
-  } else {
-    free_head_[t][blk.order] = blk.next;
-    if (blk.next == kNil) free_bits_[t] &= ~(std::uint64_t{1} << blk.order);
+  FreeStack& stack = free_[t][blk.order];
+  const std::uint32_t top = stack.back();
+  if (top != b) {
+    stack.set(blk.slot, top);
+    blocks_[top].slot = blk.slot;
   }
-  if (blk.next != kNil) blocks_[blk.next].prev = blk.prev;
-  blk.prev = blk.next = kNil;
+  stack.pop_back();
+  if (stack.empty()) free_bits_[t] &= ~(std::uint64_t{1} << blk.order);
+  blk.slot = kNil;
   blk.listed = false;
   if (blk.parent != kNil && blocks_[b ^ 1u].listed) --free_pairs_by_order_[blk.order];
 }
@@ -132,7 +140,7 @@ std::uint32_t BuddyAllocator::Split(std::uint32_t b) {
     child.order = order;
     child.state = State::kFree;
     child.clear = parent.clear;
-    child.prev = child.next = kNil;
+    child.slot = kNil;
     child.listed = false;
   }
   parent.children = left;
@@ -141,7 +149,7 @@ std::uint32_t BuddyAllocator::Split(std::uint32_t b) {
   return left;
 }
 
-void BuddyAllocator::MarkAllocated(std::uint32_t b) {
+inline void BuddyAllocator::MarkAllocated(std::uint32_t b) {
   Block& blk = blocks_[b];
   blk.state = State::kAllocated;
   const std::uint64_t size = Size(blk);
@@ -151,8 +159,28 @@ void BuddyAllocator::MarkAllocated(std::uint32_t b) {
 
 // `b` is free, accounted in avail/clear_avail and on no list. Merges it with free buddies (of
 // the same clear state unless `force`; a forced merge is dirty), lists and returns the result.
-std::uint32_t BuddyAllocator::FreeAndMerge(std::uint32_t b, bool force) {
-  blocks_[b].state = State::kFree;
+inline std::uint32_t BuddyAllocator::FreeAndMerge(std::uint32_t b, bool force) {
+  Block& blk = blocks_[b];
+  blk.state = State::kFree;
+  // Mostly the buddy (same cache line) is in use and the block just goes on its stack.
+  const Block& other = blocks_[b ^ 1u];
+  if (blk.parent == kNil || other.state != State::kFree || (!force && other.clear != blk.clear)) {
+    ListAdd(b);
+    return b;
+  }
+  return MergeUp(b, force);
+}
+
+// Returns allocated block `b` to the free space with its clear state and merges it.
+inline void BuddyAllocator::Release(std::uint32_t b) {
+  const std::uint64_t size = Size(blocks_[b]);
+  avail_ += size;
+  if (blocks_[b].clear) clear_avail_ += size;
+  FreeAndMerge(b, false);
+}
+
+// FreeAndMerge once `b` has a free buddy to merge with.
+[[gnu::noinline]] std::uint32_t BuddyAllocator::MergeUp(std::uint32_t b, bool force) {
   while (blocks_[b].parent != kNil) {
     const std::uint32_t buddy = b ^ 1u;
     Block& mine = blocks_[b];
@@ -206,49 +234,70 @@ bool BuddyAllocator::ForceMerge(std::uint64_t start, std::uint64_t end, unsigned
   if (min_order == 0) return false;
   for (unsigned order = std::min(min_order - 1, max_order_) + 1; order-- > 0;) {
     for (unsigned t = 0; t < 2 && free_pairs_by_order_[order] != 0; ++t) {
-      std::uint32_t b = free_head_[t][order];
-      while (b != kNil) {
+      // Top down. A merge takes entry i off this stack (the top, already visited, moves into
+      // its place) and its buddy off the other tree's stack, and only adds blocks of higher
+      // orders, so no entry below i becomes mergeable or moves.
+      const FreeStack& stack = free_[t][order];
+      for (std::uint32_t i = stack.size(); i-- > 0 && free_pairs_by_order_[order] != 0;) {
+        const std::uint32_t b = stack[i];
         const Block& blk = blocks_[b];
         const std::uint32_t buddy = Buddy(b);
         if (blk.offset < start || blk.offset + Size(blk) > end || buddy == kNil ||
             !blocks_[buddy].listed) {
-          b = blk.next;
           continue;
         }
         ListRemove(b);
         if (blocks_[FreeAndMerge(b, true)].order >= min_order) return true;
-        b = free_head_[t][order];
       }
     }
   }
   return false;
 }
 
-std::uint32_t BuddyAllocator::AllocFromFreeList(unsigned order, unsigned flags) {
-  const unsigned preferred = (flags & kBuddyClear) ? 1 : 0;
+// Takes a free block of `order` (preferring the tree `flags` asks for), splitting a larger one
+// when needed, off the free stacks. kNil when none is free.
+inline std::uint32_t BuddyAllocator::AllocFromFreeList(unsigned order, unsigned flags) {
+  const std::uint64_t fits = ~std::uint64_t{0} << order;
+  unsigned t = (flags & kBuddyClear) ? 1 : 0;
+  if ((free_bits_[t] & fits) == 0) {
+    t ^= 1u;
+    if ((free_bits_[t] & fits) == 0) return kNil;
+  }
+  if (flags & kBuddyTopDown) return AllocTopDown(t, order);
+  // The smallest order that fits; its top entry comes off without touching another block.
+  const unsigned o = static_cast<unsigned>(std::countr_zero(free_bits_[t] & fits));
+  FreeStack& stack = free_[t][o];
+  const std::uint32_t found = stack.back();
+  stack.pop_back();
+  if (stack.empty()) free_bits_[t] &= ~(std::uint64_t{1} << o);
+  Block& blk = blocks_[found];
+  blk.slot = kNil;
+  blk.listed = false;
+  if (blk.parent != kNil && blocks_[found ^ 1u].listed) --free_pairs_by_order_[o];
+  return o > order ? SplitDown(found, order) : found;
+}
+
+// The free block of tree t with the highest offset among orders >= order, split to `order`.
+[[gnu::noinline]] std::uint32_t BuddyAllocator::AllocTopDown(unsigned t, unsigned order) {
   std::uint32_t found = kNil;
-  for (unsigned pass = 0; pass < 2 && found == kNil; ++pass) {
-    const unsigned t = pass == 0 ? preferred : 1 - preferred;
-    const std::uint64_t bits = free_bits_[t] & (~std::uint64_t{0} << order);
-    if (bits == 0) continue;
-    if (flags & kBuddyTopDown) {
-      for (unsigned o = order; o <= max_order_; ++o) {
-        for (std::uint32_t b = free_head_[t][o]; b != kNil; b = blocks_[b].next) {
-          if (found == kNil || blocks_[b].offset > blocks_[found].offset) found = b;
-        }
-      }
-    } else {
-      found = free_head_[t][std::countr_zero(bits)];
+  for (unsigned o = order; o <= max_order_; ++o) {
+    for (std::uint32_t b : free_[t][o]) {
+      if (found == kNil || blocks_[b].offset > blocks_[found].offset) found = b;
     }
   }
-  if (found == kNil) return kNil;
   ListRemove(found);
-  while (blocks_[found].order > order) {
-    const std::uint32_t left = Split(found);
+  return blocks_[found].order > order ? SplitDown(found, order) : found;
+}
+
+// Splits free block `b` (on no list) down to `order`, listing the left halves; returns the
+// rightmost piece of that order.
+[[gnu::noinline]] std::uint32_t BuddyAllocator::SplitDown(std::uint32_t b, unsigned order) {
+  while (blocks_[b].order > order) {
+    const std::uint32_t left = Split(b);
     ListAdd(left);
-    found = left + 1;
+    b = left + 1;
   }
-  return found;
+  return b;
 }
 
 // Depth-first walks: queues the children of `b`, splitting it first (and logging the split)
@@ -359,14 +408,6 @@ void BuddyAllocator::FreeInternal(std::vector<BuddyBlockId>* blocks) {
   blocks->clear();
 }
 
-// Returns allocated block `b` to the free space with its clear state and merges it.
-void BuddyAllocator::Release(std::uint32_t b) {
-  const std::uint64_t size = Size(blocks_[b]);
-  avail_ += size;
-  if (blocks_[b].clear) clear_avail_ += size;
-  FreeAndMerge(b, false);
-}
-
 Status BuddyAllocator::AllocContigTryHarder(std::uint64_t size, std::uint64_t min_block_size,
                                             std::vector<BuddyBlockId>* out) {
   const std::uint64_t pow2 = std::uint64_t{1} << BuddyIlog2(size);
@@ -375,9 +416,7 @@ Status BuddyAllocator::AllocContigTryHarder(std::uint64_t size, std::uint64_t mi
   order = std::min(order, max_order_);
   std::vector<std::uint64_t> candidates;
   for (unsigned t = 0; t < 2; ++t) {
-    for (std::uint32_t b = free_head_[t][order]; b != kNil; b = blocks_[b].next) {
-      candidates.push_back(blocks_[b].offset);
-    }
+    for (std::uint32_t b : free_[t][order]) candidates.push_back(blocks_[b].offset);
   }
   std::sort(candidates.begin(), candidates.end(), std::greater<>());
   std::vector<BuddyBlockId> rhs, lhs;
@@ -460,7 +499,8 @@ Status BuddyAllocator::AllocBlocks(std::uint64_t start, std::uint64_t end, std::
     end = size_;
   }
 
-  pending_.clear();
+  // Blocks go straight to *out; on failure they are released and *out is cut back.
+  const std::size_t first_out = out->size();
   const std::size_t mark = split_log_.size();
   while (true) {
     order = std::min(order, BuddyIlog2(pages));
@@ -474,29 +514,28 @@ Status BuddyAllocator::AllocBlocks(std::uint64_t start, std::uint64_t end, std::
           b = ranged ? AllocRangeBias(start, end, order, flags) : AllocFromFreeList(order, flags);
           if (b != kNil) break;
         }
-        FreeInternal(&pending_);
+        for (std::size_t i = first_out; i < out->size(); ++i) Release((*out)[i]);
+        out->resize(first_out);
         UndoSplits(mark);
         if (contiguous && !ranged) return AllocContigTryHarder(original_size, original_min, out);
         return Status(Errc::kNoSpace, "BuddyAllocator::AllocBlocks: not enough free space");
       }
     }
     MarkAllocated(b);
-    pending_.push_back(b);
+    out->push_back(b);
     pages -= std::uint64_t{1} << order;
     if (pages == 0) break;
   }
-  UndoSplits(mark);
+  if (split_log_.size() != mark) UndoSplits(mark);
 
   if (!(flags & kBuddyTrimDisable) && original_size != size) {
-    const std::uint32_t last = pending_.back();
+    const std::uint32_t last = out->back();
     const std::uint64_t keep =
-        pending_.size() == 1 ? original_size : Size(blocks_[last]) - (size - original_size);
-    pending_.pop_back();
-    Status st = TrimBlock(last, nullptr, keep, &pending_);
+        out->size() == first_out + 1 ? original_size : Size(blocks_[last]) - (size - original_size);
+    out->pop_back();
+    Status st = TrimBlock(last, nullptr, keep, out);
     UTTM_CHECK(st.ok(), "BuddyAllocator: trimming a fresh block failed");
   }
-  out->insert(out->end(), pending_.begin(), pending_.end());
-  pending_.clear();
   return Status::Ok();
 }
 
@@ -549,25 +588,26 @@ Status BuddyAllocator::FreeBlock(BuddyBlockId block) {
 
 Status BuddyAllocator::FreeBlocks(std::vector<BuddyBlockId>* blocks, unsigned free_flags) {
   if (blocks == nullptr) return Status(Errc::kInvalid, "BuddyAllocator::FreeBlocks: null list");
-  // Every handle must be allocated and appear once; the `listed` bit (never set on an allocated
-  // block) marks the ones seen.
-  Status bad;
-  for (BuddyBlockId b : *blocks) {
-    bad = CheckHandle(b, "BuddyAllocator::FreeBlocks: a block is not allocated");
-    if (bad.ok() && blocks_[b].listed) {
-      bad = Status(Errc::kInvalid, "BuddyAllocator::FreeBlocks: a block is listed twice");
+  // Every handle must be allocated and appear once; the `seen` bit marks the ones checked, and
+  // the freeing pass clears it again.
+  const std::size_t n = blocks->size();
+  const BuddyBlockId* ids = blocks->data();
+  for (std::size_t i = 0; i < n; ++i) {
+    const BuddyBlockId b = ids[i];
+    if (b >= blocks_.size() || blocks_[b].state != State::kAllocated || blocks_[b].seen) {
+      const bool twice = b < blocks_.size() && blocks_[b].state == State::kAllocated;
+      for (std::size_t j = 0; j < i; ++j) blocks_[ids[j]].seen = false;
+      return Status(Errc::kInvalid, twice ? "BuddyAllocator::FreeBlocks: a block is listed twice"
+                                          : "BuddyAllocator::FreeBlocks: a block is not allocated");
     }
-    if (!bad.ok()) break;
-    blocks_[b].listed = true;
+    blocks_[b].seen = true;
   }
-  for (BuddyBlockId b : *blocks) {
-    if (b < blocks_.size() && blocks_[b].state == State::kAllocated) blocks_[b].listed = false;
-  }
-  if (!bad.ok()) return bad;
   const bool clear = (free_flags & kBuddyCleared) != 0;
-  for (BuddyBlockId b : *blocks) {
-    blocks_[b].clear = clear;
-    Release(b);
+  for (std::size_t i = 0; i < n; ++i) {
+    Block& blk = blocks_[ids[i]];
+    blk.seen = false;
+    blk.clear = clear;
+    Release(ids[i]);
   }
   blocks->clear();
   return Status::Ok();
@@ -578,8 +618,8 @@ void BuddyAllocator::ResetClear(bool is_clear) {
   ForceMerge(0, size_, max_order_ + 1);
   const unsigned from = is_clear ? 0 : 1;
   for (unsigned o = 0; o <= max_order_; ++o) {
-    while (free_head_[from][o] != kNil) {
-      const std::uint32_t b = free_head_[from][o];
+    while (!free_[from][o].empty()) {
+      const std::uint32_t b = free_[from][o].back();
       ListRemove(b);
       blocks_[b].clear = is_clear;
       if (is_clear) {
@@ -629,10 +669,7 @@ std::string BuddyAllocator::DebugString() const {
                 chunk_size_, size_, avail_, clear_avail_, roots_.size(), max_order_);
   out += line;
   for (unsigned o = max_order_ + 1; o-- > 0 && initialized();) {
-    std::uint64_t count = 0;
-    for (unsigned t = 0; t < 2; ++t) {
-      for (std::uint32_t b = free_head_[t][o]; b != kNil; b = blocks_[b].next) ++count;
-    }
+    const std::uint64_t count = free_[0][o].size() + free_[1][o].size();
     if (count == 0) continue;
     std::snprintf(line, sizeof line, "order-%2u free: %" PRIu64 " blocks of %" PRIu64 "\n", o,
                   count, chunk_size_ << o);
@@ -685,12 +722,15 @@ Status BuddyAllocator::Validate() const {
   for (unsigned t = 0; t < 2; ++t) {
     for (unsigned o = 0; o <= kMaxOrder; ++o) {
       const bool bit = (free_bits_[t] >> o) & 1;
-      if (bit != (free_head_[t][o] != kNil)) return Status(Errc::kInvalid, "free bitmap mismatch");
-      for (std::uint32_t b = free_head_[t][o]; b != kNil; b = blocks_[b].next) {
+      if (bit != !free_[t][o].empty()) return Status(Errc::kInvalid, "free bitmap mismatch");
+      for (std::uint32_t i = 0; i < free_[t][o].size(); ++i) {
+        const std::uint32_t b = free_[t][o][i];
+        if (b >= blocks_.size()) return Status(Errc::kInvalid, "free stack holds a bad index");
         const Block& blk = blocks_[b];
-        if (blk.state != State::kFree || blk.order != o || blk.clear != (t == 1)) {
-          return Status(Errc::kInvalid, "free list holds a wrong block");
+        if (blk.state != State::kFree || blk.order != o || blk.clear != (t == 1) || !blk.listed) {
+          return Status(Errc::kInvalid, "free stack holds a wrong block");
         }
+        if (blk.slot != i) return Status(Errc::kInvalid, "free block's stack slot is wrong");
         ++listed;
       }
     }
@@ -699,7 +739,7 @@ Status BuddyAllocator::Validate() const {
   for (unsigned o = 0; o <= kMaxOrder; ++o) {
     std::uint64_t pairs = 0;
     for (unsigned t = 0; t < 2; ++t) {
-      for (std::uint32_t b = free_head_[t][o]; b != kNil; b = blocks_[b].next) {
+      for (std::uint32_t b : free_[t][o]) {
         if (blocks_[b].parent != kNil && (b & 1u) == 0 && blocks_[b + 1].listed) ++pairs;
       }
     }

@@ -14,6 +14,7 @@
 namespace uttm {
 namespace {
 
+using internal::RangeBinMin;
 using internal::RangeBinOf;
 
 constexpr std::uint64_t kU64Max = std::numeric_limits<std::uint64_t>::max();
@@ -48,6 +49,7 @@ RangeNode::~RangeNode() {
 }
 
 RangeAllocator::RangeAllocator(std::uint64_t start, std::uint64_t size) : size_(size) {
+  static_assert(kBins == internal::kRangeBins, "the header's class count must match");
   std::uint64_t end;
   UTTM_CHECK(!__builtin_add_overflow(start, size, &end), "RangeAllocator: start + size overflows");
   head_.start_ = start;
@@ -69,24 +71,33 @@ RangeAllocator::~RangeAllocator() {
   }
 }
 
+// Links `n` (hole_size_ != 0) at the head of its size class.
 void RangeAllocator::BinLink(RangeNode* n) {
   const std::uint32_t bin = RangeBinOf(n->hole_size_);
-  n->bin_ = bin;
   n->bin_prev_ = nullptr;
   n->bin_next_ = bins_[bin];
-  if (bins_[bin] != nullptr) bins_[bin]->bin_prev_ = n;
+  if (bins_[bin] != nullptr) {
+    bins_[bin]->bin_prev_ = n;
+  } else {
+    bin_bits_[bin / 64] |= std::uint64_t{1} << (bin % 64);
+    bin_summary_ |= std::uint64_t{1} << (bin / 64);
+  }
   bins_[bin] = n;
-  bin_bits_[bin / 64] |= std::uint64_t{1} << (bin % 64);
   ++hole_count_;
 }
 
+// Unlinks `n` from the size class of its current hole_size_.
 void RangeAllocator::BinUnlink(RangeNode* n) {
-  const std::uint32_t bin = n->bin_;
   if (n->bin_prev_ != nullptr) {
     n->bin_prev_->bin_next_ = n->bin_next_;
   } else {
+    const std::uint32_t bin = RangeBinOf(n->hole_size_);
     bins_[bin] = n->bin_next_;
-    if (bins_[bin] == nullptr) bin_bits_[bin / 64] &= ~(std::uint64_t{1} << (bin % 64));
+    if (n->bin_next_ == nullptr) {
+      std::uint64_t& word = bin_bits_[bin / 64];
+      word &= ~(std::uint64_t{1} << (bin % 64));
+      if (word == 0) bin_summary_ &= ~(std::uint64_t{1} << (bin / 64));
+    }
   }
   if (n->bin_next_ != nullptr) n->bin_next_->bin_prev_ = n->bin_prev_;
   n->bin_prev_ = n->bin_next_ = nullptr;
@@ -100,7 +111,7 @@ void RangeAllocator::SetHole(RangeNode* n, std::uint64_t hole) {
   if (old != 0 && hole != 0 && RangeBinOf(old) == RangeBinOf(hole)) {
     n->hole_size_ = hole;
   } else {
-    if (old != 0) BinUnlink(n);
+    if (old != 0) BinUnlink(n);  // while hole_size_ still names its class
     n->hole_size_ = hole;
     if (hole != 0) BinLink(n);
   }
@@ -263,18 +274,27 @@ bool RangeAllocator::Fits(const RangeNode* before, std::uint64_t size, const Ran
   return true;
 }
 
+// First non-empty size class >= bin, or kBins: two bitmap lookups.
+std::uint32_t RangeAllocator::NextBin(std::uint32_t bin) const {
+  if (bin >= kBins) return kBins;
+  std::uint32_t word = bin / 64;
+  std::uint64_t bits = bin_bits_[word] & (kU64Max << (bin % 64));
+  if (bits == 0) {
+    const std::uint64_t rest = bin_summary_ & (kU64Max << word << 1);
+    if (rest == 0) return kBins;
+    word = static_cast<std::uint32_t>(std::countr_zero(rest));
+    bits = bin_bits_[word];
+  }
+  return word * 64 + static_cast<std::uint32_t>(std::countr_zero(bits));
+}
+
 RangeNode* RangeAllocator::FindBest(std::uint64_t size, const RangeInsertOptions& o,
                                     std::uint64_t* out) const {
-  // Smallest fitting hole of the first size class (from the request's own) that has one.
-  std::uint32_t bin = RangeBinOf(size);
-  while (bin < kBinWords * 64) {
-    const std::uint32_t word = bin / 64;
-    const std::uint64_t bits = bin_bits_[word] & (kU64Max << (bin % 64));
-    if (bits == 0) {
-      bin = (word + 1) * 64;
-      continue;
-    }
-    bin = word * 64 + static_cast<std::uint32_t>(std::countr_zero(bits));
+  // Smallest fitting hole of the first size class (from the request's own) that has one. A
+  // class below 1024 holds one size, so there the first fitting hole is the best; above, up to
+  // kClassScan fitting holes are compared unless one of the smallest possible size turns up.
+  for (std::uint32_t bin = NextBin(RangeBinOf(size)); bin < kBins; bin = NextBin(bin + 1)) {
+    const std::uint64_t floor = RangeBinMin(bin) > size ? RangeBinMin(bin) : size;
     RangeNode* best = nullptr;
     std::uint64_t best_start = 0;
     int budget = kClassScan;
@@ -284,13 +304,12 @@ RangeNode* RangeAllocator::FindBest(std::uint64_t size, const RangeInsertOptions
       if (!Fits(h, size, o, &start)) continue;
       best = h;
       best_start = start;
-      if (h->hole_size_ == size || --budget == 0) break;
+      if (h->hole_size_ == floor || --budget == 0) break;
     }
     if (best != nullptr) {
       *out = best_start;
       return best;
     }
-    ++bin;
   }
   return nullptr;
 }
@@ -451,10 +470,7 @@ Status RangeAllocator::Validate() const {
     if (n->next_->prev_ != n) return Status(Errc::kInvalid, "address list is broken");
     expect = n->start_ + n->size_ + n->hole_size_;
     free += n->hole_size_;
-    if (n->hole_size_ != 0) {
-      ++holes;
-      if (n->bin_ != RangeBinOf(n->hole_size_)) return Status(Errc::kInvalid, "wrong size class");
-    }
+    if (n->hole_size_ != 0) ++holes;
     n = n->next_;
   } while (n != &head_);
   if (expect != head_.start_ + size_) return Status(Errc::kInvalid, "nodes do not cover the span");
@@ -463,10 +479,25 @@ Status RangeAllocator::Validate() const {
   std::uint64_t linked = 0;
   for (std::uint32_t b = 0; b < kBinWords * 64; ++b) {
     const bool bit = (bin_bits_[b / 64] >> (b % 64)) & 1;
-    if (bit != (bins_[b] != nullptr)) return Status(Errc::kInvalid, "size-class bitmap mismatch");
-    for (const RangeNode* h = bins_[b]; h != nullptr; h = h->bin_next_) {
-      if (h->bin_ != b || h->hole_size_ == 0) return Status(Errc::kInvalid, "bad class entry");
-      ++linked;
+    if (bit != (b < kBins && bins_[b] != nullptr)) {
+      return Status(Errc::kInvalid, "size-class bitmap mismatch");
+    }
+    if (b < kBins) {
+      for (const RangeNode* h = bins_[b]; h != nullptr; h = h->bin_next_) {
+        if (h->hole_size_ == 0 || RangeBinOf(h->hole_size_) != b) {
+          return Status(Errc::kInvalid, "hole linked in a wrong size class");
+        }
+        if ((h->bin_next_ != nullptr && h->bin_next_->bin_prev_ != h) ||
+            (h->bin_prev_ == nullptr) != (h == bins_[b])) {
+          return Status(Errc::kInvalid, "size-class list is broken");
+        }
+        ++linked;
+      }
+    }
+  }
+  for (int w = 0; w < kBinWords; ++w) {
+    if (((bin_summary_ >> w) & 1) != (bin_bits_[w] != 0 ? 1u : 0u)) {
+      return Status(Errc::kInvalid, "size-class summary bitmap mismatch");
     }
   }
   if (linked != hole_count_) return Status(Errc::kInvalid, "size-class lists miss holes");

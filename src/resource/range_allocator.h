@@ -2,9 +2,10 @@
 //
 // range_allocator.h (internal): size classes of the RangeAllocator's hole index.
 //
-// Hole sizes map to 496 classes: sizes 0..7 have one class each; above that every power of two
-// is split into 8 equal sub-ranges (the TLSF second level). Class order follows size order, so
-// every hole of a class above BinOf(n) is at least n units long.
+// Hole sizes below kRangeLinear (1024 units) have one class each, so a class holds holes of one
+// size only. Above that every power of two is split into 8 equal sub-ranges (the TLSF second
+// level), which gives 1456 classes for the whole u64 range. Class order follows size order, so
+// every hole of a class above RangeBinOf(n) is at least n units long.
 #ifndef UTTM_SRC_RESOURCE_RANGE_ALLOCATOR_H_
 #define UTTM_SRC_RESOURCE_RANGE_ALLOCATOR_H_
 
@@ -13,23 +14,27 @@
 
 namespace uttm::internal {
 
+inline constexpr unsigned kRangeLinearBits = 10;
+inline constexpr std::uint64_t kRangeLinear = std::uint64_t{1} << kRangeLinearBits;
 inline constexpr unsigned kRangeSubBits = 3;
 inline constexpr unsigned kRangeSubClasses = 1u << kRangeSubBits;
+inline constexpr std::uint32_t kRangeBins =
+    static_cast<std::uint32_t>(kRangeLinear) + (64 - kRangeLinearBits) * kRangeSubClasses;
 
-// Size class of a hole of `units` (>= 1).
+// Size class of a hole of `units`.
 constexpr std::uint32_t RangeBinOf(std::uint64_t units) {
-  if (units < kRangeSubClasses) return static_cast<std::uint32_t>(units);
+  if (units < kRangeLinear) return static_cast<std::uint32_t>(units);
   const unsigned top = 63u - static_cast<unsigned>(std::countl_zero(units));
-  const unsigned shift = top - kRangeSubBits;
-  return static_cast<std::uint32_t>((top - kRangeSubBits + 1) * kRangeSubClasses +
-                                    ((units >> shift) & (kRangeSubClasses - 1)));
+  return static_cast<std::uint32_t>(kRangeLinear + (top - kRangeLinearBits) * kRangeSubClasses +
+                                    ((units >> (top - kRangeSubBits)) & (kRangeSubClasses - 1)));
 }
 
-// Smallest size in class `bin`.
+// Smallest size in class `bin` (bin < kRangeBins).
 constexpr std::uint64_t RangeBinMin(std::uint32_t bin) {
-  if (bin < kRangeSubClasses) return bin;
-  const unsigned top = bin / kRangeSubClasses + kRangeSubBits - 1;
-  const std::uint64_t sub = bin % kRangeSubClasses;
+  if (bin < kRangeLinear) return bin;
+  const std::uint32_t k = bin - static_cast<std::uint32_t>(kRangeLinear);
+  const unsigned top = k / kRangeSubClasses + kRangeLinearBits;
+  const std::uint64_t sub = k % kRangeSubClasses;
   return (kRangeSubClasses + sub) << (top - kRangeSubBits);
 }
 

@@ -144,7 +144,11 @@ TEST(RangeAllocator, SizeClassesAreMonotoneAndBounded) {
     ASSERT_GT(internal::RangeBinMin(bin + 1), v);
     prev = bin;
   }
-  EXPECT_LT(internal::RangeBinOf(kU64Max), 512u);
+  EXPECT_EQ(internal::RangeBinOf(kU64Max), internal::kRangeBins - 1);
+  // Below kRangeLinear every size has a class of its own.
+  for (std::uint64_t v = 1; v < internal::kRangeLinear; ++v) {
+    ASSERT_EQ(internal::RangeBinMin(internal::RangeBinOf(v)), v);
+  }
 }
 
 TEST(RangeAllocator, RejectsBadArguments) {
@@ -224,6 +228,38 @@ TEST(RangeAllocator, ModesPlaceAtBottomTopAndSmallestHole) {
   ASSERT_TRUE(mm.RemoveNode(&r1).ok());
   ASSERT_TRUE(mm.RemoveNode(&r2).ok());
   ExpectOneHole(mm, 0, 1000);
+}
+
+// Below 1024 units each size has its own class, so best fit is exact: the smallest hole that
+// fits wins even among holes a unit apart, whatever order they were made in. Above, a class
+// spans 12.5 % and its holes are compared.
+TEST(RangeAllocator, BestFitIsExactBelowTheLinearClasses) {
+  RangeAllocator mm(0, 100000);
+  // Holes of 601, 600, 640, 1300, 1200 units (in that address order) between reserved nodes.
+  const std::uint64_t holes[] = {601, 600, 640, 1300, 1200};
+  RangeNode sep[6];
+  std::uint64_t at = 0;
+  std::uint64_t hole_start[5];
+  for (int i = 0; i < 5; ++i) {
+    sep[i].SetPlacement(at, 1);
+    ASSERT_TRUE(mm.ReserveNode(&sep[i]).ok());
+    hole_start[i] = at + 1;
+    at += 1 + holes[i];
+  }
+  sep[5].SetPlacement(at, 100000 - at);
+  ASSERT_TRUE(mm.ReserveNode(&sep[5]).ok());
+  RangeNode n;
+  const struct {
+    std::uint64_t size;
+    int hole;
+  } cases[] = {{600, 1}, {599, 1}, {601, 0}, {602, 2}, {641, 4}, {1200, 4}, {1201, 3}};
+  for (const auto& c : cases) {
+    ASSERT_TRUE(mm.InsertNode(&n, c.size).ok()) << c.size;
+    EXPECT_EQ(n.start(), hole_start[c.hole]) << c.size;
+    ASSERT_TRUE(mm.RemoveNode(&n).ok());
+  }
+  EXPECT_EQ(mm.InsertNode(&n, 1301).code(), Errc::kNoSpace);  // no hole is that large
+  EXPECT_TRUE(mm.Validate().ok());
 }
 
 // drm_mm_test.c's separate_adjacent_colors: a node never touches a node of another color.

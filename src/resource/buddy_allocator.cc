@@ -511,7 +511,40 @@ Status BuddyAllocator::AllocBlocks(std::uint64_t start, std::uint64_t end, std::
   // Blocks go straight to *out; on failure they are released and *out is cut back.
   const std::size_t first_out = out->size();
   const std::size_t mark = split_log_.size();
-  while (true) {
+  if (!ranged && !(flags & kBuddyTopDown)) {
+    // The common case, inline: per set bit of the size, pop the top of the smallest non-empty
+    // stack that fits (split when it is larger). What does not fit this way (a larger order is
+    // missing) goes to the general loop below, which tries smaller orders.
+    const unsigned preferred = (flags & kBuddyClear) ? 1 : 0;
+    std::uint64_t taken[2] = {0, 0};  // units taken from the dirty and the clear tree
+    while (pages != 0) {
+      const unsigned want = BuddyIlog2(pages);
+      const std::uint64_t fits = ~std::uint64_t{0} << want;
+      unsigned t = preferred;
+      std::uint64_t bits = free_bits_[t] & fits;
+      if (bits == 0) {
+        t ^= 1u;
+        bits = free_bits_[t] & fits;
+        if (bits == 0) break;
+      }
+      const unsigned o = static_cast<unsigned>(std::countr_zero(bits));
+      FreeStack& stack = free_[t][o];
+      std::uint32_t b = stack.back();
+      stack.pop_back();
+      if (stack.empty()) free_bits_[t] &= ~(std::uint64_t{1} << o);
+      Block& blk = blocks_[b];
+      blk.listed = false;
+      if (!blk.root && blocks_[b ^ 1u].listed) --free_pairs_by_order_[o];
+      if (o > want) b = SplitDown(b, want);  // may grow the table: no Block& across it
+      blocks_[b].state = State::kAllocated;
+      taken[t] += std::uint64_t{1} << want;
+      out->push_back(b);
+      pages -= std::uint64_t{1} << want;
+    }
+    avail_ -= (taken[0] + taken[1]) << chunk_shift_;
+    clear_avail_ -= taken[1] << chunk_shift_;
+  }
+  while (pages != 0) {
     order = std::min(order, BuddyIlog2(pages));
     std::uint32_t b;
     while (true) {
@@ -533,7 +566,6 @@ Status BuddyAllocator::AllocBlocks(std::uint64_t start, std::uint64_t end, std::
     MarkAllocated(b);
     out->push_back(b);
     pages -= std::uint64_t{1} << order;
-    if (pages == 0) break;
   }
   if (split_log_.size() != mark) UndoSplits(mark);
 
@@ -614,13 +646,36 @@ Status BuddyAllocator::FreeBlocks(std::vector<BuddyBlockId>* blocks, unsigned fr
     }
     blocks_[b].seen = true;
   }
+  // Release() for each block, with the totals summed once and, in the common case (buddy in
+  // use), the push on the free stack done right here.
   const bool clear = (free_flags & kBuddyCleared) != 0;
+  const unsigned t = clear ? 1 : 0;
+  FreeStack* const stacks = free_[t];
+  std::uint64_t units = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    Block& blk = blocks_[ids[i]];
+    const std::uint32_t b = ids[i];
+    Block& blk = blocks_[b];
+    const unsigned order = blk.order;
+    units += std::uint64_t{1} << order;
     blk.seen = false;
     blk.clear = clear;
-    Release(ids[i]);
+    blk.state = State::kFree;
+    const Block& other = blocks_[b ^ 1u];
+    if (!blk.root && other.state == State::kFree) {
+      if (other.clear == clear) {
+        MergeUp(b, false);
+        continue;
+      }
+      ++free_pairs_by_order_[order];  // both buddies listed, in different trees
+    }
+    FreeStack& stack = stacks[order];
+    blk.slot = stack.size();
+    stack.push_back(b);
+    blk.listed = true;
+    free_bits_[t] |= std::uint64_t{1} << order;
   }
+  avail_ += units << chunk_shift_;
+  if (clear) clear_avail_ += units << chunk_shift_;
   blocks->clear();
   return Status::Ok();
 }

@@ -34,6 +34,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
@@ -148,15 +149,15 @@ class UTTM_EXPORT BuddyAllocator {
   // earlier size, in an out-of-line step that keeps the inline push short.
   class FreeStack {
    public:
-    const std::uint32_t* begin() const { return ids_.data(); }
-    const std::uint32_t* end() const { return ids_.data() + size_; }
+    const std::uint32_t* begin() const { return ids_.get(); }
+    const std::uint32_t* end() const { return ids_.get() + size_; }
     std::uint32_t size() const { return size_; }
     bool empty() const { return size_ == 0; }
     std::uint32_t back() const { return ids_[size_ - 1]; }
     std::uint32_t operator[](std::uint32_t i) const { return ids_[i]; }
     void set(std::uint32_t i, std::uint32_t id) { ids_[i] = id; }
     void push_back(std::uint32_t id) {
-      if (size_ == ids_.size()) Grow();
+      if (size_ == capacity_) Grow();
       ids_[size_++] = id;
     }
     void pop_back() { --size_; }
@@ -164,8 +165,10 @@ class UTTM_EXPORT BuddyAllocator {
 
    private:
     void Grow();
-    std::vector<std::uint32_t> ids_;
+    // 16 bytes, so indexing the [tree][order] array stays a shift.
+    std::unique_ptr<std::uint32_t[]> ids_;
     std::uint32_t size_ = 0;
+    std::uint32_t capacity_ = 0;
   };
   // Gives the block table cache-line-aligned storage.
   template <typename T>

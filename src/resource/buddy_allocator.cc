@@ -86,7 +86,14 @@ Status BuddyAllocator::Fini() {
   return Status::Ok();
 }
 
-void BuddyAllocator::FreeStack::Grow() { ids_.resize(ids_.empty() ? 64 : ids_.size() * 2); }
+void BuddyAllocator::FreeStack::Grow() {
+  const std::uint32_t capacity = capacity_ == 0 ? 64 : capacity_ * 2;
+  UTTM_CHECK(capacity > capacity_, "BuddyAllocator: free stack is full");
+  auto ids = std::make_unique_for_overwrite<std::uint32_t[]>(capacity);
+  std::copy(ids_.get(), ids_.get() + size_, ids.get());
+  ids_ = std::move(ids);
+  capacity_ = capacity;
+}
 
 std::uint32_t BuddyAllocator::NewPair() {
   if (!free_pairs_.empty()) {

@@ -198,6 +198,7 @@ class UTTM_EXPORT BuddyAllocator {
   bool ForceMerge(std::uint64_t start, std::uint64_t end, unsigned min_order);
   std::uint32_t AllocFromFreeList(unsigned order, unsigned flags);
   std::uint32_t AllocTopDown(unsigned t, unsigned order);
+  std::uint64_t AllocCommon(std::uint64_t pages, unsigned flags, std::vector<BuddyBlockId>* out);
   std::uint32_t SplitDown(std::uint32_t b, unsigned order);
   std::uint32_t AllocRangeBias(std::uint64_t start, std::uint64_t end, unsigned order,
                                unsigned flags);

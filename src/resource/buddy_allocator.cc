@@ -456,6 +456,43 @@ Status BuddyAllocator::AllocContigTryHarder(std::uint64_t size, std::uint64_t mi
   return Status(Errc::kNoSpace, "BuddyAllocator: no contiguous range fits");
 }
 
+// The common case of AllocBlocks (whole span, not top-down), in a function of its own so it gets
+// its own registers: per set bit of `pages`, pop the top of the smallest non-empty stack that
+// fits (splitting it when it is larger). Stops at the first bit no free block fits; returns the
+// pages still to allocate (the general loop then tries smaller orders).
+std::uint64_t BuddyAllocator::AllocCommon(std::uint64_t pages, unsigned flags,
+                                          std::vector<BuddyBlockId>* out) {
+  const unsigned preferred = (flags & kBuddyClear) ? 1 : 0;
+  std::uint64_t taken[2] = {0, 0};  // units taken from the dirty and the clear tree
+  while (pages != 0) {
+    const unsigned want = BuddyIlog2(pages);
+    const std::uint64_t fits = ~std::uint64_t{0} << want;
+    unsigned t = preferred;
+    std::uint64_t bits = free_bits_[t] & fits;
+    if (bits == 0) {
+      t ^= 1u;
+      bits = free_bits_[t] & fits;
+      if (bits == 0) break;
+    }
+    const unsigned o = static_cast<unsigned>(std::countr_zero(bits));
+    FreeStack& stack = free_[t][o];
+    std::uint32_t b = stack.back();
+    stack.pop_back();
+    if (stack.empty()) free_bits_[t] &= ~(std::uint64_t{1} << o);
+    Block& blk = blocks_[b];
+    blk.listed = false;
+    if (!blk.root && blocks_[b ^ 1u].listed) --free_pairs_by_order_[o];
+    if (o > want) b = SplitDown(b, want);  // may grow the table: no Block& across it
+    blocks_[b].state = State::kAllocated;
+    taken[t] += std::uint64_t{1} << want;
+    out->push_back(b);
+    pages -= std::uint64_t{1} << want;
+  }
+  avail_ -= (taken[0] + taken[1]) << chunk_shift_;
+  clear_avail_ -= taken[1] << chunk_shift_;
+  return pages;
+}
+
 Status BuddyAllocator::AllocBlocks(std::uint64_t start, std::uint64_t end, std::uint64_t size,
                                    std::uint64_t min_block_size, unsigned flags,
                                    std::vector<BuddyBlockId>* out) {
@@ -518,39 +555,7 @@ Status BuddyAllocator::AllocBlocks(std::uint64_t start, std::uint64_t end, std::
   // Blocks go straight to *out; on failure they are released and *out is cut back.
   const std::size_t first_out = out->size();
   const std::size_t mark = split_log_.size();
-  if (!ranged && !(flags & kBuddyTopDown)) {
-    // The common case, inline: per set bit of the size, pop the top of the smallest non-empty
-    // stack that fits (split when it is larger). What does not fit this way (a larger order is
-    // missing) goes to the general loop below, which tries smaller orders.
-    const unsigned preferred = (flags & kBuddyClear) ? 1 : 0;
-    std::uint64_t taken[2] = {0, 0};  // units taken from the dirty and the clear tree
-    while (pages != 0) {
-      const unsigned want = BuddyIlog2(pages);
-      const std::uint64_t fits = ~std::uint64_t{0} << want;
-      unsigned t = preferred;
-      std::uint64_t bits = free_bits_[t] & fits;
-      if (bits == 0) {
-        t ^= 1u;
-        bits = free_bits_[t] & fits;
-        if (bits == 0) break;
-      }
-      const unsigned o = static_cast<unsigned>(std::countr_zero(bits));
-      FreeStack& stack = free_[t][o];
-      std::uint32_t b = stack.back();
-      stack.pop_back();
-      if (stack.empty()) free_bits_[t] &= ~(std::uint64_t{1} << o);
-      Block& blk = blocks_[b];
-      blk.listed = false;
-      if (!blk.root && blocks_[b ^ 1u].listed) --free_pairs_by_order_[o];
-      if (o > want) b = SplitDown(b, want);  // may grow the table: no Block& across it
-      blocks_[b].state = State::kAllocated;
-      taken[t] += std::uint64_t{1} << want;
-      out->push_back(b);
-      pages -= std::uint64_t{1} << want;
-    }
-    avail_ -= (taken[0] + taken[1]) << chunk_shift_;
-    clear_avail_ -= taken[1] << chunk_shift_;
-  }
+  if (!ranged && !(flags & kBuddyTopDown)) pages = AllocCommon(pages, flags, out);
   while (pages != 0) {
     order = std::min(order, BuddyIlog2(pages));
     std::uint32_t b;

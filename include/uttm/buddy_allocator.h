@@ -34,6 +34,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
@@ -113,7 +114,7 @@ class UTTM_EXPORT BuddyAllocator {
   void ForEachFreeBlock(Fn&& fn) const {
     for (unsigned t = 0; t < 2; ++t) {
       for (unsigned o = 0; o <= max_order_; ++o) {
-        for (std::uint32_t b : free_[t][o]) fn(blocks_[b].offset, chunk_size_ << o, t == 1);
+        for (std::uint32_t b : free_[t][o]) fn(links_[b].offset, chunk_size_ << o, t == 1);
       }
     }
   }
@@ -126,31 +127,37 @@ class UTTM_EXPORT BuddyAllocator {
  private:
   static constexpr std::uint32_t kNil = 0xffffffffu;
   enum class State : std::uint8_t { kUnused, kFree, kAllocated, kSplit };
-  // 32 bytes, so with the table on 64-byte boundaries a block and its buddy share a cache line.
-  struct alignas(32) Block {
-    std::uint64_t offset = 0;
-    std::uint32_t parent = kNil;
-    std::uint32_t children = kNil;  // left child; the right child is children + 1
-    std::uint32_t slot = kNil;      // position on its free stack while listed
+  // The hot part of a block, 8 bytes: everything allocation and free look at. With the table on
+  // 64-byte boundaries a block and its buddy share a cache line, and the whole table stays small
+  // enough to sit in the L2 cache under heavy fragmentation.
+  struct alignas(8) Block {
+    std::uint32_t slot = kNil;  // position on its free stack while listed
     std::uint8_t order = 0;
     State state = State::kUnused;
     bool clear = false;
-    bool listed = false;  // on a free stack
-    bool seen = false;    // FreeBlocks: handle already in the list being freed
+    bool listed : 1 = false;  // on a free stack
+    bool seen : 1 = false;    // FreeBlocks: handle already in the list being freed
+    bool root : 1 = false;    // no parent (a root, or a block TrimBlock detached)
+  };
+  // The cold part, in a parallel table: position and tree links (splits, merges, ranges).
+  struct Link {
+    std::uint64_t offset = 0;
+    std::uint32_t parent = kNil;
+    std::uint32_t children = kNil;  // left child; the right child is children + 1
   };
   // An array of block ids used as a stack. Pushing allocates only when the stack outgrows every
   // earlier size, in an out-of-line step that keeps the inline push short.
   class FreeStack {
    public:
-    const std::uint32_t* begin() const { return ids_.data(); }
-    const std::uint32_t* end() const { return ids_.data() + size_; }
+    const std::uint32_t* begin() const { return ids_.get(); }
+    const std::uint32_t* end() const { return ids_.get() + size_; }
     std::uint32_t size() const { return size_; }
     bool empty() const { return size_ == 0; }
     std::uint32_t back() const { return ids_[size_ - 1]; }
     std::uint32_t operator[](std::uint32_t i) const { return ids_[i]; }
     void set(std::uint32_t i, std::uint32_t id) { ids_[i] = id; }
     void push_back(std::uint32_t id) {
-      if (size_ == ids_.size()) Grow();
+      if (size_ == capacity_) Grow();
       ids_[size_++] = id;
     }
     void pop_back() { --size_; }
@@ -158,8 +165,10 @@ class UTTM_EXPORT BuddyAllocator {
 
    private:
     void Grow();
-    std::vector<std::uint32_t> ids_;
+    // 16 bytes, so indexing the [tree][order] array stays a shift.
+    std::unique_ptr<std::uint32_t[]> ids_;
     std::uint32_t size_ = 0;
+    std::uint32_t capacity_ = 0;
   };
   // Gives the block table cache-line-aligned storage.
   template <typename T>
@@ -176,7 +185,7 @@ class UTTM_EXPORT BuddyAllocator {
   };
 
   std::uint64_t Size(const Block& b) const { return chunk_size_ << b.order; }
-  std::uint32_t Buddy(std::uint32_t b) const { return blocks_[b].parent == kNil ? kNil : (b ^ 1u); }
+  std::uint32_t Buddy(std::uint32_t b) const { return blocks_[b].root ? kNil : (b ^ 1u); }
   std::uint32_t NewPair();
   void ListAdd(std::uint32_t b);
   void ListRemove(std::uint32_t b);
@@ -189,6 +198,7 @@ class UTTM_EXPORT BuddyAllocator {
   bool ForceMerge(std::uint64_t start, std::uint64_t end, unsigned min_order);
   std::uint32_t AllocFromFreeList(unsigned order, unsigned flags);
   std::uint32_t AllocTopDown(unsigned t, unsigned order);
+  std::uint64_t AllocCommon(std::uint64_t pages, unsigned flags, std::vector<BuddyBlockId>* out);
   std::uint32_t SplitDown(std::uint32_t b, unsigned order);
   std::uint32_t AllocRangeBias(std::uint64_t start, std::uint64_t end, unsigned order,
                                unsigned flags);
@@ -209,6 +219,7 @@ class UTTM_EXPORT BuddyAllocator {
   std::uint64_t clear_avail_ = 0;
   std::vector<std::uint32_t> roots_;
   std::vector<Block, LineAligned<Block>> blocks_;
+  std::vector<Link> links_;                // same indices as blocks_
   std::vector<std::uint32_t> free_pairs_;  // even indices of unused child pairs
   // Free blocks by [dirty = 0 / clear = 1][order]: unordered stacks (push and pop at the back,
   // removal from the middle by moving the last entry into the hole; Block::slot is the

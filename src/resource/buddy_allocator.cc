@@ -46,16 +46,20 @@ Status BuddyAllocator::Init(std::uint64_t size, std::uint64_t chunk_size) {
     const unsigned order = std::min(BuddyIlog2(left) - chunk_shift_, max_order_);
     const auto index = static_cast<std::uint32_t>(blocks_.size());
     Block root;
-    root.offset = offset;
     root.order = static_cast<std::uint8_t>(order);
     root.state = State::kFree;
+    root.root = true;
     blocks_.push_back(root);
+    links_.push_back(Link{offset, kNil, kNil});
     roots_.push_back(index);
     ListAdd(index);
     offset += chunk_size << order;
     left -= chunk_size << order;
   }
-  if (blocks_.size() % 2 != 0) blocks_.emplace_back();  // children pairs start even
+  if (blocks_.size() % 2 != 0) {  // children pairs start even
+    blocks_.emplace_back();
+    links_.emplace_back();
+  }
   return Status::Ok();
 }
 
@@ -70,6 +74,7 @@ Status BuddyAllocator::Fini() {
   }
   roots_.clear();
   blocks_.clear();
+  links_.clear();
   free_pairs_.clear();
   for (auto& tree : free_) {
     for (auto& stack : tree) stack.clear();
@@ -81,7 +86,14 @@ Status BuddyAllocator::Fini() {
   return Status::Ok();
 }
 
-void BuddyAllocator::FreeStack::Grow() { ids_.resize(ids_.empty() ? 64 : ids_.size() * 2); }
+void BuddyAllocator::FreeStack::Grow() {
+  const std::uint32_t capacity = capacity_ == 0 ? 64 : capacity_ * 2;
+  UTTM_CHECK(capacity > capacity_, "BuddyAllocator: free stack is full");
+  auto ids = std::make_unique_for_overwrite<std::uint32_t[]>(capacity);
+  std::copy(ids_.get(), ids_.get() + size_, ids.get());
+  ids_ = std::move(ids);
+  capacity_ = capacity;
+}
 
 std::uint32_t BuddyAllocator::NewPair() {
   if (!free_pairs_.empty()) {
@@ -92,6 +104,7 @@ std::uint32_t BuddyAllocator::NewPair() {
   const auto p = static_cast<std::uint32_t>(blocks_.size());
   UTTM_CHECK(p < kNil - 2, "BuddyAllocator: block table is full");
   blocks_.resize(blocks_.size() + 2);
+  links_.resize(links_.size() + 2);
   return p;
 }
 
@@ -105,7 +118,7 @@ inline void BuddyAllocator::ListAdd(std::uint32_t b) {
   stack.push_back(b);
   free_bits_[t] |= std::uint64_t{1} << blk.order;
   blk.listed = true;
-  if (blk.parent != kNil && blocks_[b ^ 1u].listed) ++free_pairs_by_order_[blk.order];
+  if (!blk.root && blocks_[b ^ 1u].listed) ++free_pairs_by_order_[blk.order];
 }
 
 // Takes `b` off its stack; the top entry fills its place (no other block is touched when `b` is
@@ -123,7 +136,7 @@ inline void BuddyAllocator::ListRemove(std::uint32_t b) {
   if (stack.empty()) free_bits_[t] &= ~(std::uint64_t{1} << blk.order);
   blk.slot = kNil;
   blk.listed = false;
-  if (blk.parent != kNil && blocks_[b ^ 1u].listed) --free_pairs_by_order_[blk.order];
+  if (!blk.root && blocks_[b ^ 1u].listed) --free_pairs_by_order_[blk.order];
 }
 
 // Splits free block `b` (not on a list) into two free children (not on a list); returns the left
@@ -134,16 +147,19 @@ std::uint32_t BuddyAllocator::Split(std::uint32_t b) {
   const std::uint8_t order = static_cast<std::uint8_t>(parent.order - 1);
   for (std::uint32_t i = 0; i < 2; ++i) {
     Block& child = blocks_[left + i];
-    child.offset = parent.offset + (i == 0 ? 0 : (chunk_size_ << order));
-    child.parent = b;
-    child.children = kNil;
     child.order = order;
     child.state = State::kFree;
     child.clear = parent.clear;
     child.slot = kNil;
     child.listed = false;
+    child.seen = false;
+    child.root = false;
+    Link& link = links_[left + i];
+    link.offset = links_[b].offset + (i == 0 ? 0 : (chunk_size_ << order));
+    link.parent = b;
+    link.children = kNil;
   }
-  parent.children = left;
+  links_[b].children = left;
   parent.state = State::kSplit;
   parent.clear = false;
   return left;
@@ -164,7 +180,7 @@ inline std::uint32_t BuddyAllocator::FreeAndMerge(std::uint32_t b, bool force) {
   blk.state = State::kFree;
   // Mostly the buddy (same cache line) is in use and the block just goes on its stack.
   const Block& other = blocks_[b ^ 1u];
-  if (blk.parent == kNil || other.state != State::kFree || (!force && other.clear != blk.clear)) {
+  if (blk.root || other.state != State::kFree || (!force && other.clear != blk.clear)) {
     ListAdd(b);
     return b;
   }
@@ -181,7 +197,7 @@ inline void BuddyAllocator::Release(std::uint32_t b) {
 
 // FreeAndMerge once `b` has a free buddy to merge with.
 [[gnu::noinline]] std::uint32_t BuddyAllocator::MergeUp(std::uint32_t b, bool force) {
-  while (blocks_[b].parent != kNil) {
+  while (!blocks_[b].root) {
     const std::uint32_t buddy = b ^ 1u;
     Block& mine = blocks_[b];
     Block& other = blocks_[buddy];
@@ -195,12 +211,12 @@ inline void BuddyAllocator::Release(std::uint32_t b) {
       clear = false;
     }
     ListRemove(buddy);
-    const std::uint32_t parent = mine.parent;
+    const std::uint32_t parent = links_[b].parent;
     const std::uint32_t pair = b & ~1u;
     blocks_[pair].state = blocks_[pair + 1].state = State::kUnused;
     free_pairs_.push_back(pair);
     Block& up = blocks_[parent];
-    up.children = kNil;
+    links_[parent].children = kNil;
     up.state = State::kFree;
     up.clear = clear;
     b = parent;
@@ -213,7 +229,7 @@ inline void BuddyAllocator::Release(std::uint32_t b) {
 bool BuddyAllocator::TryMergeChildren(std::uint32_t parent) {
   const Block& p = blocks_[parent];
   if (p.state != State::kSplit) return false;
-  const std::uint32_t left = p.children;
+  const std::uint32_t left = links_[parent].children;
   const Block& l = blocks_[left];
   const Block& r = blocks_[left + 1];
   if (l.state != State::kFree || r.state != State::kFree || l.clear != r.clear) return false;
@@ -242,8 +258,8 @@ bool BuddyAllocator::ForceMerge(std::uint64_t start, std::uint64_t end, unsigned
         const std::uint32_t b = stack[i];
         const Block& blk = blocks_[b];
         const std::uint32_t buddy = Buddy(b);
-        if (blk.offset < start || blk.offset + Size(blk) > end || buddy == kNil ||
-            !blocks_[buddy].listed) {
+        const std::uint64_t offset = links_[b].offset;
+        if (offset < start || offset + Size(blk) > end || buddy == kNil || !blocks_[buddy].listed) {
           continue;
         }
         ListRemove(b);
@@ -273,7 +289,7 @@ inline std::uint32_t BuddyAllocator::AllocFromFreeList(unsigned order, unsigned 
   Block& blk = blocks_[found];
   blk.slot = kNil;
   blk.listed = false;
-  if (blk.parent != kNil && blocks_[found ^ 1u].listed) --free_pairs_by_order_[o];
+  if (!blk.root && blocks_[found ^ 1u].listed) --free_pairs_by_order_[o];
   return o > order ? SplitDown(found, order) : found;
 }
 
@@ -282,7 +298,7 @@ inline std::uint32_t BuddyAllocator::AllocFromFreeList(unsigned order, unsigned 
   std::uint32_t found = kNil;
   for (unsigned o = order; o <= max_order_; ++o) {
     for (std::uint32_t b : free_[t][o]) {
-      if (found == kNil || blocks_[b].offset > blocks_[found].offset) found = b;
+      if (found == kNil || links_[b].offset > links_[found].offset) found = b;
     }
   }
   ListRemove(found);
@@ -310,7 +326,7 @@ void BuddyAllocator::Descend(std::uint32_t b) {
     ListAdd(left);
     ListAdd(left + 1);
   }
-  const std::uint32_t left = blocks_[b].children;
+  const std::uint32_t left = links_[b].children;
   dfs_.push_back(left + 1);
   dfs_.push_back(left);
 }
@@ -329,7 +345,7 @@ std::uint32_t BuddyAllocator::AllocRangeBias(std::uint64_t start, std::uint64_t 
       dfs_.pop_back();
       const Block& blk = blocks_[b];
       if (blk.order < order || blk.state == State::kAllocated) continue;
-      const std::uint64_t bs = blk.offset;
+      const std::uint64_t bs = links_[b].offset;
       const std::uint64_t be = bs + Size(blk);
       if (be <= start || bs >= end) continue;
       if (bs < start || be > end) {
@@ -372,7 +388,7 @@ Status BuddyAllocator::AllocRange(const std::uint32_t* roots, std::size_t n_root
     const std::uint32_t b = dfs_.back();
     dfs_.pop_back();
     const Block& blk = blocks_[b];
-    const std::uint64_t bs = blk.offset;
+    const std::uint64_t bs = links_[b].offset;
     const std::uint64_t be = bs + Size(blk);
     if (be <= start || bs >= end) continue;
     if (blk.state == State::kAllocated) {
@@ -416,7 +432,7 @@ Status BuddyAllocator::AllocContigTryHarder(std::uint64_t size, std::uint64_t mi
   order = std::min(order, max_order_);
   std::vector<std::uint64_t> candidates;
   for (unsigned t = 0; t < 2; ++t) {
-    for (std::uint32_t b : free_[t][order]) candidates.push_back(blocks_[b].offset);
+    for (std::uint32_t b : free_[t][order]) candidates.push_back(links_[b].offset);
   }
   std::sort(candidates.begin(), candidates.end(), std::greater<>());
   std::vector<BuddyBlockId> rhs, lhs;
@@ -438,6 +454,43 @@ Status BuddyAllocator::AllocContigTryHarder(std::uint64_t size, std::uint64_t mi
     FreeInternal(&rhs);
   }
   return Status(Errc::kNoSpace, "BuddyAllocator: no contiguous range fits");
+}
+
+// The common case of AllocBlocks (whole span, not top-down), in a function of its own so it gets
+// its own registers: per set bit of `pages`, pop the top of the smallest non-empty stack that
+// fits (splitting it when it is larger). Stops at the first bit no free block fits; returns the
+// pages still to allocate (the general loop then tries smaller orders).
+std::uint64_t BuddyAllocator::AllocCommon(std::uint64_t pages, unsigned flags,
+                                          std::vector<BuddyBlockId>* out) {
+  const unsigned preferred = (flags & kBuddyClear) ? 1 : 0;
+  std::uint64_t taken[2] = {0, 0};  // units taken from the dirty and the clear tree
+  while (pages != 0) {
+    const unsigned want = BuddyIlog2(pages);
+    const std::uint64_t fits = ~std::uint64_t{0} << want;
+    unsigned t = preferred;
+    std::uint64_t bits = free_bits_[t] & fits;
+    if (bits == 0) {
+      t ^= 1u;
+      bits = free_bits_[t] & fits;
+      if (bits == 0) break;
+    }
+    const unsigned o = static_cast<unsigned>(std::countr_zero(bits));
+    FreeStack& stack = free_[t][o];
+    std::uint32_t b = stack.back();
+    stack.pop_back();
+    if (stack.empty()) free_bits_[t] &= ~(std::uint64_t{1} << o);
+    Block& blk = blocks_[b];
+    blk.listed = false;
+    if (!blk.root && blocks_[b ^ 1u].listed) --free_pairs_by_order_[o];
+    if (o > want) b = SplitDown(b, want);  // may grow the table: no Block& across it
+    blocks_[b].state = State::kAllocated;
+    taken[t] += std::uint64_t{1} << want;
+    out->push_back(b);
+    pages -= std::uint64_t{1} << want;
+  }
+  avail_ -= (taken[0] + taken[1]) << chunk_shift_;
+  clear_avail_ -= taken[1] << chunk_shift_;
+  return pages;
 }
 
 Status BuddyAllocator::AllocBlocks(std::uint64_t start, std::uint64_t end, std::uint64_t size,
@@ -502,7 +555,8 @@ Status BuddyAllocator::AllocBlocks(std::uint64_t start, std::uint64_t end, std::
   // Blocks go straight to *out; on failure they are released and *out is cut back.
   const std::size_t first_out = out->size();
   const std::size_t mark = split_log_.size();
-  while (true) {
+  if (!ranged && !(flags & kBuddyTopDown)) pages = AllocCommon(pages, flags, out);
+  while (pages != 0) {
     order = std::min(order, BuddyIlog2(pages));
     std::uint32_t b;
     while (true) {
@@ -524,7 +578,6 @@ Status BuddyAllocator::AllocBlocks(std::uint64_t start, std::uint64_t end, std::
     MarkAllocated(b);
     out->push_back(b);
     pages -= std::uint64_t{1} << order;
-    if (pages == 0) break;
   }
   if (split_log_.size() != mark) UndoSplits(mark);
 
@@ -550,7 +603,7 @@ Status BuddyAllocator::TrimBlock(BuddyBlockId block, const std::uint64_t* new_st
                                  std::uint64_t new_size, std::vector<BuddyBlockId>* out) {
   UTTM_RETURN_IF_ERROR(CheckHandle(block, "BuddyAllocator::TrimBlock: block is not allocated"));
   if (out == nullptr) return Status(Errc::kInvalid, "BuddyAllocator::TrimBlock: null output");
-  const std::uint64_t offset = blocks_[block].offset;
+  const std::uint64_t offset = links_[block].offset;
   const std::uint64_t size = Size(blocks_[block]);
   if (new_size == 0 || new_size > size || (new_size & (chunk_size_ - 1)) != 0) {
     return Status(Errc::kInvalid, "BuddyAllocator::TrimBlock: bad new size");
@@ -564,8 +617,10 @@ Status BuddyAllocator::TrimBlock(BuddyBlockId block, const std::uint64_t* new_st
     return Status::Ok();
   }
   // Free the block as a detached subtree root, then take the wanted range out of it.
-  const std::uint32_t parent = blocks_[block].parent;
-  blocks_[block].parent = kNil;
+  const std::uint32_t parent = links_[block].parent;
+  const bool was_root = blocks_[block].root;
+  links_[block].parent = kNil;
+  blocks_[block].root = true;
   blocks_[block].state = State::kFree;
   avail_ += size;
   if (blocks_[block].clear) clear_avail_ += size;
@@ -576,7 +631,8 @@ Status BuddyAllocator::TrimBlock(BuddyBlockId block, const std::uint64_t* new_st
     MarkAllocated(block);
     out->push_back(block);
   }
-  blocks_[block].parent = parent;
+  links_[block].parent = parent;
+  blocks_[block].root = was_root;
   return st;
 }
 
@@ -602,13 +658,36 @@ Status BuddyAllocator::FreeBlocks(std::vector<BuddyBlockId>* blocks, unsigned fr
     }
     blocks_[b].seen = true;
   }
+  // Release() for each block, with the totals summed once and, in the common case (buddy in
+  // use), the push on the free stack done right here.
   const bool clear = (free_flags & kBuddyCleared) != 0;
+  const unsigned t = clear ? 1 : 0;
+  FreeStack* const stacks = free_[t];
+  std::uint64_t units = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    Block& blk = blocks_[ids[i]];
+    const std::uint32_t b = ids[i];
+    Block& blk = blocks_[b];
+    const unsigned order = blk.order;
+    units += std::uint64_t{1} << order;
     blk.seen = false;
     blk.clear = clear;
-    Release(ids[i]);
+    blk.state = State::kFree;
+    const Block& other = blocks_[b ^ 1u];
+    if (!blk.root && other.state == State::kFree) {
+      if (other.clear == clear) {
+        MergeUp(b, false);
+        continue;
+      }
+      ++free_pairs_by_order_[order];  // both buddies listed, in different trees
+    }
+    FreeStack& stack = stacks[order];
+    blk.slot = stack.size();
+    stack.push_back(b);
+    blk.listed = true;
+    free_bits_[t] |= std::uint64_t{1} << order;
   }
+  avail_ += units << chunk_shift_;
+  if (clear) clear_avail_ += units << chunk_shift_;
   blocks->clear();
   return Status::Ok();
 }
@@ -634,7 +713,7 @@ void BuddyAllocator::ResetClear(bool is_clear) {
 
 std::uint64_t BuddyAllocator::BlockOffset(BuddyBlockId block) const {
   UTTM_CHECK(CheckHandle(block, "").ok(), "BuddyAllocator: bad block handle");
-  return blocks_[block].offset;
+  return links_[block].offset;
 }
 std::uint64_t BuddyAllocator::BlockSize(BuddyBlockId block) const {
   UTTM_CHECK(CheckHandle(block, "").ok(), "BuddyAllocator: bad block handle");
@@ -683,7 +762,7 @@ Status BuddyAllocator::Validate() const {
   std::uint64_t free = 0, clear = 0, free_leaves = 0, expect = 0;
   std::vector<std::uint32_t> stack;
   for (std::uint32_t r : roots_) {
-    if (blocks_[r].offset != expect) return Status(Errc::kInvalid, "roots are not contiguous");
+    if (links_[r].offset != expect) return Status(Errc::kInvalid, "roots are not contiguous");
     expect += Size(blocks_[r]);
     stack.push_back(r);
     while (!stack.empty()) {
@@ -701,11 +780,11 @@ Status BuddyAllocator::Validate() const {
         }
       } else if (blk.state == State::kSplit) {
         if (blk.clear) return Status(Errc::kInvalid, "split block marked clear");
-        const std::uint32_t l = blk.children;
+        const std::uint32_t l = links_[b].children;
         for (std::uint32_t c = l; c < l + 2; ++c) {
           const Block& child = blocks_[c];
-          if (child.parent != b || child.order + 1 != blk.order ||
-              child.offset != blk.offset + (c - l) * (chunk_size_ << child.order)) {
+          if (links_[c].parent != b || child.root || child.order + 1 != blk.order ||
+              links_[c].offset != links_[b].offset + (c - l) * (chunk_size_ << child.order)) {
             return Status(Errc::kInvalid, "child does not match its parent");
           }
           stack.push_back(c);
@@ -740,7 +819,7 @@ Status BuddyAllocator::Validate() const {
     std::uint64_t pairs = 0;
     for (unsigned t = 0; t < 2; ++t) {
       for (std::uint32_t b : free_[t][o]) {
-        if (blocks_[b].parent != kNil && (b & 1u) == 0 && blocks_[b + 1].listed) ++pairs;
+        if (!blocks_[b].root && (b & 1u) == 0 && blocks_[b + 1].listed) ++pairs;
       }
     }
     if (pairs != free_pairs_by_order_[o]) return Status(Errc::kInvalid, "free pair count wrong");

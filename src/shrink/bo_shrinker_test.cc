@@ -291,7 +291,7 @@ TEST_F(BoShrinkerTest, PurgeComesBeforeBackup) {
 }
 
 TEST_F(BoShrinkerTest, BackupReleasesMemoryAndRestoresExactly) {
-  constexpr int kBos = 8;
+  constexpr int kBos = 16;  // 64 MiB: allocator noise stays well inside the 10 % slack
   for (int i = 0; i < kBos; ++i) MakeBo(4 * kMiB, 100 + i);
   // Pages freed by the backup may land in the pool; the pool shrinker returns them.
   Reclaimer reclaimer(&stats_);

@@ -58,11 +58,6 @@ void ChecksumWorker::Wait() {
   owned_ = false;
 }
 
-std::uint64_t ChecksumWorker::jobs_done() const {
-  MutexLock lock(&mu_);
-  return jobs_done_;
-}
-
 void ChecksumWorker::Run() {
   for (;;) {
     PageRef pages;
@@ -82,7 +77,6 @@ void ChecksumWorker::Run() {
     PageChecksums(pages, first, n, out);
     {
       MutexLock lock(&mu_);
-      ++jobs_done_;
       done_ = true;
     }
     cv_.SignalAll();

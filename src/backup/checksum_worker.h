@@ -47,9 +47,6 @@ class ChecksumWorker {
   // Blocks until the job started by this caller's TryStart is done; then the worker is free.
   void Wait() UTTM_EXCLUDES(mu_);
 
-  // Jobs run on the worker so far (for tests and statistics).
-  std::uint64_t jobs_done() const UTTM_EXCLUDES(mu_);
-
  private:
   void Run() UTTM_EXCLUDES(mu_);
 
@@ -63,7 +60,6 @@ class ChecksumWorker {
   std::size_t first_ UTTM_GUARDED_BY(mu_) = 0;
   std::size_t count_ UTTM_GUARDED_BY(mu_) = 0;
   std::uint64_t* out_ UTTM_GUARDED_BY(mu_) = nullptr;
-  std::uint64_t jobs_done_ UTTM_GUARDED_BY(mu_) = 0;
   pid_t owner_pid_ UTTM_GUARDED_BY(mu_) = 0;  // process that started the thread; 0 = none yet
   std::thread* thread_ UTTM_GUARDED_BY(mu_) = nullptr;
 };

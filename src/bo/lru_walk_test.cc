@@ -21,12 +21,16 @@
 #include <vector>
 
 #include "base/check.h"
+#include "testing/bo_content.h"
 #include "testing/test_device.h"
 #include "uttm/buffer_object.h"
 #include "uttm/exec_context.h"
 
 namespace uttm {
 namespace {
+
+using testing::ExpectContent;
+using testing::Fill;
 
 using namespace unit_literals;
 using testing::kMemMock1;
@@ -116,20 +120,6 @@ class LruWalkTest : public ::testing::Test {
     Status s = bo.Validate(p, ctx);
     bo.Unreserve();
     return s;
-  }
-  void Fill(BufferObject& bo, std::uint8_t seed) {
-    std::vector<std::byte> data(bo.size().value());
-    for (std::size_t i = 0; i < data.size(); ++i) data[i] = std::byte(seed + i * 13);
-    OperationContext ctx;
-    ASSERT_TRUE(bo.Write(0, data, ctx).ok());
-  }
-  void ExpectContent(BufferObject& bo, std::uint8_t seed) {
-    std::vector<std::byte> data(bo.size().value());
-    OperationContext ctx;
-    ASSERT_TRUE(bo.Read(0, data, ctx).ok());
-    for (std::size_t i = 0; i < data.size(); ++i) {
-      ASSERT_EQ(data[i], std::byte(seed + i * 13)) << "byte " << i;
-    }
   }
   // Walks `type` and returns the objects yielded, checking each is locked and referenced.
   std::vector<BufferObject*> Walk(MemType type, WwAcquireContext* ticket = nullptr,

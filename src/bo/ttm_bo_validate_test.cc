@@ -11,6 +11,7 @@
 #include <numeric>
 #include <vector>
 
+#include "testing/bo_content.h"
 #include "testing/test_device.h"
 #include "uttm/buffer_object.h"
 #include "uttm/lru_bulk_move.h"
@@ -18,6 +19,9 @@
 
 namespace uttm {
 namespace {
+
+using testing::ExpectContent;
+using testing::Fill;
 
 using namespace unit_literals;
 using testing::FailingManager;
@@ -38,22 +42,6 @@ class TtmBoValidateTest : public ::testing::Test {
     opts.size = size;
     opts.type = type;
     return BufferObject::Create(dev_.get(), opts, placement, ctx ? *ctx : local);
-  }
-
-  void Fill(BufferObject& bo, std::uint8_t seed) {
-    std::vector<std::byte> data(bo.size().value());
-    for (std::size_t i = 0; i < data.size(); ++i) data[i] = std::byte(seed + i * 7);
-    OperationContext ctx;
-    ASSERT_TRUE(bo.Write(0, data, ctx).ok());
-  }
-
-  void ExpectContent(BufferObject& bo, std::uint8_t seed) {
-    std::vector<std::byte> data(bo.size().value());
-    OperationContext ctx;
-    ASSERT_TRUE(bo.Read(0, data, ctx).ok());
-    for (std::size_t i = 0; i < data.size(); ++i) {
-      ASSERT_EQ(data[i], std::byte(seed + i * 7)) << "byte " << i;
-    }
   }
 
   Status ValidateLocked(BufferObject& bo, const Placement& p, OperationContext& ctx) {

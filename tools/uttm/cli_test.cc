@@ -12,6 +12,7 @@
 #include <string>
 
 #include "cli.h"
+#include "cli_test_util.h"
 #include "workload.h"
 
 namespace uttm::tool {
@@ -19,23 +20,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-struct Outcome {
-  int code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-Outcome RunUttm(const std::string& args) {
-  std::string cmd = std::string(UTTM_CLI_BINARY) + " " + args + " 2>&1";
-  Outcome o;
-  std::FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return o;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) o.output.append(buf, n);
-  int status = pclose(p);
-  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return o;
-}
+using testing::Outcome;
+using testing::RunUttm;
 
 std::string WriteTemp(const std::string& name, const std::string& text) {
   std::string path = ::testing::TempDir() + "/" + name;

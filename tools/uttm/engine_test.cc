@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "cli.h"
+#include "cli_test_util.h"
 
 extern char** environ;
 
@@ -31,23 +32,8 @@ namespace {
 using ::testing::HasSubstr;
 using Json = nlohmann::json;
 
-struct Outcome {
-  int code = -1;
-  std::string output;
-};
-
-Outcome RunUttm(const std::string& args, const std::string& env = "") {
-  std::string cmd = env + " " + std::string(UTTM_CLI_BINARY) + " " + args + " 2>&1";
-  Outcome o;
-  std::FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return o;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) o.output.append(buf, n);
-  int status = pclose(p);
-  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return o;
-}
+using testing::Outcome;
+using testing::RunUttm;
 
 std::string Slurp(const std::string& path) {
   std::ifstream in(path);

@@ -14,6 +14,10 @@
 // batch 160 pages) for whoever runs reclaim. Count = pooled pages (kShrinkEmpty when none);
 // Scan frees up to nr_to_scan pages to the OS.
 //
+// Statistics: the pool counts its hits ("pool.hits") and pooled pages ("pool.pages", with its
+// peak) with plain integers under its own lock and reports them as a StatSource of its Stats, so a
+// take or give costs no atomic beyond the lock itself.
+//
 // Thread-safety: all methods are thread-safe (one mutex; clearing and OS release run outside it).
 #ifndef UTTM_PAGE_POOL_H_
 #define UTTM_PAGE_POOL_H_
@@ -33,6 +37,7 @@
 #include "uttm/page_provider.h"
 #include "uttm/reclaim_hook.h"
 #include "uttm/shrinker.h"
+#include "uttm/stat_source.h"
 #include "uttm/stats.h"
 #include "uttm/status.h"
 #include "uttm/units.h"
@@ -52,7 +57,7 @@ struct CachedChunk {
   Caching caching = Caching::kCached;
 };
 
-class UTTM_EXPORT PagePool {
+class UTTM_EXPORT PagePool final : private StatSource {
  public:
   // `provider` and `hook` must outlive the pool. `stats` null = Stats::Default().
   PagePool(PageProvider* provider, CachingHook* hook, Stats* stats,
@@ -108,6 +113,9 @@ class UTTM_EXPORT PagePool {
   // Pops up to `pages` worth of chunks round-robin. REQUIRES mu_.
   void PopForShrink(std::uint64_t pages, std::vector<CachedChunk>* out) UTTM_REQUIRES(mu_);
   void ReleaseToOs(std::span<const CachedChunk> chunks);
+  // StatSource: hits_, pooled_pages_ and peak_pooled_pages_.
+  void CollectStats(StatValues* values) const override;
+  void ResetStats() override;
 
   PageProvider* provider_;
   std::atomic<ReclaimHook*> reclaim_hook_{nullptr};
@@ -117,6 +125,8 @@ class UTTM_EXPORT PagePool {
   mutable Mutex mu_;
   std::array<std::vector<std::byte*>, kNumTypes> types_ UTTM_GUARDED_BY(mu_);
   std::uint64_t pooled_pages_ UTTM_GUARDED_BY(mu_) = 0;
+  std::uint64_t peak_pooled_pages_ UTTM_GUARDED_BY(mu_) = 0;
+  std::uint64_t hits_ UTTM_GUARDED_BY(mu_) = 0;
   std::uint64_t page_pool_size_ UTTM_GUARDED_BY(mu_);
   std::size_t cursor_ UTTM_GUARDED_BY(mu_) = 0;
   std::unique_ptr<Shrinker> shrinker_;

@@ -11,6 +11,11 @@
 // Thread-safety: every method is thread-safe. Counters are striped across cache lines so many
 // threads can bump them without contending; reads sum the stripes (a read racing with updates
 // sees some of them, never a torn value). Gauges are single atomics with a lock-free peak.
+//
+// Sources (stat_source.h): a component on a hot path may instead keep its stats itself under
+// its own lock and attach as a StatSource; reads add every attached source's values. The peak of
+// a gauge fed by sources is the sum of their peaks while they are attached (exact for one source,
+// an upper bound for several at once); a detached source's peak is folded in as a maximum.
 #ifndef UTTM_STATS_H_
 #define UTTM_STATS_H_
 
@@ -18,10 +23,15 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "uttm/export.h"
+#include "uttm/mutex.h"
 
 namespace uttm {
+
+class StatSource;
+struct StatValues;
 
 // COUNTER(identifier, "name", "unit", "meaning") / GAUGE(identifier, "name", "unit", "meaning")
 #define UTTM_STATS(COUNTER, GAUGE)                                                               \
@@ -96,8 +106,16 @@ class UTTM_EXPORT Stats {
   std::int64_t Current(Stat stat) const;
   std::int64_t Peak(Stat stat) const;
 
-  // Zeroes every counter and gauge (peaks restart at the current values, i.e. 0).
+  // Zeroes every counter and gauge (peaks restart at the current values, i.e. 0). Attached
+  // sources reset their counters and peaks; gauges they keep stay truthful (StatSource).
   void Reset();
+
+  // Attaches `source`, whose values every read from now on includes. The source must stay alive
+  // until RemoveSource; attaching one twice is a programming error (checked in debug builds).
+  void AddSource(StatSource* source);
+  // Detaches `source`, folding its current values in (counters add, gauges add their current
+  // value and raise the peak to the source's peak). Unknown sources are ignored.
+  void RemoveSource(StatSource* source);
 
   // "name value unit" lines (gauges: "name current (peak P) unit").
   std::string ToText() const;
@@ -117,9 +135,17 @@ class UTTM_EXPORT Stats {
   };
 
   static unsigned StripeIndex();
+  // Adds every attached source's values into `*values`.
+  void CollectSources(StatValues* values) const;
+  // Readings given the sources' values.
+  std::uint64_t CounterWith(Stat stat, const StatValues& sources) const;
+  std::int64_t CurrentWith(Stat stat, const StatValues& sources) const;
+  std::int64_t PeakWith(Stat stat, const StatValues& sources) const;
 
   std::array<Stripe, kStripes> stripes_;
   std::array<Gauge, kNumStats> gauges_;
+  mutable Mutex sources_mu_;
+  std::vector<StatSource*> sources_ UTTM_GUARDED_BY(sources_mu_);
 };
 
 }  // namespace uttm

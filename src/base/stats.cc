@@ -1,11 +1,13 @@
 // Copyright (c) uttm developers.
 #include "uttm/stats.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cinttypes>
 #include <cstdio>
 
 #include "base/check.h"
+#include "uttm/stat_source.h"
 
 namespace uttm {
 namespace {
@@ -65,7 +67,13 @@ void Stats::Add(Stat stat, std::uint64_t n) {
 }
 
 std::uint64_t Stats::Get(Stat stat) const {
-  std::uint64_t sum = 0;
+  StatValues sources;
+  CollectSources(&sources);
+  return CounterWith(stat, sources);
+}
+
+std::uint64_t Stats::CounterWith(Stat stat, const StatValues& sources) const {
+  std::uint64_t sum = sources.counter[Index(stat)];
   for (const Stripe& s : stripes_) sum += s.value[Index(stat)].load(std::memory_order_relaxed);
   return sum;
 }
@@ -89,11 +97,24 @@ void Stats::GaugeSet(Stat stat, std::int64_t value) {
 }
 
 std::int64_t Stats::Current(Stat stat) const {
-  return gauges_[Index(stat)].current.load(std::memory_order_relaxed);
+  StatValues sources;
+  CollectSources(&sources);
+  return CurrentWith(stat, sources);
 }
 
 std::int64_t Stats::Peak(Stat stat) const {
-  return gauges_[Index(stat)].peak.load(std::memory_order_relaxed);
+  StatValues sources;
+  CollectSources(&sources);
+  return PeakWith(stat, sources);
+}
+
+std::int64_t Stats::CurrentWith(Stat stat, const StatValues& sources) const {
+  return gauges_[Index(stat)].current.load(std::memory_order_relaxed) +
+         sources.current[Index(stat)];
+}
+
+std::int64_t Stats::PeakWith(Stat stat, const StatValues& sources) const {
+  return gauges_[Index(stat)].peak.load(std::memory_order_relaxed) + sources.peak[Index(stat)];
 }
 
 void Stats::Reset() {
@@ -104,18 +125,59 @@ void Stats::Reset() {
     g.current.store(0, std::memory_order_relaxed);
     g.peak.store(0, std::memory_order_relaxed);
   }
+  MutexLock lock(&sources_mu_);
+  for (StatSource* source : sources_) source->ResetStats();
+}
+
+void Stats::AddSource(StatSource* source) {
+  MutexLock lock(&sources_mu_);
+  UTTM_DCHECK(std::find(sources_.begin(), sources_.end(), source) == sources_.end(),
+              "StatSource attached twice");
+  sources_.push_back(source);
+}
+
+void Stats::RemoveSource(StatSource* source) {
+  StatValues last;
+  {
+    MutexLock lock(&sources_mu_);
+    auto it = std::find(sources_.begin(), sources_.end(), source);
+    if (it == sources_.end()) return;
+    source->CollectStats(&last);
+    sources_.erase(it);
+  }
+  for (unsigned i = 0; i < kNumStats; ++i) {
+    Stat s = static_cast<Stat>(i);
+    if (!IsGauge(s)) {
+      if (last.counter[i] != 0) Add(s, last.counter[i]);
+      continue;
+    }
+    Gauge& g = gauges_[i];
+    g.current.fetch_add(last.current[i], std::memory_order_relaxed);
+    std::int64_t peak = g.peak.load(std::memory_order_relaxed);
+    while (last.peak[i] > peak &&
+           !g.peak.compare_exchange_weak(peak, last.peak[i], std::memory_order_relaxed)) {
+    }
+  }
+}
+
+void Stats::CollectSources(StatValues* values) const {
+  MutexLock lock(&sources_mu_);
+  for (const StatSource* source : sources_) source->CollectStats(values);
 }
 
 std::string Stats::ToText() const {
+  StatValues sources;
+  CollectSources(&sources);
   std::string out;
   char line[256];
   for (unsigned i = 0; i < kNumStats; ++i) {
     Stat s = static_cast<Stat>(i);
     if (IsGauge(s)) {
       std::snprintf(line, sizeof(line), "%-26s %" PRId64 " (peak %" PRId64 ") %s\n", Name(s),
-                    Current(s), Peak(s), Unit(s));
+                    CurrentWith(s, sources), PeakWith(s, sources), Unit(s));
     } else {
-      std::snprintf(line, sizeof(line), "%-26s %" PRIu64 " %s\n", Name(s), Get(s), Unit(s));
+      std::snprintf(line, sizeof(line), "%-26s %" PRIu64 " %s\n", Name(s), CounterWith(s, sources),
+                    Unit(s));
     }
     out += line;
   }
@@ -123,6 +185,8 @@ std::string Stats::ToText() const {
 }
 
 std::string Stats::ToJson() const {
+  StatValues sources;
+  CollectSources(&sources);
   std::string out = "{\"schema\":\"uttm.stats\",\"version\":" + std::to_string(kJsonVersion);
   out += ",\"counters\":{";
   bool first = true;
@@ -132,7 +196,7 @@ std::string Stats::ToJson() const {
     if (!first) out += ',';
     first = false;
     AppendJsonString(&out, Name(s));
-    out += ':' + std::to_string(Get(s));
+    out += ':' + std::to_string(CounterWith(s, sources));
   }
   out += "},\"gauges\":{";
   first = true;
@@ -142,8 +206,8 @@ std::string Stats::ToJson() const {
     if (!first) out += ',';
     first = false;
     AppendJsonString(&out, Name(s));
-    out += ":{\"current\":" + std::to_string(Current(s)) + ",\"peak\":" + std::to_string(Peak(s)) +
-           '}';
+    out += ":{\"current\":" + std::to_string(CurrentWith(s, sources)) +
+           ",\"peak\":" + std::to_string(PeakWith(s, sources)) + '}';
   }
   out += "}}";
   return out;

@@ -1,6 +1,8 @@
 // Copyright (c) uttm developers.
 #include "uttm/stats.h"
 
+#include "uttm/stat_source.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
@@ -70,6 +72,66 @@ TEST(Stats, TextAndJson) {
     ASSERT_GE(depth, 0);
   }
   EXPECT_EQ(depth, 0);
+}
+
+// A source keeping one counter and one gauge itself, as the page pool does.
+class CountingSource final : public StatSource {
+ public:
+  void CollectStats(StatValues* values) const override {
+    values->counter[static_cast<unsigned>(Stat::kPoolHits)] += hits;
+    values->current[static_cast<unsigned>(Stat::kPoolPages)] += pages;
+    values->peak[static_cast<unsigned>(Stat::kPoolPages)] += peak;
+  }
+  void ResetStats() override {
+    hits = 0;
+    peak = pages;
+  }
+  std::uint64_t hits = 0;
+  std::int64_t pages = 0;
+  std::int64_t peak = 0;
+};
+
+TEST(Stats, ReadsIncludeAttachedSources) {
+  Stats stats;
+  CountingSource a;
+  CountingSource b;
+  stats.Add(Stat::kPoolHits, 1);
+  stats.AddSource(&a);
+  stats.AddSource(&b);
+  a.hits = 5;
+  a.pages = 3;
+  a.peak = 8;
+  b.hits = 2;
+  b.pages = 1;
+  b.peak = 1;
+  EXPECT_EQ(stats.Get(Stat::kPoolHits), 8u);
+  EXPECT_EQ(stats.Current(Stat::kPoolPages), 4);
+  EXPECT_EQ(stats.Peak(Stat::kPoolPages), 9);  // sum of the attached sources' peaks
+  EXPECT_NE(stats.ToJson().find("\"pool.hits\":8"), std::string::npos) << stats.ToJson();
+  EXPECT_NE(stats.ToJson().find("\"pool.pages\":{\"current\":4,\"peak\":9}"), std::string::npos)
+      << stats.ToJson();
+  EXPECT_NE(stats.ToText().find("pool.hits"), std::string::npos);
+
+  // Reset: counters restart, the kept gauge stays truthful and its peak restarts there.
+  stats.Reset();
+  EXPECT_EQ(stats.Get(Stat::kPoolHits), 0u);
+  EXPECT_EQ(stats.Current(Stat::kPoolPages), 4);
+  EXPECT_EQ(stats.Peak(Stat::kPoolPages), 4);
+
+  // Detaching folds the last values in: counters never go backwards, the peak is kept.
+  a.hits = 7;
+  a.pages = 0;
+  a.peak = 6;
+  stats.RemoveSource(&a);
+  stats.RemoveSource(&a);  // unknown now: ignored
+  a.hits = 1000;           // no longer read
+  EXPECT_EQ(stats.Get(Stat::kPoolHits), 7u);
+  EXPECT_EQ(stats.Current(Stat::kPoolPages), 1);
+  EXPECT_EQ(stats.Peak(Stat::kPoolPages), 6 + 1);
+  stats.RemoveSource(&b);
+  EXPECT_EQ(stats.Get(Stat::kPoolHits), 7u);
+  EXPECT_EQ(stats.Current(Stat::kPoolPages), 1);
+  EXPECT_EQ(stats.Peak(Stat::kPoolPages), 6);
 }
 
 TEST(Stats, DefaultIsOneInstance) { EXPECT_EQ(&Stats::Default(), &Stats::Default()); }

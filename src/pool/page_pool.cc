@@ -1,6 +1,7 @@
 // Copyright (c) uttm developers.
 #include "uttm/page_pool.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "base/check.h"
@@ -45,9 +46,14 @@ PagePool::PagePool(PageProvider* provider, CachingHook* hook, Stats* stats,
       stats_(stats != nullptr ? stats : &Stats::Default()),
       pool_cached_(options.pool_cached),
       page_pool_size_(options.page_pool_size.value()),
-      shrinker_(std::make_unique<PoolShrinker>(this)) {}
+      shrinker_(std::make_unique<PoolShrinker>(this)) {
+  stats_->AddSource(this);
+}
 
-PagePool::~PagePool() { Fini(); }
+PagePool::~PagePool() {
+  Fini();
+  stats_->RemoveSource(this);
+}
 
 bool PagePool::IsPooled(Caching caching) const {
   return caching != Caching::kCached || pool_cached_;
@@ -63,9 +69,8 @@ std::optional<PageChunk> PagePool::Take(Caching caching, PageOrder order) {
     addr = list.back();
     list.pop_back();
     pooled_pages_ -= order.pages().value();
+    ++hits_;
   }
-  stats_->GaugeAdd(Stat::kPoolPages, -static_cast<std::int64_t>(order.pages().value()));
-  stats_->Add(Stat::kPoolHits);
   return PageChunk{addr, order};
 }
 
@@ -106,10 +111,10 @@ void PagePool::Give(std::span<const PageChunk> chunks, Caching caching) {
     MutexLock lock(&mu_);
     for (const PageChunk& c : chunks) types_[TypeIndex(caching, c.order.value())].push_back(c.addr);
     pooled_pages_ += pages;
+    peak_pooled_pages_ = std::max(peak_pooled_pages_, pooled_pages_);
     // Trim in the same critical section (TTM: shrink while above page_pool_size).
     if (pooled_pages_ > page_pool_size_) PopForShrink(pooled_pages_ - page_pool_size_, &victims);
   }
-  stats_->GaugeAdd(Stat::kPoolPages, static_cast<std::int64_t>(pages));
   if (!victims.empty()) ReleaseToOs(victims);
 }
 
@@ -130,10 +135,7 @@ void PagePool::ReleaseToOs(std::span<const CachedChunk> chunks) {
     for (const PageChunk& pc : by_caching) pages += pc.pages();
     Release(by_caching, static_cast<Caching>(c));
   }
-  if (pages != 0) {
-    stats_->GaugeAdd(Stat::kPoolPages, -static_cast<std::int64_t>(pages));
-    stats_->Add(Stat::kPoolPagesTrimmed, pages);
-  }
+  if (pages != 0) stats_->Add(Stat::kPoolPagesTrimmed, pages);
 }
 
 void PagePool::PopForShrink(std::uint64_t pages, std::vector<CachedChunk>* out) {
@@ -186,6 +188,21 @@ void PagePool::Fini() {
     PopForShrink(pooled_pages_, &victims);
   }
   ReleaseToOs(victims);
+}
+
+void PagePool::CollectStats(StatValues* values) const {
+  MutexLock lock(&mu_);
+  values->counter[static_cast<unsigned>(Stat::kPoolHits)] += hits_;
+  values->current[static_cast<unsigned>(Stat::kPoolPages)] +=
+      static_cast<std::int64_t>(pooled_pages_);
+  values->peak[static_cast<unsigned>(Stat::kPoolPages)] +=
+      static_cast<std::int64_t>(peak_pooled_pages_);
+}
+
+void PagePool::ResetStats() {
+  MutexLock lock(&mu_);
+  hits_ = 0;
+  peak_pooled_pages_ = pooled_pages_;
 }
 
 std::uint64_t PagePool::pooled_pages() const {

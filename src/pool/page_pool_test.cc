@@ -163,6 +163,29 @@ TEST(PagePoolTest, GiveBackClearsAndTrimsToPoolSize) {
   EXPECT_LE(ctx.pool().pooled_pages(), 8u);
   EXPECT_EQ(stats.Get(Stat::kPoolPagesTrimmed), 32u);  // one order-5 chunk, bigger than the pool
   EXPECT_EQ(stats.Current(Stat::kPoolPages), static_cast<std::int64_t>(ctx.pool().pooled_pages()));
+  EXPECT_EQ(stats.Peak(Stat::kPoolPages), 32);  // the chunk was parked, then trimmed
+}
+
+TEST(PagePoolTest, HitsAndPooledPagesReachTheStatsAndOutliveThePool) {
+  Stats stats;
+  {
+    MemoryContext ctx({.stats = &stats});
+    OperationContext op;
+    auto v = MakeVector(&ctx, 8, Caching::kWriteCombined);
+    ASSERT_TRUE(v->Populate(op).ok());
+    v->Unpopulate();  // 8 pages parked
+    EXPECT_EQ(stats.Current(Stat::kPoolPages), 8);
+    EXPECT_EQ(stats.Get(Stat::kPoolHits), 0u);
+    ASSERT_TRUE(v->Populate(op).ok());  // served from the pool
+    EXPECT_EQ(stats.Current(Stat::kPoolPages), 0);
+    EXPECT_EQ(stats.Peak(Stat::kPoolPages), 8);
+    EXPECT_GE(stats.Get(Stat::kPoolHits), 1u);
+    v->Unpopulate();
+  }
+  // The pool is gone: its pages went back to the OS, its counts stay.
+  EXPECT_EQ(stats.Current(Stat::kPoolPages), 0);
+  EXPECT_EQ(stats.Peak(Stat::kPoolPages), 8);
+  EXPECT_GE(stats.Get(Stat::kPoolHits), 1u);
 }
 
 TEST(PagePoolTest, ShrinkerCountsAndScans) {

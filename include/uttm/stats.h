@@ -14,8 +14,9 @@
 //
 // Sources (stat_source.h): a component on a hot path may instead keep its stats itself under
 // its own lock and attach as a StatSource; reads add every attached source's values. The peak of
-// a gauge fed by sources is the sum of their peaks while they are attached (exact for one source,
-// an upper bound for several at once); a detached source's peak is folded in as a maximum.
+// a gauge fed by sources is the largest of its own peak and its current value plus the sum of
+// the sources' peaks: exact for one source at a time (pools that follow one another), an upper
+// bound for several at once. Detaching keeps every peak readers could see, so peaks never drop.
 #ifndef UTTM_STATS_H_
 #define UTTM_STATS_H_
 
@@ -113,8 +114,8 @@ class UTTM_EXPORT Stats {
   // Attaches `source`, whose values every read from now on includes. The source must stay alive
   // until RemoveSource; attaching one twice is a programming error (checked in debug builds).
   void AddSource(StatSource* source);
-  // Detaches `source`, folding its current values in (counters add, gauges add their current
-  // value and raise the peak to the source's peak). Unknown sources are ignored.
+  // Detaches `source`, folding its current values in: counters add, gauges add their current
+  // value and keep the peak readers saw until now. Unknown sources are ignored.
   void RemoveSource(StatSource* source);
 
   // "name value unit" lines (gauges: "name current (peak P) unit").
@@ -135,12 +136,14 @@ class UTTM_EXPORT Stats {
   };
 
   static unsigned StripeIndex();
+  static void RaisePeak(Gauge& g, std::int64_t value);
   // Adds every attached source's values into `*values`.
-  void CollectSources(StatValues* values) const;
-  // Readings given the sources' values.
-  std::uint64_t CounterWith(Stat stat, const StatValues& sources) const;
-  std::int64_t CurrentWith(Stat stat, const StatValues& sources) const;
-  std::int64_t PeakWith(Stat stat, const StatValues& sources) const;
+  void CollectSources(StatValues* values) const UTTM_REQUIRES(sources_mu_);
+  // Readings given the sources' values; under the lock so a source detaching at the same time is
+  // seen either attached or folded in, never both or neither.
+  std::uint64_t CounterWith(Stat stat, const StatValues& sources) const UTTM_REQUIRES(sources_mu_);
+  std::int64_t CurrentWith(Stat stat, const StatValues& sources) const UTTM_REQUIRES(sources_mu_);
+  std::int64_t PeakWith(Stat stat, const StatValues& sources) const UTTM_REQUIRES(sources_mu_);
 
   std::array<Stripe, kStripes> stripes_;
   std::array<Gauge, kNumStats> gauges_;

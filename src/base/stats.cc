@@ -67,6 +67,7 @@ void Stats::Add(Stat stat, std::uint64_t n) {
 }
 
 std::uint64_t Stats::Get(Stat stat) const {
+  MutexLock lock(&sources_mu_);
   StatValues sources;
   CollectSources(&sources);
   return CounterWith(stat, sources);
@@ -81,28 +82,25 @@ std::uint64_t Stats::CounterWith(Stat stat, const StatValues& sources) const {
 void Stats::GaugeAdd(Stat stat, std::int64_t delta) {
   UTTM_DCHECK(IsGauge(stat), "GaugeAdd() on a counter");
   Gauge& g = gauges_[Index(stat)];
-  std::int64_t now = g.current.fetch_add(delta, std::memory_order_relaxed) + delta;
-  std::int64_t peak = g.peak.load(std::memory_order_relaxed);
-  while (now > peak && !g.peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
-  }
+  RaisePeak(g, g.current.fetch_add(delta, std::memory_order_relaxed) + delta);
 }
 
 void Stats::GaugeSet(Stat stat, std::int64_t value) {
   UTTM_DCHECK(IsGauge(stat), "GaugeSet() on a counter");
   Gauge& g = gauges_[Index(stat)];
   g.current.store(value, std::memory_order_relaxed);
-  std::int64_t peak = g.peak.load(std::memory_order_relaxed);
-  while (value > peak && !g.peak.compare_exchange_weak(peak, value, std::memory_order_relaxed)) {
-  }
+  RaisePeak(g, value);
 }
 
 std::int64_t Stats::Current(Stat stat) const {
+  MutexLock lock(&sources_mu_);
   StatValues sources;
   CollectSources(&sources);
   return CurrentWith(stat, sources);
 }
 
 std::int64_t Stats::Peak(Stat stat) const {
+  MutexLock lock(&sources_mu_);
   StatValues sources;
   CollectSources(&sources);
   return PeakWith(stat, sources);
@@ -114,10 +112,19 @@ std::int64_t Stats::CurrentWith(Stat stat, const StatValues& sources) const {
 }
 
 std::int64_t Stats::PeakWith(Stat stat, const StatValues& sources) const {
-  return gauges_[Index(stat)].peak.load(std::memory_order_relaxed) + sources.peak[Index(stat)];
+  const Gauge& g = gauges_[Index(stat)];
+  return std::max(g.peak.load(std::memory_order_relaxed),
+                  g.current.load(std::memory_order_relaxed) + sources.peak[Index(stat)]);
+}
+
+void Stats::RaisePeak(Gauge& g, std::int64_t value) {
+  std::int64_t peak = g.peak.load(std::memory_order_relaxed);
+  while (value > peak && !g.peak.compare_exchange_weak(peak, value, std::memory_order_relaxed)) {
+  }
 }
 
 void Stats::Reset() {
+  MutexLock lock(&sources_mu_);
   for (Stripe& s : stripes_) {
     for (auto& v : s.value) v.store(0, std::memory_order_relaxed);
   }
@@ -125,7 +132,6 @@ void Stats::Reset() {
     g.current.store(0, std::memory_order_relaxed);
     g.peak.store(0, std::memory_order_relaxed);
   }
-  MutexLock lock(&sources_mu_);
   for (StatSource* source : sources_) source->ResetStats();
 }
 
@@ -137,35 +143,34 @@ void Stats::AddSource(StatSource* source) {
 }
 
 void Stats::RemoveSource(StatSource* source) {
+  // All under the lock, so no read sees the source's values both in the source and folded in,
+  // or in neither.
+  MutexLock lock(&sources_mu_);
+  auto it = std::find(sources_.begin(), sources_.end(), source);
+  if (it == sources_.end()) return;
+  StatValues all;  // every source, this one included: the peaks readers could see until now
+  CollectSources(&all);
   StatValues last;
-  {
-    MutexLock lock(&sources_mu_);
-    auto it = std::find(sources_.begin(), sources_.end(), source);
-    if (it == sources_.end()) return;
-    source->CollectStats(&last);
-    sources_.erase(it);
-  }
+  source->CollectStats(&last);
+  sources_.erase(it);
   for (unsigned i = 0; i < kNumStats; ++i) {
-    Stat s = static_cast<Stat>(i);
+    const Stat s = static_cast<Stat>(i);
     if (!IsGauge(s)) {
       if (last.counter[i] != 0) Add(s, last.counter[i]);
       continue;
     }
     Gauge& g = gauges_[i];
+    RaisePeak(g, PeakWith(s, all));  // peaks never go down
     g.current.fetch_add(last.current[i], std::memory_order_relaxed);
-    std::int64_t peak = g.peak.load(std::memory_order_relaxed);
-    while (last.peak[i] > peak &&
-           !g.peak.compare_exchange_weak(peak, last.peak[i], std::memory_order_relaxed)) {
-    }
   }
 }
 
 void Stats::CollectSources(StatValues* values) const {
-  MutexLock lock(&sources_mu_);
   for (const StatSource* source : sources_) source->CollectStats(values);
 }
 
 std::string Stats::ToText() const {
+  MutexLock lock(&sources_mu_);
   StatValues sources;
   CollectSources(&sources);
   std::string out;
@@ -185,6 +190,7 @@ std::string Stats::ToText() const {
 }
 
 std::string Stats::ToJson() const {
+  MutexLock lock(&sources_mu_);
   StatValues sources;
   CollectSources(&sources);
   std::string out = "{\"schema\":\"uttm.stats\",\"version\":" + std::to_string(kJsonVersion);

@@ -176,16 +176,34 @@ TEST(PagePoolTest, HitsAndPooledPagesReachTheStatsAndOutliveThePool) {
     v->Unpopulate();  // 8 pages parked
     EXPECT_EQ(stats.Current(Stat::kPoolPages), 8);
     EXPECT_EQ(stats.Get(Stat::kPoolHits), 0u);
-    ASSERT_TRUE(v->Populate(op).ok());  // served from the pool
+    ASSERT_TRUE(v->Populate(op).ok());  // served from the pool: one order-3 chunk
     EXPECT_EQ(stats.Current(Stat::kPoolPages), 0);
     EXPECT_EQ(stats.Peak(Stat::kPoolPages), 8);
-    EXPECT_GE(stats.Get(Stat::kPoolHits), 1u);
+    EXPECT_EQ(stats.Get(Stat::kPoolHits), 1u);
+    v->Unpopulate();
+    // Reset: the hit count restarts, the pooled pages stay true and the peak restarts there.
+    stats.Reset();
+    EXPECT_EQ(stats.Get(Stat::kPoolHits), 0u);
+    EXPECT_EQ(stats.Current(Stat::kPoolPages), 8);
+    EXPECT_EQ(stats.Peak(Stat::kPoolPages), 8);
+    ASSERT_TRUE(v->Populate(op).ok());
+    EXPECT_EQ(stats.Get(Stat::kPoolHits), 1u);
     v->Unpopulate();
   }
   // The pool is gone: its pages went back to the OS, its counts stay.
   EXPECT_EQ(stats.Current(Stat::kPoolPages), 0);
   EXPECT_EQ(stats.Peak(Stat::kPoolPages), 8);
-  EXPECT_GE(stats.Get(Stat::kPoolHits), 1u);
+  EXPECT_EQ(stats.Get(Stat::kPoolHits), 1u);
+  // A second pool on the same Stats after the first: the peak stays exact.
+  {
+    MemoryContext ctx({.stats = &stats});
+    OperationContext op;
+    auto v = MakeVector(&ctx, 8, Caching::kWriteCombined);
+    ASSERT_TRUE(v->Populate(op).ok());
+    v->Unpopulate();
+    EXPECT_EQ(stats.Peak(Stat::kPoolPages), 8);
+  }
+  EXPECT_EQ(stats.Peak(Stat::kPoolPages), 8);
 }
 
 TEST(PagePoolTest, ShrinkerCountsAndScans) {

@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -38,6 +39,7 @@ double Since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
+// One scenario measured once: uttm and its baseline back to back.
 struct Figure {
   std::string name;
   std::string unit;  // of uttm and baseline
@@ -50,6 +52,51 @@ struct Figure {
     return higher_is_better ? uttm / baseline : baseline / uttm;
   }
 };
+
+// A scenario over all rounds: medians of uttm and of the baseline, and the median, lowest and
+// highest of the per-round ratios (each round's two sides ran within seconds of each other, so
+// drift of the host's speed between rounds cancels out of its ratio).
+struct Summary {
+  Figure median;  // uttm and baseline are medians
+  double ratio = 0;
+  double ratio_min = 0;
+  double ratio_max = 0;
+  std::size_t rounds = 0;
+};
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// Groups the figures of every round by scenario name, in first-seen order.
+std::vector<Summary> Summarise(const std::vector<Figure>& figs) {
+  std::vector<Summary> out;
+  std::vector<std::string> names;
+  for (const Figure& f : figs) {
+    if (std::find(names.begin(), names.end(), f.name) == names.end()) names.push_back(f.name);
+  }
+  for (const std::string& name : names) {
+    std::vector<double> uttm, baseline, ratio;
+    Summary s;
+    for (const Figure& f : figs) {
+      if (f.name != name) continue;
+      s.median = f;
+      uttm.push_back(f.uttm);
+      baseline.push_back(f.baseline);
+      ratio.push_back(f.ratio());
+    }
+    s.median.uttm = Median(uttm);
+    s.median.baseline = Median(baseline);
+    s.ratio = Median(ratio);
+    s.ratio_min = *std::min_element(ratio.begin(), ratio.end());
+    s.ratio_max = *std::max_element(ratio.begin(), ratio.end());
+    s.rounds = ratio.size();
+    out.push_back(std::move(s));
+  }
+  return out;
+}
 
 // One simulated device with its own memory context, store and driver shrinker; a page limit
 // large enough that nothing is reclaimed behind the scenario's back.
@@ -302,6 +349,13 @@ Status BenchShrinker(std::uint64_t total, std::vector<Figure>* out) {
   return Status::Ok();
 }
 
+// The first error a run reported, or what else kept it from verifying.
+std::string FirstError(const Report& r) {
+  if (!r.errors.empty()) return r.errors.front();
+  return fmt::format("{} of {} buffers verified, {} mismatched", r.buffers.verified,
+                     r.buffers.total, r.buffers.mismatched);
+}
+
 Status BenchDemo(std::uint64_t ops, std::vector<Figure>* out) {
   UTTM_ASSIGN_OR_RETURN(Workload w, LoadPreset("demo"));
   Overrides o;
@@ -311,11 +365,16 @@ Status BenchDemo(std::uint64_t ops, std::vector<Figure>* out) {
   eo.quiet = true;
   eo.handle_sigusr1 = false;
   UTTM_ASSIGN_OR_RETURN(RunOutcome tight, RunWorkload(w, eo));
-  if (!tight.report.verified) return Status(Errc::kFault, "demo run did not verify");
+  if (!tight.report.verified) {
+    return Status(Errc::kFault, "demo run did not verify: " + FirstError(tight.report));
+  }
   Workload roomy = w;
   roomy.limits.page_limit = w.limits.page_limit * 8;
   UTTM_ASSIGN_OR_RETURN(RunOutcome loose, RunWorkload(roomy, eo));
-  if (!loose.report.verified) return Status(Errc::kFault, "unconstrained demo run did not verify");
+  if (!loose.report.verified) {
+    return Status(Errc::kFault,
+                  "unconstrained demo run did not verify: " + FirstError(loose.report));
+  }
   out->push_back({"demo end to end", "ops/s", tight.report.throughput.ops_per_s,
                   loose.report.throughput.ops_per_s, "same run, 8x page limit", true});
   return Status::Ok();
@@ -323,29 +382,39 @@ Status BenchDemo(std::uint64_t ops, std::vector<Figure>* out) {
 
 }  // namespace
 
-int RunBench(bool quick, const std::string& json_path) {
+int RunBench(bool quick, int rounds, const std::string& json_path) {
   const std::uint64_t total = quick ? (16u << 20) : (128u << 20);
+  if (rounds <= 0) rounds = quick ? 3 : 5;
   std::vector<Figure> figs;
   std::vector<std::string> errors;
-  auto run = [&](const char* name, Status s) {
-    if (!s.ok()) errors.push_back(fmt::format("{}: {}", name, s.ToString()));
+  auto run = [&](int round, const char* name, Status s) {
+    if (!s.ok()) errors.push_back(fmt::format("{} (round {}): {}", name, round + 1, s.ToString()));
   };
-  run("store file", BenchStore(false, total, &figs));
-  run("store memfd", BenchStore(true, total, &figs));
-  run("purge", BenchPurge(total, &figs));
-  run("eviction", BenchEvict(quick ? (8u << 20) : (64u << 20), &figs));
-  run("shrinker", BenchShrinker(total, &figs));
-  run("demo", BenchDemo(quick ? 400 : 4000, &figs));
+  // Round by round, so a slow spell of the host hits one round of every scenario rather than
+  // every round of one.
+  for (int r = 0; r < rounds; ++r) {
+    run(r, "store file", BenchStore(false, total, &figs));
+    run(r, "store memfd", BenchStore(true, total, &figs));
+    run(r, "purge", BenchPurge(total, &figs));
+    run(r, "eviction", BenchEvict(quick ? (8u << 20) : (64u << 20), &figs));
+    run(r, "shrinker", BenchShrinker(total, &figs));
+    run(r, "demo", BenchDemo(quick ? 400 : 4000, &figs));
+  }
+  const std::vector<Summary> summaries = Summarise(figs);
 
-  std::printf("%-32s %14s %14s  %-26s %8s\n", "scenario", "uttm", "baseline", "baseline is",
-              "ratio");
-  for (const Figure& f : figs) {
-    std::printf("%-32s %14s %14s  %-26s %8.2f\n", f.name.c_str(),
+  std::printf("%-32s %14s %14s  %-26s %8s %13s\n", "scenario", "uttm", "baseline", "baseline is",
+              "ratio", "ratio range");
+  for (const Summary& s : summaries) {
+    const Figure& f = s.median;
+    std::printf("%-32s %14s %14s  %-26s %8.2f %13s\n", f.name.c_str(),
                 fmt::format("{:.1f} {}", f.uttm, f.unit).c_str(),
                 fmt::format("{:.1f} {}", f.baseline, f.unit).c_str(), f.baseline_name.c_str(),
-                f.ratio());
+                s.ratio, fmt::format("{:.2f}-{:.2f}", s.ratio_min, s.ratio_max).c_str());
   }
-  std::printf("ratio > 1: uttm faster than the baseline (ns figures: baseline / uttm)\n");
+  std::printf(
+      "medians of %d rounds; ratio > 1: uttm faster than the baseline (ns figures: baseline / "
+      "uttm); the ratio is the median of each round's paired ratio\n",
+      rounds);
   std::fflush(stdout);
   for (const std::string& e : errors) std::fprintf(stderr, "uttm: error: bench %s\n", e.c_str());
 
@@ -354,15 +423,20 @@ int RunBench(bool quick, const std::string& json_path) {
     j["schema"] = "uttm.bench";
     j["version"] = 1;
     j["quick"] = quick;
+    j["rounds"] = rounds;
     nlohmann::json arr = nlohmann::json::array();
-    for (const Figure& f : figs) {
+    for (const Summary& s : summaries) {
+      const Figure& f = s.median;
       arr.push_back({{"name", f.name},
                      {"unit", f.unit},
                      {"uttm", f.uttm},
                      {"baseline", f.baseline},
                      {"baseline_name", f.baseline_name},
                      {"higher_is_better", f.higher_is_better},
-                     {"ratio", f.ratio()}});
+                     {"ratio", s.ratio},
+                     {"ratio_min", s.ratio_min},
+                     {"ratio_max", s.ratio_max},
+                     {"rounds", s.rounds}});
     }
     j["scenarios"] = arr;
     j["errors"] = errors;

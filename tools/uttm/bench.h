@@ -14,7 +14,10 @@
 //   demo end to end        ops/s of the demo preset vs the same run with a page limit large
 //                          enough that nothing is reclaimed
 //
-// Ratios > 1 mean uttm is faster than the baseline (for ns figures: baseline / uttm).
+// Ratios > 1 mean uttm is faster than the baseline (for ns figures: baseline / uttm). The host's
+// speed drifts by tens of percent within seconds, so every scenario runs in several rounds, each
+// measuring uttm and its baseline back to back; the reported ratio is the median of the rounds'
+// ratios, with their range.
 //
 // Thread-safety: RunBench is called once, from the CLI thread.
 #ifndef UTTM_TOOLS_UTTM_BENCH_H_
@@ -24,9 +27,10 @@
 
 namespace uttm::tool {
 
-// Runs the scenarios (smaller with `quick`), prints a table, writes JSON to `json_path` when not
-// empty. Returns the exit code (0, or 1 when a scenario failed: its error is printed).
-int RunBench(bool quick, const std::string& json_path);
+// Runs the scenarios `rounds` times (0: 5, or 3 with `quick`; smaller scenarios with `quick`),
+// round by round, prints a table of medians, writes JSON to `json_path` when not empty. Returns
+// the exit code (0, or 1 when a scenario failed in some round: each error is printed).
+int RunBench(bool quick, int rounds, const std::string& json_path);
 
 }  // namespace uttm::tool
 

@@ -309,6 +309,8 @@ int RunCli(int argc, char** argv) {
   CLI::App* bench = app.add_subcommand("bench", "Standard scenarios as ratios vs in-run baselines");
   bench->add_option("--json", bench_json, "Write the results as JSON to FILE");
   bench->add_flag("--quick", bench_quick, "Shorter scenarios");
+  std::optional<std::int64_t> bench_rounds;
+  bench->add_option("--rounds", bench_rounds, "Rounds per scenario, 1..100 (default 5, --quick 3)");
 
   RunFlags inspect_flags;
   std::string inspect_json;
@@ -358,7 +360,11 @@ int RunCli(int argc, char** argv) {
     if (show->parsed()) return CmdShow(show_name);
     if (bench->parsed()) {
       CheckOutputPath("--json", bench_json);
-      return RunBench(bench_quick, bench_json);
+      if (bench_rounds && (*bench_rounds < 1 || *bench_rounds > 100)) {
+        throw UsageError{
+            fmt::format("--rounds: must be between 1 and 100 (got {})", *bench_rounds)};
+      }
+      return RunBench(bench_quick, bench_rounds ? static_cast<int>(*bench_rounds) : 0, bench_json);
     }
     if (inspect->parsed()) {
       CheckOutputPath("--json", inspect_json);

@@ -56,6 +56,8 @@ TEST(CliTest, BadFlags) {
   ExpectUsageError("run --report /nonexistent-uttm-dir/r.json",
                    "--report: directory '/nonexistent-uttm-dir' does not exist");
   ExpectUsageError("run --frobnicate", "--frobnicate");
+  ExpectUsageError("bench --rounds 0", "--rounds: must be between 1 and 100 (got 0)");
+  ExpectUsageError("bench --rounds lots", "--rounds");
   ExpectUsageError("", "A subcommand is required");
   ExpectUsageError("explode",
                    "unknown command 'explode' (valid: run, bench, inspect, presets, workload)");

@@ -20,6 +20,7 @@
 #include "generator.h"
 #include "plot.h"
 #include "progress.h"
+#include "scratch_buffer.h"
 #include "size.h"
 #include "trace.h"
 #include "uttm/backup_store.h"
@@ -189,13 +190,13 @@ class Engine {
 
  private:
   // Ops (called by the thread driving the lane).
-  void DoOp(Lane& lane, const Op& op, std::vector<std::byte>& scratch);
-  void Create(Lane& lane, const Op& op, std::vector<std::byte>& scratch);
-  void Access(Buf& b, const Op& op, bool write, std::vector<std::byte>& scratch);
+  void DoOp(Lane& lane, const Op& op, ScratchBuffer& scratch);
+  void Create(Lane& lane, const Op& op, ScratchBuffer& scratch);
+  void Access(Buf& b, const Op& op, bool write, ScratchBuffer& scratch);
   void Madvise(Buf& b, const Op& op, bool dontneed);
   void ValidatePreferred(Buf& b);
   static bool Placeable(const Status& s);
-  void VerifyLane(Lane& lane, std::vector<std::byte>& scratch);
+  void VerifyLane(Lane& lane, ScratchBuffer& scratch);
   SimGpu& GpuOf(std::uint64_t buffer) { return *gpus_[buffer % gpus_.size()]; }
   Placement PlacementOf(const BufferClass& c) const;
 
@@ -378,7 +379,7 @@ void Engine::ValidatePreferred(Buf& b) {
   }
 }
 
-void Engine::Create(Lane& lane, const Op& op, std::vector<std::byte>& scratch) {
+void Engine::Create(Lane& lane, const Op& op, ScratchBuffer& scratch) {
   const BufferClass& c = w_.classes[op.class_index];
   BoOptions bo;
   bo.size = Bytes(op.size);
@@ -416,7 +417,7 @@ void Engine::Create(Lane& lane, const Op& op, std::vector<std::byte>& scratch) {
   lane.bufs.emplace(op.buffer, std::move(b));
 }
 
-void Engine::Access(Buf& b, const Op& op, bool write, std::vector<std::byte>& scratch) {
+void Engine::Access(Buf& b, const Op& op, bool write, ScratchBuffer& scratch) {
   ValidatePreferred(b);
   const std::uint64_t off = op.first_page * kPageSize;
   const std::uint64_t len = op.num_pages * kPageSize;
@@ -457,7 +458,7 @@ void Engine::Madvise(Buf& b, const Op& op, bool dontneed) {
   }
 }
 
-void Engine::DoOp(Lane& lane, const Op& op, std::vector<std::byte>& scratch) {
+void Engine::DoOp(Lane& lane, const Op& op, ScratchBuffer& scratch) {
   if (op.kind == OpKind::kCreate) {
     Create(lane, op, scratch);
   } else {
@@ -482,7 +483,7 @@ void Engine::ForLanes(std::uint32_t threads, Fn fn) {
   for (std::uint32_t t = 0; t < threads; ++t) {
     workers.emplace_back([this, t, threads, &fn] {
       t_tid = t + 1;
-      std::vector<std::byte> scratch;
+      ScratchBuffer scratch;
       std::vector<Lane*> mine;
       for (std::size_t l = t; l < lanes_.size(); l += threads) mine.push_back(&lanes_[l]);
       fn(mine, scratch);
@@ -512,7 +513,7 @@ void Engine::RunPhase(std::size_t p) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   });
-  ForLanes(ph.threads, [&](std::vector<Lane*>& mine, std::vector<std::byte>& scratch) {
+  ForLanes(ph.threads, [&](std::vector<Lane*>& mine, ScratchBuffer& scratch) {
     if (ph.ops > 0) {
       std::vector<std::uint64_t> left;
       for (Lane* l : mine) left.push_back(l->gen->PhaseOps(p));
@@ -538,7 +539,7 @@ void Engine::RunPhase(std::size_t p) {
                   {{"ops", static_cast<double>(ops_done_.load() - ops_before)}});
 }
 
-void Engine::VerifyLane(Lane& lane, std::vector<std::byte>& scratch) {
+void Engine::VerifyLane(Lane& lane, ScratchBuffer& scratch) {
   for (auto& [id, b] : lane.bufs) {
     buf_total_.fetch_add(1);
     if (b.dontneed) {
@@ -676,12 +677,11 @@ void Engine::Run() {
 
   // The initial population, with as many threads as the first phase.
   const double ts = trace_.NowUs();
-  ForLanes(w_.phases.front().threads,
-           [&](std::vector<Lane*>& mine, std::vector<std::byte>& scratch) {
-             for (Lane* l : mine) {
-               for (const Op& op : l->gen->InitialOps()) DoOp(*l, op, scratch);
-             }
-           });
+  ForLanes(w_.phases.front().threads, [&](std::vector<Lane*>& mine, ScratchBuffer& scratch) {
+    for (Lane* l : mine) {
+      for (const Op& op : l->gen->InitialOps()) DoOp(*l, op, scratch);
+    }
+  });
   trace_.Complete(kEvPhase, "run", 0, ts, trace_.NowUs() - ts, {{"initial", 1}});
   const auto ops_start = Clock::now();
   for (std::size_t p = 0; p < w_.phases.size(); ++p) {
@@ -694,7 +694,7 @@ void Engine::Run() {
   phase_index_.store(static_cast<int>(w_.phases.size()));
 
   const double vts = trace_.NowUs();
-  ForLanes(w_.Lanes(), [&](std::vector<Lane*>& mine, std::vector<std::byte>& scratch) {
+  ForLanes(w_.Lanes(), [&](std::vector<Lane*>& mine, ScratchBuffer& scratch) {
     for (Lane* l : mine) VerifyLane(*l, scratch);
   });
   trace_.Complete(kEvVerify, "run", 0, vts, trace_.NowUs() - vts,

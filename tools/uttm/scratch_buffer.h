@@ -7,8 +7,8 @@
 // must leave the process when a phase ends. Buffers of megabytes from malloc stay in the worker
 // thread's arena after the thread exits (glibc raises its mmap threshold after the first large
 // free), and a second run in the same process (`uttm bench` rounds) then started with tens of MiB
-// of dead scratch counted against it. This buffer maps its bytes with mmap, grows with mremap and
-// unmaps on destruction.
+// of dead scratch counted against it. This buffer maps its bytes with mmap, grows into a new
+// mapping and unmaps on destruction.
 //
 // Thread-safety: none; one per worker thread.
 #ifndef UTTM_TOOLS_UTTM_SCRATCH_BUFFER_H_

@@ -47,6 +47,7 @@ struct Figure {
   double baseline = 0;
   std::string baseline_name;
   bool higher_is_better = true;
+  int order = 0;  // the figure's place in the table (set by RunBench)
   double ratio() const {
     if (uttm <= 0 || baseline <= 0) return 0;
     return higher_is_better ? uttm / baseline : baseline / uttm;
@@ -70,8 +71,10 @@ double Median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-// Groups the figures of every round by scenario name, in first-seen order.
-std::vector<Summary> Summarise(const std::vector<Figure>& figs) {
+// Groups the figures of every round by scenario name, in table order.
+std::vector<Summary> Summarise(std::vector<Figure> figs) {
+  std::stable_sort(figs.begin(), figs.end(),
+                   [](const Figure& a, const Figure& b) { return a.order < b.order; });
   std::vector<Summary> out;
   std::vector<std::string> names;
   for (const Figure& f : figs) {
@@ -387,18 +390,36 @@ int RunBench(bool quick, int rounds, const std::string& json_path) {
   if (rounds <= 0) rounds = quick ? 3 : 5;
   std::vector<Figure> figs;
   std::vector<std::string> errors;
-  auto run = [&](int round, const char* name, Status s) {
+  // Each scenario's figures get its place in the table; a figure with a side measured as zero
+  // (a clock that did not move) is an error, not a round with ratio 0.
+  int scenario = 0;
+  auto run = [&](int round, const char* name,
+                 const std::function<Status(std::vector<Figure>*)>& fn) {
+    std::vector<Figure> got;
+    Status s = fn(&got);
     if (!s.ok()) errors.push_back(fmt::format("{} (round {}): {}", name, round + 1, s.ToString()));
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      got[i].order = scenario * 16 + static_cast<int>(i);
+      if (got[i].ratio() <= 0) {
+        errors.push_back(
+            fmt::format("{} (round {}): {} measured zero", name, round + 1, got[i].name));
+      } else {
+        figs.push_back(std::move(got[i]));
+      }
+    }
+    ++scenario;
   };
   // Round by round, so a slow spell of the host hits one round of every scenario rather than
   // every round of one.
   for (int r = 0; r < rounds; ++r) {
-    run(r, "store file", BenchStore(false, total, &figs));
-    run(r, "store memfd", BenchStore(true, total, &figs));
-    run(r, "purge", BenchPurge(total, &figs));
-    run(r, "eviction", BenchEvict(quick ? (8u << 20) : (64u << 20), &figs));
-    run(r, "shrinker", BenchShrinker(total, &figs));
-    run(r, "demo", BenchDemo(quick ? 400 : 4000, &figs));
+    scenario = 0;
+    run(r, "store file", [&](auto* out) { return BenchStore(false, total, out); });
+    run(r, "store memfd", [&](auto* out) { return BenchStore(true, total, out); });
+    run(r, "purge", [&](auto* out) { return BenchPurge(total, out); });
+    run(r, "eviction",
+        [&](auto* out) { return BenchEvict(quick ? (8u << 20) : (64u << 20), out); });
+    run(r, "shrinker", [&](auto* out) { return BenchShrinker(total, out); });
+    run(r, "demo", [&](auto* out) { return BenchDemo(quick ? 400 : 4000, out); });
   }
   const std::vector<Summary> summaries = Summarise(figs);
 
@@ -410,6 +431,9 @@ int RunBench(bool quick, int rounds, const std::string& json_path) {
                 fmt::format("{:.1f} {}", f.uttm, f.unit).c_str(),
                 fmt::format("{:.1f} {}", f.baseline, f.unit).c_str(), f.baseline_name.c_str(),
                 s.ratio, fmt::format("{:.2f}-{:.2f}", s.ratio_min, s.ratio_max).c_str());
+    if (s.rounds < static_cast<std::size_t>(rounds)) {
+      std::printf("%-32s (from %zu of %d rounds; see the errors)\n", "", s.rounds, rounds);
+    }
   }
   std::printf(
       "medians of %d rounds; ratio > 1: uttm faster than the baseline (ns figures: baseline / "
@@ -421,7 +445,7 @@ int RunBench(bool quick, int rounds, const std::string& json_path) {
   if (!json_path.empty()) {
     nlohmann::json j;
     j["schema"] = "uttm.bench";
-    j["version"] = 1;
+    j["version"] = 2;  // 2: medians over rounds, ratio_min/ratio_max/rounds
     j["quick"] = quick;
     j["rounds"] = rounds;
     nlohmann::json arr = nlohmann::json::array();

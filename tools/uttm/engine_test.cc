@@ -166,6 +166,8 @@ TEST(EngineTest, BenchQuickGivesRatios) {
   EXPECT_THAT(o.output, HasSubstr("medians of 2 rounds"));
   Json j = ParseFile(json);
   ASSERT_TRUE(j.contains("scenarios"));
+  EXPECT_EQ(j["schema"].get<std::string>(), "uttm.bench");
+  EXPECT_EQ(j["version"].get<int>(), 2);
   EXPECT_EQ(j["rounds"].get<int>(), 2);
   EXPECT_TRUE(j["errors"].empty()) << j["errors"].dump();
   std::set<std::string> names;

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -30,6 +31,10 @@ void ScratchBuffer::resize(std::size_t bytes) {
   const std::size_t old_size = size_;
   size_ = bytes;
   if (bytes <= mapped_) return;
+  if (bytes > SIZE_MAX / 2) {
+    errno = ENOMEM;
+    OutOfMemory(bytes);
+  }
   // Round up and at least double, so a run of growing buffers maps O(log n) times.
   std::size_t want = (bytes + kGranule - 1) & ~(kGranule - 1);
   if (want < 2 * mapped_) want = 2 * mapped_;

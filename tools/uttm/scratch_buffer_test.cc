@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstring>
 #include <memory>
 
@@ -25,6 +26,17 @@ TEST(ScratchBufferTest, GrowingKeepsTheBytesAlreadyThere) {
   b.resize(10);  // shrinking keeps the start
   EXPECT_EQ(b.size(), 10u);
   EXPECT_EQ(b.data()[9], std::byte{0x5a});
+  b.resize(64u << 20);  // and growing past the mapping again keeps those 10 bytes
+  EXPECT_EQ(b.data()[0], std::byte{0x5a});
+  EXPECT_EQ(b.data()[9], std::byte{0x5a});
+  b.resize(0);
+  EXPECT_EQ(b.size(), 0u);
+}
+
+TEST(ScratchBufferDeathTest, AnImpossibleSizeIsReportedNotWrapped) {
+  ScratchBuffer b;
+  b.resize(4096);
+  EXPECT_DEATH(b.resize(SIZE_MAX - 10), "cannot map .* bytes of scratch memory");
 }
 
 // The point of the class: its memory leaves the process with it, where a vector's would stay in

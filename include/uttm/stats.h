@@ -64,6 +64,8 @@ struct StatValues;
   COUNTER(kStoreReadErrors, "store.read_errors", "calls", "failed store reads")                  \
   COUNTER(kStoreParallelChecksums, "store.parallel_checksums", "chunks",                         \
           "backup chunks checksummed on the store's helper thread during their write")           \
+  COUNTER(kStoreParallelVerifies, "store.parallel_verifies", "chunks",                           \
+          "restored chunks verified on the store's helper thread while the next one was read")   \
   COUNTER(kChecksumFailures, "store.checksum_failures", "runs", "backups that failed checksum")  \
   COUNTER(kResvContended, "resv.contended", "calls", "reservation locks that had to wait")       \
   COUNTER(kResvBackoffs, "resv.backoffs", "calls", "ticketed locks told to back off (EDEADLK)")  \

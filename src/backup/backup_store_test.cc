@@ -518,6 +518,9 @@ TEST_P(BackupStoreTest, LargeBackupsAreChecksummedOnTheHelperThread) {
     const bool parallel = std::string(extra).empty();
     EXPECT_EQ(stats.Get(Stat::kStoreParallelChecksums), parallel ? 4u : 0u);
     ExpectRestores(handles, pages, 0);
+    // A restore verifies each 1 MiB chunk on the helper while it reads the next (the last one,
+    // with nothing left to read, inline).
+    EXPECT_EQ(stats.Get(Stat::kStoreParallelVerifies), parallel ? 3u : 0u);
 
     ASSERT_TRUE(store_->Flush().ok());
     const int fd = StoreFd();
@@ -532,6 +535,11 @@ TEST_P(BackupStoreTest, LargeBackupsAreChecksummedOnTheHelperThread) {
     Status s = store_->CopyPages(handles.data(), kCount, out.data(), {}, &copied);
     EXPECT_EQ(s.code(), Errc::kIo) << s.ToString();
     EXPECT_EQ(copied, 700u);
+    EXPECT_EQ(stats.Get(Stat::kChecksumFailures), 1u);
+    for (std::size_t i = 0; i < 700; ++i) ASSERT_TRUE(SamePage(out.page(i), pages.page(i))) << i;
+    for (std::size_t b = 0; b < kPageSize; ++b) {
+      ASSERT_EQ(out.page(700)[b], std::byte{0}) << "corrupt bytes left in the page";
+    }
     store_->Drop(handles.data(), handles.size());
     store_.reset();  // before `stats` goes
   }

@@ -1,7 +1,8 @@
 // Copyright (c) uttm developers.
 //
 // checksum_worker.h (internal): a helper thread that checksums a chunk of pages while the
-// calling thread writes the same chunk to the store's medium.
+// calling thread writes the same chunk to the store's medium (backup), or reads the next chunk
+// (restore, which verifies the previous chunk's checksums).
 //
 // A backup reads every page twice: once for the copy into the medium (pwritev) and once for
 // its checksum. Done one after the other on one core, the checksum adds about a fifth to a

@@ -369,19 +369,56 @@ Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const P
     }
   }
 
+  // Each chunk is read, then verified against its checksums while the next chunk is read (on
+  // the checksum worker, when it is free): `done` counts the leading pages read AND verified,
+  // `next` the pages read. Pages past `done` never count as copied, so a chunk read ahead of a
+  // failure is simply not reported.
   Status status;
-  std::vector<std::uint64_t> sums(std::min(want.size(), kIoChunkPages));
-  std::size_t done = 0;  // leading pages copied and verified
+  const std::size_t chunk_sums = std::min(want.size(), kIoChunkPages);
+  std::vector<std::uint64_t> sums(2 * chunk_sums);
+  std::size_t done = 0;
+  std::size_t next = 0;
   std::uint64_t bytes_read = 0;
-  while (done < want.size()) {
+  struct Pending {
+    std::size_t first = 0;
+    std::size_t n = 0;
+    std::uint64_t* sums = nullptr;
+    bool on_worker = false;
+  } pending;
+  // Verifies the pending chunk; false (status set, the bad page zeroed) on a mismatch.
+  auto verify_pending = [&]() -> bool {
+    if (pending.n == 0) return true;
+    if (pending.on_worker) {
+      checksum_worker_->Wait();
+    } else {
+      PageChecksums(dst, pending.first, pending.n, pending.sums);
+    }
+    const Pending p = pending;
+    pending = Pending{};
+    for (std::size_t k = 0; k < p.n; ++k) {
+      if (p.sums[k] != want[p.first + k].checksum) {
+        stats_->Add(Stat::kChecksumFailures);
+        std::memset(dst.at(p.first + k), 0, kPageSize);  // never leave corrupt bytes as data
+        status = Status(Errc::kIo, kind_ + ": backup handle " +
+                                       std::to_string(want[p.first + k].slot + 1) +
+                                       " failed its checksum (data corrupted in the store)");
+        done = p.first + k;
+        return false;
+      }
+    }
+    done = p.first + p.n;
+    return true;
+  };
+  unsigned buffer = 0;
+  while (next < want.size()) {
     if (ctx.interrupt_requested()) {
-      status = Status(Errc::kInterrupted, kind_ + ": copy interrupted");
+      if (verify_pending()) status = Status(Errc::kInterrupted, kind_ + ": copy interrupted");
       break;
     }
     // The longest run of consecutive slots from here.
     std::size_t run = 1;
-    while (done + run < want.size() && run < kIoChunkPages &&
-           want[done + run].slot == want[done].slot + run) {
+    while (next + run < want.size() && run < kIoChunkPages &&
+           want[next + run].slot == want[next].slot + run) {
       ++run;
     }
     // Per-page fault points cut the run short.
@@ -399,46 +436,47 @@ Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const P
     }
     if (ok > 0) {
       std::size_t got = 0;
-      int err = Transfer(/*write=*/false, SlotOffset(want[done].slot), dst, done, ok, &got);
+      int err = Transfer(/*write=*/false, SlotOffset(want[next].slot), dst, next, ok, &got);
       if (err != 0) {
-        stats_->Add(Stat::kStoreReadErrors);
-        status =
-            Status(Errc::kIo, kind_ + ": read of handle " + std::to_string(want[done].slot + 1) +
-                                  " failed: " + std::strerror(err));
+        if (verify_pending()) {
+          stats_->Add(Stat::kStoreReadErrors);
+          status =
+              Status(Errc::kIo, kind_ + ": read of handle " + std::to_string(want[next].slot + 1) +
+                                    " failed: " + std::strerror(err));
+        }
         break;
       }
       bytes_read += SlotOffset(ok);
     }
     for (std::size_t k = 0; k < ok; ++k) {
-      if (ShouldFail(FaultPoint::kStoreCorrupt)) dst.at(done + k)[k] ^= std::byte{0x10};
+      if (ShouldFail(FaultPoint::kStoreCorrupt)) dst.at(next + k)[k] ^= std::byte{0x10};
     }
-    PageChecksums(dst, done, ok, sums.data());
-    for (std::size_t k = 0; k < ok; ++k) {
-      std::byte* p = dst.at(done + k);
-      if (sums[k] != want[done + k].checksum) {
-        stats_->Add(Stat::kChecksumFailures);
-        std::memset(p, 0, kPageSize);  // never leave corrupt bytes looking like data
+    // The previous chunk, checksummed during this read.
+    if (!verify_pending()) break;
+    pending = Pending{next, ok, sums.data() + buffer * chunk_sums, false};
+    next += ok;
+    buffer ^= 1u;
+    if (fault != Errc::kOk) {
+      // Nothing more is read: verify this chunk now, then stop at the fault.
+      if (!verify_pending()) break;
+      if (fault == Errc::kInterrupted) {
+        status = Status(Errc::kInterrupted, kind_ + ": copy interrupted (fault point)");
+      } else {
+        stats_->Add(Stat::kStoreReadErrors);
         status =
-            Status(Errc::kIo, kind_ + ": backup handle " + std::to_string(want[done + k].slot + 1) +
-                                  " failed its checksum (data corrupted in the store)");
-        done += k;
-        ok = 0;
-        break;
+            Status(Errc::kIo, kind_ + ": read of handle " + std::to_string(want[done].slot + 1) +
+                                  " failed: Input/output error (fault point)");
       }
-    }
-    if (!status.ok()) break;
-    done += ok;
-    if (fault == Errc::kInterrupted) {
-      status = Status(Errc::kInterrupted, kind_ + ": copy interrupted (fault point)");
       break;
     }
-    if (fault == Errc::kIo) {
-      stats_->Add(Stat::kStoreReadErrors);
-      status = Status(Errc::kIo, kind_ + ": read of handle " + std::to_string(want[done].slot + 1) +
-                                     " failed: Input/output error (fault point)");
-      break;
+    // Hand this chunk's checksums to the worker while the next chunk is read.
+    if (next < want.size() && checksum_worker_ != nullptr && ok >= kParallelChecksumMinPages &&
+        checksum_worker_->TryStart(dst, pending.first, ok, pending.sums)) {
+      pending.on_worker = true;
+      stats_->Add(Stat::kStoreParallelVerifies);
     }
   }
+  if (status.ok()) verify_pending();
   stats_->Add(Stat::kStoreBytesRead, bytes_read);
   if (copied != nullptr) *copied = done;
   if (status.ok() && want.size() < count) {

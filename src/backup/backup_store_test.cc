@@ -545,6 +545,58 @@ TEST_P(BackupStoreTest, LargeBackupsAreChecksummedOnTheHelperThread) {
   }
 }
 
+// Every failure of a multi-chunk restore, with the helper thread verifying one chunk while the
+// next is read: the copied count stops exactly at the first failing page.
+TEST_P(BackupStoreTest, FailuresOfAPipelinedRestoreStopAtTheFirstBadPage) {
+  constexpr std::size_t kCount = 1024;  // four 1 MiB read chunks
+  Pages pages(kCount, 21);
+  std::vector<BackupHandle> handles = BackupAll(pages, 0, kCount);
+  auto restore = [&](const OperationContext& ctx, std::size_t* copied) {
+    Pages out(kCount);
+    Status s = store_->CopyPages(handles.data(), kCount, out.data(), ctx, copied);
+    for (std::size_t i = 0; i < *copied; ++i) {
+      EXPECT_TRUE(SamePage(out.page(i), pages.page(i))) << "page " << i;
+    }
+    return s;
+  };
+  std::size_t copied = 0;
+  for (std::size_t at : {std::size_t{300}, std::size_t{256}}) {  // mid-chunk and on a boundary
+    ScopedFault fault(FaultPoint::kStoreRead, {.after = at, .times = 1});
+    Status s = restore({}, &copied);
+    EXPECT_EQ(s.code(), Errc::kIo) << s.ToString();
+    EXPECT_EQ(copied, at);
+    EXPECT_NE(s.message().find("handle " + std::to_string(handles[at].value())), std::string::npos)
+        << s.ToString();
+  }
+  {
+    OperationContext ctx;
+    ctx.interruptible = true;
+    ScopedFault fault(FaultPoint::kStoreInterrupt, {.after = 600, .times = 1});
+    Status s = restore(ctx, &copied);
+    EXPECT_EQ(s.code(), Errc::kInterrupted) << s.ToString();
+    EXPECT_EQ(copied, 600u);
+  }
+  EXPECT_GT(stats_.Get(Stat::kStoreParallelVerifies), 0u);
+  ExpectRestores(handles, pages, 0);  // and every handle still restores
+}
+
+// A page list may name one destination page twice; the restore must not read into a page the
+// helper thread is still checking.
+TEST_P(BackupStoreTest, APageListNamingOnePageTwiceRestoresWithoutFalseChecksumErrors) {
+  constexpr std::size_t kCount = 512;
+  Pages pages(kCount, 22);
+  std::vector<BackupHandle> handles = BackupAll(pages, 0, kCount);
+  Pages out(256);
+  std::vector<std::byte*> dst(kCount);
+  for (std::size_t i = 0; i < kCount; ++i) dst[i] = out.page(i % 256);
+  std::size_t copied = 0;
+  Status s = store_->CopyPageList(handles.data(), kCount, dst.data(), {}, &copied);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(copied, kCount);
+  for (std::size_t i = 0; i < 256; ++i) EXPECT_TRUE(SamePage(out.page(i), pages.page(256 + i)));
+  EXPECT_EQ(stats_.Get(Stat::kChecksumFailures), 0u);
+}
+
 // A child process of fork() has no copy of the helper thread its parent started: the child's
 // backups checksum inline instead of waiting for a thread that does not exist.
 TEST_P(BackupStoreTest, AForkedChildBacksUpWithoutTheParentsHelperThread) {

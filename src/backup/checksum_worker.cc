@@ -28,6 +28,10 @@ ChecksumWorker::~ChecksumWorker() {
 bool ChecksumWorker::TryStart(const PageRef& pages, std::size_t first, std::size_t n,
                               std::uint64_t* out) {
   const pid_t self = ::getpid();
+  // In a child of fork() the mutex may have been copied locked by a parent thread that does not
+  // exist here: decline before touching it.
+  const pid_t owner = owner_pid_atomic_.load(std::memory_order_acquire);
+  if (owner != 0 && owner != self) return false;
   MutexLock lock(&mu_);
   if (owned_ || stop_) return false;
   if (thread_ == nullptr) {
@@ -37,6 +41,7 @@ bool ChecksumWorker::TryStart(const PageRef& pages, std::size_t first, std::size
       return false;  // no thread to be had (resource limits): the caller hashes inline
     }
     owner_pid_ = self;
+    owner_pid_atomic_.store(self, std::memory_order_release);
   } else if (owner_pid_ != self) {
     return false;
   }

@@ -21,6 +21,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <thread>
@@ -62,6 +63,7 @@ class ChecksumWorker {
   std::size_t count_ UTTM_GUARDED_BY(mu_) = 0;
   std::uint64_t* out_ UTTM_GUARDED_BY(mu_) = nullptr;
   pid_t owner_pid_ UTTM_GUARDED_BY(mu_) = 0;  // process that started the thread; 0 = none yet
+  std::atomic<pid_t> owner_pid_atomic_{0};    // the same, readable without mu_ (fork children)
   std::thread* thread_ UTTM_GUARDED_BY(mu_) = nullptr;
 };
 

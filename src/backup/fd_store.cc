@@ -369,10 +369,10 @@ Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const P
     }
   }
 
-  // Each chunk is read, then verified against its checksums while the next chunk is read (on
-  // the checksum worker, when it is free): `done` counts the leading pages read AND verified,
-  // `next` the pages read. Pages past `done` never count as copied, so a chunk read ahead of a
-  // failure is simply not reported.
+  // Each chunk is read, then verified against its checksums: on the checksum worker while the
+  // next chunk is read when the worker is free (contiguous destinations only), else right away.
+  // `done` counts the leading pages read AND verified, `next` the pages read. Pages past `done`
+  // never count as copied, so a chunk read ahead of a failure is simply not reported.
   Status status;
   const std::size_t chunk_sums = std::min(want.size(), kIoChunkPages);
   std::vector<std::uint64_t> sums(2 * chunk_sums);
@@ -438,8 +438,8 @@ Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const P
       std::size_t got = 0;
       int err = Transfer(/*write=*/false, SlotOffset(want[next].slot), dst, next, ok, &got);
       if (err != 0) {
+        stats_->Add(Stat::kStoreReadErrors);  // even if an earlier page's failure is reported
         if (verify_pending()) {
-          stats_->Add(Stat::kStoreReadErrors);
           status =
               Status(Errc::kIo, kind_ + ": read of handle " + std::to_string(want[next].slot + 1) +
                                     " failed: " + std::strerror(err));
@@ -469,14 +469,20 @@ Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const P
       }
       break;
     }
-    // Hand this chunk's checksums to the worker while the next chunk is read.
-    if (next < want.size() && checksum_worker_ != nullptr && ok >= kParallelChecksumMinPages &&
+    // Hand this chunk's checksums to the worker while the next chunk is read; otherwise check it
+    // now, while it is in the cache. Only a contiguous destination is handed over: a page list
+    // may name one page twice, and the next read would then overwrite what is being checked.
+    if (next < want.size() && dst.list == nullptr && checksum_worker_ != nullptr &&
+        ok >= kParallelChecksumMinPages &&
         checksum_worker_->TryStart(dst, pending.first, ok, pending.sums)) {
       pending.on_worker = true;
       stats_->Add(Stat::kStoreParallelVerifies);
+    } else if (!verify_pending()) {
+      break;
     }
   }
   if (status.ok()) verify_pending();
+  UTTM_DCHECK(!pending.on_worker, "CopyPages returned with the checksum worker still running");
   stats_->Add(Stat::kStoreBytesRead, bytes_read);
   if (copied != nullptr) *copied = done;
   if (status.ok() && want.size() < count) {

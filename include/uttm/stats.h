@@ -139,8 +139,8 @@ class UTTM_EXPORT Stats {
 
   static unsigned StripeIndex();
   static void RaisePeak(Gauge& g, std::int64_t value);
-  // Adds every attached source's values into `*values`.
-  void CollectSources(StatValues* values) const UTTM_REQUIRES(sources_mu_);
+  // The sum of every attached source's values.
+  StatValues CollectSources() const UTTM_REQUIRES(sources_mu_);
   // Readings given the sources' values; under the lock so a source detaching at the same time is
   // seen either attached or folded in, never both or neither.
   std::uint64_t CounterWith(Stat stat, const StatValues& sources) const UTTM_REQUIRES(sources_mu_);

@@ -8,30 +8,27 @@
 namespace uttm::internal {
 
 ChecksumWorker::~ChecksumWorker() {
+  // In a child of fork() the thread object describes the parent's thread, which this process
+  // does not have: joining it would hang, and the mutex may have been copied locked, so nothing
+  // is touched and the object is left behind on purpose.
+  if (ForeignProcess()) return;
   std::thread* thread;
-  pid_t owner;
   {
     MutexLock lock(&mu_);
     stop_ = true;
     thread = thread_;
-    owner = owner_pid_;
   }
   cv_.SignalAll();
   if (thread == nullptr) return;
-  // In a child of fork() the thread object describes the parent's thread, which this process
-  // does not have: joining it would hang, so the object is left behind on purpose.
-  if (owner != ::getpid()) return;
   thread->join();
   delete thread;
 }
 
 bool ChecksumWorker::TryStart(const PageRef& pages, std::size_t first, std::size_t n,
                               std::uint64_t* out) {
-  const pid_t self = ::getpid();
   // In a child of fork() the mutex may have been copied locked by a parent thread that does not
   // exist here: decline before touching it.
-  const pid_t owner = owner_pid_atomic_.load(std::memory_order_acquire);
-  if (owner != 0 && owner != self) return false;
+  if (ForeignProcess()) return false;
   MutexLock lock(&mu_);
   if (owned_ || stop_) return false;
   if (thread_ == nullptr) {
@@ -40,10 +37,7 @@ bool ChecksumWorker::TryStart(const PageRef& pages, std::size_t first, std::size
     } catch (const std::system_error&) {
       return false;  // no thread to be had (resource limits): the caller hashes inline
     }
-    owner_pid_ = self;
-    owner_pid_atomic_.store(self, std::memory_order_release);
-  } else if (owner_pid_ != self) {
-    return false;
+    owner_pid_.store(::getpid(), std::memory_order_release);
   }
   owned_ = true;
   pending_ = true;
@@ -54,6 +48,11 @@ bool ChecksumWorker::TryStart(const PageRef& pages, std::size_t first, std::size
   out_ = out;
   cv_.SignalAll();
   return true;
+}
+
+bool ChecksumWorker::ForeignProcess() const {
+  const pid_t owner = owner_pid_.load(std::memory_order_acquire);
+  return owner != 0 && owner != ::getpid();
 }
 
 void ChecksumWorker::Wait() {

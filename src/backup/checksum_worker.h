@@ -51,6 +51,8 @@ class ChecksumWorker {
 
  private:
   void Run() UTTM_EXCLUDES(mu_);
+  // True in a child of fork() of the process that started the thread.
+  bool ForeignProcess() const;
 
   mutable Mutex mu_;
   CondVar cv_;
@@ -62,8 +64,9 @@ class ChecksumWorker {
   std::size_t first_ UTTM_GUARDED_BY(mu_) = 0;
   std::size_t count_ UTTM_GUARDED_BY(mu_) = 0;
   std::uint64_t* out_ UTTM_GUARDED_BY(mu_) = nullptr;
-  pid_t owner_pid_ UTTM_GUARDED_BY(mu_) = 0;  // process that started the thread; 0 = none yet
-  std::atomic<pid_t> owner_pid_atomic_{0};    // the same, readable without mu_ (fork children)
+  // Process that started the thread (0: none yet). Atomic, so a child of fork() can tell it is
+  // not that process without touching mu_, which may have been copied locked.
+  std::atomic<pid_t> owner_pid_{0};
   std::thread* thread_ UTTM_GUARDED_BY(mu_) = nullptr;
 };
 

@@ -373,16 +373,15 @@ Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const P
   // next chunk is read when the worker is free (contiguous destinations only), else right away.
   // `done` counts the leading pages read AND verified, `next` the pages read. Pages past `done`
   // never count as copied, so a chunk read ahead of a failure is simply not reported.
+  // At most one chunk is pending at a time, so one buffer of checksums serves every chunk.
   Status status;
-  const std::size_t chunk_sums = std::min(want.size(), kIoChunkPages);
-  std::vector<std::uint64_t> sums(2 * chunk_sums);
+  std::vector<std::uint64_t> sums(std::min(want.size(), kIoChunkPages));
   std::size_t done = 0;
   std::size_t next = 0;
   std::uint64_t bytes_read = 0;
   struct Pending {
     std::size_t first = 0;
     std::size_t n = 0;
-    std::uint64_t* sums = nullptr;
     bool on_worker = false;
   } pending;
   // Verifies the pending chunk; false (status set, the bad page zeroed) on a mismatch.
@@ -391,12 +390,12 @@ Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const P
     if (pending.on_worker) {
       checksum_worker_->Wait();
     } else {
-      PageChecksums(dst, pending.first, pending.n, pending.sums);
+      PageChecksums(dst, pending.first, pending.n, sums.data());
     }
     const Pending p = pending;
     pending = Pending{};
     for (std::size_t k = 0; k < p.n; ++k) {
-      if (p.sums[k] != want[p.first + k].checksum) {
+      if (sums[k] != want[p.first + k].checksum) {
         stats_->Add(Stat::kChecksumFailures);
         std::memset(dst.at(p.first + k), 0, kPageSize);  // never leave corrupt bytes as data
         status = Status(Errc::kIo, kind_ + ": backup handle " +
@@ -409,7 +408,6 @@ Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const P
     done = p.first + p.n;
     return true;
   };
-  unsigned buffer = 0;
   while (next < want.size()) {
     if (ctx.interrupt_requested()) {
       if (verify_pending()) status = Status(Errc::kInterrupted, kind_ + ": copy interrupted");
@@ -453,31 +451,28 @@ Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const P
     }
     // The previous chunk, checksummed during this read.
     if (!verify_pending()) break;
-    pending = Pending{next, ok, sums.data() + buffer * chunk_sums, false};
+    pending = Pending{next, ok, false};
     next += ok;
-    buffer ^= 1u;
-    if (fault != Errc::kOk) {
-      // Nothing more is read: verify this chunk now, then stop at the fault.
-      if (!verify_pending()) break;
-      if (fault == Errc::kInterrupted) {
-        status = Status(Errc::kInterrupted, kind_ + ": copy interrupted (fault point)");
-      } else {
-        stats_->Add(Stat::kStoreReadErrors);
-        status =
-            Status(Errc::kIo, kind_ + ": read of handle " + std::to_string(want[done].slot + 1) +
-                                  " failed: Input/output error (fault point)");
-      }
-      break;
-    }
-    // Hand this chunk's checksums to the worker while the next chunk is read; otherwise check it
-    // now, while it is in the cache. Only a contiguous destination is handed over: a page list
-    // may name one page twice, and the next read would then overwrite what is being checked.
-    if (next < want.size() && dst.list == nullptr && checksum_worker_ != nullptr &&
-        ok >= kParallelChecksumMinPages &&
-        checksum_worker_->TryStart(dst, pending.first, ok, pending.sums)) {
+    // Hand this chunk's checksums to the worker while the next chunk is read (none is after a
+    // fault); otherwise check it now, while it is in the cache. Only a contiguous destination is
+    // handed over: a page list may name one page twice, and the next read would then overwrite
+    // what is being checked.
+    if (fault == Errc::kOk && next < want.size() && dst.list == nullptr &&
+        checksum_worker_ != nullptr && ok >= kParallelChecksumMinPages &&
+        checksum_worker_->TryStart(dst, pending.first, ok, sums.data())) {
       pending.on_worker = true;
       stats_->Add(Stat::kStoreParallelVerifies);
     } else if (!verify_pending()) {
+      break;
+    }
+    if (fault == Errc::kInterrupted) {
+      status = Status(Errc::kInterrupted, kind_ + ": copy interrupted (fault point)");
+      break;
+    }
+    if (fault == Errc::kIo) {
+      stats_->Add(Stat::kStoreReadErrors);
+      status = Status(Errc::kIo, kind_ + ": read of handle " + std::to_string(want[done].slot + 1) +
+                                     " failed: Input/output error (fault point)");
       break;
     }
   }

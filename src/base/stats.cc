@@ -68,9 +68,7 @@ void Stats::Add(Stat stat, std::uint64_t n) {
 
 std::uint64_t Stats::Get(Stat stat) const {
   MutexLock lock(&sources_mu_);
-  StatValues sources;
-  CollectSources(&sources);
-  return CounterWith(stat, sources);
+  return CounterWith(stat, CollectSources());
 }
 
 std::uint64_t Stats::CounterWith(Stat stat, const StatValues& sources) const {
@@ -94,16 +92,12 @@ void Stats::GaugeSet(Stat stat, std::int64_t value) {
 
 std::int64_t Stats::Current(Stat stat) const {
   MutexLock lock(&sources_mu_);
-  StatValues sources;
-  CollectSources(&sources);
-  return CurrentWith(stat, sources);
+  return CurrentWith(stat, CollectSources());
 }
 
 std::int64_t Stats::Peak(Stat stat) const {
   MutexLock lock(&sources_mu_);
-  StatValues sources;
-  CollectSources(&sources);
-  return PeakWith(stat, sources);
+  return PeakWith(stat, CollectSources());
 }
 
 std::int64_t Stats::CurrentWith(Stat stat, const StatValues& sources) const {
@@ -148,8 +142,7 @@ void Stats::RemoveSource(StatSource* source) {
   MutexLock lock(&sources_mu_);
   auto it = std::find(sources_.begin(), sources_.end(), source);
   if (it == sources_.end()) return;
-  StatValues all;  // every source, this one included: the peaks readers could see until now
-  CollectSources(&all);
+  const StatValues all = CollectSources();  // this one included: the peaks readers could see
   StatValues last;
   source->CollectStats(&last);
   sources_.erase(it);
@@ -165,14 +158,15 @@ void Stats::RemoveSource(StatSource* source) {
   }
 }
 
-void Stats::CollectSources(StatValues* values) const {
-  for (const StatSource* source : sources_) source->CollectStats(values);
+StatValues Stats::CollectSources() const {
+  StatValues values;
+  for (const StatSource* source : sources_) source->CollectStats(&values);
+  return values;
 }
 
 std::string Stats::ToText() const {
   MutexLock lock(&sources_mu_);
-  StatValues sources;
-  CollectSources(&sources);
+  const StatValues sources = CollectSources();
   std::string out;
   char line[256];
   for (unsigned i = 0; i < kNumStats; ++i) {
@@ -191,8 +185,7 @@ std::string Stats::ToText() const {
 
 std::string Stats::ToJson() const {
   MutexLock lock(&sources_mu_);
-  StatValues sources;
-  CollectSources(&sources);
+  const StatValues sources = CollectSources();
   std::string out = "{\"schema\":\"uttm.stats\",\"version\":" + std::to_string(kJsonVersion);
   out += ",\"counters\":{";
   bool first = true;

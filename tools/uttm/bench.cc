@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -71,25 +72,20 @@ double Median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-// Groups the figures of every round by scenario name, in table order.
-std::vector<Summary> Summarise(std::vector<Figure> figs) {
-  std::stable_sort(figs.begin(), figs.end(),
-                   [](const Figure& a, const Figure& b) { return a.order < b.order; });
+// Groups the figures of every round by their place in the table.
+std::vector<Summary> Summarise(const std::vector<Figure>& figs) {
+  std::map<int, std::vector<const Figure*>> by_order;
+  for (const Figure& f : figs) by_order[f.order].push_back(&f);
   std::vector<Summary> out;
-  std::vector<std::string> names;
-  for (const Figure& f : figs) {
-    if (std::find(names.begin(), names.end(), f.name) == names.end()) names.push_back(f.name);
-  }
-  for (const std::string& name : names) {
+  for (const auto& [order, rounds] : by_order) {
     std::vector<double> uttm, baseline, ratio;
-    Summary s;
-    for (const Figure& f : figs) {
-      if (f.name != name) continue;
-      s.median = f;
-      uttm.push_back(f.uttm);
-      baseline.push_back(f.baseline);
-      ratio.push_back(f.ratio());
+    for (const Figure* f : rounds) {
+      uttm.push_back(f->uttm);
+      baseline.push_back(f->baseline);
+      ratio.push_back(f->ratio());
     }
+    Summary s;
+    s.median = *rounds.front();
     s.median.uttm = Median(uttm);
     s.median.baseline = Median(baseline);
     s.ratio = Median(ratio);

@@ -132,6 +132,9 @@ class UTTM_EXPORT BufferObject {
   void MarkPurged();
 
   // --- CPU access: reserves internally, populates or restores first, waits for the device ---
+  // An object without a resource (created with an empty placement, or gutted) is given a SYSTEM
+  // resource first, so its pages are on an LRU list and reachable by reclaim. A Write either
+  // lands whole or (on error) not at all.
   Status Read(std::uint64_t offset, std::span<std::byte> out, OperationContext& ctx);
   Status Write(std::uint64_t offset, std::span<const std::byte> data, OperationContext& ctx);
 
@@ -139,11 +142,14 @@ class UTTM_EXPORT BufferObject {
   // The new placement needs no copy (e.g. SYSTEM <-> TT of the same pages): switch resources.
   void MoveNull(std::unique_ptr<Resource> new_res);
   // Copies the contents with the CPU (page vector or AccessMemory on either side), then switches.
+  // A swapped-out or backed-up source page vector is restored first (and its store copy dropped).
+  // On failure `new_res` is freed and the object keeps its old placement and contents.
   Status MoveMemcpy(OperationContext& ctx, std::unique_ptr<Resource> new_res);
   // The move was queued on the device and completes with `fence` (ttm_bo_move_accel_cleanup):
   // not an eviction → the old resource goes to a ghost that waits for the fence; an eviction
   // from device memory with `pipeline` → the manager remembers the fence and the old resource is
   // freed at once (later allocations from it wait for the fence); otherwise waits, then frees.
+  // On failure `new_res` is freed.
   Status MoveAccelCleanup(FenceRef fence, bool evict, bool pipeline,
                           std::unique_ptr<Resource> new_res);
 
@@ -180,7 +186,17 @@ class UTTM_EXPORT BufferObject {
   BufferObject(Device* device, const BoOptions& options);
   ~BufferObject();
 
+  // Page-vector flags for this object (EXTERNAL for imported objects, ZERO_ALLOC when asked).
+  std::uint32_t TtFlags(bool zero_alloc) const;
   Status CreateTt(bool zero_alloc);
+  // Unpopulates (through the driver) and drops the page vector.
+  void DestroyTt();
+  // Gives an object without a resource a SYSTEM one.
+  Status AssignSystemResource();
+  // MoveMemcpy / MoveAccelCleanup; they leave `new_res` to the caller on failure.
+  Status CopyMove(OperationContext& ctx, std::unique_ptr<Resource>& new_res);
+  Status AccelCleanup(FenceRef fence, bool evict, bool pipeline,
+                      std::unique_ptr<Resource>& new_res);
   Result<std::unique_ptr<Resource>> AllocResource(const Placement& placement, OperationContext& ctx,
                                                   bool force_space);
   Result<std::unique_ptr<Resource>> ResourceAlloc(const Place& place);

@@ -361,18 +361,41 @@ Status BufferObject::Evict(OperationContext& ctx) {
 // ---------------------------------------------------------------------------------------------
 // Moves
 
+std::uint32_t BufferObject::TtFlags(bool zero_alloc) const {
+  std::uint32_t flags = tt_flags_;
+  if (type_ == BoType::kSg)
+    flags |= kPageVectorExternal;  // imported pages: never pooled or counted
+  if (type_ == BoType::kDevice && zero_alloc) flags |= kPageVectorZeroAlloc;
+  return flags;
+}
+
 Status BufferObject::CreateTt(bool zero_alloc) {
   if (tt_) return Status();
-  std::uint32_t flags = tt_flags_;
-  if (type_ == BoType::kSg) flags |= kPageVectorExternal;
-  if (type_ == BoType::kDevice && zero_alloc) flags |= kPageVectorZeroAlloc;
-  UTTM_ASSIGN_OR_RETURN(tt_, device_->funcs().TtCreate(*this, flags));
+  UTTM_ASSIGN_OR_RETURN(tt_, device_->funcs().TtCreate(*this, TtFlags(zero_alloc)));
   if (!tt_) return Status(Errc::kNoMemory, "driver could not create a page vector");
+  return Status();
+}
+
+void BufferObject::DestroyTt() {
+  if (!tt_) return;
+  if (tt_->is_populated()) device_->funcs().TtUnpopulate(*this, *tt_);
+  tt_.reset();
+}
+
+Status BufferObject::AssignSystemResource() {
+  UTTM_ASSIGN_OR_RETURN(std::unique_ptr<Resource> res,
+                        ResourceAlloc(Place{.mem_type = kMemSystem}));
+  AssignResource(std::move(res));
   return Status();
 }
 
 Status BufferObject::HandleMoveMem(std::unique_ptr<Resource>& new_res, bool evict,
                                    OperationContext& ctx, Place* hop) {
+  // Pages without a resource (none should exist, see Access) are filed under SYSTEM first, so
+  // the driver copies them instead of treating the move as one from nothing.
+  if (!resource_ && tt_ && (tt_->is_populated() || tt_->is_swapped())) {
+    UTTM_RETURN_IF_ERROR(AssignSystemResource());
+  }
   bool old_use_tt = !resource_ || resource_->manager()->use_tt();
   ResourceManager* new_man = new_res->manager();
   if (new_man->use_tt()) {
@@ -383,7 +406,9 @@ Status BufferObject::HandleMoveMem(std::unique_ptr<Resource>& new_res, bool evic
   UTTM_RETURN_IF_ERROR(resv_->ReserveFences(1));
   Status s = device_->funcs().Move(*this, evict, ctx, new_res, hop);
   if (!s.ok()) {
-    if (s.code() != Errc::kMultihop && !old_use_tt && tt_ && !tt_->is_populated()) tt_.reset();
+    // The object stays in device memory: the page vector made for the move holds nothing of
+    // value (ttm_bo_handle_move_mem destroys it too).
+    if (s.code() != Errc::kMultihop && !old_use_tt && tt_) DestroyTt();
     return s;
   }
   UTTM_CHECK(new_res == nullptr, "driver Move succeeded without taking the new resource");
@@ -453,6 +478,14 @@ void BufferObject::MoveNull(std::unique_ptr<Resource> new_res) {
 }
 
 Status BufferObject::MoveMemcpy(OperationContext& ctx, std::unique_ptr<Resource> new_res) {
+  Status s = CopyMove(ctx, new_res);
+  // On failure the object stays where it was; the resource it did not move into goes back to its
+  // manager (destroying it while it is on the LRU would corrupt the list).
+  if (!s.ok() && new_res) ResourceFree(std::move(new_res));
+  return s;
+}
+
+Status BufferObject::CopyMove(OperationContext& ctx, std::unique_ptr<Resource>& new_res) {
   UTTM_RETURN_IF_ERROR(WaitIdle(ctx));
   if (ShouldFail(FaultPoint::kMoveCopy)) {
     return Status(Errc::kIo, "injected failure of a copy between placements");
@@ -460,6 +493,9 @@ Status BufferObject::MoveMemcpy(OperationContext& ctx, std::unique_ptr<Resource>
   const Resource* old = resource_.get();
   bool old_tt = old == nullptr || old->manager()->use_tt();
   bool new_tt = new_res->manager()->use_tt();
+  // A source swapped out or backed up comes back first (ttm_bo_move_memcpy populates a swapped
+  // tt): its contents are in the store, and the restore drops the store's copy.
+  if (old_tt && tt_ && tt_->is_swapped()) UTTM_RETURN_IF_ERROR(Populate(ctx));
   // Source: page vector (may be unpopulated: then zeroes), device memory, or nothing.
   auto src_page = [&](std::size_t i) -> const std::byte* {
     if (old_tt) return (tt_ && tt_->is_populated()) ? tt_->PageAddress(i) : nullptr;
@@ -496,6 +532,13 @@ Status BufferObject::MoveMemcpy(OperationContext& ctx, std::unique_ptr<Resource>
 
 Status BufferObject::MoveAccelCleanup(FenceRef fence, bool evict, bool pipeline,
                                       std::unique_ptr<Resource> new_res) {
+  Status s = AccelCleanup(std::move(fence), evict, pipeline, new_res);
+  if (!s.ok() && new_res) ResourceFree(std::move(new_res));
+  return s;
+}
+
+Status BufferObject::AccelCleanup(FenceRef fence, bool evict, bool pipeline,
+                                  std::unique_ptr<Resource>& new_res) {
   resv_->AssertHeld();
   UTTM_RETURN_IF_ERROR(resv_->ReserveFences(1));
   UTTM_RETURN_IF_ERROR(resv_->AddFence(fence, ResvUsage::kKernel));
@@ -572,10 +615,7 @@ Status BufferObject::PipelineGutting() {
   // Busy: the old memory goes to a ghost that waits for the fences; we get a fresh, cleared
   // page vector so no old content can leak.
   std::unique_ptr<PageVector> fresh;
-  {
-    std::uint32_t flags = tt_flags_ | (type_ == BoType::kDevice ? kPageVectorZeroAlloc : 0u);
-    UTTM_ASSIGN_OR_RETURN(fresh, device_->funcs().TtCreate(*this, flags));
-  }
+  UTTM_ASSIGN_OR_RETURN(fresh, device_->funcs().TtCreate(*this, TtFlags(/*zero_alloc=*/true)));
   UTTM_RETURN_IF_ERROR(TransferToGhost());
   tt_ = std::move(fresh);
   return Status();
@@ -658,7 +698,10 @@ Status BufferObject::Access(std::uint64_t offset, std::byte* buf, std::size_t le
   Status s = WaitIdle(ctx);
   if (s.ok()) {
     if (!resource_ || resource_->manager()->use_tt()) {
-      if (!tt_) s = CreateTt(true);
+      // Pages only ever live under a resource, so the LRU and the shrinkers reach them: an object
+      // gutted or created without a placement is filed under SYSTEM when the CPU first uses it.
+      if (!resource_) s = AssignSystemResource();
+      if (s.ok() && !tt_) s = CreateTt(true);
       if (s.ok()) s = Populate(ctx);
       if (s.ok()) {
         s = write ? tt_->Write(offset, std::span<const std::byte>(buf, len))

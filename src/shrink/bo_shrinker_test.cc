@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "testing/content.h"
 #include "testing/test_device.h"
 #include "tt/test_util.h"
 #include "uttm/bo_shrink.h"
@@ -141,17 +142,7 @@ class BoShrinkerTest : public ::testing::Test {
   }
 
   static std::vector<std::byte> Pattern(std::uint64_t bytes, std::uint32_t seed) {
-    // splitmix64: cheap, and every 8-byte word differs.
-    std::vector<std::byte> v(bytes);
-    std::uint64_t state = 0x9E3779B97F4A7C15ull * (seed + 1);
-    for (std::size_t i = 0; i < bytes; i += 8) {
-      std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-      z ^= z >> 31;
-      std::memcpy(&v[i], &z, std::min<std::size_t>(8, bytes - i));
-    }
-    return v;
+    return testing::Content({seed, 1}, 0, bytes);
   }
 
   static bool Matches(BufferObject& bo, std::uint32_t seed) {

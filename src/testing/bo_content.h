@@ -1,7 +1,9 @@
 // Copyright (c) uttm developers.
 //
-// bo_content.h (tests only): fills a buffer object with a known pattern and checks it byte by
-// byte, so content survives every move, eviction, backup and restore exactly.
+// bo_content.h (tests only): fills a buffer object with content that tells pages apart
+// (testing/content.h: every 8-byte word depends on object, version, page and offset) and checks
+// it byte by byte, so content survives every move, eviction, backup and restore exactly, and a
+// page that lands in the wrong place or in the wrong object is caught.
 #ifndef UTTM_SRC_TESTING_BO_CONTENT_H_
 #define UTTM_SRC_TESTING_BO_CONTENT_H_
 
@@ -9,31 +11,31 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
+#include "testing/content.h"
 #include "uttm/buffer_object.h"
 
 namespace uttm::testing {
 
-// Byte i of the pattern for `seed` (the multiplier is odd, so every byte value appears).
-inline std::byte PatternByte(std::uint8_t seed, std::size_t i) { return std::byte(seed + i * 13); }
-
-// Writes the pattern for `seed` over the whole object (the object must not be reserved).
-inline void Fill(BufferObject& bo, std::uint8_t seed) {
-  std::vector<std::byte> data(bo.size().value());
-  for (std::size_t i = 0; i < data.size(); ++i) data[i] = PatternByte(seed, i);
+// Writes the content of (`object`, `version`) over the whole object (which must not be reserved).
+inline void Fill(BufferObject& bo, std::uint64_t object, std::uint32_t version = 1) {
+  std::vector<std::byte> data = Content({object, version}, 0, bo.size().value());
   OperationContext ctx;
-  ASSERT_TRUE(bo.Write(0, data, ctx).ok());
+  Status s = bo.Write(0, data, ctx);
+  ASSERT_TRUE(s.ok()) << s.ToString();
 }
 
-// Reads the whole object back and checks every byte against the pattern for `seed`.
-inline void ExpectContent(BufferObject& bo, std::uint8_t seed) {
+// Reads the whole object back and checks every byte against the content of (`object`, `version`).
+inline void ExpectContent(BufferObject& bo, std::uint64_t object, std::uint32_t version = 1) {
   std::vector<std::byte> data(bo.size().value());
   OperationContext ctx;
-  ASSERT_TRUE(bo.Read(0, data, ctx).ok());
-  for (std::size_t i = 0; i < data.size(); ++i) {
-    ASSERT_EQ(data[i], PatternByte(seed, i)) << "byte " << i;
-  }
+  Status s = bo.Read(0, data, ctx);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  std::optional<std::size_t> bad = FindMismatch({object, version}, 0, data);
+  ASSERT_FALSE(bad.has_value()) << "object " << object << " v" << version << ": byte " << *bad
+                                << " (page " << *bad / kPageSize << ") differs";
 }
 
 }  // namespace uttm::testing

@@ -1,0 +1,220 @@
+// Copyright (c) uttm developers.
+//
+// Scenario tests for the object-layer paths where contents or memory used to get lost: a memcpy
+// move of a backed-up or swapped-out object, CPU writes to an object without a resource, the
+// page vector an imported object gets when it is gutted while busy, and the resource and page
+// vector a failed move leaves behind. Each test failed before its fix.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <vector>
+
+#include "testing/bo_content.h"
+#include "testing/test_device.h"
+#include "uttm/bo_shrinker.h"
+#include "uttm/bo_swapout.h"
+#include "uttm/buffer_object.h"
+#include "uttm/fault_injection.h"
+#include "uttm/memfd_store.h"
+#include "uttm/sim_gpu.h"
+
+namespace uttm {
+namespace {
+
+using testing::ExpectContent;
+using testing::Fill;
+using testing::PlacementOf;
+using testing::TestDevice;
+
+constexpr std::uint64_t kPages = 16;
+
+class NothingLostTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    MemoryContextOptions mo;
+    mo.stats = &stats_;
+    memory_ = std::make_unique<MemoryContext>(mo);
+    MemfdStoreOptions so;
+    so.stats = &stats_;
+    so.allow_without_swap = true;
+    auto store = NewMemfdStore(so);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+    dev_ = std::make_unique<TestDevice>(PageCount(256), Bytes(64 << 20), memory_.get(),
+                                        store_.get(), [&](DeviceFuncs* driver) {
+                                          shrinker_ = std::make_unique<BoShrinker>(driver);
+                                          return shrinker_->funcs();
+                                        });
+    ASSERT_TRUE(shrinker_->Attach(dev_->get()).ok());
+    dev_->AddArena(testing::kMemMock2, PageCount(64));
+  }
+
+  void TearDown() override {
+    (*dev_)->FlushDelayedDeletes();
+    dev_.reset();
+    EXPECT_EQ(memory_->pages_allocated().value(), 0u);
+    EXPECT_EQ(store_->BytesUsed(), 0u);
+  }
+
+  BoRef Make(const Placement& placement, BoType type = BoType::kDevice) {
+    OperationContext ctx;
+    BoOptions opts;
+    opts.size = Bytes(kPages * kPageSize);
+    opts.type = type;
+    auto bo = BufferObject::Create(dev_->get(), opts, placement, ctx);
+    EXPECT_TRUE(bo.ok()) << bo.status().ToString();
+    return bo.ok() ? *bo : BoRef();
+  }
+
+  Status Validate(BufferObject& bo, const Placement& placement) {
+    OperationContext ctx;
+    Status s = bo.Reserve(ctx);
+    if (!s.ok()) return s;
+    bo.resv()->AssertHeld();
+    s = bo.Validate(placement, ctx);
+    bo.Unreserve();
+    return s;
+  }
+
+  std::uint64_t Shrink() {
+    ShrinkControl sc;
+    sc.nr_to_scan = 4096;
+    return shrinker_->Scan(sc);
+  }
+
+  Stats stats_;
+  std::unique_ptr<MemoryContext> memory_;
+  std::unique_ptr<BackupStore> store_;
+  std::unique_ptr<BoShrinker> shrinker_;
+  std::unique_ptr<TestDevice> dev_;
+};
+
+// The test driver moves TT -> VRAM with BufferObject::MoveMemcpy, as a simple driver would.
+TEST_F(NothingLostTest, MemcpyMoveOfABackedUpObjectRestoresItFirst) {
+  BoRef bo = Make(PlacementOf(kMemTt));
+  Fill(*bo, 1);
+  ASSERT_EQ(Shrink(), kPages);
+  ASSERT_TRUE(bo->tt()->is_backed_up());
+  ASSERT_EQ(store_->BytesUsed(), kPages * kPageSize);
+  ASSERT_TRUE(Validate(*bo, PlacementOf(kMemVram)).ok());
+  ASSERT_EQ(bo->resource()->mem_type(), kMemVram);
+  // The contents came back from the store before the copy, and the store's copy is gone.
+  EXPECT_EQ(store_->BytesUsed(), 0u);
+  EXPECT_FALSE(bo->tt()->is_backed_up());
+  EXPECT_FALSE(bo->tt()->is_populated());
+  EXPECT_EQ(memory_->pages_allocated().value(), 0u);
+  ExpectContent(*bo, 1);
+}
+
+TEST_F(NothingLostTest, MemcpyMoveOfASwappedOutObjectSwapsItInFirst) {
+  BoRef bo = Make(PlacementOf(kMemSystem));
+  Fill(*bo, 2);
+  OperationContext ctx;
+  Result<std::uint64_t> swapped = SwapoutAll(*dev_->get(), ctx);
+  ASSERT_TRUE(swapped.ok()) << swapped.status().ToString();
+  ASSERT_EQ(*swapped, kPages);
+  ASSERT_TRUE(
+      Validate(*bo, PlacementOf(testing::kMemMock2)).ok());  // arena memory the CPU can reach
+  EXPECT_EQ(store_->BytesUsed(), 0u);
+  EXPECT_EQ(memory_->pages_allocated().value(), 0u);
+  ExpectContent(*bo, 2);
+}
+
+TEST_F(NothingLostTest, CpuWritesToAnObjectCreatedWithoutAPlacementAreKept) {
+  BoRef bo = Make(Placement());
+  ASSERT_EQ(bo->resource(), nullptr);
+  Fill(*bo, 3);
+  // Its pages sit under a SYSTEM resource, so the LRU and the shrinker reach them ...
+  ASSERT_NE(bo->resource(), nullptr);
+  EXPECT_EQ(bo->resource()->mem_type(), kMemSystem);
+  EXPECT_EQ(shrinker_->shrinkable_pages(), kPages);
+  // ... and a move into device memory copies them instead of starting from nothing.
+  ASSERT_TRUE(Validate(*bo, PlacementOf(kMemVram)).ok());
+  EXPECT_EQ(memory_->pages_allocated().value(), 0u);
+  ExpectContent(*bo, 3);
+}
+
+TEST_F(NothingLostTest, CpuWritesToAGuttedObjectCanBeBackedUpAndRestored) {
+  BoRef bo = Make(PlacementOf(kMemTt));
+  Fill(*bo, 4);
+  ASSERT_TRUE(Validate(*bo, Placement()).ok());  // gutted: contents dropped by contract
+  ASSERT_EQ(bo->resource(), nullptr);
+  Fill(*bo, 4, 2);
+  ASSERT_EQ(Shrink(), kPages);  // reachable: backed up like any other object
+  EXPECT_EQ(memory_->pages_allocated().value(), 0u);
+  ExpectContent(*bo, 4, 2);
+}
+
+TEST_F(NothingLostTest, SimGpuMovesCpuWrittenPagesOfAnObjectWithoutAPlacementIntoVram) {
+  SimGpuOptions so;
+  so.vram_size = Bytes(64 * kPageSize);
+  so.memory = memory_.get();
+  so.backup_store = store_.get();
+  auto gpu = SimGpu::Create(so);
+  ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
+  {
+    OperationContext ctx;
+    BoOptions opts;
+    opts.size = Bytes(kPages * kPageSize);
+    auto bo = BufferObject::Create((*gpu)->device(), opts, Placement(), ctx);
+    ASSERT_TRUE(bo.ok());
+    Fill(**bo, 5);
+    ASSERT_TRUE(Validate(**bo, PlacementOf(kMemVram)).ok());
+    (*gpu)->Drain();
+    EXPECT_EQ((*bo)->resource()->mem_type(), kMemVram);
+    ExpectContent(**bo, 5);
+  }
+  (*gpu)->Drain();
+  (*gpu)->device()->FlushDelayedDeletes();
+  gpu->reset();
+}
+
+TEST_F(NothingLostTest, AnImportedObjectGuttedWhileBusyKeepsAnExternalPageVector) {
+  BoRef bo = Make(PlacementOf(kMemTt), BoType::kSg);
+  ASSERT_NE(bo->tt(), nullptr);
+  ASSERT_NE(bo->tt()->flags() & kPageVectorExternal, 0u);
+  FenceRef busy = Fence::Create(Fence::AllocateContext(), 1);
+  OperationContext ctx;
+  ASSERT_TRUE(bo->Reserve(ctx).ok());
+  bo->resv()->AssertHeld();
+  ASSERT_TRUE(bo->resv()->ReserveFences(1).ok());
+  ASSERT_TRUE(bo->resv()->AddFence(busy, ResvUsage::kBookkeep).ok());
+  ASSERT_TRUE(bo->Validate(Placement(), ctx).ok());  // busy: the old pages go to a ghost
+  ASSERT_NE(bo->tt(), nullptr);
+  EXPECT_NE(bo->tt()->flags() & kPageVectorExternal, 0u);
+  bo->Unreserve();
+  ASSERT_TRUE(busy->Signal().ok());
+}
+
+// VRAM -> SYSTEM goes through a TEMPORARY TT resource; the copy into it fails.
+TEST_F(NothingLostTest, AFailedMemcpyMoveFreesItsResourceAndItsPageVector) {
+  BoRef bo = Make(PlacementOf(kMemVram));
+  Fill(*bo, 6);
+  Status s;
+  {
+    ScopedFault fault(FaultPoint::kMoveCopy, FaultSpec{.times = 1});
+    OperationContext ctx;
+    s = (*dev_)->EvictFirst((*dev_)->manager(kMemVram), ctx);
+  }
+  EXPECT_EQ(s.code(), Errc::kIo) << s.ToString();
+  // The TT resource of the failed hop went back to its manager (and off the LRU) ...
+  EXPECT_EQ((*dev_)->manager(kMemTt)->usage(), 0u);
+  {
+    MutexLock lock((*dev_)->lru().lock());
+    for (unsigned p = 0; p < kNumPriorities; ++p) {
+      EXPECT_TRUE((*dev_)->manager(kMemTt)->lru(p).empty());
+    }
+  }
+  // ... and the page vector populated for it holds no pages: the object is still in VRAM.
+  EXPECT_EQ(bo->resource()->mem_type(), kMemVram);
+  EXPECT_TRUE(bo->tt() == nullptr || !bo->tt()->is_populated());
+  EXPECT_EQ(memory_->pages_allocated().value(), 0u);
+  ExpectContent(*bo, 6);
+  OperationContext ctx;
+  ASSERT_TRUE(
+      (*dev_)->EvictFirst((*dev_)->manager(kMemVram), ctx).ok());  // works without the fault
+  ExpectContent(*bo, 6);
+}
+
+}  // namespace
+}  // namespace uttm

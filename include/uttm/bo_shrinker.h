@@ -7,8 +7,10 @@
 // device is created with. Every populate (fresh or restore), unpopulate, purge/backup by this
 // shrinker and madvise change goes through it, so it keeps per page vector a record {pages,
 // purgeable} and two exact counters: shrinkable pages and purgeable pages. A record is set (not
-// added) on populate and erased on unpopulate or on a successful shrink, so nothing is counted
-// twice; CheckAccounting() recomputes both from the device's objects and compares. Page vectors
+// added) to the pages the vector holds after every populate or restore (also a failed one, which
+// may leave a partial vector), unpopulate and shrink, and erased when it holds none, so nothing is
+// counted twice and no held page is left uncounted; CheckAccounting() recomputes both from the
+// device's objects and compares. Page vectors
 // that are EXTERNAL (and not EXTERNAL_MAPPABLE) are neither counted nor touched.
 //
 // Count = purgeable + (may_fs ? min(store room in pages, shrinkable) : 0), kShrinkEmpty at 0.
@@ -117,8 +119,9 @@ class UTTM_EXPORT BoShrinker final : public Shrinker {
   enum class Pass { kPurge, kIdle, kWait, kWriteback };
 
   // Accounting hooks (from the decorator).
-  void OnPopulated(BufferObject& bo, PageVector& tt);
-  void OnUnpopulated(PageVector& tt);
+  // Sets the record of `tt` to the pages it holds now (populated, or partial after a backup the
+  // store took only part of or a failed restore), or erases it when it holds none.
+  void Track(const BufferObject& bo, const PageVector& tt);
   void OnMadvise(BufferObject& bo);
   void Forget(const PageVector* tt);
   void Adjust(bool purgeable, std::int64_t pages);

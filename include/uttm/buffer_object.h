@@ -189,7 +189,9 @@ class UTTM_EXPORT BufferObject {
   // Page-vector flags for this object (EXTERNAL for imported objects, ZERO_ALLOC when asked).
   std::uint32_t TtFlags(bool zero_alloc) const;
   Status CreateTt(bool zero_alloc);
-  // Unpopulates (through the driver) and drops the page vector.
+  // Drops whatever the page vector holds (pages, a backup), telling the driver.
+  void ReleaseTtPages();
+  // ReleaseTtPages, then drops the page vector.
   void DestroyTt();
   // Gives an object without a resource a SYSTEM one.
   Status AssignSystemResource();

@@ -6,8 +6,16 @@
 // a page (part of a chunk of 2^order pages from the MemoryContext's pools; the chunk's first slot
 // records the order), a backup handle (the page's contents are in a BackupStore), a "restored"
 // marker, or nothing. States (from the flags, as TTM): Unpopulated, Populated (kPopulated),
-// Swapped (kSwapped: whole contents in a store by legacy Swapout), BackedUp (kBackedUp: a mix of
-// handles, leftover pages and empty slots), Restoring (BackedUp with a restore in progress).
+// Swapped (kSwapped: whole contents in a store by legacy Swapout), BackedUp (kBackedUp: handles
+// and empty slots), Partial (kBackedUp | kPartial: the vector still holds some pages: leftovers of
+// a backup the store took only part of, or what a failed restore brought back), Restoring
+// (BackedUp with a restore in progress; it is also Partial whenever it holds pages).
+//
+// Accounting: the context is charged for exactly the pages the vector holds (resident_pages()),
+// at every rest point: a backup uncharges what went to the store, a restore charges the whole
+// vector up front and, if it fails, gives back what it does not hold. (The kernel's ttm_tt is
+// charged whole; upstream's proposed TTM_TT_FLAG_PARTIAL keeps a remaining-pages count likewise.)
+// A Partial vector is shrinkable by its resident pages: Backup continues it, Restore completes it.
 //
 // Contents are always zero-filled on population (pooled pages are cleared, fresh ones are zero),
 // so kZeroAlloc is always honoured. Purged (empty) slots restore as zero pages.
@@ -46,6 +54,8 @@ enum PageVectorFlag : std::uint32_t {
   kPageVectorExternalMappable = 1u << 3,
   kPageVectorBackedUp = 1u << 5,
   kPageVectorPopulated = 1u << 6,
+  // With kPageVectorBackedUp: some pages are still held (resident_pages() > 0).
+  kPageVectorPartial = 1u << 7,
 };
 
 struct PageVectorOptions {
@@ -82,6 +92,11 @@ class UTTM_EXPORT PageVector {
   bool is_swapped() const { return (flags_ & (kPageVectorSwapped | kPageVectorBackedUp)) != 0; }
   bool is_backed_up() const { return (flags_ & kPageVectorBackedUp) != 0; }
   bool is_restoring() const { return is_backed_up() && restore_started_; }
+  // Backed up, yet still holding pages (see the file comment).
+  bool is_partial() const { return (flags_ & kPageVectorPartial) != 0; }
+  // Pages held right now (all of them when populated; leftovers and restore progress when
+  // partial; none when unpopulated, swapped or fully backed up). Equal to the pages charged.
+  PageCount resident_pages() const { return PageCount(resident_pages_); }
   bool dma32() const { return dma32_; }
   MemoryContext& context() const { return *context_; }
 
@@ -107,15 +122,20 @@ class UTTM_EXPORT PageVector {
   // left in the store. kInvalid unless populated.
   Result<PageCount> Swapout(BackupStore* store);
 
-  // Backs the pages up (TTM ttm_pool_backup). Returns pages backed up or purged (> 0 moves the
-  // vector to BackedUp; 0 = nothing to do). Errors: kInvalid (already backed up, no store),
+  // Backs up the pages the vector holds (TTM ttm_pool_backup): all of a Populated vector, the
+  // rest of a Partial one (a restore in progress gives up its progress first: what it brought
+  // back is backed up again). Returns the pages backed up or purged (> 0 moves the vector to
+  // BackedUp, Partial when the store took only some; 0 = nothing held, nothing to do). Purge
+  // frees every page held and drops every handle: the contents are lost by contract.
+  // Errors: kInvalid (no store, or a different store than the one holding the earlier part),
   // kBusy (store has no room and not purging), or the store's error when no page was stored
   // (the vector is then unchanged). A partial backup (store short, error mid-way, fault point
-  // backup.partial) is a valid BackedUp state.
+  // backup.partial) is a valid Partial state. Allocates no memory in proportion to the vector.
   Result<PageCount> Backup(const BackupOptions& options, BackupStore* store = nullptr);
 
   // Brings a BackedUp vector back to Populated (TTM ttm_pool_restore_and_alloc). Resumable: on
-  // kInterrupted / kNoMemory / kIo the work done so far is kept and the next call continues.
+  // kInterrupted / kNoMemory / kIo the work done so far is kept, the vector is Partial if it holds
+  // pages (charged for exactly those), and the next call continues.
   // kInvalid when not backed up or when handles remain and there is no store.
   Status Restore(OperationContext& ctx, BackupStore* store = nullptr);
 
@@ -140,17 +160,33 @@ class UTTM_EXPORT PageVector {
   // Gives back pages in slots [from, to) (chunk heads); `caching` for [from, divide) else cached.
   void FreePages(std::size_t from, std::size_t to, bool bypass_pool);
   void CommitChunk(std::size_t slot, const PageChunk& chunk);
-  Status ChargeIfNeeded(const OperationContext& ctx);
-  void UnchargeIfNeeded();
+  // Charges up to `pages` (no-op for EXTERNAL vectors) / gives back the charge above `pages`.
+  Status ChargeUpTo(std::uint64_t pages, const OperationContext& ctx);
+  void UnchargeDownTo(std::uint64_t pages);
+  // Pages held, counted from the slots (call with no chunk in flight).
+  std::uint64_t CountResident() const;
+  // After a backup or a failed restore: recounts the pages held, uncharges the rest, and sets or
+  // clears kPageVectorPartial.
+  void SettleBackedUp();
+  // Caching of committed slots [0, divide_) back to kCached (before pages leave the vector).
+  void MakeCached();
+  // Frees the unused tail of the in-flight restore chunk; its filled pages become leftovers in
+  // their slots.
+  void ReleaseInflight();
+  // Turns a restore in progress into leftover pages (for a backup of a partial vector).
+  void CollapseRestore();
   void DropHandlesAndLeftovers(std::size_t from);
   Status RestoreChunk(OperationContext& ctx, BackupStore* store);
+  Status RestoreChunks(OperationContext& ctx, BackupStore* store);
 
   MemoryContext* context_;
   std::vector<std::uintptr_t> slots_;
   Caching caching_;
   std::uint32_t flags_;
   bool dma32_;
-  bool charged_ = false;
+  // Pages charged to the context, and pages held (see the file comment).
+  std::uint64_t charged_pages_ = 0;
+  std::uint64_t resident_pages_ = 0;
   BackupStore* attached_store_ = nullptr;
   // Slots [0, divide_) of the committed prefix already have caching_; [divide_, ...) are cached.
   std::size_t divide_ = 0;

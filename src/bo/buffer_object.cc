@@ -150,11 +150,8 @@ void BufferObject::Destroy() {
 
 void BufferObject::CleanupMemtypeUse() {
   if (resource_ && !ghost_) device_->funcs().DeleteMemNotify(*this);
-  if (tt_) {
-    // Ghosts too: the driver's accounting must see every populated vector go.
-    if (tt_->is_populated()) device_->funcs().TtUnpopulate(*this, *tt_);
-    tt_.reset();
-  }
+  // Ghosts too: the driver's accounting must see every vector that held pages go.
+  DestroyTt();
   if (resource_) ResourceFree(std::move(resource_));
   {
     MutexLock lock(device_->lru().lock());
@@ -226,7 +223,8 @@ void BufferObject::AssignResource(std::unique_ptr<Resource> res) {
 
 void BufferObject::UpdateLruState() {
   if (!resource_) return;
-  bool swapped = tt_ && tt_->is_swapped() && resource_->manager()->use_tt();
+  // Nothing left to reclaim: swapped out, or backed up with no page held.
+  bool swapped = tt_ && tt_->is_swapped() && !tt_->is_partial() && resource_->manager()->use_tt();
   MutexLock lock(device_->lru().lock());
   device_->lru().SetUnevictable(resource_.get(), pin_count_ > 0 || swapped);
 }
@@ -376,9 +374,18 @@ Status BufferObject::CreateTt(bool zero_alloc) {
   return Status();
 }
 
+void BufferObject::ReleaseTtPages() {
+  if (!tt_) return;
+  const bool had_pages = tt_->is_populated() || tt_->resident_pages().value() > 0;
+  // A backup's handles and leftovers go (their contents are dropped with the object's).
+  if (tt_->is_backed_up()) tt_->DiscardBackup();
+  // The driver hears of every vector that loses pages (its accounting, the shrinker's records).
+  if (had_pages || tt_->is_populated()) device_->funcs().TtUnpopulate(*this, *tt_);
+}
+
 void BufferObject::DestroyTt() {
   if (!tt_) return;
-  if (tt_->is_populated()) device_->funcs().TtUnpopulate(*this, *tt_);
+  ReleaseTtPages();
   tt_.reset();
 }
 
@@ -606,8 +613,7 @@ Status BufferObject::PipelineGutting() {
     if (!tt_) {
       UTTM_RETURN_IF_ERROR(CreateTt(true));
     } else {
-      if (tt_->is_populated()) device_->funcs().TtUnpopulate(*this, *tt_);
-      if (tt_->is_backed_up()) tt_->DiscardBackup();
+      ReleaseTtPages();
     }
     if (resource_) ResourceFree(std::move(resource_));
     return Status();
@@ -638,7 +644,8 @@ Status BufferObject::Populate(OperationContext& ctx) {
   bool was_swapped = tt_->is_swapped();
   if (tt_->is_populated() && !was_swapped) return Status();
   Status s = device_->funcs().TtPopulate(*this, *tt_, ctx);
-  if (was_swapped && !tt_->is_swapped()) UpdateLruState();
+  // Restored, or partly (a failed restore holds pages): back on an evictable list.
+  if (was_swapped) UpdateLruState();
   return s;
 }
 

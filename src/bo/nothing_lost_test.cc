@@ -216,5 +216,57 @@ TEST_F(NothingLostTest, AFailedMemcpyMoveFreesItsResourceAndItsPageVector) {
   ExpectContent(*bo, 6);
 }
 
+// A shrink the store takes only half of: the object keeps the other half, charged and counted
+// shrinkable, stays on its LRU, and the next shrink continues it.
+TEST_F(NothingLostTest, APartialBackupStaysShrinkableAndTheNextShrinkCompletesIt) {
+  BoRef bo = Make(PlacementOf(kMemTt));
+  Fill(*bo, 7);
+  {
+    ScopedFault fault(FaultPoint::kBackupPartial, FaultSpec{.times = 1});
+    ASSERT_EQ(Shrink(), kPages / 2);
+  }
+  ASSERT_TRUE(bo->tt()->is_partial());
+  EXPECT_EQ(bo->tt()->resident_pages().value(), kPages / 2);
+  EXPECT_EQ(memory_->pages_allocated().value(), kPages / 2);
+  EXPECT_EQ(shrinker_->shrinkable_pages(), kPages / 2);
+  EXPECT_EQ(store_->BytesUsed(), kPages / 2 * kPageSize);
+  auto accounting = shrinker_->CheckAccounting();
+  ASSERT_TRUE(accounting.ok()) << accounting.status().ToString();
+  EXPECT_EQ(Shrink(), kPages / 2);
+  EXPECT_FALSE(bo->tt()->is_partial());
+  EXPECT_EQ(memory_->pages_allocated().value(), 0u);
+  EXPECT_EQ(shrinker_->shrinkable_pages(), 0u);
+  EXPECT_EQ(store_->BytesUsed(), kPages * kPageSize);
+  ExpectContent(*bo, 7);
+  EXPECT_EQ(memory_->pages_allocated().value(), kPages);
+  EXPECT_EQ(shrinker_->shrinkable_pages(), kPages);
+}
+
+// A restore that fails half-way keeps what it brought back; those pages are counted, so the
+// shrinker can take them back, and a later read still finds every byte.
+TEST_F(NothingLostTest, PagesOfAFailedRestoreCanBeReclaimed) {
+  BoRef bo = Make(PlacementOf(kMemTt));
+  Fill(*bo, 8);
+  ASSERT_EQ(Shrink(), kPages);
+  {
+    ScopedFault fault(FaultPoint::kStoreRead, FaultSpec{.after = 5, .times = 1});
+    std::vector<std::byte> out(kPageSize);
+    OperationContext ctx;
+    EXPECT_EQ(bo->Read(0, out, ctx).code(), Errc::kIo);
+  }
+  ASSERT_TRUE(bo->tt()->is_partial());
+  const std::uint64_t held = bo->tt()->resident_pages().value();
+  EXPECT_GT(held, 0u);
+  EXPECT_LT(held, kPages);
+  EXPECT_EQ(memory_->pages_allocated().value(), held);
+  EXPECT_EQ(shrinker_->shrinkable_pages(), held);
+  auto accounting = shrinker_->CheckAccounting();
+  ASSERT_TRUE(accounting.ok()) << accounting.status().ToString();
+  EXPECT_EQ(Shrink(), held);
+  EXPECT_EQ(memory_->pages_allocated().value(), 0u);
+  EXPECT_EQ(shrinker_->shrinkable_pages(), 0u);
+  ExpectContent(*bo, 8);
+}
+
 }  // namespace
 }  // namespace uttm

@@ -7,7 +7,8 @@ namespace uttm {
 
 bool ShrinkSuitable(const BufferObject& bo, const OperationContext& ctx) {
   const PageVector* tt = bo.tt();
-  if (tt == nullptr || !tt->is_populated() || tt->is_swapped()) return false;
+  // Pages held: a populated vector, or a partial one (the rest of a backup, a failed restore).
+  if (tt == nullptr || tt->resident_pages().value() == 0) return false;
   if (bo.pin_count() > 0) return false;
   return !ctx.no_wait_gpu || bo.resv()->TestSignaled(ResvUsage::kBookkeep);
 }
@@ -24,7 +25,7 @@ Result<std::int64_t> Shrink(OperationContext& ctx, BufferObject& bo, const Shrin
   }
   UTTM_RETURN_IF_ERROR(bo.WaitIdle(ctx));
   PageVector* tt = bo.tt();
-  if (tt == nullptr || !tt->is_populated() || tt->is_swapped()) return std::int64_t{0};
+  if (tt == nullptr || tt->resident_pages().value() == 0) return std::int64_t{0};
 
   // Out of its bulk move while the pages go (the kernel's del_bulk_move); the LRU position is
   // kept, so a failed object is not revisited by the walk that found it.
@@ -38,7 +39,8 @@ Result<std::int64_t> Shrink(OperationContext& ctx, BufferObject& bo, const Shrin
   Result<PageCount> r = tt->Backup(
       opts, tt->backup_store() != nullptr ? tt->backup_store() : bo.device().backup_store());
   const bool backed_up = r.ok() && r->value() > 0;
-  // Backed up: to the unevictable list (pinned or swapped objects live there).
+  // Fully backed up: to the unevictable list (pinned or swapped objects live there); a partial
+  // vector still holds pages and stays on its LRU list.
   if (backed_up) bo.UpdateLruState();
   if (bulk != nullptr && bo.resource() != nullptr) {
     MutexLock lock(bo.device().lru().lock());

@@ -27,7 +27,8 @@ bool Countable(const PageVector& tt) {
   return (f & kPageVectorExternal) == 0 || (f & kPageVectorExternalMappable) != 0;
 }
 
-bool IsPopulatedUnswapped(const PageVector& tt) { return tt.is_populated() && !tt.is_swapped(); }
+// Pages the shrinker can take from `tt`: all of a populated vector, what a partial one holds.
+std::uint64_t HeldPages(const PageVector& tt) { return tt.resident_pages().value(); }
 
 }  // namespace
 
@@ -42,12 +43,12 @@ class BoShrinker::Funcs final : public DeviceFuncs {
   }
   Status TtPopulate(BufferObject& bo, PageVector& tt, OperationContext& ctx) override {
     Status s = driver_->TtPopulate(bo, tt, ctx);
-    if (s.ok()) owner_->OnPopulated(bo, tt);
+    owner_->Track(bo, tt);  // a failed restore may hold pages too
     return s;
   }
   void TtUnpopulate(BufferObject& bo, PageVector& tt) override {
     driver_->TtUnpopulate(bo, tt);
-    owner_->OnUnpopulated(tt);
+    owner_->Track(bo, tt);
   }
   bool EvictionValuable(const BufferObject& bo, const Place& place) override {
     return driver_->EvictionValuable(bo, place);
@@ -106,22 +107,19 @@ void BoShrinker::Adjust(bool purgeable, std::int64_t pages) {
   }
 }
 
-void BoShrinker::OnPopulated(BufferObject& bo, PageVector& tt) {
-  if (!Countable(tt) || !IsPopulatedUnswapped(tt)) return;
-  const Record rec{tt.num_pages().value(), bo.madvice() == Madvice::kDontNeed};
-  MutexLock lock(&mu_);
-  auto [it, inserted] = records_.try_emplace(&tt, rec);
-  if (!inserted) {
-    // Already counted (a populate of a populated vector): keep one record.
-    Adjust(it->second.purgeable, -static_cast<std::int64_t>(it->second.pages));
-    it->second = rec;
+void BoShrinker::Track(const BufferObject& bo, const PageVector& tt) {
+  const std::uint64_t pages = Countable(tt) ? HeldPages(tt) : 0;
+  if (pages == 0) {
+    Forget(&tt);
+    return;
   }
-  Adjust(rec.purgeable, static_cast<std::int64_t>(rec.pages));
-}
-
-void BoShrinker::OnUnpopulated(PageVector& tt) {
-  if (IsPopulatedUnswapped(tt)) return;  // the driver kept the pages
-  Forget(&tt);
+  MutexLock lock(&mu_);
+  auto [it, inserted] = records_.try_emplace(&tt, Record{});
+  if (!inserted) Adjust(it->second.purgeable, -static_cast<std::int64_t>(it->second.pages));
+  // The record follows the object's advice; a ghost keeps the bucket it was handed over with.
+  if (inserted || !bo.is_ghost()) it->second.purgeable = bo.madvice() == Madvice::kDontNeed;
+  it->second.pages = pages;
+  Adjust(it->second.purgeable, static_cast<std::int64_t>(pages));
 }
 
 void BoShrinker::Forget(const PageVector* tt) {
@@ -183,7 +181,7 @@ Result<ShrinkAccounting> BoShrinker::CheckAccounting() {
     if (!bo->TryReserve()) return Status(Errc::kBusy, "CheckAccounting: an object is locked");
     bo->resv()->AssertHeld();
     const PageVector* tt = bo->tt();
-    if (tt != nullptr && Countable(*tt) && IsPopulatedUnswapped(*tt)) {
+    if (tt != nullptr && Countable(*tt) && HeldPages(*tt) > 0) {
       bool purgeable = bo->madvice() == Madvice::kDontNeed;
       if (bo->is_ghost()) {
         // A ghost keeps the bucket its vector had when it was handed over.
@@ -191,7 +189,7 @@ Result<ShrinkAccounting> BoShrinker::CheckAccounting() {
         auto it = records_.find(tt);
         purgeable = it != records_.end() && it->second.purgeable;
       }
-      (purgeable ? want.purgeable : want.shrinkable) += tt->num_pages().value();
+      (purgeable ? want.purgeable : want.shrinkable) += HeldPages(*tt);
     }
     bo->resv()->Unlock();
   }

@@ -8,6 +8,7 @@
 #include "uttm/page_vector.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "base/check.h"
@@ -21,8 +22,11 @@ constexpr unsigned kOrderShift = 2;
 constexpr std::uintptr_t kOrderMask = 0xf << kOrderShift;
 constexpr std::uintptr_t kAddrMask = ~static_cast<std::uintptr_t>(kPageSize - 1);
 constexpr std::uintptr_t kRestoredMarker = 1;
-// Pages per store call: large writes, bounded handle buffers.
+// Pages per store call: large writes (2 MiB), bounded handle buffers on the stack, so the
+// reclaim path allocates nothing in proportion to the object.
 constexpr std::size_t kMaxRun = 512;
+// Chunks per caching-hook call.
+constexpr std::size_t kCachingBatch = 64;
 
 bool IsPage(std::uintptr_t v) { return v != 0 && (v & 1) == 0; }
 bool IsHandle(std::uintptr_t v) { return (v & 1) != 0 && v != kRestoredMarker; }
@@ -39,6 +43,30 @@ std::uintptr_t EncodeHead(std::byte* addr, unsigned order) {
 
 constexpr std::uint32_t kCreateFlags =
     kPageVectorZeroAlloc | kPageVectorExternal | kPageVectorExternalMappable;
+
+// Collects chunks and hands them to the caching hook in batches of kCachingBatch (no heap).
+class CachingBatch {
+ public:
+  CachingBatch(CachingHook& hook, Caching from, Caching to) : hook_(hook), from_(from), to_(to) {}
+  ~CachingBatch() { Flush(); }
+  CachingBatch(const CachingBatch&) = delete;
+  CachingBatch& operator=(const CachingBatch&) = delete;
+  void Add(const PageChunk& c) {
+    if (n_ == kCachingBatch) Flush();
+    chunks_[n_++] = c;
+  }
+  void Flush() {
+    if (n_ > 0) hook_.SetCaching(std::span<const PageChunk>(chunks_.data(), n_), from_, to_);
+    n_ = 0;
+  }
+
+ private:
+  CachingHook& hook_;
+  const Caching from_;
+  const Caching to_;
+  std::array<PageChunk, kCachingBatch> chunks_;
+  std::size_t n_ = 0;
+};
 
 }  // namespace
 
@@ -71,20 +99,36 @@ PageVector::~PageVector() {
     Unpopulate();
   }
   if (!swap_handles_.empty()) swap_store_->Drop(swap_handles_.data(), swap_handles_.size());
-  UnchargeIfNeeded();
+  UnchargeDownTo(0);
 }
 
-Status PageVector::ChargeIfNeeded(const OperationContext& ctx) {
-  if (charged_ || (flags_ & kPageVectorExternal) != 0) return Status::Ok();
-  UTTM_RETURN_IF_ERROR(context_->Charge(num_pages(), dma32_, ctx));
-  charged_ = true;
+Status PageVector::ChargeUpTo(std::uint64_t pages, const OperationContext& ctx) {
+  if ((flags_ & kPageVectorExternal) != 0 || charged_pages_ >= pages) return Status::Ok();
+  UTTM_RETURN_IF_ERROR(context_->Charge(PageCount(pages - charged_pages_), dma32_, ctx));
+  charged_pages_ = pages;
   return Status::Ok();
 }
 
-void PageVector::UnchargeIfNeeded() {
-  if (!charged_) return;
-  context_->Uncharge(num_pages(), dma32_);
-  charged_ = false;
+void PageVector::UnchargeDownTo(std::uint64_t pages) {
+  if (charged_pages_ <= pages) return;
+  context_->Uncharge(PageCount(charged_pages_ - pages), dma32_);
+  charged_pages_ = pages;
+}
+
+std::uint64_t PageVector::CountResident() const {
+  std::uint64_t n = 0;
+  for (std::uintptr_t v : slots_) n += IsPage(v) ? 1 : 0;
+  return n;
+}
+
+void PageVector::SettleBackedUp() {
+  resident_pages_ = CountResident();
+  UnchargeDownTo(resident_pages_);
+  if (resident_pages_ > 0) {
+    flags_ |= kPageVectorPartial;
+  } else {
+    flags_ &= ~kPageVectorPartial;
+  }
 }
 
 void PageVector::CommitChunk(std::size_t slot, const PageChunk& chunk) {
@@ -98,13 +142,22 @@ void PageVector::CommitChunk(std::size_t slot, const PageChunk& chunk) {
 void PageVector::ApplyCaching(std::size_t end) {
   if (divide_ >= end) return;
   if (caching_ != Caching::kCached) {
-    std::vector<PageChunk> chunks;
+    CachingBatch batch(context_->caching_hook(), Caching::kCached, caching_);
     for (std::size_t i = divide_; i < end; ++i) {
-      if (IsHead(slots_[i])) chunks.push_back({PageOf(slots_[i]), PageOrder(OrderOf(slots_[i]))});
+      if (IsHead(slots_[i])) batch.Add({PageOf(slots_[i]), PageOrder(OrderOf(slots_[i]))});
     }
-    if (!chunks.empty()) context_->caching_hook().SetCaching(chunks, Caching::kCached, caching_);
   }
   divide_ = end;
+}
+
+void PageVector::MakeCached() {
+  if (caching_ != Caching::kCached && divide_ > 0) {
+    CachingBatch batch(context_->caching_hook(), caching_, Caching::kCached);
+    for (std::size_t i = 0; i < divide_; ++i) {
+      if (IsHead(slots_[i])) batch.Add({PageOf(slots_[i]), PageOrder(OrderOf(slots_[i]))});
+    }
+  }
+  divide_ = 0;
 }
 
 void PageVector::FreePages(std::size_t from, std::size_t to, bool bypass_pool) {
@@ -172,11 +225,11 @@ Status PageVector::Populate(OperationContext& ctx) {
   if (is_backed_up()) {
     return Status(Errc::kInvalid, "PageVector::Populate: vector is backed up; use Restore");
   }
-  UTTM_RETURN_IF_ERROR(ChargeIfNeeded(ctx));
+  UTTM_RETURN_IF_ERROR(ChargeUpTo(slots_.size(), ctx));
   divide_ = 0;
   Status s = AllocateRange(0);
   if (!s.ok()) {
-    UnchargeIfNeeded();
+    UnchargeDownTo(0);
     return s;
   }
   if ((flags_ & kPageVectorSwapped) != 0) {
@@ -191,7 +244,7 @@ Status PageVector::Populate(OperationContext& ctx) {
       if (!cs.ok()) {
         FreePages(0, n, /*bypass_pool=*/false);
         divide_ = 0;
-        UnchargeIfNeeded();
+        UnchargeDownTo(0);
         return cs;
       }
       i = j;
@@ -203,6 +256,7 @@ Status PageVector::Populate(OperationContext& ctx) {
     flags_ &= ~kPageVectorSwapped;
   }
   flags_ |= kPageVectorPopulated;
+  resident_pages_ = slots_.size();
   return Status::Ok();
 }
 
@@ -212,7 +266,8 @@ void PageVector::Unpopulate() {
   context_->stats().Add(Stat::kPagesUnpopulated, slots_.size());
   divide_ = 0;
   flags_ &= ~kPageVectorPopulated;
-  UnchargeIfNeeded();
+  resident_pages_ = 0;
+  UnchargeDownTo(0);
 }
 
 std::byte* PageVector::PageAddress(std::size_t i) const {
@@ -279,49 +334,87 @@ Result<PageCount> PageVector::Swapout(BackupStore* store) {
   return PageCount(n);
 }
 
+void PageVector::ReleaseInflight() {
+  if (inflight_.addr == nullptr) return;
+  if (inflight_caching_ != Caching::kCached) {
+    context_->caching_hook().SetCaching(std::span<const PageChunk>(&inflight_, 1),
+                                        inflight_caching_, Caching::kCached);
+  }
+  // Pages of the in-flight chunk already hold their slot's contents: they become leftovers in
+  // place (cached, like every leftover). The rest were never used.
+  for (std::size_t p = 0; p < inflight_done_; ++p) {
+    slots_[restored_ + p] = EncodeHead(inflight_.addr + p * kPageSize, 0);
+  }
+  context_->provider().FreeRange(inflight_.addr + inflight_done_ * kPageSize,
+                                 inflight_.pages() - inflight_done_);
+  inflight_ = PageChunk{};
+  inflight_done_ = 0;
+}
+
+void PageVector::CollapseRestore() {
+  if (!restore_started_) return;
+  // The committed prefix keeps its pages (now leftovers, made cached like every leftover).
+  MakeCached();
+  ReleaseInflight();
+  restored_ = 0;
+  inflight_done_ = 0;
+  restore_started_ = false;
+}
+
 Result<PageCount> PageVector::Backup(const BackupOptions& options, BackupStore* store) {
-  if (is_backed_up()) return Status(Errc::kInvalid, "PageVector::Backup: already backed up");
-  if (!is_populated()) return PageCount(0);
+  // Swapped (legacy) or unpopulated vectors hold no pages; a fully backed-up one has none left.
+  if (!is_populated() && !is_partial()) return PageCount(0);
   if (store == nullptr) store = attached_store_;
   if (!options.purge) {
     if (store == nullptr) return Status(Errc::kInvalid, "PageVector::Backup: no backup store");
+    if (attached_store_ != nullptr && is_backed_up() && store != attached_store_) {
+      return Status(Errc::kInvalid,
+                    "PageVector::Backup: the rest of a partial backup must go to the same store");
+    }
     if (store->BytesAvailable() < kPageSize) {
       return Status(Errc::kBusy, "PageVector::Backup: backup store has no space");
     }
   }
   const std::size_t n = slots_.size();
+  const bool was_populated = is_populated();
+  // A restore in progress gives up its progress: everything held becomes leftover pages.
+  CollapseRestore();
   // Everything leaving for the OS or a store is made cached first.
-  if (caching_ != Caching::kCached && divide_ > 0) {
-    std::vector<PageChunk> chunks;
-    for (std::size_t i = 0; i < divide_; ++i) {
-      if (IsHead(slots_[i])) chunks.push_back({PageOf(slots_[i]), PageOrder(OrderOf(slots_[i]))});
-    }
-    context_->caching_hook().SetCaching(chunks, caching_, Caching::kCached);
-  }
-  divide_ = 0;
+  MakeCached();
 
   if (options.purge) {
-    FreePages(0, n, /*bypass_pool=*/true);
+    // Contents are dropped by contract: pages go straight to the OS, handles are dropped.
+    const std::uint64_t freed = resident_pages_;
+    if (was_populated) {
+      FreePages(0, n, /*bypass_pool=*/true);
+    } else {
+      DropHandlesAndLeftovers(0);
+    }
     flags_ = (flags_ & ~kPageVectorPopulated) | kPageVectorBackedUp;
-    UnchargeIfNeeded();
-    context_->stats().Add(Stat::kPagesPurged, n);
-    return PageCount(n);
+    SettleBackedUp();
+    context_->stats().Add(Stat::kPagesPurged, freed);
+    return PageCount(freed);
   }
 
-  // Split chunks so each page can be freed as soon as it is in the store.
-  std::vector<std::uintptr_t> saved = slots_;
-  for (std::uintptr_t& v : slots_) v = EncodeHead(PageOf(v), 0);
-
+  // Store runs of pages with adjacent addresses (chunks stay encoded: a page of a chunk whose
+  // other pages went to the store is a leftover like any other), freeing each run as soon as it
+  // is stored.
   const std::size_t limit = ShouldFail(FaultPoint::kBackupPartial) ? (n + 1) / 2 : n;
-  std::vector<BackupHandle> handles(std::min(n, kMaxRun));
+  std::array<BackupHandle, kMaxRun> handles;
   const BackupFlags flags{options.writeback};
   std::size_t count = 0;
   Status error;
   std::size_t i = 0;
   while (i < limit) {
+    if (!IsPage(slots_[i])) {
+      ++i;
+      continue;
+    }
     std::size_t j = i + 1;
-    while (j < limit && j - i < kMaxRun && PageOf(slots_[j]) == PageOf(slots_[j - 1]) + kPageSize)
+    while (j < limit && j - i < kMaxRun && IsPage(slots_[j]) &&
+           PageOf(slots_[j]) == PageOf(slots_[j - 1]) + kPageSize) {
       ++j;
+    }
     std::byte* src = PageOf(slots_[i]);
     const std::size_t len = j - i;
     Result<std::size_t> r = store->BackupPages(src, len, flags, handles.data());
@@ -337,42 +430,52 @@ Result<PageCount> PageVector::Backup(const BackupOptions& options, BackupStore* 
     if (k < len) break;  // the store took only part of the run: a partial backup
   }
   if (count == 0) {
-    slots_ = std::move(saved);
-    divide_ = 0;
-    ApplyCaching(n);
+    if (was_populated) ApplyCaching(n);  // back as it was
     if (!error.ok()) return error;
     return PageCount(0);
   }
   flags_ = (flags_ & ~kPageVectorPopulated) | kPageVectorBackedUp;
-  UnchargeIfNeeded();
   attached_store_ = store;
+  SettleBackedUp();
   context_->stats().Add(Stat::kPagesBackedUp, count);
   return PageCount(count);
 }
 
 Status PageVector::RestoreChunk(OperationContext& ctx, BackupStore* store) {
   const std::size_t n = inflight_.pages();
-  std::vector<PageChunk> old_pages;
+  // Leftover pages copied into the chunk are freed in runs (no heap: the reclaim and fault-in
+  // paths allocate nothing in proportion to the object).
+  std::byte* free_start = nullptr;
+  std::size_t free_pages = 0;
+  auto free_leftover = [&](std::byte* page) {
+    if (free_start != nullptr && page == free_start + free_pages * kPageSize) {
+      ++free_pages;
+      return;
+    }
+    if (free_pages > 0) context_->provider().FreeRange(free_start, free_pages);
+    free_start = page;
+    free_pages = 1;
+  };
   Status status;
-  std::vector<BackupHandle> handles;
+  std::array<BackupHandle, kMaxRun> handles;
   std::size_t i = inflight_done_;
   while (i < n) {
     const std::size_t slot = restored_ + i;
     const std::uintptr_t v = slots_[slot];
     if (IsHandle(v)) {
       std::size_t j = i + 1;
-      while (j < n && IsHandle(slots_[restored_ + j])) ++j;
+      while (j < n && j - i < kMaxRun && IsHandle(slots_[restored_ + j])) ++j;
       if (ctx.interrupt_requested() ||
           (ctx.interruptible && ShouldFail(FaultPoint::kRestoreInterrupt))) {
         status = Status(Errc::kInterrupted, "PageVector::Restore: interrupted");
         break;
       }
-      handles.clear();
-      for (std::size_t p = i; p < j; ++p) handles.push_back(DecodeHandle(slots_[restored_ + p]));
+      const std::size_t len = j - i;
+      for (std::size_t p = 0; p < len; ++p) handles[p] = DecodeHandle(slots_[restored_ + i + p]);
       std::size_t copied = 0;
-      Status cs = store->CopyPages(handles.data(), handles.size(), inflight_.addr + i * kPageSize,
-                                   ctx, &copied);
-      if (cs.ok()) copied = handles.size();
+      Status cs =
+          store->CopyPages(handles.data(), len, inflight_.addr + i * kPageSize, ctx, &copied);
+      if (cs.ok()) copied = len;
       store->Drop(handles.data(), copied);
       for (std::size_t p = 0; p < copied; ++p) slots_[restored_ + i + p] = kRestoredMarker;
       ctx.pages_restored += copied;
@@ -386,7 +489,7 @@ Status PageVector::RestoreChunk(OperationContext& ctx, BackupStore* store) {
       if (IsPage(v)) {
         // A leftover page of a partial backup: copy it over and free it.
         std::memcpy(inflight_.addr + i * kPageSize, PageOf(v), kPageSize);
-        old_pages.push_back({PageOf(v), PageOrder(0)});
+        free_leftover(PageOf(v));
       }
       // Empty (purged) slots stay zero: the in-flight chunk is zero-filled.
       slots_[slot] = kRestoredMarker;
@@ -394,7 +497,7 @@ Status PageVector::RestoreChunk(OperationContext& ctx, BackupStore* store) {
     }
   }
   inflight_done_ = i;
-  context_->provider().Free(old_pages);
+  if (free_pages > 0) context_->provider().FreeRange(free_start, free_pages);
   return status;
 }
 
@@ -409,8 +512,27 @@ Status PageVector::Restore(OperationContext& ctx, BackupStore* store) {
       }
     }
   }
-  UTTM_RETURN_IF_ERROR(ChargeIfNeeded(ctx));
+  UTTM_RETURN_IF_ERROR(ChargeUpTo(n, ctx));
   restore_started_ = true;
+  Status s = RestoreChunks(ctx, store);
+  if (!s.ok()) {
+    // Resumable: the committed chunks are kept; the in-flight chunk keeps only the pages it
+    // filled (as leftovers in place), so the vector holds no page it does not use. What it holds
+    // meanwhile is charged and counted (a partial vector), so reclaim can take it back.
+    ReleaseInflight();
+    SettleBackedUp();
+    return s;
+  }
+  ApplyCaching(n);
+  restore_started_ = false;
+  restored_ = 0;
+  flags_ = (flags_ & ~(kPageVectorBackedUp | kPageVectorPartial)) | kPageVectorPopulated;
+  resident_pages_ = n;
+  return Status::Ok();
+}
+
+Status PageVector::RestoreChunks(OperationContext& ctx, BackupStore* store) {
+  const std::size_t n = slots_.size();
   PagePool& pool = context_->pool();
   while (restored_ < n) {
     if (inflight_.addr == nullptr) {
@@ -442,27 +564,40 @@ Status PageVector::Restore(OperationContext& ctx, BackupStore* store) {
     inflight_ = PageChunk{};
     inflight_done_ = 0;
   }
-  ApplyCaching(n);
-  restore_started_ = false;
-  restored_ = 0;
-  flags_ = (flags_ & ~kPageVectorBackedUp) | kPageVectorPopulated;
   return Status::Ok();
 }
 
 void PageVector::DropHandlesAndLeftovers(std::size_t from) {
-  std::vector<BackupHandle> handles;
-  std::vector<PageChunk> pages;
+  // Handles in runs of kMaxRun, leftover pages in runs of adjacent addresses: no heap.
+  std::array<BackupHandle, kMaxRun> handles;
+  std::size_t nh = 0;
+  auto drop = [&] {
+    if (nh == 0) return;
+    UTTM_CHECK(attached_store_ != nullptr, "backed-up page vector lost its store");
+    attached_store_->Drop(handles.data(), nh);
+    nh = 0;
+  };
+  std::byte* run = nullptr;
+  std::size_t run_pages = 0;
   for (std::size_t i = from; i < slots_.size(); ++i) {
     const std::uintptr_t v = slots_[i];
-    if (IsHandle(v)) handles.push_back(DecodeHandle(v));
-    if (IsPage(v)) pages.push_back({PageOf(v), PageOrder(0)});
+    if (IsHandle(v)) {
+      if (nh == kMaxRun) drop();
+      handles[nh++] = DecodeHandle(v);
+    }
+    if (IsPage(v)) {
+      if (run != nullptr && PageOf(v) == run + run_pages * kPageSize) {
+        ++run_pages;
+      } else {
+        if (run_pages > 0) context_->provider().FreeRange(run, run_pages);
+        run = PageOf(v);
+        run_pages = 1;
+      }
+    }
     slots_[i] = 0;
   }
-  if (!handles.empty()) {
-    UTTM_CHECK(attached_store_ != nullptr, "backed-up page vector lost its store");
-    attached_store_->Drop(handles.data(), handles.size());
-  }
-  context_->pool().Release(pages, Caching::kCached);
+  drop();
+  if (run_pages > 0) context_->provider().FreeRange(run, run_pages);
 }
 
 void PageVector::DiscardBackup() {
@@ -479,8 +614,9 @@ void PageVector::DiscardBackup() {
   inflight_done_ = 0;
   restore_started_ = false;
   divide_ = 0;
-  flags_ &= ~kPageVectorBackedUp;
-  UnchargeIfNeeded();
+  flags_ &= ~(kPageVectorBackedUp | kPageVectorPartial);
+  resident_pages_ = 0;
+  UnchargeDownTo(0);
 }
 
 PageVector::SlotKind PageVector::slot_kind(std::size_t i) const {

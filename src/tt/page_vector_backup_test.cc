@@ -72,6 +72,9 @@ int RestoreWithRetries(PageVector* v, OperationContext& op, BackupStore* store =
                 s.code() == Errc::kIo)
         << s.ToString();
     EXPECT_TRUE(v->is_backed_up());
+    // After a failed restore the vector is charged for exactly the pages it holds.
+    EXPECT_EQ(v->context().pages_allocated().value(), v->resident_pages().value());
+    EXPECT_EQ(v->is_partial(), v->resident_pages().value() > 0);
     if (++failures > 100000) return failures;
   }
 }
@@ -150,7 +153,9 @@ TEST(PageVectorBackupTest, BackupRestoreRoundTripFreesPagesAndStore) {
   EXPECT_EQ(CountKind(*v, PageVector::SlotKind::kHandle), 1027u);
   EXPECT_EQ(ctx.provider().pages_in_use(), 0u);  // every page went straight back to the OS
   EXPECT_EQ(ctx.pages_allocated().value(), 0u);
-  EXPECT_EQ(v->Backup({}).status().code(), Errc::kInvalid);
+  auto again = v->Backup({});  // everything is in the store already
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->value(), 0u);
   ASSERT_TRUE(v->Restore(op).ok());
   EXPECT_FALSE(v->is_backed_up());
   ExpectContents(v.get(), data);
@@ -180,6 +185,10 @@ TEST(PageVectorBackupTest, PartialBackupScenario) {
     EXPECT_EQ(CountKind(*v, PageVector::SlotKind::kHandle), 51u);
     EXPECT_EQ(CountKind(*v, PageVector::SlotKind::kPage), 50u);
     EXPECT_EQ(ctx.provider().pages_in_use(), 50u);
+    // Only what went to the store is uncharged: the 50 leftover pages are still counted.
+    EXPECT_TRUE(v->is_partial());
+    EXPECT_EQ(v->resident_pages().value(), 50u);
+    EXPECT_EQ(ctx.pages_allocated().value(), 50u);
     if (destroy_before_restore) {
       v.reset();
     } else {
@@ -191,6 +200,74 @@ TEST(PageVectorBackupTest, PartialBackupScenario) {
     EXPECT_EQ(ctx.provider().pages_in_use(), ctx.pool().pooled_pages());
     EXPECT_EQ(ctx.pages_allocated().value(), 0u);
   }
+}
+
+// A Partial vector is continued by the next backup: the leftovers go to the same store, the
+// charge follows the pages held at every step, and a restore brings back every page exactly.
+TEST(PageVectorBackupTest, NextBackupContinuesAPartialOne) {
+  MemoryContext ctx;
+  OperationContext op;
+  auto store = FileStore();
+  auto other = FileStore();
+  auto v = Make(&ctx, 300);
+  ASSERT_TRUE(v->Populate(op).ok());
+  auto data = Fill(v.get(), 9);
+  {
+    ScopedFault fault(FaultPoint::kStoreWrite, {.after = 120, .times = 1});
+    auto n = v->Backup({}, store.get());
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    EXPECT_EQ(n->value(), 120u);
+  }
+  ASSERT_TRUE(v->is_partial());
+  EXPECT_EQ(v->resident_pages().value(), 180u);
+  EXPECT_EQ(ctx.pages_allocated().value(), 180u);
+  EXPECT_EQ(store->BytesUsed(), 120 * kPageSize);
+  // The rest of a vector cannot go to a different store.
+  EXPECT_EQ(v->Backup({}, other.get()).status().code(), Errc::kInvalid);
+  EXPECT_EQ(v->resident_pages().value(), 180u);
+  auto rest = v->Backup({}, store.get());
+  ASSERT_TRUE(rest.ok()) << rest.status().ToString();
+  EXPECT_EQ(rest->value(), 180u);
+  EXPECT_FALSE(v->is_partial());
+  EXPECT_TRUE(v->is_backed_up());
+  EXPECT_EQ(v->resident_pages().value(), 0u);
+  EXPECT_EQ(ctx.pages_allocated().value(), 0u);
+  EXPECT_EQ(ctx.provider().pages_in_use(), ctx.pool().pooled_pages());
+  EXPECT_EQ(CountKind(*v, PageVector::SlotKind::kHandle), 300u);
+  ASSERT_TRUE(v->Restore(op, store.get()).ok());
+  ExpectContents(v.get(), data);
+  EXPECT_EQ(ctx.pages_allocated().value(), 300u);
+  EXPECT_EQ(store->BytesUsed(), 0u);
+}
+
+// A restore that fails half-way leaves a Partial vector charged for what it brought back; a
+// backup then gives that progress back to the store, and the next restore completes exactly.
+TEST(PageVectorBackupTest, FailedRestoreIsPartialAndCanBeBackedUpAgain) {
+  MemoryContext ctx;
+  OperationContext op;
+  auto store = FileStore();
+  auto v = Make(&ctx, 200);
+  v->AttachBackupStore(store.get());
+  ASSERT_TRUE(v->Populate(op).ok());
+  auto data = Fill(v.get(), 10);
+  ASSERT_TRUE(v->Backup({}).ok());
+  {
+    ScopedFault fault(FaultPoint::kStoreRead, {.after = 90, .times = 1});
+    EXPECT_EQ(v->Restore(op).code(), Errc::kIo);
+  }
+  ASSERT_TRUE(v->is_partial());
+  const std::uint64_t held = v->resident_pages().value();
+  EXPECT_GT(held, 0u);
+  EXPECT_LT(held, 200u);
+  EXPECT_EQ(ctx.pages_allocated().value(), held);
+  auto n = v->Backup({});
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(n->value(), held);
+  EXPECT_EQ(ctx.pages_allocated().value(), 0u);
+  EXPECT_FALSE(v->is_partial());
+  ASSERT_TRUE(v->Restore(op).ok());
+  ExpectContents(v.get(), data);
+  EXPECT_EQ(store->BytesUsed(), 0u);
 }
 
 TEST(PageVectorBackupTest, BusyWhenStoreFullUnlessPurging) {

@@ -78,8 +78,13 @@ class UTTM_EXPORT Device {
   // Evicts everything evictable from `man`, then waits for its move fence.
   Status EvictAll(ResourceManager* man, OperationContext& ctx);
 
-  // Waits until every queued delayed delete has run.
+  // Waits until every queued delayed delete has run. REQUIRES: delayed deletes not paused.
   void FlushDelayedDeletes();
+  // Holds the delayed-delete worker between objects, for a consistent look at the device (e.g.
+  // CheckInvariants): returns once the worker is not in the middle of one. Calls nest; each needs
+  // a ResumeDelayedDeletes. Objects released meanwhile are queued and cleaned up after resume.
+  void PauseDelayedDeletes();
+  void ResumeDelayedDeletes();
   // Live buffer objects of this device (including zombies and ghosts).
   std::uint64_t bo_count() const { return bo_count_.load(std::memory_order_relaxed); }
 
@@ -107,6 +112,7 @@ class UTTM_EXPORT Device {
   CondVar delete_cv_;
   std::deque<BufferObject*> delete_queue_ UTTM_GUARDED_BY(delete_mu_);
   bool delete_busy_ UTTM_GUARDED_BY(delete_mu_) = false;
+  int delete_paused_ UTTM_GUARDED_BY(delete_mu_) = 0;
   bool stopping_ UTTM_GUARDED_BY(delete_mu_) = false;
   std::thread delete_worker_;
 };

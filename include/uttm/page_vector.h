@@ -32,6 +32,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -142,6 +143,21 @@ class UTTM_EXPORT PageVector {
   // Drops all backed-up contents and leftover pages and clears kBackedUp (driver use before
   // re-populating a purged vector, ttm_tt_clear_backed_up plus cleanup). Contents are lost.
   void DiscardBackup();
+
+  // What the vector holds right now (for invariant checks and inspection).
+  struct Usage {
+    std::uint64_t charged_pages = 0;   // pages counted against the context's limits
+    std::uint64_t resident_pages = 0;  // pages held from the context's provider (pool chunks,
+                                       // leftovers of a backup, a restore's in-flight chunk)
+    std::uint64_t backup_pages = 0;    // handles held in backup_store()
+    std::uint64_t swap_pages = 0;      // handles held by a legacy Swapout
+  };
+  Usage usage() const;
+  // Calls fn(store, handle) for every backup or swap handle the vector holds.
+  void ForEachHandle(const std::function<void(const BackupStore*, BackupHandle)>& fn) const;
+  // Checks the vector's own state: flags agree with the slots, chunks are whole, a restore's
+  // progress is within bounds, handles have a store. kCorrupt naming the first violation.
+  Status CheckConsistency() const;
 
   // Slot inspection for tests and debugging.
   enum class SlotKind { kEmpty, kPage, kHandle, kRestored };

@@ -54,6 +54,9 @@ enum class Errc : int {
   kFault = EFAULT,
   kTimedOut = ETIMEDOUT,
   kNotSupported = EOPNOTSUPP,
+  // An internal structure is inconsistent (an invariant check failed; EUCLEAN, as file systems
+  // report detected metadata corruption).
+  kCorrupt = EUCLEAN,
 };
 
 // Short symbolic name of a code ("EBUSY", "ENOSPC", ...). Never null.

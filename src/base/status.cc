@@ -40,6 +40,8 @@ const char* ErrcName(Errc code) {
       return "ETIMEDOUT";
     case Errc::kNotSupported:
       return "EOPNOTSUPP";
+    case Errc::kCorrupt:
+      return "EUCLEAN";
   }
   return "E?";
 }
@@ -76,6 +78,8 @@ Errc ErrcFromErrno(int err) {
       return Errc::kTimedOut;
     case EOPNOTSUPP:
       return Errc::kNotSupported;
+    case EUCLEAN:
+      return Errc::kCorrupt;
     default:
       return Errc::kIo;
   }

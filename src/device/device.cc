@@ -128,7 +128,9 @@ void Device::QueueDelayedDelete(BufferObject* bo) {
 void Device::DelayedDeleteWorker() {
   MutexLock lock(&delete_mu_);
   for (;;) {
-    while (delete_queue_.empty() && !stopping_) delete_cv_.Wait(&delete_mu_);
+    while ((delete_queue_.empty() || delete_paused_ > 0) && !stopping_) {
+      delete_cv_.Wait(&delete_mu_);
+    }
     if (delete_queue_.empty()) return;
     BufferObject* bo = delete_queue_.front();
     delete_queue_.pop_front();
@@ -154,6 +156,19 @@ void Device::DelayedDeleteWorker() {
 void Device::FlushDelayedDeletes() {
   MutexLock lock(&delete_mu_);
   while (!delete_queue_.empty() || delete_busy_) delete_cv_.Wait(&delete_mu_);
+}
+
+void Device::PauseDelayedDeletes() {
+  MutexLock lock(&delete_mu_);
+  ++delete_paused_;
+  while (delete_busy_) delete_cv_.Wait(&delete_mu_);
+}
+
+void Device::ResumeDelayedDeletes() {
+  MutexLock lock(&delete_mu_);
+  UTTM_CHECK(delete_paused_ > 0, "ResumeDelayedDeletes without a pause");
+  --delete_paused_;
+  delete_cv_.SignalAll();
 }
 
 void Device::ForEachDevice(const std::function<void(Device&)>& fn) {

@@ -1,7 +1,7 @@
 // Copyright (c) uttm developers.
 //
 // bo_shrink.h: the per-object shrink helpers drivers build their shrinkers from (TTM's
-// ttm_bo_shrink_suitable, ttm_bo_shrink_avoid_wait and ttm_bo_shrink, kernel-design.md §3.6).
+// ttm_bo_shrink_suitable, ttm_bo_shrink_avoid_wait and ttm_bo_shrink in ttm_bo_util.c).
 //
 // Shrink(ctx, bo, flags) with the reservation held:
 //   1. allow_move and not in SYSTEM: Validate to SYSTEM; kNoMemory/kNoSpace become kBusy, other

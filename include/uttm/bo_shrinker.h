@@ -1,7 +1,7 @@
 // Copyright (c) uttm developers.
 //
 // bo_shrinker.h: the driver shrinker of one device (modelled on xe's xe_shrinker,
-// kernel-design.md §2.4, §3.12, §3.14), usable by any driver.
+// drivers/gpu/drm/xe/xe_shrinker.c and the purgeable accounting of xe_bo.c), usable by any driver.
 //
 // Accounting: the shrinker wraps the driver's DeviceFuncs in a decorator (funcs()) that the
 // device is created with. Every populate (fresh or restore), unpopulate, purge/backup by this

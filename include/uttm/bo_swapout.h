@@ -1,7 +1,7 @@
 // Copyright (c) uttm developers.
 //
 // bo_swapout.h: the legacy watermark swapout (TTM's ttm_bo_swapout, ttm_device_swapout,
-// ttm_global_swapout; kernel-design.md §3.4).
+// ttm_global_swapout in drivers/gpu/drm/ttm/ttm_bo.c and ttm_device.c).
 //
 // GlobalSwapout walks the process-wide device list (optionally only the devices drawing pages
 // from one MemoryContext); the first device that swaps something out goes to the back of the

@@ -4,7 +4,7 @@
 //
 // A buffer object has a size, a type, a priority, a pin count, a reservation (its own, or one
 // shared with a group), a current resource (where it lives; null when "gutted") and, for page
-// vector placements, a PageVector. Life cycle (kernel-design.md §2.2):
+// vector placements, a PageVector. Life cycle (as ttm_bo.c and ttm_bo_util.c):
 //
 //   Create ──Validate──► placed ◄──Validate / evict──► placed elsewhere
 //                          │  Validate(empty placement) or eviction to nothing: gutted

@@ -6,7 +6,10 @@
 // continues from the hitch, so the walker may drop the LRU lock (to lock a buffer object, to do
 // I/O) and resume correctly even if that resource was moved or freed meanwhile. Priorities are
 // walked 0 to 3, each list head to tail. When the hitch sits inside a bulk-move range, the cursor
-// registers with that bulk move so a bulk tail move drags the hitch along (no loop, no revisit).
+// registers with that bulk move so a bulk tail move drags the hitch behind the range: nothing
+// after the range is skipped and the walk ends. Like any resource bumped to the tail during a
+// walk (the kernel's ttm_resource_cursor behaves the same), the members of a range moved to the
+// tail come again, once each: a walk meets a resource at most once more per tail move of it.
 //
 // Init (First) and Fini must balance; Fini is idempotent. Locking: every method requires the
 // device LRU lock. (The lock is the cursor's Lru's; clang's analysis cannot tie a caller's

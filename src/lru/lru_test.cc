@@ -1,7 +1,7 @@
 // Copyright (c) uttm developers.
 //
 // LRU lists, bulk moves and restartable cursors (TTM's ttm_resource LRU helpers, the hitch
-// cursor of the shrinker series, and the walk scenarios of kernel-design.md §8.9).
+// cursor of the shrinker series, and walks that skip nothing while other resources move).
 #include "uttm/lru.h"
 
 #include <gtest/gtest.h>

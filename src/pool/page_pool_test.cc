@@ -1,6 +1,6 @@
 // Copyright (c) uttm developers.
 //
-// Upstream ttm_pool_test.c cases (kernel-design §6.1) plus the pool's own contract.
+// Upstream ttm_pool_test.c cases (drivers/gpu/drm/ttm/tests/ttm_pool_test.c) plus the pool's own contract.
 #include "uttm/page_pool.h"
 
 #include <gtest/gtest.h>

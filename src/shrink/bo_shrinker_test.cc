@@ -1,6 +1,6 @@
 // Copyright (c) uttm developers.
 //
-// Tests of the shrink helpers, the driver shrinker (kernel-design.md §8.3-8.7), madvise and the
+// Tests of the shrink helpers, the driver shrinker (purge, backup without __GFP_FS, writeback only from kswapd, trylock only, zombies and ghosts), madvise and the
 // direct-reclaim hook, against the test driver with real pages and a real FileStore.
 #include "uttm/bo_shrinker.h"
 

@@ -1,6 +1,6 @@
 // Copyright (c) uttm developers.
 //
-// The legacy watermark swapout (kernel-design.md §3.4, §8.8): populate over pages_limit swaps
+// The legacy watermark swapout (ttm_bo_swapout, ttm_global_swapout): populate over pages_limit swaps
 // other objects out round-robin across devices; EXTERNAL vectors are never touched; with nothing
 // to swap the limit is hard (kNoMemory).
 #include "uttm/bo_swapout.h"

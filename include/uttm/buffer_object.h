@@ -109,6 +109,11 @@ class UTTM_EXPORT BufferObject {
   Reservation* resv() const { return resv_; }
 
   // --- Placement (REQUIRES(reserved)) ---
+  // ttm_bo_validate: OK if the resource already fits `placement`, else moves the object to the
+  // first place with room (evicting others). An empty placement guts the object (its memory and
+  // contents go, ttm_bo_pipeline_gutting). Errors: kInvalid for a pinned object that would have
+  // to move or be gutted (upstream lets a driver gut a pinned object; here its contents are
+  // kept), kNoMemory when no place has room, the move's error (object unchanged).
   Status Validate(const Placement& placement, OperationContext& ctx);
   // Pinned objects never move or get evicted; their resource sits on the unevictable list.
   void Pin();

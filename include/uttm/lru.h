@@ -35,15 +35,20 @@ class UTTM_EXPORT Lru {
 
   Mutex* lock() UTTM_RETURN_CAPABILITY(mu_) { return &mu_; }
 
-  // Puts a newly allocated resource on its list (tail) and adds its size to the manager's usage,
-  // then into its bulk move if it has one and is evictable (ttm_resource_init + add_bulk_move).
-  void AddResource(Resource* res) UTTM_REQUIRES(mu_);
+  // Files a newly allocated resource as its object stands (ttm_resource_init, which reads the
+  // object's pin count and priority): the resource takes `priority` and is marked unevictable iff
+  // `pinned`; it goes to the tail of the unevictable list when pinned, else of its manager's list
+  // for `priority` (kInvalid-free: priority is clamped to kNumPriorities - 1); its size is added
+  // to the manager's usage, and it joins its bulk move if it has one and is evictable
+  // (ttm_resource_add_bulk_move).
+  void AddResource(Resource* res, unsigned priority, bool pinned) UTTM_REQUIRES(mu_);
   // Takes a resource off every list and subtracts its usage (ttm_resource_fini + del_bulk_move).
   void RemoveResource(Resource* res) UTTM_REQUIRES(mu_);
   // Marks the resource most recently used: tail of its list or of its bulk range.
   void MoveToTail(Resource* res) UTTM_REQUIRES(mu_);
   // Changes whether the resource is unevictable, moving it between lists (to the tail) and in or
-  // out of its bulk range.
+  // out of its bulk range. No-op when unchanged (the resource keeps its place, so a walk that
+  // failed on it does not meet it again at the tail).
   void SetUnevictable(Resource* res, bool unevictable) UTTM_REQUIRES(mu_);
   // Changes the resource's priority (moves it to the tail of the new list).
   void SetPriority(Resource* res, unsigned priority) UTTM_REQUIRES(mu_);

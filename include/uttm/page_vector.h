@@ -156,7 +156,8 @@ class UTTM_EXPORT PageVector {
   // Calls fn(store, handle) for every backup or swap handle the vector holds.
   void ForEachHandle(const std::function<void(const BackupStore*, BackupHandle)>& fn) const;
   // Checks the vector's own state: flags agree with the slots, chunks are whole, a restore's
-  // progress is within bounds, handles have a store. kCorrupt naming the first violation.
+  // progress is within bounds, handles have a store, the pages charged and counted are the pages
+  // held. kCorrupt naming the first violation. Call between operations (not from a callback).
   Status CheckConsistency() const;
 
   // Slot inspection for tests and debugging.
@@ -189,6 +190,8 @@ class UTTM_EXPORT PageVector {
   // Frees the unused tail of the in-flight restore chunk; its filled pages become leftovers in
   // their slots.
   void ReleaseInflight();
+  // kCorrupt unless slots [from, to) are whole chunks.
+  Status CheckChunks(std::size_t from, std::size_t to) const;
   // Turns a restore in progress into leftover pages (for a backup of a partial vector).
   void CollapseRestore();
   void DropHandlesAndLeftovers(std::size_t from);

@@ -195,11 +195,9 @@ Result<std::unique_ptr<Resource>> BufferObject::ResourceAlloc(const Place& place
       .size = size_, .page_alignment = page_alignment_, .bo = this, .priority = priority_};
   UTTM_ASSIGN_OR_RETURN(std::unique_ptr<Resource> res, man->Alloc(req, place));
   res->set_bo(this);
-  res->set_priority(priority_);
   MutexLock lock(device_->lru().lock());
-  res->set_unevictable(pin_count_ > 0);
   res->set_bulk_move(bulk_move_);
-  device_->lru().AddResource(res.get());
+  device_->lru().AddResource(res.get(), priority_, pin_count_ > 0);
   return res;
 }
 
@@ -459,7 +457,10 @@ Status BufferObject::MoveWithHops(std::unique_ptr<Resource> new_res, bool evict,
 }
 
 Status BufferObject::Validate(const Placement& placement, OperationContext& ctx) {
-  if (placement.empty()) return PipelineGutting();
+  if (placement.empty()) {
+    if (pin_count_ > 0) return Status(Errc::kInvalid, "a pinned buffer object cannot be gutted");
+    return PipelineGutting();
+  }
   bool force_space = false;
   Status ret;
   do {

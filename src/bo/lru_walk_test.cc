@@ -1,10 +1,10 @@
 // Copyright (c) uttm developers.
 //
-// LRU walks at the buffer-object level (the walk rules of ttm_lru_walk_for_evict and the bo LRU cursor in ttm_bo_util.c): ReservedBoCursor, eviction
-// order, contention, concurrent bumps and frees, zombies, ghosts, pipelined eviction, the two
-// validation passes, and an ExecContext transaction over several objects. Cases already in
-// ttm_bo_validate_test.cc (move fence signaled / not signaled, deleted / pinned eviction) are not
-// repeated.
+// LRU walks at the buffer-object level (the walk rules of ttm_lru_walk_for_evict and the bo LRU
+// cursor in ttm_bo_util.c): ReservedBoCursor, eviction order, contention, concurrent bumps and
+// frees, zombies, ghosts, pipelined eviction, the two validation passes, and an ExecContext
+// transaction over several objects. Cases already in ttm_bo_validate_test.cc (move fence signaled /
+// not signaled, deleted / pinned eviction) are not repeated.
 #include "uttm/lru_walk.h"
 
 #include <gtest/gtest.h>

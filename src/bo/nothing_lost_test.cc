@@ -268,5 +268,46 @@ TEST_F(NothingLostTest, PagesOfAFailedRestoreCanBeReclaimed) {
   ExpectContent(*bo, 8);
 }
 
+// Gutting a pinned object would drop the memory a pin promises to keep (found by the fuzzer).
+TEST_F(NothingLostTest, APinnedObjectIsNotGutted) {
+  BoRef bo = Make(PlacementOf(kMemTt));
+  Fill(*bo, 9);
+  OperationContext ctx;
+  ASSERT_TRUE(bo->Reserve(ctx).ok());
+  bo->resv()->AssertHeld();
+  bo->Pin();
+  const Resource* before = bo->resource();
+  EXPECT_EQ(bo->Validate(Placement(), ctx).code(), Errc::kInvalid);
+  EXPECT_EQ(bo->resource(), before);
+  bo->Unpin();
+  bo->Unreserve();
+  ExpectContent(*bo, 9);
+}
+
+// A store that refuses every write (ENOSPC): a watermark swapout tries each object once and
+// ends, each object keeps its place, its pages and its contents. (The failed object used to be
+// bumped to the LRU tail, where the same walk met it again: an endless loop.)
+TEST_F(NothingLostTest, SwapoutIntoAFullStoreTriesEachObjectOnceAndEnds) {
+  std::vector<BoRef> bos;
+  for (std::uint64_t i = 0; i < 3; ++i) {
+    bos.push_back(Make(PlacementOf(kMemSystem)));
+    Fill(*bos.back(), 20 + i);
+  }
+  const std::uint64_t errors_before = stats_.Get(Stat::kStoreWriteErrors);
+  {
+    ScopedFault full(FaultPoint::kStoreNoSpace, FaultSpec{});
+    OperationContext ctx;
+    Result<std::uint64_t> swapped = SwapoutAll(*dev_->get(), ctx);
+    ASSERT_TRUE(swapped.ok()) << swapped.status().ToString();
+    EXPECT_EQ(*swapped, 0u);
+  }
+  EXPECT_EQ(stats_.Get(Stat::kStoreWriteErrors) - errors_before, 3u);
+  EXPECT_EQ(store_->BytesUsed(), 0u);
+  for (std::uint64_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(bos[i]->tt()->is_populated());
+    ExpectContent(*bos[i], 20 + i);
+  }
+}
+
 }  // namespace
 }  // namespace uttm

@@ -54,7 +54,7 @@ TEST_P(TtmResourceInit, ttm_resource_init_basic) {
   EXPECT_FALSE(r->bus().is_iomem);
   {
     MutexLock lock(lru.lock());
-    lru.AddResource(r);
+    lru.AddResource(r, (*bo)->priority(), (*bo)->pin_count() > 0);
     EXPECT_EQ(man->lru(1).back(), r->lru_node());  // last on lru[priority]
   }
   EXPECT_EQ(man->usage(), usage_before + (8_KiB).value());
@@ -105,7 +105,7 @@ TEST(TtmResource, ttm_sys_man_free_basic) {
   ASSERT_TRUE(res.ok());
   {
     MutexLock lock(lru.lock());
-    lru.AddResource(res->get());
+    lru.AddResource(res->get(), (*bo)->priority(), false);
   }
   EXPECT_EQ(sys->usage(), (16_KiB).value());
   {
@@ -115,6 +115,34 @@ TEST(TtmResource, ttm_sys_man_free_basic) {
   }
   sys->Free(std::move(res).value());
   EXPECT_EQ(sys->usage(), 0u);
+}
+
+// ttm_resource_init files a resource by its object: a pinned object's resource goes to the
+// unevictable list, a priority-3 object's to lru[3], whatever the resource carried before.
+TEST(TtmResource, AddResourceFilesByTheObjectsPinAndPriority) {
+  TestDevice dev;
+  ResourceManager* sys = dev->manager(kMemSystem);
+  Lru& lru = dev->lru();
+  OperationContext ctx;
+  auto bo =
+      BufferObject::Create(dev.get(), BoOptions{.size = 16_KiB, .priority = 3}, Placement(), ctx);
+  ASSERT_TRUE(bo.ok());
+  for (bool pinned : {false, true}) {
+    auto res = sys->Alloc(AllocRequest{.size = 16_KiB, .bo = bo->get(), .priority = 0},
+                          testing::PlaceOf(kMemSystem));
+    ASSERT_TRUE(res.ok());
+    Resource* r = res->get();
+    {
+      MutexLock lock(lru.lock());
+      lru.AddResource(r, (*bo)->priority(), pinned);
+      EXPECT_EQ(r->priority(), 3u);
+      EXPECT_EQ(r->unevictable(), pinned);
+      EXPECT_EQ(pinned ? lru.unevictable().back() : sys->lru(3).back(), r->lru_node());
+      EXPECT_TRUE(sys->lru(0).empty());
+      lru.RemoveResource(r);
+    }
+    sys->Free(std::move(res).value());
+  }
 }
 
 }  // namespace

@@ -135,7 +135,8 @@ class DeviceChecker {
     }
     const PageVector* tt = bo.tt();
     const bool use_tt = res->manager()->use_tt();
-    const bool swapped = tt != nullptr && tt->is_swapped() && use_tt;
+    // Nothing left to reclaim (swapped, or backed up holding no page): unevictable, as pinned.
+    const bool swapped = tt != nullptr && tt->is_swapped() && !tt->is_partial() && use_tt;
     const bool want_unevictable = bo.pin_count() > 0 || swapped;
     if (res->unevictable() != want_unevictable) {
       return Corrupt(dev_, Describe(*res) + (res->unevictable() ? " is" : " is not") +
@@ -145,7 +146,8 @@ class DeviceChecker {
     }
     if (tt == nullptr) return Status::Ok();
     Status consistent = tt->CheckConsistency();
-    if (!consistent.ok()) return Corrupt(dev_, Describe(*res) + ": " + std::string(consistent.message()));
+    if (!consistent.ok())
+      return Corrupt(dev_, Describe(*res) + ": " + std::string(consistent.message()));
     const PageVector::Usage u = tt->usage();
     if (!use_tt && (u.resident_pages != 0 || u.backup_pages != 0 || u.swap_pages != 0)) {
       return Corrupt(dev_, "an object in device memory (" + Describe(*res) + ") still holds " +
@@ -153,10 +155,9 @@ class DeviceChecker {
                                std::to_string(u.backup_pages + u.swap_pages) +
                                " backed-up pages in its page vector");
     }
-    // Pages held are pages charged (a restore in progress charges its whole vector up front).
+    // Pages held are pages charged (CheckConsistency checked it; the message says how far off).
     const bool external = (tt->flags() & kPageVectorExternal) != 0;
-    if (!external && (u.charged_pages < u.resident_pages ||
-                      (!tt->is_restoring() && u.charged_pages != u.resident_pages))) {
+    if (!external && u.charged_pages != u.resident_pages) {
       return Corrupt(dev_, Describe(*res) + ": its page vector holds " +
                                std::to_string(u.resident_pages) + " pages but has charged " +
                                std::to_string(u.charged_pages));
@@ -189,10 +190,11 @@ Status CheckStore(const BackupStore* store, std::vector<std::uint64_t>& handles)
   }
   std::sort(handles.begin(), handles.end());
   for (std::size_t i = 0; i < handles.size(); ++i) {
-    if (handles[i] == 0) return Status(Errc::kCorrupt, "store " + name + ": an invalid handle is held");
+    if (handles[i] == 0)
+      return Status(Errc::kCorrupt, "store " + name + ": an invalid handle is held");
     if (i > 0 && handles[i] == handles[i - 1]) {
-      return Status(Errc::kCorrupt, "store " + name + ": handle " + std::to_string(handles[i]) +
-                                        " is held twice");
+      return Status(Errc::kCorrupt,
+                    "store " + name + ": handle " + std::to_string(handles[i]) + " is held twice");
     }
   }
   if (store == nullptr) return Status::Ok();
@@ -241,16 +243,16 @@ Status CheckInvariants(MemoryContext& memory, const InvariantOptions& options) {
     UTTM_RETURN_IF_ERROR(DeviceChecker(*d, &totals).Run());
   }
   if (memory.pages_allocated().value() != totals.charged_pages) {
-    return Status(Errc::kCorrupt, "memory context: " +
-                                      std::to_string(memory.pages_allocated().value()) +
-                                      " pages charged, the page vectors account for " +
-                                      std::to_string(totals.charged_pages));
+    return Status(Errc::kCorrupt,
+                  "memory context: " + std::to_string(memory.pages_allocated().value()) +
+                      " pages charged, the page vectors account for " +
+                      std::to_string(totals.charged_pages));
   }
   if (memory.dma32_pages_allocated().value() != totals.dma32_charged_pages) {
-    return Status(Errc::kCorrupt, "memory context: " +
-                                      std::to_string(memory.dma32_pages_allocated().value()) +
-                                      " dma32 pages charged, the page vectors account for " +
-                                      std::to_string(totals.dma32_charged_pages));
+    return Status(Errc::kCorrupt,
+                  "memory context: " + std::to_string(memory.dma32_pages_allocated().value()) +
+                      " dma32 pages charged, the page vectors account for " +
+                      std::to_string(totals.dma32_charged_pages));
   }
   const std::uint64_t in_use = memory.provider().pages_in_use();
   const std::uint64_t pooled = memory.pool().pooled_pages();
@@ -267,7 +269,9 @@ Status CheckInvariants(MemoryContext& memory, const InvariantOptions& options) {
     if (shrinker == nullptr) continue;
     Result<ShrinkAccounting> r = shrinker->CheckAccounting();
     if (r.code() == Errc::kBusy) return r.status();
-    if (!r.ok()) return Status(Errc::kCorrupt, std::string(shrinker->name()) + ": " + std::string(r.status().message()));
+    if (!r.ok())
+      return Status(Errc::kCorrupt,
+                    std::string(shrinker->name()) + ": " + std::string(r.status().message()));
   }
   return Status::Ok();
 }

@@ -1,6 +1,8 @@
 // Copyright (c) uttm developers.
 #include "uttm/lru.h"
 
+#include <algorithm>
+
 #include "base/check.h"
 #include "uttm/lru_bulk_move.h"
 #include "uttm/lru_cursor.h"
@@ -42,7 +44,9 @@ Lru::~Lru() {
   UTTM_CHECK(unevictable_.empty(), "device destroyed with resources on its unevictable list");
 }
 
-void Lru::AddResource(Resource* res) {
+void Lru::AddResource(Resource* res, unsigned priority, bool pinned) {
+  res->set_priority(std::min(priority, kNumPriorities - 1));
+  res->set_unevictable(pinned);
   ResourceManager* man = res->manager();
   if (res->unevictable()) {
     unevictable_.PushBack(res->lru_node());
@@ -70,10 +74,7 @@ void Lru::MoveToTail(Resource* res) {
 }
 
 void Lru::SetUnevictable(Resource* res, bool unevictable) {
-  if (res->unevictable() == unevictable) {
-    MoveToTail(res);
-    return;
-  }
+  if (res->unevictable() == unevictable) return;
   if (unevictable) BulkDel(res);
   res->set_unevictable(unevictable);
   if (unevictable) {

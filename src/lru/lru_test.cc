@@ -44,10 +44,9 @@ class LruTest : public ::testing::Test {
     EXPECT_TRUE(res.ok());
     Resource* r = res->get();
     r->set_bulk_move(bulk);
-    r->set_unevictable(unevictable);
     {
       MutexLock lock(lru_.lock());
-      lru_.AddResource(r);
+      lru_.AddResource(r, prio, unevictable);
     }
     live_.push_back(std::move(res).value());
     return r;
@@ -181,7 +180,7 @@ TEST_F(LruTest, CursorSurvivesBumpsAndFrees) {
   cursor.Fini();
   EXPECT_EQ(seen, (std::vector<Resource*>{rs[0], rs[1], rs[2], rs[4], rs[5], rs[3]}));
   // Put rs[0] back so the fixture can free it.
-  lru_.AddResource(rs[0]);
+  lru_.AddResource(rs[0], rs[0]->priority(), false);
 }
 
 TEST_F(LruTest, CursorInitFiniBalanced) {

@@ -43,16 +43,14 @@ Result<std::int64_t> SwapoutOne(BufferObject& bo, OperationContext& ctx) {
   bo.device().funcs().SwapNotify(bo);
   tt = bo.tt();
   if (tt == nullptr || !tt->is_populated()) return std::int64_t{0};
-  {
-    MutexLock lock(bo.device().lru().lock());
-    if (bo.resource() != nullptr) bo.device().lru().SetUnevictable(bo.resource(), true);
-  }
   Result<PageCount> r = tt->Swapout(store);
   if (r.ok()) {
     // As ttm_tt_swapout ends in ttm_tt_unpopulate: the driver's accounting sees the pages go.
     bo.device().funcs().TtUnpopulate(bo, *tt);
+    // Swapped: to the unevictable list. A failed object keeps its LRU place, so this walk does
+    // not meet it again at the tail (with a full store that was an endless loop).
+    bo.UpdateLruState();
   }
-  bo.UpdateLruState();
   if (!r.ok()) {
     if (r.code() == Errc::kNoMemory || r.code() == Errc::kNoSpace) return Skip("store full");
     return r.status();

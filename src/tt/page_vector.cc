@@ -622,7 +622,7 @@ void PageVector::DiscardBackup() {
 
 PageVector::Usage PageVector::usage() const {
   Usage u;
-  u.charged_pages = charged_ ? num_pages().value() : 0;
+  u.charged_pages = charged_pages_;
   for (std::uintptr_t v : slots_) {
     if (IsPage(v)) ++u.resident_pages;
     if (IsHandle(v)) ++u.backup_pages;
@@ -647,7 +647,29 @@ Status Inconsistent(std::size_t slot, const char* what) {
                 "page vector slot " + std::to_string(slot) + ": " + std::string(what));
 }
 
+Status Inconsistent(const char* what) {
+  return Status(Errc::kCorrupt, "page vector: " + std::string(what));
+}
+
 }  // namespace
+
+Status PageVector::CheckChunks(std::size_t from, std::size_t to) const {
+  // Whole chunks of consecutive pages: a head of order k, then 2^k - 1 tail pages.
+  for (std::size_t i = from; i < to;) {
+    const std::uintptr_t v = slots_[i];
+    if (!IsHead(v)) return Inconsistent(i, "a page expected to start a chunk is not a chunk head");
+    const std::size_t len = std::size_t{1} << OrderOf(v);
+    if (i + len > to) return Inconsistent(i, "chunk runs past the end of its range");
+    for (std::size_t p = 1; p < len; ++p) {
+      const std::uintptr_t t = slots_[i + p];
+      if (!IsPage(t) || IsHead(t) || PageOf(t) != PageOf(v) + p * kPageSize) {
+        return Inconsistent(i + p, "chunk tail page is missing or not contiguous");
+      }
+    }
+    i += len;
+  }
+  return Status::Ok();
+}
 
 Status PageVector::CheckConsistency() const {
   const std::size_t n = slots_.size();
@@ -655,68 +677,52 @@ Status PageVector::CheckConsistency() const {
   const bool backed_up = is_backed_up();
   const bool swapped = (flags_ & kPageVectorSwapped) != 0;
   if (populated + backed_up + swapped > 1) {
-    return Status(Errc::kCorrupt, "page vector is in more than one of populated, backed up and swapped");
+    return Inconsistent("in more than one of populated, backed up and swapped");
   }
-  if (divide_ > n || restored_ > n) return Inconsistent(n, "divide or restore progress beyond the end");
+  if (divide_ > n || restored_ > n)
+    return Inconsistent("divide or restore progress beyond the end");
+  // Between calls no restore chunk is in flight (a failed restore releases it).
+  if (inflight_.addr != nullptr || inflight_done_ != 0) {
+    return Inconsistent("a restore chunk is in flight between calls");
+  }
+  const std::uint64_t held = CountResident();
+  if (held != resident_pages_) return Inconsistent("resident page count differs from the slots");
+  const bool external = (flags_ & kPageVectorExternal) != 0;
+  if (!external && charged_pages_ != held) {
+    return Inconsistent("charged pages differ from the pages held");
+  }
+  if (external && charged_pages_ != 0) return Inconsistent("an external vector is charged");
+  if (is_partial() != (backed_up && held > 0)) {
+    return Inconsistent("the partial flag disagrees with a backed-up vector holding pages");
+  }
   if (swapped != !swap_handles_.empty() && !(swapped && n == 0)) {
-    return Status(Errc::kCorrupt, "swap handles do not match the swapped flag");
+    return Inconsistent("swap handles do not match the swapped flag");
   }
   if (swapped) {
-    if (swap_handles_.size() != n) return Status(Errc::kCorrupt, "swapped vector with a handle count unlike its size");
-    if (swap_store_ == nullptr) return Status(Errc::kCorrupt, "swapped vector without a store");
+    if (swap_handles_.size() != n)
+      return Inconsistent("swapped, with a handle count unlike its size");
+    if (swap_store_ == nullptr) return Inconsistent("swapped without a store");
     for (BackupHandle h : swap_handles_) {
-      if (!h.valid()) return Status(Errc::kCorrupt, "swapped vector holds an invalid handle");
+      if (!h.valid()) return Inconsistent("swapped, holding an invalid handle");
     }
   }
-  // Whole chunks of consecutive pages: a head of order k, then 2^k - 1 tail pages.
-  auto check_chunks = [&](std::size_t from, std::size_t to) -> Status {
-    for (std::size_t i = from; i < to;) {
-      const std::uintptr_t v = slots_[i];
-      if (!IsHead(v)) return Inconsistent(i, "a page expected to start a chunk is not a chunk head");
-      const std::size_t len = std::size_t{1} << OrderOf(v);
-      if (i + len > to) return Inconsistent(i, "chunk runs past the end of its range");
-      for (std::size_t p = 1; p < len; ++p) {
-        const std::uintptr_t t = slots_[i + p];
-        if (!IsPage(t) || IsHead(t) || PageOf(t) != PageOf(v) + p * kPageSize) {
-          return Inconsistent(i + p, "chunk tail page is missing or not contiguous");
-        }
-      }
-      i += len;
-    }
-    return Status::Ok();
-  };
   if (populated) {
-    UTTM_RETURN_IF_ERROR(check_chunks(0, n));
-    if (!charged_ && (flags_ & kPageVectorExternal) == 0) {
-      return Status(Errc::kCorrupt, "populated vector is not charged");
-    }
-    return Status::Ok();
+    if (held != n) return Inconsistent("populated but not holding every page");
+    return CheckChunks(0, n);
   }
   if (!backed_up) {
     for (std::size_t i = 0; i < n; ++i) {
       if (slots_[i] != 0) return Inconsistent(i, "unpopulated vector holds something");
     }
-    if (charged_) return Status(Errc::kCorrupt, "unpopulated vector is still charged");
     return Status::Ok();
   }
-  UTTM_RETURN_IF_ERROR(check_chunks(0, restored_));
-  const std::size_t inflight_end = inflight_.addr != nullptr ? restored_ + inflight_.pages() : restored_;
-  if (inflight_end > n) return Inconsistent(restored_, "in-flight restore chunk runs past the end");
-  if (inflight_.addr == nullptr && inflight_done_ != 0) {
-    return Inconsistent(restored_, "restore progress without an in-flight chunk");
-  }
+  // Backed up: committed restore chunks, then handles, leftover pages (whole or split chunks)
+  // and empty (purged) slots.
+  UTTM_RETURN_IF_ERROR(CheckChunks(0, restored_));
   for (std::size_t i = restored_; i < n; ++i) {
     const std::uintptr_t v = slots_[i];
-    const bool done_in_flight = i < restored_ + inflight_done_ && i < inflight_end;
-    if (v == kRestoredMarker) {
-      if (!done_in_flight) return Inconsistent(i, "restored marker outside the in-flight chunk's done part");
-      continue;
-    }
-    if (done_in_flight) return Inconsistent(i, "slot before the in-flight progress was not restored");
+    if (v == kRestoredMarker) return Inconsistent(i, "restored marker with no restore in flight");
     if (IsHandle(v) && attached_store_ == nullptr) return Inconsistent(i, "handle without a store");
-    if (IsPage(v) && (!IsHead(v) || OrderOf(v) != 0)) {
-      return Inconsistent(i, "leftover page of a backup is not a single page");
-    }
   }
   return Status::Ok();
 }

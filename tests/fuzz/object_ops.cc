@@ -9,10 +9,12 @@
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "testing/content.h"
 #include "testing/test_device.h"
 #include "uttm/bo_shrinker.h"
 #include "uttm/bo_swapout.h"
@@ -54,27 +56,11 @@ class Reader {
   std::size_t pos_ = 0;
 };
 
-std::uint64_t Mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-// The content of byte `offset` of object `uid` written at `version`: every 8-byte word of every
-// page differs between objects, pages, offsets and versions.
+// The content of object `uid` written at `version` (testing/content.h: every word differs between
+// objects, pages, offsets and versions).
 void FillContent(std::uint64_t uid, std::uint32_t version, std::uint64_t offset, std::byte* out,
                  std::size_t len) {
-  std::uint64_t word_index = ~std::uint64_t{0};
-  std::uint64_t word = 0;
-  for (std::size_t i = 0; i < len; ++i) {
-    const std::uint64_t off = offset + i;
-    if (off / 8 != word_index) {
-      word_index = off / 8;
-      word = Mix(Mix(uid) ^ (std::uint64_t{version} << 40) ^ word_index);
-    }
-    out[i] = static_cast<std::byte>(word >> (8 * (off % 8)));
-  }
+  testing::FillContent({.object = uid, .version = version}, offset, std::span(out, len));
 }
 
 struct Object {
@@ -115,9 +101,8 @@ enum class Op : std::uint8_t {
 
 const char* OpName(Op op) {
   static constexpr std::array<const char*, static_cast<std::size_t>(Op::kCount)> kNames = {
-      "create", "validate", "write",  "read",  "madvise", "pin",   "unpin",
-      "evict",  "shrink",   "reclaim", "swapout", "fault", "disarm", "release",
-      "limit",  "busy",     "flush",  "concurrent"};
+      "create",  "validate", "write", "read",   "madvise", "pin",   "unpin", "evict", "shrink",
+      "reclaim", "swapout",  "fault", "disarm", "release", "limit", "busy",  "flush", "concurrent"};
   return kNames[static_cast<std::size_t>(op)];
 }
 
@@ -196,12 +181,12 @@ Status World::SetUp() {
     UTTM_ASSIGN_OR_RETURN(store_, NewMemfdStore(mso));
   }
   reclaimer_ = std::make_unique<Reclaimer>(&stats_);
-  test_ = std::make_unique<testing::TestDevice>(
-      PageCount(64), Bytes(std::uint64_t{64} << 20), memory_.get(), store_.get(),
-      [&](DeviceFuncs* driver) {
-        test_shrinker_ = std::make_unique<BoShrinker>(driver);
-        return test_shrinker_->funcs();
-      });
+  test_ =
+      std::make_unique<testing::TestDevice>(PageCount(64), Bytes(std::uint64_t{64} << 20),
+                                            memory_.get(), store_.get(), [&](DeviceFuncs* driver) {
+                                              test_shrinker_ = std::make_unique<BoShrinker>(driver);
+                                              return test_shrinker_->funcs();
+                                            });
   test_->AddArena(testing::kMemMock2, PageCount(64));
   UTTM_RETURN_IF_ERROR(test_shrinker_->Attach(test_->get()));
   if ((config & 0x10) != 0) {
@@ -220,7 +205,8 @@ Status World::SetUp() {
     UTTM_RETURN_IF_ERROR(sim_shrinker_->Attach(sim_->device()));
     UTTM_RETURN_IF_ERROR(reclaimer_->Register(sim_shrinker_.get()));
   }
-  UTTM_RETURN_IF_ERROR(RegisterDeviceReclaim(reclaimer_.get(), test_shrinker_.get(), memory_.get()));
+  UTTM_RETURN_IF_ERROR(
+      RegisterDeviceReclaim(reclaimer_.get(), test_shrinker_.get(), memory_.get()));
   registered_ = true;
   InstallWatermarkSwapout(*memory_);
   Trace("config " + std::to_string(config) + ": limit " + std::to_string(kLimits[config & 3]) +
@@ -228,7 +214,6 @@ Status World::SetUp() {
         (sim_ ? ((config & 0x20) != 0 ? ", sim gpu (synchronous moves)" : ", sim gpu") : ""));
   return Status::Ok();
 }
-
 
 void World::TearDown() {
   FaultInjection::DisarmAll();
@@ -317,12 +302,17 @@ Status World::Observe(Object& obj) {
   const bool populated = bo.tt() != nullptr && bo.tt()->is_populated();
   bo.resv()->Unlock();
   if (advice == Madvice::kPurged && !obj.purged) {
-    if (!obj.dontneed) return Violation("object " + std::to_string(obj.uid) + " was purged while will-need");
+    if (!obj.dontneed)
+      return Violation("object " + std::to_string(obj.uid) + " was purged while will-need");
     obj.purged = true;
     obj.dontneed = false;
     std::fill(obj.shadow.begin(), obj.shadow.end(), std::byte{0});
   }
   if (obj.pins > 0) {
+    // Pinned without memory (created with no placement): CPU access gives it a SYSTEM resource.
+    if (obj.pinned_resource == nullptr && res != nullptr && res->mem_type() == kMemSystem) {
+      obj.pinned_resource = res;
+    }
     if (res != obj.pinned_resource) {
       return Violation("pinned object " + std::to_string(obj.uid) + " changed its resource");
     }
@@ -389,7 +379,8 @@ Status World::DoCreate() {
     Status w = obj.bo->Write(0, obj.shadow, wctx);
     Trace("  initial write: " + w.ToString());
     if (!w.ok()) {
-      if (!ExpectedFailure(w, faults_armed())) return Violation("initial write failed: " + w.ToString());
+      if (!ExpectedFailure(w, faults_armed()))
+        return Violation("initial write failed: " + w.ToString());
       obj = Object();  // content unknown: drop it
     }
   }
@@ -411,9 +402,8 @@ Status World::DoValidate(Object& obj) {
   if (s.ok()) {
     if (placement.empty()) {
       // Gutting drops the contents (ttm_bo_pipeline_gutting).
+      if (obj.pins > 0) return Violation("a pinned object was gutted");
       std::fill(obj.shadow.begin(), obj.shadow.end(), std::byte{0});
-      if (obj.pins > 0) obj.pinned_resource = obj.bo->resource();
-      obj.pinned_populated = false;
     }
     return Status::Ok();
   }
@@ -451,7 +441,8 @@ Status World::DoWrite(Object& obj) {
     std::memcpy(obj.shadow.data() + off, data.data(), len);
     return Status::Ok();
   }
-  if (!faults_armed() && !concurrent_) return Violation("write failed with no fault armed: " + s.ToString());
+  if (!faults_armed() && !concurrent_)
+    return Violation("write failed with no fault armed: " + s.ToString());
   if (ExpectedFailure(s, faults_armed())) return Status::Ok();
   return Violation("write failed: " + s.ToString());
 }
@@ -464,7 +455,8 @@ Status World::DoRead(Object& obj) {
   Trace("read " + std::to_string(obj.uid) + " [" + std::to_string(off) + ", +" +
         std::to_string(len) + "): " + s.ToString());
   if (!s.ok()) {
-    if (!faults_armed() && !concurrent_) return Violation("read failed with no fault armed: " + s.ToString());
+    if (!faults_armed() && !concurrent_)
+      return Violation("read failed with no fault armed: " + s.ToString());
     if (ExpectedFailure(s, faults_armed())) return Status::Ok();
     return Violation("read failed: " + s.ToString());
   }
@@ -554,7 +546,8 @@ Status World::DoConcurrent() {
         sc.reclaim.background = true;
         shrinker(d)->Scan(sc);
       }
-      reclaimer_->ReclaimPages(32, ReclaimContext{.may_fs = true, .may_io = true, .background = false});
+      reclaimer_->ReclaimPages(32,
+                               ReclaimContext{.may_fs = true, .may_io = true, .background = false});
       std::this_thread::yield();
     }
   });
@@ -615,7 +608,8 @@ Status World::Step(Op op) {
       }
       Trace("busy " + std::to_string(obj->uid) + " for " + std::to_string(duration.count()) +
             " us: " + s.ToString());
-      if (!s.ok() && !ExpectedFailure(s, faults_armed())) return Violation("busy failed: " + s.ToString());
+      if (!s.ok() && !ExpectedFailure(s, faults_armed()))
+        return Violation("busy failed: " + s.ToString());
       return Status::Ok();
     }
     case Op::kEvict: {
@@ -630,7 +624,8 @@ Status World::Step(Op op) {
       Status s = device(dev)->EvictFirst(man, ctx);
       Trace("evict first of dev " + std::to_string(dev) + " type " + std::to_string(type) + ": " +
             s.ToString());
-      if (s.ok() || s.code() == Errc::kNotFound || ExpectedFailure(s, faults_armed())) return Status::Ok();
+      if (s.ok() || s.code() == Errc::kNotFound || ExpectedFailure(s, faults_armed()))
+        return Status::Ok();
       return Violation("evict failed: " + s.ToString());
     }
     case Op::kShrink: {
@@ -638,8 +633,8 @@ Status World::Step(Op op) {
       ShrinkControl sc;
       sc.nr_to_scan = 1 + 8 * in_.Below(32);
       const std::uint8_t flags = in_.Byte();
-      sc.reclaim = ReclaimContext{.may_fs = (flags & 1) == 0, .may_io = (flags & 2) == 0,
-                                  .background = (flags & 4) != 0};
+      sc.reclaim = ReclaimContext{
+          .may_fs = (flags & 1) == 0, .may_io = (flags & 2) == 0, .background = (flags & 4) != 0};
       const std::uint64_t count = shrinker(dev)->Count(sc);
       const std::uint64_t freed = shrinker(dev)->Scan(sc);
       Trace("shrink dev " + std::to_string(dev) + " nr " + std::to_string(sc.nr_to_scan) +
@@ -663,7 +658,9 @@ Status World::Step(Op op) {
       Result<std::uint64_t> r = kind == 0   ? DeviceSwapout(*device(dev), ctx)
                                 : kind == 1 ? GlobalSwapout(ctx, memory_.get())
                                             : SwapoutAll(*device(dev), ctx);
-      Trace(std::string(kind == 0 ? "device swapout" : kind == 1 ? "global swapout" : "swapout all") +
+      Trace(std::string(kind == 0   ? "device swapout"
+                        : kind == 1 ? "global swapout"
+                                    : "swapout all") +
             " dev " + std::to_string(dev) + ": " +
             (r.ok() ? std::to_string(*r) + " pages" : r.status().ToString()));
       if (r.ok() || ExpectedFailure(r.status(), faults_armed())) return Status::Ok();
@@ -733,8 +730,8 @@ Status World::VerifyAll() {
         if (data[i] != obj.shadow[i]) {
           return Violation("final read of object " + std::to_string(obj.uid) + ": byte " +
                            std::to_string(i) + " (page " + std::to_string(i / kPageSize) +
-                           ") reads " + std::to_string(static_cast<int>(data[i])) +
-                           ", expected " + std::to_string(static_cast<int>(obj.shadow[i])));
+                           ") reads " + std::to_string(static_cast<int>(data[i])) + ", expected " +
+                           std::to_string(static_cast<int>(obj.shadow[i])));
         }
       }
     }
@@ -752,7 +749,8 @@ Status World::CheckEmpty() {
                      " pages still charged after every object was released");
   }
   if (store_->BytesUsed() != 0) {
-    return Violation(std::to_string(store_->BytesUsed()) + " store bytes still used after every object was released");
+    return Violation(std::to_string(store_->BytesUsed()) +
+                     " store bytes still used after every object was released");
   }
   for (int d = 0; d < num_devices(); ++d) {
     if (shrinker(d)->shrinkable_pages() != 0 || shrinker(d)->purgeable_pages() != 0) {
@@ -760,7 +758,8 @@ Status World::CheckEmpty() {
     }
   }
   const std::uint64_t held = memory_->provider().pages_in_use() - memory_->pool().pooled_pages();
-  if (held != 0) return Violation(std::to_string(held) + " pages held outside the pools after release");
+  if (held != 0)
+    return Violation(std::to_string(held) + " pages held outside the pools after release");
   return Status::Ok();
 }
 

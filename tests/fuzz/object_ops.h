@@ -38,7 +38,8 @@ struct ObjectOpsOptions {
   std::size_t max_ops = 200;
 };
 
-Status RunObjectOps(const std::uint8_t* data, std::size_t size, const ObjectOpsOptions& options = {});
+Status RunObjectOps(const std::uint8_t* data, std::size_t size,
+                    const ObjectOpsOptions& options = {});
 
 }  // namespace uttm::fuzz
 

@@ -7,12 +7,12 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <string>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "object_ops.h"
@@ -54,7 +54,8 @@ TEST(ObjectOpsFuzzTest, PseudoRandomInputsRunClean) {
         std::printf("input %d: %s\n", i, first.c_str());
         if (const char* dir = std::getenv("UTTM_FUZZ_DUMP_DIR")) {
           std::ofstream out(std::string(dir) + "/input-" + std::to_string(i), std::ios::binary);
-          out.write(reinterpret_cast<const char*>(input.data()), static_cast<std::streamsize>(input.size()));
+          out.write(reinterpret_cast<const char*>(input.data()),
+                    static_cast<std::streamsize>(input.size()));
         }
       }
       continue;

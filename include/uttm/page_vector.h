@@ -140,8 +140,9 @@ class UTTM_EXPORT PageVector {
   // kInvalid when not backed up or when handles remain and there is no store.
   Status Restore(OperationContext& ctx, BackupStore* store = nullptr);
 
-  // Drops all backed-up contents and leftover pages and clears kBackedUp (driver use before
-  // re-populating a purged vector, ttm_tt_clear_backed_up plus cleanup). Contents are lost.
+  // Drops all backed-up or swapped-out contents and leftover pages and clears kBackedUp and
+  // kSwapped (driver use before re-populating a purged vector, ttm_tt_clear_backed_up plus
+  // cleanup; an object gutted or destroyed). Contents are lost.
   void DiscardBackup();
 
   // What the vector holds right now (for invariant checks and inspection).

@@ -116,6 +116,9 @@ class UTTM_EXPORT SimGpu : public DeviceFuncs {
   void EngineLoop();
   Status CopyMove(BufferObject& bo, bool evict, OperationContext& ctx,
                   std::unique_ptr<Resource>& new_res);
+  // Waits for a queued copy unless moves are pipelined, then hands `new_res` to the object.
+  Status FinishCopy(BufferObject& bo, bool evict, OperationContext& ctx, FenceRef fence,
+                    std::unique_ptr<Resource>& new_res);
 
   const SimGpuOptions options_;
   std::byte* vram_base_ = nullptr;

@@ -376,7 +376,7 @@ void BufferObject::ReleaseTtPages() {
   if (!tt_) return;
   const bool had_pages = tt_->is_populated() || tt_->resident_pages().value() > 0;
   // A backup's handles and leftovers go (their contents are dropped with the object's).
-  if (tt_->is_backed_up()) tt_->DiscardBackup();
+  if (tt_->is_swapped()) tt_->DiscardBackup();
   // The driver hears of every vector that loses pages (its accounting, the shrinker's records).
   if (had_pages || tt_->is_populated()) device_->funcs().TtUnpopulate(*this, *tt_);
 }

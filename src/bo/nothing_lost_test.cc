@@ -309,5 +309,32 @@ TEST_F(NothingLostTest, SwapoutIntoAFullStoreTriesEachObjectOnceAndEnds) {
   }
 }
 
+// Gutting drops the contents by contract; a swapped-out or backed-up object's store copy goes
+// with them (it used to stay in the store, unreachable, and came back on the next populate).
+TEST_F(NothingLostTest, GuttingDropsTheStoreCopyOfASwappedOutOrBackedUpObject) {
+  BoRef swapped = Make(PlacementOf(kMemSystem));
+  Fill(*swapped, 30);
+  {
+    OperationContext ctx;
+    Result<std::uint64_t> n = SwapoutAll(*dev_->get(), ctx);
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    ASSERT_EQ(*n, kPages);
+  }
+  BoRef backed = Make(PlacementOf(kMemTt));
+  Fill(*backed, 31);
+  ASSERT_EQ(Shrink(), kPages);
+  ASSERT_EQ(store_->BytesUsed(), 2 * kPages * kPageSize);
+  for (BufferObject* bo : {swapped.get(), backed.get()}) {
+    ASSERT_TRUE(Validate(*bo, Placement()).ok());
+    std::vector<std::byte> data(kPages * kPageSize, std::byte{0xff});
+    OperationContext ctx;
+    ASSERT_TRUE(bo->Read(0, data, ctx).ok());
+    for (std::size_t i = 0; i < data.size(); ++i) {
+      ASSERT_EQ(data[i], std::byte{0}) << "byte " << i << " of a gutted object";
+    }
+  }
+  EXPECT_EQ(store_->BytesUsed(), 0u);
+}
+
 }  // namespace
 }  // namespace uttm

@@ -207,8 +207,11 @@ Status SimGpu::Move(BufferObject& bo, bool evict, OperationContext& ctx,
     std::unique_ptr<Resource> res = std::move(new_res);
     return bo.MoveAccelCleanup(std::move(fence), evict, options_.pipeline_moves, std::move(res));
   }
-  if (old == nullptr || (from == kMemSystem && to == kMemTt) ||
-      (from == kMemTt && to == kMemSystem)) {
+  // Between the page-vector domains (and within one, as when a SYSTEM object is evicted to
+  // SYSTEM) the pages stay where they are: nothing to copy.
+  const bool tt_domains =
+      (from == kMemSystem || from == kMemTt) && (to == kMemSystem || to == kMemTt);
+  if (old == nullptr || tt_domains) {
     bo.MoveNull(std::move(new_res));
     return Status();
   }
@@ -226,6 +229,19 @@ Status SimGpu::CopyMove(BufferObject& bo, bool evict, OperationContext& ctx,
   std::vector<std::byte*> tt_pages(pages);
   std::byte* vram = nullptr;
   bool to_vram = new_res->mem_type() == kMemVram;
+  if (to_vram && old->mem_type() == kMemVram) {
+    // Within VRAM (a contiguous or top-down placement): one engine copy between the two ranges,
+    // which never overlap (both are allocated while the copy is queued).
+    std::byte* src = AccessMemory(*old);
+    std::byte* dst = AccessMemory(*new_res);
+    {
+      MutexLock lock(&mu_);
+      ++stats_.copies;
+      stats_.bytes_copied += pages * kPageSize;
+    }
+    FenceRef fence = Queue([src, dst, bytes = pages * kPageSize] { std::memcpy(dst, src, bytes); });
+    return FinishCopy(bo, evict, ctx, std::move(fence), new_res);
+  }
   if (to_vram && old->mem_type() == kMemTt) {
     // The source pages must be present (they may have been backed up by reclaim).
     UTTM_RETURN_IF_ERROR(bo.Populate(ctx));
@@ -256,15 +272,16 @@ Status SimGpu::CopyMove(BufferObject& bo, bool evict, OperationContext& ctx,
       }
     }
   });
-  std::unique_ptr<Resource> res = std::move(new_res);
+  return FinishCopy(bo, evict, ctx, std::move(fence), new_res);
+}
+
+Status SimGpu::FinishCopy(BufferObject& bo, bool evict, OperationContext& ctx, FenceRef fence,
+                          std::unique_ptr<Resource>& new_res) {
   if (!options_.pipeline_moves) {
-    Status s = fence->Wait(ctx);
-    if (!s.ok()) {
-      new_res = std::move(res);
-      return s;
-    }
+    // On an interrupted wait the caller keeps the new resource (and frees it).
+    UTTM_RETURN_IF_ERROR(fence->Wait(ctx));
   }
-  return bo.MoveAccelCleanup(std::move(fence), evict, options_.pipeline_moves, std::move(res));
+  return bo.MoveAccelCleanup(std::move(fence), evict, options_.pipeline_moves, std::move(new_res));
 }
 
 }  // namespace uttm

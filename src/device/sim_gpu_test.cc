@@ -97,6 +97,38 @@ TEST_F(SimGpuTest, ContentSurvivesEveryMovePath) {
   EXPECT_EQ(gpu_->device()->manager(kMemTt)->usage(), 0u);
 }
 
+// Moves within one domain: a SYSTEM object evicted goes to SYSTEM (pages stay where they are),
+// and a VRAM object placed into another VRAM range is copied by the engine.
+TEST_F(SimGpuTest, ContentSurvivesMovesWithinOneDomain) {
+  BoRef sys = Make(kMemSystem);
+  Write(*sys, 7);
+  OperationContext ctx;
+  ASSERT_TRUE(gpu_->device()->EvictFirst(gpu_->device()->manager(kMemSystem), ctx).ok());
+  ASSERT_NE(sys->resource(), nullptr);
+  EXPECT_EQ(sys->resource()->mem_type(), kMemSystem);
+  Expect(*sys, 7);
+
+  BoRef vram = Make(kMemVram);
+  Write(*vram, 8);
+  const std::uint64_t start = vram->resource()->start();
+  const std::uint64_t pages = vram->num_pages().value();
+  // A range that excludes where the object sits now.
+  Place elsewhere{.mem_type = kMemVram};
+  if (start >= pages) {
+    elsewhere.lpfn = start;
+  } else {
+    elsewhere.fpfn = start + pages;
+  }
+  const std::uint64_t copies = gpu_->stats().copies;
+  ASSERT_TRUE(vram->Reserve(ctx).ok());
+  Status s = vram->Validate(Placement{elsewhere}, ctx);
+  vram->Unreserve();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_NE(vram->resource()->start(), start);
+  EXPECT_EQ(gpu_->stats().copies, copies + 1);
+  Expect(*vram, 8);
+}
+
 TEST_F(SimGpuTest, FreshVramIsCleared) {
   {
     BoRef secret = Make(kMemVram, 1_MiB);

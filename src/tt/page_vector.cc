@@ -602,6 +602,12 @@ void PageVector::DropHandlesAndLeftovers(std::size_t from) {
 }
 
 void PageVector::DiscardBackup() {
+  if ((flags_ & kPageVectorSwapped) != 0) {
+    // A whole-vector swapout holds no pages: its store copy is all there is to drop.
+    swap_store_->Drop(swap_handles_.data(), swap_handles_.size());
+    swap_handles_.clear();
+    flags_ &= ~kPageVectorSwapped;
+  }
   if (!is_backed_up()) return;
   // Committed fresh pages of a restore in progress, then the in-flight chunk.
   FreePages(0, restored_, /*bypass_pool=*/false);

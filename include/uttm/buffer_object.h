@@ -182,6 +182,9 @@ class UTTM_EXPORT BufferObject {
   // Internal: recompute whether the current resource is unevictable (pinned, or its page vector
   // swapped or backed up) and fix its LRU list. REQUIRES(reserved).
   void UpdateLruState();
+  // Internal: whether the current resource belongs on the unevictable list: pinned, or nothing
+  // left to reclaim (swapped out, or backed up holding no page).
+  bool WantsUnevictable() const;
   // Internal: is `res` compatible with `placement` (ttm_resource_compatible)?
   bool ResourceCompatible(const Resource& res, const Placement& placement, bool evicting) const;
 

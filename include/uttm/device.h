@@ -81,8 +81,9 @@ class UTTM_EXPORT Device {
   // Waits until every queued delayed delete has run. REQUIRES: delayed deletes not paused.
   void FlushDelayedDeletes();
   // Holds the delayed-delete worker between objects, for a consistent look at the device (e.g.
-  // CheckInvariants): returns once the worker is not in the middle of one. Calls nest; each needs
-  // a ResumeDelayedDeletes. Objects released meanwhile are queued and cleaned up after resume.
+  // CheckInvariants): returns once the worker is not freeing one (a worker waiting for a zombie's
+  // fences does not hold it up, and frees nothing until resumed). Calls nest; each needs a
+  // ResumeDelayedDeletes. Objects released meanwhile are queued and cleaned up after resume.
   void PauseDelayedDeletes();
   void ResumeDelayedDeletes();
   // Live buffer objects of this device (including zombies and ghosts).
@@ -111,7 +112,8 @@ class UTTM_EXPORT Device {
   Mutex delete_mu_;
   CondVar delete_cv_;
   std::deque<BufferObject*> delete_queue_ UTTM_GUARDED_BY(delete_mu_);
-  bool delete_busy_ UTTM_GUARDED_BY(delete_mu_) = false;
+  bool delete_waiting_ UTTM_GUARDED_BY(delete_mu_) = false;  // for a zombie to go idle
+  bool delete_busy_ UTTM_GUARDED_BY(delete_mu_) = false;     // freeing a zombie's memory
   int delete_paused_ UTTM_GUARDED_BY(delete_mu_) = 0;
   bool stopping_ UTTM_GUARDED_BY(delete_mu_) = false;
   std::thread delete_worker_;

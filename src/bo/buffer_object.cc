@@ -125,12 +125,10 @@ void BufferObject::Release() {
   {
     MutexLock lock(device_->lru().lock());
     if (resource_) {
-      if (pin_count_ > 0) {
-        pin_count_ = 0;
-        device_->lru().SetUnevictable(resource_.get(), false);
-      } else {
-        device_->lru().MoveToTail(resource_.get());
-      }
+      // A pinned zombie is made available to the shrinkers (unless nothing is left to reclaim).
+      pin_count_ = 0;
+      device_->lru().SetUnevictable(resource_.get(), WantsUnevictable());
+      device_->lru().MoveToTail(resource_.get());
     }
   }
   device_->QueueDelayedDelete(this);
@@ -219,12 +217,16 @@ void BufferObject::AssignResource(std::unique_ptr<Resource> res) {
   UpdateLruState();
 }
 
+bool BufferObject::WantsUnevictable() const {
+  const bool swapped =
+      tt_ && tt_->is_swapped() && !tt_->is_partial() && resource_->manager()->use_tt();
+  return pin_count_ > 0 || swapped;
+}
+
 void BufferObject::UpdateLruState() {
   if (!resource_) return;
-  // Nothing left to reclaim: swapped out, or backed up with no page held.
-  bool swapped = tt_ && tt_->is_swapped() && !tt_->is_partial() && resource_->manager()->use_tt();
   MutexLock lock(device_->lru().lock());
-  device_->lru().SetUnevictable(resource_.get(), pin_count_ > 0 || swapped);
+  device_->lru().SetUnevictable(resource_.get(), WantsUnevictable());
 }
 
 bool BufferObject::ResourceCompatible(const Resource& res, const Placement& placement,
@@ -597,7 +599,8 @@ Status BufferObject::TransferToGhost() {
     if (ghost->resource_) {
       ghost->resource_->set_bo(ghost);
       device_->lru().SetBulkMove(ghost->resource_.get(), nullptr);
-      device_->lru().SetUnevictable(ghost->resource_.get(), false);
+      // Unpinned, but a swapped-out vector has nothing left to reclaim: unevictable still.
+      device_->lru().SetUnevictable(ghost->resource_.get(), ghost->WantsUnevictable());
       device_->lru().MoveToTail(ghost->resource_.get());
     }
   }

@@ -15,6 +15,7 @@
 #include "uttm/bo_swapout.h"
 #include "uttm/buffer_object.h"
 #include "uttm/fault_injection.h"
+#include "uttm/invariants.h"
 #include "uttm/memfd_store.h"
 #include "uttm/sim_gpu.h"
 
@@ -333,6 +334,68 @@ TEST_F(NothingLostTest, GuttingDropsTheStoreCopyOfASwappedOutOrBackedUpObject) {
       ASSERT_EQ(data[i], std::byte{0}) << "byte " << i << " of a gutted object";
     }
   }
+  EXPECT_EQ(store_->BytesUsed(), 0u);
+}
+
+// Gutting drops the contents; placing the object in device memory again must not show what the
+// memory held before (the test driver used to take a null move into uncleared VRAM).
+TEST_F(NothingLostTest, AGuttedObjectPlacedInVramAgainReadsZeros) {
+  BoRef bo = Make(PlacementOf(kMemVram));
+  Fill(*bo, 32);
+  const std::uint64_t start = bo->resource()->start();
+  ASSERT_TRUE(Validate(*bo, Placement()).ok());
+  ASSERT_TRUE(Validate(*bo, PlacementOf(kMemVram)).ok());
+  ASSERT_EQ(bo->resource()->start(), start);  // the same VRAM range, still holding the old bytes
+  std::vector<std::byte> data(kPages * kPageSize, std::byte{0xff});
+  OperationContext ctx;
+  ASSERT_TRUE(bo->Read(0, data, ctx).ok());
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    ASSERT_EQ(data[i], std::byte{0}) << "byte " << i << " of a gutted object";
+  }
+}
+
+// Gutting a busy, backed-up object hands its resource and vector to a ghost; the ghost's vector
+// has nothing left to reclaim, so its resource stays unevictable (it used to be made evictable
+// and was then walked by every shrink).
+TEST_F(NothingLostTest, AGhostOfABackedUpObjectStaysUnevictable) {
+  BoRef bo = Make(PlacementOf(kMemTt));
+  Fill(*bo, 33);
+  ASSERT_EQ(Shrink(), kPages);
+  ASSERT_TRUE(bo->resource()->unevictable());
+  FenceRef busy = Fence::Create(Fence::AllocateContext(), 1);
+  OperationContext ctx;
+  ASSERT_TRUE(bo->Reserve(ctx).ok());
+  bo->resv()->AssertHeld();
+  ASSERT_TRUE(bo->resv()->ReserveFences(1).ok());
+  ASSERT_TRUE(bo->resv()->AddFence(busy, ResvUsage::kBookkeep).ok());
+  ASSERT_TRUE(bo->Validate(Placement(), ctx).ok());  // busy: the backed-up vector goes to a ghost
+  bo->Unreserve();
+  Status s = CheckInvariants(*memory_);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  ASSERT_TRUE(busy->Signal().ok());
+  (*dev_)->FlushDelayedDeletes();
+  EXPECT_EQ(store_->BytesUsed(), 0u);  // the ghost took the store copy with it
+}
+
+// A pinned object released while busy loses its pin (ttm_bo_release makes it available to the
+// shrinkers); if its vector is backed up there is nothing to reclaim, so it stays unevictable.
+TEST_F(NothingLostTest, APinnedBackedUpObjectReleasedWhileBusyStaysUnevictable) {
+  BoRef bo = Make(PlacementOf(kMemSystem));
+  Fill(*bo, 34);
+  ASSERT_EQ(Shrink(), kPages);
+  FenceRef busy = Fence::Create(Fence::AllocateContext(), 1);
+  OperationContext ctx;
+  ASSERT_TRUE(bo->Reserve(ctx).ok());
+  bo->resv()->AssertHeld();
+  bo->Pin();
+  ASSERT_TRUE(bo->resv()->ReserveFences(1).ok());
+  ASSERT_TRUE(bo->resv()->AddFence(busy, ResvUsage::kBookkeep).ok());
+  bo->Unreserve();
+  bo.reset();  // a zombie until the fence signals
+  Status s = CheckInvariants(*memory_);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  ASSERT_TRUE(busy->Signal().ok());
+  (*dev_)->FlushDelayedDeletes();
   EXPECT_EQ(store_->BytesUsed(), 0u);
 }
 

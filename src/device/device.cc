@@ -134,13 +134,20 @@ void Device::DelayedDeleteWorker() {
     if (delete_queue_.empty()) return;
     BufferObject* bo = delete_queue_.front();
     delete_queue_.pop_front();
-    delete_busy_ = true;
+    delete_waiting_ = true;
     delete_mu_.Unlock();
-    // Wait (without bound, as the kernel's delayed delete) for the object to go idle, then
-    // free its memory and drop the reference the queue held.
+    // Wait (without bound, as the kernel's delayed delete) for the object to go idle. The wait
+    // touches nothing of the object's memory, so a pause does not wait for it: an observer that
+    // pauses while a zombie's fence is pending (maybe one the observer signals itself) goes on.
     OperationContext ctx;
     Status idle = bo->resv()->Wait(ResvUsage::kBookkeep, ctx);
     (void)idle;
+    delete_mu_.Lock();
+    while (delete_paused_ > 0) delete_cv_.Wait(&delete_mu_);
+    delete_waiting_ = false;
+    delete_busy_ = true;
+    delete_mu_.Unlock();
+    // Free its memory and drop the reference the queue held.
     Status locked = bo->resv()->Lock(nullptr);
     UTTM_CHECK(locked.ok(), "delayed delete could not lock a zombie");
     bo->resv()->AssertHeld();
@@ -155,7 +162,7 @@ void Device::DelayedDeleteWorker() {
 
 void Device::FlushDelayedDeletes() {
   MutexLock lock(&delete_mu_);
-  while (!delete_queue_.empty() || delete_busy_) delete_cv_.Wait(&delete_mu_);
+  while (!delete_queue_.empty() || delete_waiting_ || delete_busy_) delete_cv_.Wait(&delete_mu_);
 }
 
 void Device::PauseDelayedDeletes() {

@@ -162,7 +162,10 @@ class DeviceChecker {
                                std::to_string(u.resident_pages) + " pages but has charged " +
                                std::to_string(u.charged_pages));
     }
-    if (use_tt && res->mem_type() != kMemSystem && !tt->is_populated()) {
+    // A live object's pages are present while it is device-visible; a released object or a
+    // ghost may be purged where it lies (its contents are dead, the shrinker does not move it).
+    const bool dead = bo.is_ghost() || bo.deleted();
+    if (use_tt && res->mem_type() != kMemSystem && !tt->is_populated() && !dead) {
       return Corrupt(dev_, "an object in a device-visible page-vector domain (" + Describe(*res) +
                                ") has no pages present");
     }

@@ -45,8 +45,14 @@ Status TestDriver::Move(BufferObject& bo, bool, OperationContext& ctx,
   const Resource* old = bo.resource();
   MemType to = new_res->mem_type();
   if (old == nullptr || (old->mem_type() == kMemSystem && bo.tt() == nullptr)) {
-    bo.MoveNull(std::move(new_res));
-    return Status();
+    // Nothing to copy from but an unpopulated (cleared) page vector, if any: page-vector domains
+    // take it as it is, device memory is written (zeroes, or CPU-written pages) by the memcpy
+    // move, so memory a freed object left there never shows through.
+    if (new_res->manager()->use_tt()) {
+      bo.MoveNull(std::move(new_res));
+      return Status();
+    }
+    return bo.MoveMemcpy(ctx, std::move(new_res));
   }
   if (old->mem_type() == kMemVram && to == kMemSystem) {
     *hop = PlaceOf(kMemTt, kPlaceTemporary);

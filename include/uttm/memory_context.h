@@ -12,8 +12,9 @@
 // swapout). It returns the pages it freed, 0 when it cannot free more, or an error that is passed
 // to the caller. Unlike TTM (which then allocates anyway), uttm treats the limits as hard: if the
 // callback frees nothing (or there is none) while still over the limit, Charge calls the direct
-// reclaim hook (if set) and retries while it frees pages; only then does Charge fail with
-// kNoMemory. Both run without any context lock held.
+// reclaim hook (if set) and retries while it frees pages (at most 16 rounds; one round when the
+// caller's context sets gfp_retry_mayfail); only then does Charge fail with kNoMemory. Both run
+// without any context lock held.
 //
 // Direct reclaim hook (set_reclaim_hook, typically a Reclaimer): called with a direct context
 // (background = false) when a charge would pass a limit (target: the pages over it) and, through

@@ -62,14 +62,12 @@ class UTTM_CAPABILITY("mutex") Mutex {
 
  private:
   friend class CondVar;
-#ifndef NDEBUG
+  // The owner is recorded in every build, so the layout and the lock's behaviour do not depend
+  // on the NDEBUG of whoever includes this header (a debug consumer of a release library checks
+  // an owner the library's own Lock recorded).
   void SetOwner() { owner_.store(std::this_thread::get_id(), std::memory_order_relaxed); }
   void ClearOwner() { owner_.store(std::thread::id(), std::memory_order_relaxed); }
   std::atomic<std::thread::id> owner_{};
-#else
-  void SetOwner() {}
-  void ClearOwner() {}
-#endif
   std::mutex mu_;
 };
 

@@ -9,7 +9,27 @@
 #include <vector>
 
 namespace uttm {
+namespace testing {
+std::size_t MutexSizeWithNdebug();
+std::size_t MutexAlignWithNdebug();
+void LockWithNdebug(Mutex& mu);
+std::size_t MutexSizeWithoutNdebug();
+std::size_t MutexAlignWithoutNdebug();
+void AssertHeldWithoutNdebug(const Mutex& mu);
+}  // namespace testing
 namespace {
+
+// A consumer built with the other NDEBUG than the library sees the same Mutex: same size and
+// alignment, and an owner recorded by a release Lock satisfies a debug AssertHeld.
+TEST(MutexTest, LayoutDoesNotDependOnNdebug) {
+  EXPECT_EQ(testing::MutexSizeWithNdebug(), testing::MutexSizeWithoutNdebug());
+  EXPECT_EQ(testing::MutexAlignWithNdebug(), testing::MutexAlignWithoutNdebug());
+  Mutex mu;
+  testing::LockWithNdebug(mu);
+  testing::AssertHeldWithoutNdebug(mu);  // aborts the test binary if no owner was recorded
+  mu.AssertHeld();
+  mu.Unlock();
+}
 
 class Counter {
  public:

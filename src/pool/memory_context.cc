@@ -80,6 +80,8 @@ Status MemoryContext::Charge(PageCount pages, bool dma32, const OperationContext
     stats_->GaugeAdd(Stat::kDma32PagesAllocated, static_cast<std::int64_t>(pages.value()));
   }
   int direct_rounds = 0;
+  // __GFP_RETRY_MAYFAIL: one round of direct reclaim, then fail rather than retry hard.
+  const int max_direct_rounds = ctx.gfp_retry_mayfail ? 1 : kMaxDirectRounds;
   while (over_limit()) {
     Status error(Errc::kNoMemory, "page limit reached (pages_limit or dma32_pages_limit)");
     if (over_limit_) {
@@ -92,7 +94,7 @@ Status MemoryContext::Charge(PageCount pages, bool dma32, const OperationContext
     }
     // Direct reclaim: a bounded number of rounds, each must free something.
     ReclaimHook* hook = reclaim_hook_.load();
-    if (hook != nullptr && direct_rounds < kMaxDirectRounds && error.code() == Errc::kNoMemory) {
+    if (hook != nullptr && direct_rounds < max_direct_rounds && error.code() == Errc::kNoMemory) {
       ++direct_rounds;
       const ReclaimContext direct{.may_fs = true, .may_io = true, .background = false};
       if (hook->ReclaimPages(std::max<std::uint64_t>(OverBy(), 1), direct) > 0) continue;

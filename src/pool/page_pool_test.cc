@@ -1,6 +1,7 @@
 // Copyright (c) uttm developers.
 //
-// Upstream ttm_pool_test.c cases (drivers/gpu/drm/ttm/tests/ttm_pool_test.c) plus the pool's own contract.
+// Upstream ttm_pool_test.c cases (drivers/gpu/drm/ttm/tests/ttm_pool_test.c) plus the pool's own
+// contract.
 #include "uttm/page_pool.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 
 #include "uttm/memory_context.h"
 #include "uttm/page_vector.h"
+#include "uttm/reclaim_hook.h"
 
 namespace uttm {
 namespace {
@@ -272,6 +274,35 @@ TEST(PagePoolTest, SecretNeverVisibleAfterFree) {
       ctx.pool().Fini();  // second round comes straight from the provider
     }
   }
+}
+
+// A direct-reclaim hook that claims progress without uncharging anything: Charge keeps asking
+// until its round limit, and gfp_retry_mayfail limits that to one round.
+class ClaimingHook : public ReclaimHook {
+ public:
+  std::uint64_t ReclaimPages(std::uint64_t, const ReclaimContext&) override {
+    ++calls;
+    return 1;
+  }
+  int calls = 0;
+};
+
+TEST(MemoryContextTest, RetryMayfailRunsOneRoundOfDirectReclaim) {
+  MemoryContextOptions mo;
+  mo.pages_limit = PageCount(4);
+  MemoryContext memory(mo);
+  ClaimingHook hook;
+  memory.set_reclaim_hook(&hook);
+  OperationContext hard;
+  EXPECT_EQ(memory.Charge(PageCount(8), false, hard).code(), Errc::kNoMemory);
+  EXPECT_EQ(hook.calls, 16);
+  hook.calls = 0;
+  OperationContext mayfail;
+  mayfail.gfp_retry_mayfail = true;
+  EXPECT_EQ(memory.Charge(PageCount(8), false, mayfail).code(), Errc::kNoMemory);
+  EXPECT_EQ(hook.calls, 1);
+  EXPECT_EQ(memory.pages_allocated().value(), 0u);  // both charges undone
+  memory.set_reclaim_hook(nullptr);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include "uttm/bo_shrink.h"
 #include "uttm/buffer_object.h"
 #include "uttm/lru_walk.h"
+#include "uttm/stats.h"
 
 namespace uttm {
 namespace {
@@ -47,6 +48,7 @@ Result<std::int64_t> SwapoutOne(BufferObject& bo, OperationContext& ctx) {
   if (r.ok()) {
     // As ttm_tt_swapout ends in ttm_tt_unpopulate: the driver's accounting sees the pages go.
     bo.device().funcs().TtUnpopulate(bo, *tt);
+    bo.device().stats().Add(Stat::kSwapouts);
     // Swapped: to the unevictable list. A failed object keeps its LRU place, so this walk does
     // not meet it again at the tail (with a full store that was an endless loop).
     bo.UpdateLruState();

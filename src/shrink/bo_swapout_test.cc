@@ -1,8 +1,8 @@
 // Copyright (c) uttm developers.
 //
-// The legacy watermark swapout (ttm_bo_swapout, ttm_global_swapout): populate over pages_limit swaps
-// other objects out round-robin across devices; EXTERNAL vectors are never touched; with nothing
-// to swap the limit is hard (kNoMemory).
+// The legacy watermark swapout (ttm_bo_swapout, ttm_global_swapout): populate over pages_limit
+// swaps other objects out round-robin across devices; EXTERNAL vectors are never touched; with
+// nothing to swap the limit is hard (kNoMemory).
 #include "uttm/bo_swapout.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "testing/content.h"
 #include "testing/test_device.h"
 #include "uttm/buffer_object.h"
 #include "uttm/file_store.h"
@@ -51,8 +52,7 @@ class BoSwapoutTest : public ::testing::Test {
     opts.tt_flags = tt_flags;
     UTTM_ASSIGN_OR_RETURN(BoRef bo,
                           BufferObject::Create(devs_[dev]->get(), opts, PlacementOf(type), ctx));
-    std::vector<std::byte> data(kMiB, std::byte{fill});
-    UTTM_RETURN_IF_ERROR(bo->Write(0, data, ctx));
+    UTTM_RETURN_IF_ERROR(bo->Write(0, testing::Content({fill}, 0, kMiB), ctx));
     bos_.push_back({bo, dev, fill});
     return bo;
   }
@@ -69,10 +69,7 @@ class BoSwapoutTest : public ::testing::Test {
     OperationContext ctx;
     std::vector<std::byte> got(kMiB);
     if (!bo.Read(0, got, ctx).ok()) return false;
-    for (std::byte b : got) {
-      if (b != std::byte{fill}) return false;
-    }
-    return true;
+    return !testing::FindMismatch({fill}, 0, got).has_value();
   }
 
   struct Item {
@@ -99,6 +96,7 @@ TEST_F(BoSwapoutTest, PopulateOverTheLimitSwapsOutRoundRobinAcrossDevices) {
   // Round-robin: the device that gave pages goes to the back, so both give alike.
   EXPECT_LE(std::abs(swapped[0] - swapped[1]), 1) << swapped[0] << " " << swapped[1];
   EXPECT_GE(stats_.Get(Stat::kPagesSwappedOut), 8u * 256u);
+  EXPECT_EQ(stats_.Get(Stat::kSwapouts), 8u);  // whole objects, one count each
   // Swapped-out resources sit on the unevictable list; contents come back exactly.
   for (Item& it : bos_) {
     if (Swapped(*it.bo)) {

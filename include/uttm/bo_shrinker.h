@@ -10,8 +10,10 @@
 // added) to the pages the vector holds after every populate or restore (also a failed one, which
 // may leave a partial vector), unpopulate and shrink, and erased when it holds none, so nothing is
 // counted twice and no held page is left uncounted; CheckAccounting() recomputes both from the
-// device's objects and compares. Page vectors
-// that are EXTERNAL (and not EXTERNAL_MAPPABLE) are neither counted nor touched.
+// device's objects and compares. A pinned object's pages are not counted (the record goes on the
+// first pin and comes back, under the advice of that moment, on the last unpin: PinNotify), so a
+// madvise while pinned and nested pins leave the counts exact. Page vectors that are EXTERNAL
+// (and not EXTERNAL_MAPPABLE) are neither counted nor touched.
 //
 // Count = purgeable + (may_fs ? min(store room in pages, shrinkable) : 0), kShrinkEmpty at 0.
 // The store's room is cached (refreshed after every scan and at most every 50 ms) so Count stays

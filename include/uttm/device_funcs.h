@@ -24,6 +24,9 @@
 //                and freeing the backing memory.
 //   MadviseNotify the object's purgeability advice changed (BufferObject::Madvise, MarkPurged);
 //                the reclaim accounting (BoShrinker) moves its pages between counters.
+//   PinNotify    the object's pin count went from 0 to 1 or back to 0 (BufferObject::Pin,
+//                Unpin, and the release of a pinned object); pinned pages cannot be reclaimed,
+//                so the reclaim accounting leaves them out while pinned (as xe_bo_pin does).
 //   TtUnpopulate is also called for ghosts' page vectors and, with the vector already
 //                unpopulated, right after a legacy swapout or a shrink (backup/purge) took its
 //                pages (as TTM's ttm_tt_swapout ends in ttm_tt_unpopulate), so accounting sees
@@ -66,6 +69,7 @@ class UTTM_EXPORT DeviceFuncs {
   virtual void ReleaseNotify(BufferObject& bo);
   virtual void DeleteMemNotify(BufferObject& bo);
   virtual void MadviseNotify(BufferObject& bo);
+  virtual void PinNotify(BufferObject& bo);
 };
 
 }  // namespace uttm

@@ -14,9 +14,10 @@
 // and offered to an optional color-adjust hook that may shrink a hole, as drm_mm's
 // color_adjust), and a sub-range [range_start, range_end) the node must lie in.
 //
-// Errors: kInvalid for bad arguments (size 0, empty or disjoint sub-range, node already in use,
-// reserve outside the managed span); kNoSpace when no hole can take the node. Nothing changes
-// on error.
+// Errors follow drm_mm: kInvalid for misuse (a null node, a node already in use, range_start
+// above range_end, removing a node not allocated here); kNoSpace when no hole can take the node,
+// including requests that never can (size 0, a sub-range smaller than the request or outside the
+// managed span, a reserve outside the span). Nothing changes on error.
 //
 // Cost: kBest insert and every remove are O(1) (a two-level size-class bitmap plus intrusive
 // lists; an unconstrained request below 1024 units looks at one hole). kLow, kHigh and ReserveNode
@@ -117,7 +118,7 @@ class UTTM_EXPORT RangeAllocator {
   // Places `node` (unallocated) of `size` units as `options` say. kInvalid / kNoSpace as above.
   Status InsertNode(RangeNode* node, std::uint64_t size, const RangeInsertOptions& options = {});
   // Places `node` exactly at its preset start/size/color (SetPlacement; drm_mm_reserve_node).
-  // kNoSpace if any unit of it is in use, kInvalid if it is empty or outside the span.
+  // kNoSpace if any unit of it is in use, or it is empty or outside the span.
   Status ReserveNode(RangeNode* node);
   // Frees `node`; kInvalid (and no change) if it is not allocated in this allocator.
   Status RemoveNode(RangeNode* node);

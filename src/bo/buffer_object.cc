@@ -122,6 +122,7 @@ void BufferObject::Release() {
   // it up. It stays on the LRU so reclaim sees it.
   deleted_.store(true, std::memory_order_release);
   refs_.store(1, std::memory_order_release);
+  const bool was_pinned = pin_count_ > 0;
   {
     MutexLock lock(device_->lru().lock());
     if (resource_) {
@@ -131,6 +132,7 @@ void BufferObject::Release() {
       device_->lru().MoveToTail(resource_.get());
     }
   }
+  if (was_pinned && resource_) device_->funcs().PinNotify(*this);
   device_->QueueDelayedDelete(this);
 }
 
@@ -635,12 +637,18 @@ Status BufferObject::PipelineGutting() {
 // Pin, populate, wait, priority, bulk
 
 void BufferObject::Pin() {
-  if (pin_count_++ == 0) UpdateLruState();
+  if (pin_count_++ == 0) {
+    UpdateLruState();
+    device_->funcs().PinNotify(*this);
+  }
 }
 
 void BufferObject::Unpin() {
   UTTM_CHECK(pin_count_ > 0, "Unpin of an object that is not pinned");
-  if (--pin_count_ == 0) UpdateLruState();
+  if (--pin_count_ == 0) {
+    UpdateLruState();
+    device_->funcs().PinNotify(*this);
+  }
 }
 
 Status BufferObject::Populate(OperationContext& ctx) {

@@ -174,6 +174,37 @@ TEST_F(LruWalkTest, CursorYieldsLockedReferencedOldestFirstPriorityZeroFirst) {
   Pin(*pinned, false);
 }
 
+// A 2026 xe fix: shared and imported objects move to the LRU tail when used, like the others. An
+// object sharing another's reservation and an imported (sg) object each go to the tail when
+// reserved and released.
+TEST_F(LruWalkTest, SharedAndImportedObjectsMoveToTheTailWhenUsed) {
+  OperationContext ctx;
+  BoRef owner = Make(kMemTt);
+  BoOptions shared_opts{.size = 64_KiB};
+  shared_opts.resv = owner->resv();
+  ASSERT_TRUE(owner->Reserve(ctx).ok());  // a shared reservation is held by its creator
+  auto shared = BufferObject::Create(dev_.get(), shared_opts, PlacementOf(kMemTt), ctx);
+  owner->Unreserve();  // the owner was used: to the tail
+  ASSERT_TRUE(shared.ok()) << shared.status().ToString();
+  BoOptions sg_opts{.size = 64_KiB};
+  sg_opts.type = BoType::kSg;
+  auto imported = BufferObject::Create(dev_.get(), sg_opts, PlacementOf(kMemTt), ctx);
+  ASSERT_TRUE(imported.ok()) << imported.status().ToString();
+  BoRef last = Make(kMemTt);
+  using Order = std::vector<BufferObject*>;
+  EXPECT_EQ(Walk(kMemTt), (Order{shared->get(), owner.get(), imported->get(), last.get()}));
+  auto use = [&](BufferObject& bo) {
+    ASSERT_TRUE(bo.Reserve(ctx).ok());
+    bo.Unreserve();
+  };
+  use(**shared);
+  EXPECT_EQ(Walk(kMemTt), (Order{owner.get(), imported->get(), last.get(), shared->get()}));
+  use(**imported);
+  EXPECT_EQ(Walk(kMemTt), (Order{owner.get(), last.get(), shared->get(), imported->get()}));
+  use(*owner);
+  EXPECT_EQ(Walk(kMemTt), (Order{last.get(), shared->get(), imported->get(), owner.get()}));
+}
+
 TEST_F(LruWalkTest, ContendedObjectSkippedWithTrylockTakenOnceWithTicket) {
   BoRef a = Make(kMemVram);
   BoRef b = Make(kMemVram);

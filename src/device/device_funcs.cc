@@ -38,4 +38,6 @@ void DeviceFuncs::ReleaseNotify(BufferObject&) {}
 void DeviceFuncs::DeleteMemNotify(BufferObject&) {}
 void DeviceFuncs::MadviseNotify(BufferObject&) {}
 
+void DeviceFuncs::PinNotify(BufferObject&) {}
+
 }  // namespace uttm

@@ -340,12 +340,18 @@ Status RangeAllocator::InsertNode(RangeNode* node, std::uint64_t size,
   if (node->allocated()) {
     return Status(Errc::kInvalid, "RangeAllocator::InsertNode: node is already allocated");
   }
-  if (size == 0) return Status(Errc::kInvalid, "RangeAllocator::InsertNode: size is 0");
+  // As drm_mm_insert_node_in_range: a range given backwards is a caller bug; a request that can
+  // never fit (size 0, a range smaller than the request or outside the span) is ENOSPC.
+  if (options.range_start > options.range_end) {
+    return Status(Errc::kInvalid, "RangeAllocator::InsertNode: range_start is above range_end");
+  }
+  if (size == 0) return Status(Errc::kNoSpace, "RangeAllocator::InsertNode: size is 0");
   const std::uint64_t span_end = head_.start_ + size_;
-  if (options.range_start >= options.range_end || options.range_end <= head_.start_ ||
+  if (options.range_end - options.range_start < size || options.range_end <= head_.start_ ||
       options.range_start >= span_end) {
-    return Status(Errc::kInvalid,
-                  "RangeAllocator::InsertNode: range is empty or outside the managed span");
+    return Status(Errc::kNoSpace,
+                  "RangeAllocator::InsertNode: the range is smaller than the request or outside "
+                  "the managed span");
   }
   if (size > size_ - used_) {
     return Status(Errc::kNoSpace, "RangeAllocator::InsertNode: request exceeds free space");
@@ -380,7 +386,8 @@ Status RangeAllocator::ReserveNode(RangeNode* node) {
   std::uint64_t end;
   if (node->size_ == 0 || __builtin_add_overflow(node->start_, node->size_, &end) ||
       node->start_ < head_.start_ || end > head_.start_ + size_) {
-    return Status(Errc::kInvalid,
+    // drm_mm_reserve_node: no hole holds such a node, ENOSPC.
+    return Status(Errc::kNoSpace,
                   "RangeAllocator::ReserveNode: empty node or outside the managed span");
   }
   // The only hole that can contain the node is the last one starting at or below its start.

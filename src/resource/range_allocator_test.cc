@@ -151,26 +151,34 @@ TEST(RangeAllocator, SizeClassesAreMonotoneAndBounded) {
   }
 }
 
+// Errors as drm_mm's: misuse is kInvalid, a request no hole can ever take is kNoSpace (ENOSPC).
 TEST(RangeAllocator, RejectsBadArguments) {
   RangeAllocator mm(100, 1000);
   RangeNode a, b;
-  EXPECT_EQ(mm.InsertNode(&a, 0).code(), Errc::kInvalid);
+  EXPECT_EQ(mm.InsertNode(&a, 0).code(), Errc::kNoSpace);
   EXPECT_EQ(mm.InsertNode(nullptr, 1).code(), Errc::kInvalid);
   RangeInsertOptions o;
   o.range_start = 2000;
   o.range_end = 3000;
-  EXPECT_EQ(mm.InsertNode(&a, 1, o).code(), Errc::kInvalid);  // disjoint
+  EXPECT_EQ(mm.InsertNode(&a, 1, o).code(), Errc::kNoSpace);  // disjoint
   o.range_start = 500;
   o.range_end = 500;
-  EXPECT_EQ(mm.InsertNode(&a, 1, o).code(), Errc::kInvalid);  // empty
+  EXPECT_EQ(mm.InsertNode(&a, 1, o).code(), Errc::kNoSpace);  // empty
+  o.range_end = 504;
+  EXPECT_EQ(mm.InsertNode(&a, 5, o).code(), Errc::kNoSpace);  // smaller than the request
+  o.range_start = 600;
+  o.range_end = 500;
+  EXPECT_EQ(mm.InsertNode(&a, 1, o).code(), Errc::kInvalid);  // backwards: a caller bug
   EXPECT_EQ(mm.InsertNode(&a, 1001).code(), Errc::kNoSpace);
   EXPECT_EQ(mm.RemoveNode(&a).code(), Errc::kInvalid);  // never inserted
   ASSERT_TRUE(mm.InsertNode(&a, 10).ok());
   EXPECT_EQ(mm.InsertNode(&a, 10).code(), Errc::kInvalid);  // already allocated
   b.SetPlacement(50, 100);
-  EXPECT_EQ(mm.ReserveNode(&b).code(), Errc::kInvalid);  // below the span
+  EXPECT_EQ(mm.ReserveNode(&b).code(), Errc::kNoSpace);  // below the span
   b.SetPlacement(1050, 100);
-  EXPECT_EQ(mm.ReserveNode(&b).code(), Errc::kInvalid);  // past the end
+  EXPECT_EQ(mm.ReserveNode(&b).code(), Errc::kNoSpace);  // past the end
+  b.SetPlacement(500, 0);
+  EXPECT_EQ(mm.ReserveNode(&b).code(), Errc::kNoSpace);  // empty
   b.SetPlacement(a.start() + 5, 10);
   EXPECT_EQ(mm.ReserveNode(&b).code(), Errc::kNoSpace);  // overlaps a
   RangeAllocator other(0, 10);
@@ -396,9 +404,7 @@ TEST(RangeAllocator, RandomizedAgainstBitmapModel) {
         Status st = mm.ReserveNode(node.get());
         bool free = start + size <= kSize;
         for (std::uint64_t u = start; free && u < start + size; ++u) free = !used[u];
-        if (start + size > kSize) {
-          ASSERT_EQ(st.code(), Errc::kInvalid);
-        } else if (!free) {
+        if (start + size > kSize || !free) {
           ASSERT_EQ(st.code(), Errc::kNoSpace);
         } else {
           ASSERT_TRUE(st.ok()) << st.ToString();

@@ -68,6 +68,10 @@ class BoShrinker::Funcs final : public DeviceFuncs {
     driver_->MadviseNotify(bo);
     owner_->OnMadvise(bo);
   }
+  void PinNotify(BufferObject& bo) override {
+    driver_->PinNotify(bo);
+    if (bo.tt() != nullptr) owner_->Track(bo, *bo.tt());
+  }
 
  private:
   BoShrinker* const owner_;
@@ -108,7 +112,8 @@ void BoShrinker::Adjust(bool purgeable, std::int64_t pages) {
 }
 
 void BoShrinker::Track(const BufferObject& bo, const PageVector& tt) {
-  const std::uint64_t pages = Countable(tt) ? HeldPages(tt) : 0;
+  // Pinned pages are not reclaimable: no record while pinned (however often), one on unpin.
+  const std::uint64_t pages = Countable(tt) && bo.pin_count() == 0 ? HeldPages(tt) : 0;
   if (pages == 0) {
     Forget(&tt);
     return;
@@ -181,7 +186,7 @@ Result<ShrinkAccounting> BoShrinker::CheckAccounting() {
     if (!bo->TryReserve()) return Status(Errc::kBusy, "CheckAccounting: an object is locked");
     bo->resv()->AssertHeld();
     const PageVector* tt = bo->tt();
-    if (tt != nullptr && Countable(*tt) && HeldPages(*tt) > 0) {
+    if (tt != nullptr && Countable(*tt) && bo->pin_count() == 0 && HeldPages(*tt) > 0) {
       bool purgeable = bo->madvice() == Madvice::kDontNeed;
       if (bo->is_ghost()) {
         // A ghost keeps the bucket its vector had when it was handed over.

@@ -1,7 +1,8 @@
 // Copyright (c) uttm developers.
 //
-// Tests of the shrink helpers, the driver shrinker (purge, backup without __GFP_FS, writeback only from kswapd, trylock only, zombies and ghosts), madvise and the
-// direct-reclaim hook, against the test driver with real pages and a real FileStore.
+// Tests of the shrink helpers, the driver shrinker (purge, backup without __GFP_FS, writeback only
+// from kswapd, trylock only, zombies and ghosts), madvise and the direct-reclaim hook, against the
+// test driver with real pages and a real FileStore.
 #include "uttm/bo_shrinker.h"
 
 #include <gtest/gtest.h>
@@ -230,6 +231,55 @@ TEST_F(BoShrinkerTest, AccountingFollowsPopulateMadviseAndRelease) {
   (*dev_)->FlushDelayedDeletes();
   EXPECT_EQ(shrinker_->shrinkable_pages(), 256u);
   ExpectAccountingExact();
+}
+
+// Regression cases of 2026 xe fixes: pinned pages are not reclaimable, so they leave the counts
+// while pinned; advice given while pinned applies at unpin; nested pins subtract once.
+TEST_F(BoShrinkerTest, PinnedPagesLeaveTheCountsAndComeBackExactlyOnUnpin) {
+  BoRef a = MakeBo(kMiB, 1);
+  BoRef b = MakeBo(2 * kMiB, 2);
+  auto pin = [](BufferObject& bo, bool on) {
+    ASSERT_TRUE(bo.TryReserve());
+    bo.resv()->AssertHeld();
+    on ? bo.Pin() : bo.Unpin();
+    bo.Unreserve();
+  };
+  pin(*b, true);
+  EXPECT_EQ(shrinker_->shrinkable_pages(), 256u);
+  ExpectAccountingExact();
+  // Don't-need, then will-need, while pinned: nothing moves until unpin, then all of b is
+  // shrinkable again, none purgeable.
+  EXPECT_TRUE(SetAdvice(*b, Madvice::kDontNeed));
+  EXPECT_EQ(shrinker_->purgeable_pages(), 0u);
+  EXPECT_TRUE(SetAdvice(*b, Madvice::kWillNeed));
+  pin(*b, false);
+  EXPECT_EQ(shrinker_->shrinkable_pages(), 768u);
+  EXPECT_EQ(shrinker_->purgeable_pages(), 0u);
+  ExpectAccountingExact();
+  // Don't-need while pinned: purgeable from the unpin on.
+  pin(*b, true);
+  EXPECT_TRUE(SetAdvice(*b, Madvice::kDontNeed));
+  pin(*b, false);
+  EXPECT_EQ(shrinker_->shrinkable_pages(), 256u);
+  EXPECT_EQ(shrinker_->purgeable_pages(), 512u);
+  ExpectAccountingExact();
+  // Nested pins (two users of one object): subtracted once, counted again after the last unpin.
+  pin(*a, true);
+  pin(*a, true);
+  EXPECT_EQ(shrinker_->shrinkable_pages(), 0u);
+  pin(*a, false);
+  EXPECT_EQ(shrinker_->shrinkable_pages(), 0u);
+  ExpectAccountingExact();
+  pin(*a, false);
+  EXPECT_EQ(shrinker_->shrinkable_pages(), 256u);
+  EXPECT_EQ(shrinker_->purgeable_pages(), 512u);
+  ExpectAccountingExact();
+  // A pinned object is never scanned: only b's purgeable pages can go.
+  pin(*a, true);
+  EXPECT_EQ(Scan(4096, kDirect), 512u);
+  EXPECT_TRUE(Populated(*a));
+  pin(*a, false);
+  EXPECT_TRUE(Matches(*a, 1));
 }
 
 TEST_F(BoShrinkerTest, NoFsCountsPurgeableOnlyAndScanPurgesThenStops) {

@@ -1,6 +1,8 @@
 // Copyright (c) uttm developers.
 #include "cli.h"
 
+#include "uttm/fault_injection.h"
+
 #include <fmt/format.h>
 #include <sys/stat.h>
 
@@ -354,6 +356,12 @@ int RunCli(int argc, char** argv) {
   }
 
   try {
+    if (run->parsed() || inspect->parsed() || bench->parsed()) {
+      // The library reports a bad UTTM_FAULTS and ignores it (it cannot fail its host); the tool
+      // must not run without the faults it was asked for: a usage error naming what was wrong.
+      Status faults = FaultInjection::ConfigureFromEnvironment();
+      if (!faults.ok()) throw UsageError{faults.ToString()};
+    }
     if (run->parsed()) return CmdRun(run_flags);
     if (presets->parsed()) return CmdPresets();
     if (validate->parsed()) return CmdValidate(validate_files);

@@ -63,6 +63,20 @@ TEST(CliTest, BadFlags) {
                    "unknown command 'explode' (valid: run, bench, inspect, presets, workload)");
 }
 
+// A mistyped UTTM_FAULTS is a usage error for every command that runs the library, never a
+// warning followed by a run without the faults asked for.
+TEST(CliTest, BadFaultSpecIsAUsageError) {
+  for (const char* args : {"run --ops 10", "inspect", "bench --quick --rounds 1"}) {
+    Outcome o = RunUttm(args, "UTTM_FAULTS='store.wrte:after=1'");
+    EXPECT_EQ(o.code, kExitUsage) << args << "\n" << o.output;
+    EXPECT_THAT(o.output, HasSubstr("uttm: error: ")) << args;
+    EXPECT_THAT(o.output, HasSubstr("store.wrte")) << args;
+  }
+  Outcome bad_value = RunUttm("run --ops 10", "UTTM_FAULTS='store.write:times=x'");
+  EXPECT_EQ(bad_value.code, kExitUsage) << bad_value.output;
+  EXPECT_THAT(bad_value.output, HasSubstr("times"));
+}
+
 TEST(CliTest, BadWorkloadFiles) {
   struct Case {
     const char* name;

@@ -74,13 +74,23 @@ void BufferContent::FillInitial(void* buffer) const {
 }
 
 void BufferContent::Write(void* buffer, std::uint64_t first, std::uint64_t n) {
-  if (first >= page_generation_.size()) return;
-  n = std::min<std::uint64_t>(n, page_generation_.size() - first);
+  Commit(first, n, Stage(buffer, first, n));
+}
+
+std::uint32_t BufferContent::Stage(void* buffer, std::uint64_t first, std::uint64_t n) {
   std::uint32_t gen = next_generation_++;
   if (next_generation_ == 0) next_generation_ = 1;  // 0 is reserved for zeros
-  for (std::uint64_t p = first; p < first + n; ++p) page_generation_[p] = gen;
+  if (first >= page_generation_.size()) return gen;
+  n = std::min<std::uint64_t>(n, page_generation_.size() - first);
   FillPages(static_cast<unsigned char*>(buffer) + first * kPageSize,
             ContentKey{seed_, buffer_id_, gen}, first, n);
+  return gen;
+}
+
+void BufferContent::Commit(std::uint64_t first, std::uint64_t n, std::uint32_t generation) {
+  if (first >= page_generation_.size()) return;
+  n = std::min<std::uint64_t>(n, page_generation_.size() - first);
+  for (std::uint64_t p = first; p < first + n; ++p) page_generation_[p] = generation;
 }
 
 std::optional<Mismatch> BufferContent::Verify(const void* buffer) const {

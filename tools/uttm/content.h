@@ -56,6 +56,10 @@ class BufferContent {
   // Records a write of pages [first, first + n) (clamped to the buffer) under a new generation and
   // writes that content at `buffer` (the start of the buffer).
   void Write(void* buffer, std::uint64_t first, std::uint64_t n);
+  // Write in two steps, for a write that may fail: Stage writes the content of a new generation
+  // at `buffer` and returns it without recording it; Commit records it for those pages.
+  std::uint32_t Stage(void* buffer, std::uint64_t first, std::uint64_t n);
+  void Commit(std::uint64_t first, std::uint64_t n, std::uint32_t generation);
   // Checks every byte of the buffer at `buffer`; the mismatch offset is from the buffer start.
   std::optional<Mismatch> Verify(const void* buffer) const;
   // Checks pages [first, first + n) (clamped to the buffer) at `pages`, which points at page

@@ -96,6 +96,23 @@ TEST(ContentTest, BufferContentTracksWrites) {
   EXPECT_FALSE(c.Verify(buf.data()).has_value());
 }
 
+// A write that fails is staged but never committed: the old content is still what is expected
+// (the engine's verification then tells a failed write from lost content).
+TEST(ContentTest, AStagedWriteIsExpectedOnlyOnceCommitted) {
+  auto buf = Buffer(kPages);
+  BufferContent c(7, 43, kPages, Fill::kPattern);
+  c.FillInitial(buf.data());
+  auto old = buf;
+  auto scratch = buf;
+  const std::uint32_t gen = c.Stage(scratch.data(), 2, 3);
+  EXPECT_NE(scratch, old);                         // the new content was written to scratch
+  EXPECT_FALSE(c.Verify(old.data()).has_value());  // not committed: the old content is expected
+  EXPECT_TRUE(c.Verify(scratch.data()).has_value());
+  c.Commit(2, 3, gen);
+  EXPECT_FALSE(c.Verify(scratch.data()).has_value());
+  EXPECT_TRUE(c.Verify(old.data()).has_value());
+}
+
 TEST(ContentTest, ZeroFillAndReset) {
   auto buf = Buffer(4);
   BufferContent c(1, 1, 4, Fill::kZero);

@@ -174,7 +174,9 @@ struct Lane {
   std::unordered_map<std::uint64_t, Buf> bufs;
 };
 
-constexpr std::size_t kMaxListedErrors = 50;
+// The report lists the first errors of every kind (so end-of-run verification errors are never
+// crowded out by a flood of run-time ones) and counts all of them per kind.
+constexpr std::size_t kMaxListedErrorsPerKind = 10;
 constexpr auto kSamplePeriod = std::chrono::milliseconds(50);
 
 class Engine {
@@ -205,7 +207,8 @@ class Engine {
   void ForLanes(std::uint32_t threads, Fn fn);
   void RunPhase(std::size_t p);
 
-  void AddError(std::string e);
+  // Records an error of `kind` (a short word: write, read, verify, ...).
+  void AddError(std::string_view kind, std::string e);
   void SamplerLoop();
   void Sample(bool final_sample);
   ProgressSnapshot Snapshot();
@@ -234,8 +237,12 @@ class Engine {
   Clock::time_point start_;
 
   Mutex err_mu_;
-  std::vector<std::string> errors_ UTTM_GUARDED_BY(err_mu_);
-  std::uint64_t errors_total_ UTTM_GUARDED_BY(err_mu_) = 0;
+  struct ErrorKind {
+    std::string name;
+    std::uint64_t count = 0;
+    std::vector<std::string> first;
+  };
+  std::vector<ErrorKind> errors_ UTTM_GUARDED_BY(err_mu_);  // in order of first occurrence
 
   // Progress/phase info for the sampler.
   std::atomic<int> phase_index_{-1};
@@ -346,10 +353,13 @@ Status Engine::Setup() {
   return Status::Ok();
 }
 
-void Engine::AddError(std::string e) {
+void Engine::AddError(std::string_view kind, std::string e) {
   MutexLock lock(&err_mu_);
-  ++errors_total_;
-  if (errors_.size() < kMaxListedErrors) errors_.push_back(std::move(e));
+  auto it = std::find_if(errors_.begin(), errors_.end(),
+                         [&](const ErrorKind& k) { return k.name == kind; });
+  if (it == errors_.end()) it = errors_.insert(errors_.end(), ErrorKind{std::string(kind), 0, {}});
+  ++it->count;
+  if (it->first.size() < kMaxListedErrorsPerKind) it->first.push_back(std::move(e));
 }
 
 bool Engine::Placeable(const Status& s) {
@@ -360,7 +370,7 @@ void Engine::ValidatePreferred(Buf& b) {
   OperationContext ctx;
   Status s = b.bo->Reserve(ctx);
   if (!s.ok()) {
-    AddError(fmt::format("buffer reserve: {}", s.ToString()));
+    AddError("reserve", fmt::format("buffer reserve: {}", s.ToString()));
     return;
   }
   b.bo->resv()->AssertHeld();
@@ -375,7 +385,7 @@ void Engine::ValidatePreferred(Buf& b) {
   if (!s.ok() && Placeable(s)) {
     placement_fallbacks_.fetch_add(1, std::memory_order_relaxed);
   } else if (!s.ok()) {
-    AddError(fmt::format("validate: {}", s.ToString()));
+    AddError("validate", fmt::format("validate: {}", s.ToString()));
   }
 }
 
@@ -396,8 +406,8 @@ void Engine::Create(Lane& lane, const Op& op, ScratchBuffer& scratch) {
     r = BufferObject::Create(dev, bo, Placement{Place{}}, ctx);
   }
   if (!r.ok()) {
-    AddError(fmt::format("create buffer {} ({}): {}", op.buffer, FormatSize(op.size),
-                         r.status().ToString()));
+    AddError("create", fmt::format("create buffer {} ({}): {}", op.buffer, FormatSize(op.size),
+                                   r.status().ToString()));
     return;
   }
   Buf b;
@@ -410,7 +420,7 @@ void Engine::Create(Lane& lane, const Op& op, ScratchBuffer& scratch) {
     OperationContext wctx;
     Status s = b.bo->Write(0, std::span<const std::byte>(scratch.data(), op.size), wctx);
     if (!s.ok()) {
-      AddError(fmt::format("initial write of buffer {}: {}", op.buffer, s.ToString()));
+      AddError("write", fmt::format("initial write of buffer {}: {}", op.buffer, s.ToString()));
       return;
     }
   }
@@ -424,9 +434,17 @@ void Engine::Access(Buf& b, const Op& op, bool write, ScratchBuffer& scratch) {
   OperationContext ctx;
   if (write) {
     scratch.resize(op.size);
-    b.content->Write(scratch.data(), op.first_page, op.num_pages);
+    // The new content is recorded only once the write succeeded: a failed write leaves the old
+    // content in place (BufferObject::Write changes nothing on error), and the end-of-run check
+    // expects exactly that, so "write failed" and "content lost" stay apart.
+    const std::uint32_t gen = b.content->Stage(scratch.data(), op.first_page, op.num_pages);
     Status s = b.bo->Write(off, std::span<const std::byte>(scratch.data() + off, len), ctx);
-    if (!s.ok()) AddError(fmt::format("write buffer {}: {}", op.buffer, s.ToString()));
+    if (!s.ok()) {
+      AddError("write", fmt::format("write buffer {} failed, old content kept: {}", op.buffer,
+                                    s.ToString()));
+      return;
+    }
+    b.content->Commit(op.first_page, op.num_pages, gen);
     return;
   }
   scratch.resize(len);
@@ -434,12 +452,13 @@ void Engine::Access(Buf& b, const Op& op, bool write, ScratchBuffer& scratch) {
   Status s = b.bo->Read(off, std::span<std::byte>(scratch.data(), len), ctx);
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
   if (!s.ok()) {
-    AddError(fmt::format("read buffer {}: {}", op.buffer, s.ToString()));
+    AddError("read", fmt::format("read buffer {}: {}", op.buffer, s.ToString()));
     return;
   }
   if (ctx.pages_restored > 0) restore_latency_.Record(static_cast<std::uint64_t>(ns));
   if (auto m = b.content->VerifyRange(scratch.data(), op.first_page, op.num_pages)) {
-    AddError(fmt::format("buffer {}: mismatch at byte {} (expected 0x{:02x}, got 0x{:02x})",
+    AddError("mismatch",
+             fmt::format("buffer {}: mismatch at byte {} (expected 0x{:02x}, got 0x{:02x})",
                          op.buffer, m->offset, m->expected, m->actual));
   }
 }
@@ -448,7 +467,7 @@ void Engine::Madvise(Buf& b, const Op& op, bool dontneed) {
   OperationContext ctx;
   Result<bool> r = b.bo->Madvise(dontneed ? Madvice::kDontNeed : Madvice::kWillNeed, ctx);
   if (!r.ok()) {
-    AddError(fmt::format("madvise buffer {}: {}", op.buffer, r.status().ToString()));
+    AddError("madvise", fmt::format("madvise buffer {}: {}", op.buffer, r.status().ToString()));
     return;
   }
   b.dontneed = dontneed;
@@ -554,15 +573,16 @@ void Engine::VerifyLane(Lane& lane, ScratchBuffer& scratch) {
     Status s = b.bo->Read(0, std::span<std::byte>(scratch.data(), size), ctx);
     if (!s.ok()) {
       buf_mismatched_.fetch_add(1);
-      AddError(fmt::format("verify: read buffer {}: {}", id, s.ToString()));
+      AddError("verify", fmt::format("verify: read buffer {}: {}", id, s.ToString()));
       continue;
     }
     if (auto m = b.content->Verify(scratch.data())) {
       buf_mismatched_.fetch_add(1);
-      AddError(fmt::format(
-          "verify: buffer {} ({}): mismatch at byte {} (expected 0x{:02x}, got "
-          "0x{:02x})",
-          id, b.lost ? "purged, expected zeros" : "retained", m->offset, m->expected, m->actual));
+      AddError("verify",
+               fmt::format("verify: buffer {} ({}): mismatch at byte {} (expected 0x{:02x}, got "
+                           "0x{:02x})",
+                           id, b.lost ? "purged, expected zeros" : "retained", m->offset,
+                           m->expected, m->actual));
     } else {
       buf_verified_.fetch_add(1);
     }
@@ -774,15 +794,20 @@ Report Engine::BuildReport() {
   r.memory.rss_checked = !kSanitizerBuild;
   if (r.memory.rss_checked &&
       r.memory.peak_rss_bytes > r.memory.page_limit_bytes + r.memory.rss_slack_bytes) {
-    AddError(fmt::format("peak RSS {} exceeds the page limit {} + slack {}",
+    AddError("rss",
+             fmt::format("peak RSS {} exceeds the page limit {} + slack {}",
                          FormatSize(r.memory.peak_rss_bytes), FormatSize(r.memory.page_limit_bytes),
                          FormatSize(r.memory.rss_slack_bytes)));
   }
   {
     MutexLock lock(&err_mu_);
-    r.errors = errors_;
-    if (errors_total_ > errors_.size()) {
-      r.errors.push_back(fmt::format("... and {} more errors", errors_total_ - errors_.size()));
+    for (const ErrorKind& k : errors_) {
+      r.error_counts.emplace_back(k.name, k.count);
+      r.errors.insert(r.errors.end(), k.first.begin(), k.first.end());
+      if (k.count > k.first.size()) {
+        r.errors.push_back(
+            fmt::format("... and {} more {} errors", k.count - k.first.size(), k.name));
+      }
     }
   }
   r.verified =

@@ -94,6 +94,9 @@ std::string ReportToJson(const Report& r) {
                      {"restore_max", r.latency_us.restore_max},
                      {"restores", r.latency_us.restores}};
   j["errors"] = r.errors;
+  nlohmann::ordered_json counts = nlohmann::ordered_json::object();
+  for (const auto& [kind, n] : r.error_counts) counts[kind] = n;
+  j["error_counts"] = counts;
   j["workload"] = r.workload;
   j["run"] = {{"seed", r.seed},
               {"store", r.store},
@@ -141,9 +144,10 @@ std::string ReportToText(const Report& r) {
   line(fmt::format("uttm run: workload {} (seed {}, store {}, {} threads): {} ops in {:.2f} s",
                    r.workload, r.seed, r.store, r.threads, r.ops, r.duration_s));
   line(fmt::format(
-      "  verified:   {} ({} buffers checked byte for byte, {} not retained (purged), "
-      "{} mismatched)",
-      r.verified ? "yes" : "NO", r.buffers.verified, r.buffers.not_retained, r.buffers.mismatched));
+      "  verified:   {} ({} buffers checked byte for byte: {} matched, {} mismatched; {} not "
+      "retained (purged), expected as zeros)",
+      r.verified ? "yes" : "NO", r.buffers.total, r.buffers.verified, r.buffers.mismatched,
+      r.buffers.not_retained));
   line(fmt::format("  pages:      {} populated, {} backed up, {} restored, {} purged",
                    r.counters.pages_populated, r.counters.pages_backed_up,
                    r.counters.pages_restored, r.counters.pages_purged));
@@ -167,7 +171,13 @@ std::string ReportToText(const Report& r) {
   if (r.errors.empty()) {
     line("  errors:     none");
   } else {
-    line(fmt::format("  errors:     {}", r.errors.size()));
+    std::uint64_t total = 0;
+    std::string kinds;
+    for (const auto& [kind, n] : r.error_counts) {
+      total += n;
+      kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", kind, n);
+    }
+    line(fmt::format("  errors:     {} ({})", total, kinds));
     for (const std::string& e : r.errors) line("    " + e);
   }
   return out;

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "uttm/status.h"
@@ -97,6 +98,9 @@ struct Report {
 
   // Human-readable errors of the run (verification mismatches, store failures, ...).
   std::vector<std::string> errors;
+  // Errors of the run counted per kind (write, read, verify, ...), in order of first occurrence;
+  // `errors` lists the first ten of each kind.
+  std::vector<std::pair<std::string, std::uint64_t>> error_counts;
 
   // Context.
   std::string workload;

@@ -658,10 +658,17 @@ Result<Workload> ParseWorkload(std::string_view json_text, std::string_view orig
     doc = Json::parse(json_text.begin(), json_text.end());
   } catch (const Json::parse_error& e) {
     return Status(Errc::kInvalid, fmt::format("{}: JSON syntax error: {}", origin, e.what()));
+  } catch (const Json::exception& e) {
+    // Valid syntax the parser still refuses, such as a number beyond double range (1e400).
+    return Status(Errc::kInvalid, fmt::format("{}: JSON value error: {}", origin, e.what()));
   }
   Workload w;
   Reader reader;
-  reader.ReadWorkload(doc, &w);
+  try {
+    reader.ReadWorkload(doc, &w);
+  } catch (const Json::exception& e) {
+    return Status(Errc::kInvalid, fmt::format("{}: {}", origin, e.what()));
+  }
   if (!reader.errors.empty()) return ErrorsToStatus(reader.errors, "");
   UTTM_RETURN_IF_ERROR(ValidateWorkload(w));
   if (w.name.empty()) w.name = std::string(origin);

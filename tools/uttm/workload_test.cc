@@ -91,6 +91,18 @@ TEST(WorkloadTest, WrongType) {
   EXPECT_EQ(ErrorOf(j), "devices.count: expected a non-negative integer, got 1.5");
 }
 
+// A number beyond double range is valid JSON syntax the parser refuses: an error, never a crash.
+TEST(WorkloadTest, NumberBeyondDoubleRangeIsAnError) {
+  for (const char* text :
+       {R"({"seed": 1e400})", R"({"seed": -1e400})", R"({"classes": [{"count": 1e999}]})"}) {
+    Result<Workload> w = ParseWorkload(text, "big.json");
+    ASSERT_FALSE(w.ok()) << text;
+    EXPECT_EQ(w.status().code(), Errc::kInvalid) << text;
+    EXPECT_NE(w.status().message().find("big.json"), std::string_view::npos)
+        << w.status().ToString();
+  }
+}
+
 TEST(WorkloadTest, OutOfRange) {
   Json j = Valid();
   j["classes"][0]["priority"] = 7;

@@ -77,6 +77,16 @@ TEST(CliTest, BadFaultSpecIsAUsageError) {
   EXPECT_THAT(bad_value.output, HasSubstr("times"));
 }
 
+// A store directory with a comma in its name is one directory, for the check and for the store.
+TEST(CliTest, StoreDirectoryWithACommaIsOneDirectory) {
+  const std::string dir = ::testing::TempDir() + "/uttm,store dir";
+  std::filesystem::create_directories(dir);
+  Outcome o = RunUttm("run --preset demo --quiet --ops 200 --store 'file:" + dir + "'");
+  EXPECT_EQ(o.code, kExitOk) << o.output;
+  EXPECT_THAT(o.output, HasSubstr("verified:   yes")) << o.output;
+  std::filesystem::remove_all(dir);
+}
+
 TEST(CliTest, BadWorkloadFiles) {
   struct Case {
     const char* name;

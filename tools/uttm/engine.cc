@@ -28,6 +28,7 @@
 #include "uttm/bo_shrinker.h"
 #include "uttm/bo_swapout.h"
 #include "uttm/buffer_object.h"
+#include "uttm/file_store.h"
 #include "uttm/memory_context.h"
 #include "uttm/mutex.h"
 #include "uttm/pressure_source.h"
@@ -280,10 +281,19 @@ Status Engine::Setup() {
   mo.stats = &stats_;
   memory_ = std::make_unique<MemoryContext>(mo);
 
-  std::string spec = w_.limits.store.kind == StoreSpec::Kind::kMemfd
-                         ? "memfd,allow_without_swap"
-                         : FormatStoreSpec(w_.limits.store);
-  Result<std::unique_ptr<BackupStore>> store = CreateBackupStore(spec, &stats_);
+  std::string spec;
+  Result<std::unique_ptr<BackupStore>> store = Status(Errc::kInvalid, "no store");
+  if (w_.limits.store.kind == StoreSpec::Kind::kMemfd) {
+    spec = "memfd,allow_without_swap";
+    store = CreateBackupStore(spec, &stats_);
+  } else {
+    // The directory goes to the file store as it is: a spec string would split it at a comma.
+    spec = FormatStoreSpec(w_.limits.store);
+    FileStoreOptions fo;
+    fo.directory = w_.limits.store.dir;
+    fo.stats = &stats_;
+    store = NewFileStore(fo);
+  }
   if (!store.ok()) {
     return Status(store.status().code(),
                   fmt::format("backup store '{}': {}", spec, store.status().message()));

@@ -470,13 +470,16 @@ std::vector<std::string> Check(const Workload& w) {
     if (c.placement.empty()) {
       err.push_back(fmt::format("{}.placement: must list at least one domain", p));
     }
+    // Each repeated domain is reported once, at its first repeat, with how often it is listed
+    // (a long list of one domain must not produce an error per pair).
     for (std::size_t a = 0; a < c.placement.size(); ++a) {
-      for (std::size_t b = 0; b < a; ++b) {
-        if (c.placement[a] == c.placement[b]) {
-          err.push_back(fmt::format("{}.placement[{}]: duplicate domain '{}'", p, a,
-                                    DomainName(c.placement[a])));
-        }
-      }
+      const auto first = std::find(c.placement.begin(), c.placement.end(), c.placement[a]);
+      const auto seen = std::count(c.placement.begin(), c.placement.begin() + a, c.placement[a]);
+      if (seen != 1) continue;  // not this domain's first repeat
+      const auto times = std::count(first, c.placement.end(), c.placement[a]);
+      err.push_back(fmt::format("{}.placement[{}]: duplicate domain '{}'{}", p, a,
+                                DomainName(c.placement[a]),
+                                times > 2 ? fmt::format(" (listed {} times)", times) : ""));
     }
     if (c.priority < 0 || c.priority > 3) {
       err.push_back(fmt::format("{}.priority: must be between 0 and 3 (got {})", p, c.priority));

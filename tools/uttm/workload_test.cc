@@ -183,6 +183,18 @@ TEST(WorkloadTest, CrossFieldRules) {
   j = Valid();
   j["classes"][1]["placement"] = {"tt", "tt"};
   EXPECT_EQ(ErrorOf(j), "classes[1].placement[1]: duplicate domain 'tt'");
+  // A long list of one domain is one error (it used to be one per pair: megabytes of errors).
+  j = Valid();
+  j["classes"][1]["placement"] = Json(std::vector<std::string>(2000, "tt"));
+  EXPECT_EQ(ErrorOf(j), "classes[1].placement[1]: duplicate domain 'tt' (listed 2000 times)");
+  j = Valid();
+  j["classes"][1]["placement"] = {"tt", "vram", "tt", "vram", "vram"};
+  std::string two = ErrorOf(j);
+  EXPECT_NE(two.find("classes[1].placement[2]: duplicate domain 'tt'"), std::string::npos) << two;
+  EXPECT_NE(two.find("classes[1].placement[3]: duplicate domain 'vram' (listed 3 times)"),
+            std::string::npos)
+      << two;
+  EXPECT_EQ(std::count(two.begin(), two.end(), '\n'), 1) << two;  // two errors, two lines
   j = Valid();
   j["classes"][0]["count"] = 0;
   j["classes"][1]["count"] = 0;

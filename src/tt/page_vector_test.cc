@@ -1,6 +1,7 @@
 // Copyright (c) uttm developers.
 //
-// Upstream ttm_tt_test.c cases (drivers/gpu/drm/ttm/tests/ttm_tt_test.c) and page-vector behaviour without a store.
+// Upstream ttm_tt_test.c cases (drivers/gpu/drm/ttm/tests/ttm_tt_test.c) and page-vector behaviour
+// without a store.
 #include "uttm/page_vector.h"
 
 #include <gtest/gtest.h>

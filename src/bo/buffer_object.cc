@@ -302,10 +302,9 @@ Status BufferObject::EvictAlloc(ResourceManager* man, const Place& place, Operat
   std::int64_t evicted = 0;
   auto evict_one = [&](BufferObject& victim, OperationContext& wctx) -> Result<std::int64_t> {
     if (victim.pin_count() > 0 || victim.resource() == nullptr) return std::int64_t{0};
-    if (!victim.deleted() && !victim.is_ghost() &&
-        !device_->funcs().EvictionValuable(victim, place)) {
-      return std::int64_t{0};
-    }
+    // Asked of zombies and ghosts too (ttm_bo_evict_cb): one outside the wanted range is not
+    // worth waiting for.
+    if (!device_->funcs().EvictionValuable(victim, place)) return std::int64_t{0};
     Status s;
     if (victim.deleted() || victim.is_ghost()) {
       s = victim.WaitIdle(wctx);

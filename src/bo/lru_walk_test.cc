@@ -354,6 +354,55 @@ TEST_F(LruWalkTest, ZombieOnLruIsReclaimedByEvictFirst) {
   EXPECT_EQ(dev_->bo_count(), 1u);
 }
 
+// An eviction for a range asks the driver whether each victim is worth it, zombies and ghosts
+// included (ttm_bo_evict_cb): a busy zombie outside the range is neither waited for nor freed.
+TEST_F(LruWalkTest, AZombieOutsideTheRangeIsNotEvictedForIt) {
+  auto device = Device::Create(&driver_, DeviceOptions{.name = "ranged"});
+  ASSERT_TRUE(device.ok());
+  Device* d = device->get();
+  ASSERT_TRUE(d->SetManager(std::make_unique<testing::ArenaManager>(kMemVram, PageCount(32))).ok());
+  ASSERT_TRUE(
+      d->SetManager(std::make_unique<testing::ArenaManager>(kMemMock1, PageCount(32))).ok());
+  driver_.bad_evict = true;  // VRAM evicts to MOCK1
+  OperationContext ctx;
+  auto low = BufferObject::Create(d, BoOptions{.size = 64_KiB}, PlacementOf(kMemVram), ctx);
+  auto high = BufferObject::Create(d, BoOptions{.size = 64_KiB}, PlacementOf(kMemVram), ctx);
+  ASSERT_TRUE(low.ok() && high.ok());
+  ASSERT_EQ((*low)->resource()->start(), 0u);
+  ASSERT_EQ((*high)->resource()->start(), 16u);
+  FenceRef busy = Fence::Create(Fence::AllocateContext(), 1);
+  ASSERT_TRUE((*low)->Reserve(ctx).ok());
+  (*low)->resv()->AssertHeld();
+  ASSERT_TRUE((*low)->resv()->ReserveFences(1).ok());
+  ASSERT_TRUE((*low)->resv()->AddFence(busy, ResvUsage::kBookkeep).ok());
+  (*low)->Unreserve();
+  low->reset();  // a busy zombie at [0, 16)
+  ASSERT_TRUE((*high)->Reserve(ctx).ok());
+  (*high)->Unreserve();  // the zombie is first on the LRU
+  auto want = BufferObject::Create(d, BoOptions{.size = 64_KiB}, Placement(), ctx);
+  ASSERT_TRUE(want.ok());
+  // The fence signals later: a walk that waited for the zombie would return only then, with the
+  // zombie freed.
+  std::thread signaller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    (void)busy->Signal();
+  });
+  Place upper{.fpfn = 16, .lpfn = 32, .mem_type = kMemVram};
+  Status s = ValidateLocked(**want, Placement{upper}, ctx);
+  const bool zombie_alive = !busy->IsSignaled();
+  const std::uint64_t usage = d->manager(kMemVram)->usage();
+  signaller.join();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ((*want)->resource()->start(), 16u);
+  EXPECT_TRUE(zombie_alive) << "the validation waited for the zombie";
+  EXPECT_EQ(usage, (128_KiB).value());                    // the zombie still held its range
+  EXPECT_EQ((*high)->resource()->mem_type(), kMemMock1);  // `high` made room
+  want->reset();
+  high->reset();
+  d->FlushDelayedDeletes();
+  EXPECT_EQ(d->bo_count(), 0u);
+}
+
 // A pipelined (fenced) move leaves a ghost holding the old memory; it sits on the LRU of the old
 // type and is reclaimed by EvictFirst once the fence signals. The moved contents are intact.
 TEST_F(LruWalkTest, GhostOfPipelinedMoveIsOnLruAndReclaimable) {

@@ -11,7 +11,9 @@
 //      with the vector's (or else the device's) store.
 //   4. Something backed up: the resource goes to the unevictable list. Either way it rejoins its
 //      bulk move (a no-op for the unevictable list until it is populated again).
-//   5. Errors other than kInterrupted become kBusy ("skip this object").
+//   5. kInterrupted, and kNoSpace from the store (it is full: no other object will fit either, so
+//      the caller's walk should end, as ttm_lru_walk_for_evict ends on an error), are returned;
+//      other errors become kBusy ("skip this object").
 // Returns the pages backed up or purged; after a successful one the driver's TtUnpopulate runs on
 // the emptied vector so its accounting sees the pages go. After a purge (flags.purge) of an object
 // the user marked kDontNeed, the object is marked kPurged (its contents read back as zeros).
@@ -47,7 +49,7 @@ UTTM_EXPORT bool ShrinkSuitable(const BufferObject& bo, const OperationContext& 
 inline bool ShrinkAvoidWait(const ReclaimContext& rc) { return !rc.background; }
 
 // See the file comment. Returns pages freed or backed up (0: nothing to do), kBusy (skip),
-// kInterrupted, or a validate error other than kNoMemory/kNoSpace.
+// kInterrupted, kNoSpace (the store is full), or a validate error other than kNoMemory/kNoSpace.
 UTTM_EXPORT Result<std::int64_t> Shrink(OperationContext& ctx, BufferObject& bo,
                                         const ShrinkFlags& flags);
 

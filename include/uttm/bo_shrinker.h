@@ -16,6 +16,9 @@
 // (and not EXTERNAL_MAPPABLE) are neither counted nor touched.
 //
 // Count = purgeable + (may_fs ? min(store room in pages, shrinkable) : 0), kShrinkEmpty at 0.
+// A backup that fails with ENOSPC ends the scan, and the room reads 0 from then on until the store
+// holds less than it did at that moment, or a second has passed (so a full store does not keep
+// reclaim spinning, and space freed elsewhere is found again).
 // The store's room is cached (refreshed after every scan and at most every 50 ms) so Count stays
 // a few atomic loads.
 //
@@ -141,6 +144,10 @@ class UTTM_EXPORT BoShrinker final : public Shrinker {
   std::atomic<std::uint64_t> shrinkable_{0};
   std::atomic<std::uint64_t> purgeable_{0};
   std::atomic<std::uint64_t> store_room_pages_{0};
+  // Nonzero after a backup failed with ENOSPC: the store's bytes used then, plus 1. The room reads
+  // 0 until the store holds less, or a second has passed (store_full_since_ns_).
+  std::atomic<std::uint64_t> store_full_at_bytes_{0};
+  std::atomic<std::int64_t> store_full_since_ns_{0};
   std::atomic<std::int64_t> store_room_at_ns_{0};
   Mutex mu_;
   std::unordered_map<const PageVector*, Record> records_ UTTM_GUARDED_BY(mu_);

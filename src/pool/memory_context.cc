@@ -94,7 +94,9 @@ Status MemoryContext::Charge(PageCount pages, bool dma32, const OperationContext
     }
     // Direct reclaim: a bounded number of rounds, each must free something.
     ReclaimHook* hook = reclaim_hook_.load();
-    if (hook != nullptr && direct_rounds < max_direct_rounds && error.code() == Errc::kNoMemory) {
+    // After a full store (kNoSpace) direct reclaim still runs: it purges before it backs up.
+    if (hook != nullptr && direct_rounds < max_direct_rounds &&
+        (error.code() == Errc::kNoMemory || error.code() == Errc::kNoSpace)) {
       ++direct_rounds;
       const ReclaimContext direct{.may_fs = true, .may_io = true, .background = false};
       if (hook->ReclaimPages(std::max<std::uint64_t>(OverBy(), 1), direct) > 0) continue;

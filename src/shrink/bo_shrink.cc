@@ -47,7 +47,7 @@ Result<std::int64_t> Shrink(OperationContext& ctx, BufferObject& bo, const Shrin
     bo.device().lru().SetBulkMove(bo.resource(), bulk);
   }
   if (!r.ok()) {
-    if (r.code() == Errc::kInterrupted) return r.status();
+    if (r.code() == Errc::kInterrupted || r.code() == Errc::kNoSpace) return r.status();
     return Status(Errc::kBusy, r.status().message());
   }
   const std::uint64_t pages = r->value();

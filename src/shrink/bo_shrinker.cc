@@ -14,6 +14,7 @@ namespace uttm {
 namespace {
 
 constexpr std::int64_t kStoreRoomRefreshNs = 50'000'000;
+constexpr std::int64_t kStoreFullRetryNs = 1'000'000'000;
 
 std::int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -155,7 +156,21 @@ void BoShrinker::RefreshStoreRoom(bool force) {
   store_room_at_ns_.store(now, std::memory_order_relaxed);
   Device* dev = device_.load(std::memory_order_acquire);
   BackupStore* store = dev != nullptr ? dev->backup_store() : nullptr;
-  const std::uint64_t room = store != nullptr ? store->BytesAvailable() / kPageSize : 0;
+  std::uint64_t room = store != nullptr ? store->BytesAvailable() / kPageSize : 0;
+  // A store that refused a write with ENOSPC is full whatever it reports, until it holds less
+  // than it did then (something was dropped): otherwise every scan would try, fail and be
+  // counted again, and the reclaim thread would spin on it.
+  // It is tried again after a second at most (the space may come from elsewhere).
+  const std::uint64_t full_at = store_full_at_bytes_.load(std::memory_order_relaxed);
+  if (full_at != 0 && store != nullptr) {
+    const bool expired =
+        now - store_full_since_ns_.load(std::memory_order_relaxed) > kStoreFullRetryNs;
+    if (store->BytesUsed() + 1 < full_at || expired) {
+      store_full_at_bytes_.store(0, std::memory_order_relaxed);
+    } else {
+      room = 0;
+    }
+  }
   store_room_pages_.store(room, std::memory_order_relaxed);
 }
 
@@ -277,6 +292,13 @@ bool BoShrinker::Walk(Pass pass, const ReclaimContext& rc, std::uint64_t target,
       Result<std::int64_t> r = ShrinkOne(**next, pass, rc, ctx, have_pm, scanned);
       if (r.ok()) {
         *freed += static_cast<std::uint64_t>(*r);
+      } else if (r.code() == Errc::kNoSpace) {
+        // The store is full: no backup can succeed; remember it (RefreshStoreRoom) and stop.
+        BackupStore* store = dev->backup_store();
+        store_full_since_ns_.store(NowNs(), std::memory_order_relaxed);
+        store_full_at_bytes_.store((store != nullptr ? store->BytesUsed() : 0) + 1,
+                                   std::memory_order_relaxed);
+        return false;
       } else if (r.code() != Errc::kBusy && r.code() != Errc::kAlready) {
         return false;
       }

@@ -4,6 +4,7 @@
 // from kswapd, trylock only, zombies and ghosts), madvise and the direct-reclaim hook, against the
 // test driver with real pages and a real FileStore.
 #include "uttm/bo_shrinker.h"
+#include "uttm/fault_injection.h"
 
 #include <gtest/gtest.h>
 
@@ -39,13 +40,13 @@ class ObservedStore final : public BackupStore {
   explicit ObservedStore(std::unique_ptr<BackupStore> inner) : inner_(std::move(inner)) {}
   Result<std::size_t> BackupPages(const std::byte* src, std::size_t count, const BackupFlags& f,
                                   BackupHandle* handles) override {
-    if (refuse_plain_ && !f.writeback) return Status(Errc::kNoSpace, "test: writeback only");
+    if (refuse_plain_ && !f.writeback) return Status(Errc::kBusy, "test: writeback only");
     Note(f, count);
     return inner_->BackupPages(src, count, f, handles);
   }
   Result<std::size_t> BackupPageList(const std::byte* const* pages, std::size_t count,
                                      const BackupFlags& f, BackupHandle* handles) override {
-    if (refuse_plain_ && !f.writeback) return Status(Errc::kNoSpace, "test: writeback only");
+    if (refuse_plain_ && !f.writeback) return Status(Errc::kBusy, "test: writeback only");
     Note(f, count);
     return inner_->BackupPageList(pages, count, f, handles);
   }
@@ -407,6 +408,24 @@ TEST_F(BoShrinkerTest, NoStoreMeansCountExcludesShrinkableAndBackupIsBusy) {
   EXPECT_GE(scanned, 256u);
   EXPECT_TRUE(Populated(*a));
   EXPECT_TRUE(Matches(*a, 1));
+}
+
+// A store that refuses a write with ENOSPC ends the scan at that object (every other one would
+// fail alike) and counts as full from then on, so reclaim stops asking; nothing is lost.
+TEST_F(BoShrinkerTest, AnEnospcEndsTheScanAndTheStoreCountsAsFull) {
+  BoRef a = MakeBo(kMiB, 1);
+  BoRef b = MakeBo(kMiB, 2);
+  BoRef c = MakeBo(kMiB, 3);
+  EXPECT_EQ(CountOf(kDirect), 768u);
+  {
+    ScopedFault full(FaultPoint::kStoreNoSpace, FaultSpec{});
+    EXPECT_EQ(Scan(4096, kDirect), 0u);
+    EXPECT_EQ(FaultInjection::Failures(FaultPoint::kStoreNoSpace), 1u);  // one write tried
+  }
+  EXPECT_EQ(CountOf(kDirect), kShrinkEmpty);  // nothing purgeable, and no room in the store
+  EXPECT_TRUE(Matches(*a, 1));
+  EXPECT_TRUE(Matches(*b, 2));
+  EXPECT_TRUE(Matches(*c, 3));
 }
 
 TEST_F(BoShrinkerTest, FullStoreLimitsCount) {

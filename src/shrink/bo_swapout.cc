@@ -54,7 +54,12 @@ Result<std::int64_t> SwapoutOne(BufferObject& bo, OperationContext& ctx) {
     bo.UpdateLruState();
   }
   if (!r.ok()) {
-    if (r.code() == Errc::kNoMemory || r.code() == Errc::kNoSpace) return Skip("store full");
+    if (r.code() == Errc::kNoMemory) return Skip("no memory for the swapout");
+    // A full store ends the walk (as an error ends ttm_lru_walk_for_evict): every other object
+    // would fail the same way, each after writing pages that are then thrown away.
+    if (r.code() == Errc::kNoSpace) {
+      return Status(Errc::kNoSpace, "backup store full: " + std::string(r.status().message()));
+    }
     return r.status();
   }
   return static_cast<std::int64_t>(r->value());

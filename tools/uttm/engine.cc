@@ -262,7 +262,7 @@ class Engine {
 
   // Verification results.
   std::atomic<std::uint64_t> buf_total_{0}, buf_verified_{0}, buf_not_retained_{0},
-      buf_mismatched_{0};
+      buf_mismatched_{0}, buf_unreadable_{0};
 };
 
 Placement Engine::PlacementOf(const BufferClass& c) const {
@@ -582,7 +582,9 @@ void Engine::VerifyLane(Lane& lane, ScratchBuffer& scratch) {
     OperationContext ctx;
     Status s = b.bo->Read(0, std::span<std::byte>(scratch.data(), size), ctx);
     if (!s.ok()) {
-      buf_mismatched_.fetch_add(1);
+      // Not read (no memory to bring it back, a store read error): nothing was compared, so it
+      // is not a mismatch; the error says why.
+      buf_unreadable_.fetch_add(1);
       AddError("verify", fmt::format("verify: read buffer {}: {}", id, s.ToString()));
       continue;
     }
@@ -801,6 +803,7 @@ Report Engine::BuildReport() {
   r.buffers.verified = buf_verified_.load();
   r.buffers.not_retained = buf_not_retained_.load();
   r.buffers.mismatched = buf_mismatched_.load();
+  r.buffers.unreadable = buf_unreadable_.load();
   r.memory.rss_checked = !kSanitizerBuild;
   if (r.memory.rss_checked &&
       r.memory.peak_rss_bytes > r.memory.page_limit_bytes + r.memory.rss_slack_bytes) {

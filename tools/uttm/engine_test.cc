@@ -162,6 +162,26 @@ TEST(EngineTest, InjectedStoreFaultsAreSurvivedOrReported) {
   EXPECT_EQ(r["verified"].get<bool>(), failed_ops == 0);
 }
 
+// A full store (ENOSPC on every write) ends reclaim promptly with an error that says so: the
+// swapout walk and the shrinker stop at the first ENOSPC, the shrinker takes the store as full
+// (it used to retry over every object, millions of scans), and nothing is lost.
+TEST(EngineTest, AFullStoreEndsReclaimWithAClearError) {
+  const std::string report = Temp("full-store.json");
+  Outcome o =
+      RunUttm("run --preset demo --quiet --report " + report, "UTTM_FAULTS='store.nospace'");
+  EXPECT_EQ(o.code, kExitRunFailed) << o.output;
+  Json r = ParseFile(report);
+  ASSERT_TRUE(r.is_object()) << o.output;
+  EXPECT_EQ(r["buffers"]["mismatched"].get<std::uint64_t>(), 0u) << r["errors"].dump();
+  EXPECT_GT(r["counters"]["store_write_errors"].get<std::uint64_t>(), 0u);
+  EXPECT_LT(r["counters"]["shrinker_scans"].get<std::uint64_t>(), 10000u);
+  bool named = false;
+  for (const auto& e : r["errors"]) {
+    named = named || e.get<std::string>().find("backup store full") != std::string::npos;
+  }
+  EXPECT_TRUE(named) << r["errors"].dump();
+}
+
 // Two rounds: every scenario, the demo's verified runs included, must also work a second time in
 // the same process (the second demo run once failed its RSS check on the first run's dead scratch
 // memory).

@@ -106,7 +106,8 @@ std::string ReportToJson(const Report& r) {
   j["buffers"] = {{"total", r.buffers.total},
                   {"verified", r.buffers.verified},
                   {"not_retained", r.buffers.not_retained},
-                  {"mismatched", r.buffers.mismatched}};
+                  {"mismatched", r.buffers.mismatched},
+                  {"unreadable", r.buffers.unreadable}};
   nlohmann::ordered_json domains = nlohmann::ordered_json::array();
   for (const DomainUsage& d : r.domains) {
     domains.push_back({{"name", d.name},
@@ -144,10 +145,10 @@ std::string ReportToText(const Report& r) {
   line(fmt::format("uttm run: workload {} (seed {}, store {}, {} threads): {} ops in {:.2f} s",
                    r.workload, r.seed, r.store, r.threads, r.ops, r.duration_s));
   line(fmt::format(
-      "  verified:   {} ({} buffers checked byte for byte: {} matched, {} mismatched; {} not "
-      "retained (purged), expected as zeros)",
+      "  verified:   {} ({} buffers checked byte for byte: {} matched, {} mismatched, {} "
+      "unreadable; {} not retained (purged), expected as zeros)",
       r.verified ? "yes" : "NO", r.buffers.total, r.buffers.verified, r.buffers.mismatched,
-      r.buffers.not_retained));
+      r.buffers.unreadable, r.buffers.not_retained));
   line(fmt::format("  pages:      {} populated, {} backed up, {} restored, {} purged",
                    r.counters.pages_populated, r.counters.pages_backed_up,
                    r.counters.pages_restored, r.counters.pages_purged));

@@ -115,6 +115,7 @@ struct Report {
     std::uint64_t verified = 0;      // checked byte for byte and matched
     std::uint64_t not_retained = 0;  // purged: content lost by contract
     std::uint64_t mismatched = 0;
+    std::uint64_t unreadable = 0;  // the final read failed (the error says why): not compared
   } buffers;
 
   std::vector<DomainUsage> domains;

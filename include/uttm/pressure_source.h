@@ -10,10 +10,13 @@
 //
 //   SystemMemorySource  /proc/meminfo: usage = MemTotal - MemAvailable, limit = MemTotal;
 //                       events from a system-wide PSI trigger when one can be armed.
-//   CgroupV1Source      our memory cgroup (v1): usage_in_bytes against the smallest
+//   CgroupV1Source      our memory cgroup (v1): usage_in_bytes less total_inactive_file (the
+//                       working set: clean file cache such as the backup file's is reclaimed
+//                       first and is not pressure) against the smallest
 //                       limit_in_bytes of it and its ancestors; events from memory.pressure_level
 //                       (low, medium, critical) and memory.oom_control via cgroup.event_control.
-//   CgroupV2Source      our cgroup (v2): memory.current against min(memory.high, memory.max);
+//   CgroupV2Source      our cgroup (v2): memory.current less inactive_file (memory.stat)
+//                       against min(memory.high, memory.max);
 //                       events: memory.events modifications (POLLPRI) and a PSI trigger on the
 //                       cgroup's memory.pressure.
 //   BudgetSource        our own accounting: a callback giving bytes in use, and a budget.

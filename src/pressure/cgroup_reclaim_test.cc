@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include "pressure/file_util.h"
 #include "pressure/test_cgroup.h"
@@ -116,6 +117,46 @@ RunResult RunChild(TestCgroup* cg, Mode mode) {
 
 std::unique_ptr<TestCgroup> MakeCgroupOrSkip(std::string* why) {
   return testing::MakeTestCgroupOrSkip(kLimit, why);
+}
+
+// The cgroup source measures the working set: clean page cache written by a process of the group
+// (a buffered backup file's, say) is charged to the group but is not pressure. A child in our
+// group writes 96 MiB to a file and syncs it; the raw usage counts it, the sample does not.
+TEST(CgroupReclaimTest, CleanFileCacheOfTheGroupIsNotCountedAsPressure) {
+  std::string why;
+  auto cg = MakeCgroupOrSkip(&why);
+  if (cg == nullptr) GTEST_SKIP() << why;
+  constexpr std::size_t kFile = 96u << 20;
+  const std::string path = "uttm-cgroup-file-cache-" + std::to_string(getpid());
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // In the group before writing, so the page cache is charged to it.
+    if (!cg->AddPid(getpid()).ok()) _exit(2);
+    const int fd = open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0) _exit(3);
+    std::vector<char> chunk(1u << 20, 'x');
+    for (std::size_t done = 0; done < kFile; done += chunk.size()) {
+      if (write(fd, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size())) _exit(4);
+    }
+    if (fsync(fd) != 0) _exit(5);
+    close(fd);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  const std::uint64_t raw = cg->Value("memory.usage_in_bytes");
+  Result<std::unique_ptr<CgroupV1Source>> src = CgroupV1Source::Open(cg->location());
+  ASSERT_TRUE(src.ok()) << src.status().ToString();
+  Result<MemorySample> sample = (*src)->Sample();
+  unlink(path.c_str());
+  ASSERT_TRUE(sample.ok()) << sample.status().ToString();
+  ASSERT_GE(raw, kFile / 2) << "the file's page cache was not charged to the group";
+  EXPECT_LE(sample->usage_bytes + kFile / 2, raw)
+      << "working set " << sample->usage_bytes << " of raw usage " << raw;
+  std::printf("raw usage %.1f MiB, working set %.1f MiB\n", static_cast<double>(raw) / (1 << 20),
+              static_cast<double>(sample->usage_bytes) / (1 << 20));
 }
 
 TEST(CgroupReclaimTest, ReclaimThreadKeepsChildUnderLimitWhileItAllocatesThreeTimesIt) {

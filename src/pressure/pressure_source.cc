@@ -321,9 +321,28 @@ void CgroupV1Source::ArmEvents() {
   }
 }
 
+namespace {
+
+// The working set of a memory cgroup: its usage less the inactive file cache, which the kernel
+// reclaims first and cheaply (what cAdvisor and the kernel's own memory.stat call the working
+// set). Raw usage would count the page cache of uttm's own backup file as pressure, so backing
+// up would look like growing.
+std::uint64_t WorkingSet(std::uint64_t usage, const std::string& stat_path, const char* key) {
+  Result<std::string> stat = ReadFileToString(stat_path);
+  std::uint64_t inactive_file = 0;
+  if (stat.ok() && FindKeyValue(*stat, key, &inactive_file)) {
+    return usage - std::min(usage, inactive_file);
+  }
+  return usage;
+}
+
+}  // namespace
+
 Result<MemorySample> CgroupV1Source::Sample() {
   MemorySample s;
   UTTM_ASSIGN_OR_RETURN(s.usage_bytes, ReadU64File(dir_ + "/memory.usage_in_bytes"));
+  // total_inactive_file: the group's and its descendants' (usage_in_bytes is hierarchical too).
+  s.usage_bytes = WorkingSet(s.usage_bytes, dir_ + "/memory.stat", "total_inactive_file");
   // The effective limit is the smallest along the path up to the hierarchy root.
   std::uint64_t limit = UINT64_MAX;
   std::string rel = location_.relative;
@@ -429,6 +448,7 @@ Result<std::unique_ptr<CgroupV2Source>> CgroupV2Source::Detect() {
 Result<MemorySample> CgroupV2Source::Sample() {
   MemorySample s;
   UTTM_ASSIGN_OR_RETURN(s.usage_bytes, ReadU64File(dir_ + "/memory.current"));
+  s.usage_bytes = WorkingSet(s.usage_bytes, dir_ + "/memory.stat", "inactive_file");
   std::uint64_t limit = UINT64_MAX;
   for (const char* f : {"/memory.high", "/memory.max"}) {
     Result<std::uint64_t> l = ReadU64File(dir_ + f);

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 namespace uttm {
 namespace {
@@ -52,6 +54,13 @@ MemoryContext& MemoryContext::Default() {
 
 namespace {
 constexpr int kMaxDirectRounds = 16;
+// Looks again when nothing could be freed although other threads changed the accounting meanwhile
+// (they freed, or they hold the objects that could go: an access or a reclaim walk in progress).
+constexpr int kMaxContendedRetries = 64;
+// And when nothing changed: a few short pauses before failing, for an access that is still
+// copying with the object locked.
+constexpr int kMaxIdlePauses = 20;
+constexpr auto kIdlePause = std::chrono::milliseconds(1);
 }  // namespace
 
 void MemoryContext::set_reclaim_hook(ReclaimHook* hook) {
@@ -82,7 +91,10 @@ Status MemoryContext::Charge(PageCount pages, bool dma32, const OperationContext
   int direct_rounds = 0;
   // __GFP_RETRY_MAYFAIL: one round of direct reclaim, then fail rather than retry hard.
   const int max_direct_rounds = ctx.gfp_retry_mayfail ? 1 : kMaxDirectRounds;
+  int contended_retries = 0;
+  int idle_pauses = 0;
   while (over_limit()) {
+    const std::uint64_t seen = pages_allocated_.load() + dma32_pages_allocated_.load();
     Status error(Errc::kNoMemory, "page limit reached (pages_limit or dma32_pages_limit)");
     if (over_limit_) {
       Result<std::uint64_t> freed = over_limit_(ctx);
@@ -100,6 +112,23 @@ Status MemoryContext::Charge(PageCount pages, bool dma32, const OperationContext
       ++direct_rounds;
       const ReclaimContext direct{.may_fs = true, .may_io = true, .background = false};
       if (hook->ReclaimPages(std::max<std::uint64_t>(OverBy(), 1), direct) > 0) continue;
+    }
+    // Nothing freed here. Two threads that charge at once each see the other's charge, and what
+    // either could free may be locked by the other for a moment: a workload that fits must not
+    // fail for that. Unless the caller asked to fail fast, look again while others make progress.
+    if (!over_limit()) break;
+    if (!ctx.gfp_retry_mayfail && error.code() == Errc::kNoMemory) {
+      if (pages_allocated_.load() + dma32_pages_allocated_.load() != seen &&
+          contended_retries < kMaxContendedRetries) {
+        ++contended_retries;
+        std::this_thread::yield();
+        continue;
+      }
+      if (idle_pauses < kMaxIdlePauses) {
+        ++idle_pauses;
+        std::this_thread::sleep_for(kIdlePause);
+        continue;
+      }
     }
     Uncharge(pages, dma32);
     return error;

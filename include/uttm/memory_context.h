@@ -13,8 +13,12 @@
 // to the caller. Unlike TTM (which then allocates anyway), uttm treats the limits as hard: if the
 // callback frees nothing (or there is none) while still over the limit, Charge calls the direct
 // reclaim hook (if set) and retries while it frees pages (at most 16 rounds; one round when the
-// caller's context sets gfp_retry_mayfail); only then does Charge fail with kNoMemory. Both run
-// without any context lock held.
+// caller's context sets gfp_retry_mayfail). When neither frees anything, a charge still looks
+// again while other threads change the accounting (they free, or hold for a moment what could
+// be freed: up to 64 times) and pauses up to 20 x 1 ms before it fails with kNoMemory, so a
+// workload that fits never fails because two threads charged at once (not with
+// gfp_retry_mayfail). A full backup store (kNoSpace from the callback) is returned as such.
+// Both run without any context lock held.
 //
 // Direct reclaim hook (set_reclaim_hook, typically a Reclaimer): called with a direct context
 // (background = false) when a charge would pass a limit (target: the pages over it) and, through

@@ -24,7 +24,8 @@ struct OperationContext {
   // Never wait for the device (fences): return kBusy where a wait would be needed.
   bool no_wait_gpu = false;
   // Allocation may fail instead of retrying hard (kernel __GFP_RETRY_MAYFAIL): a charge over the
-  // page limit runs one round of direct reclaim, not up to 16, before it returns kNoMemory.
+  // page limit runs one round of direct reclaim, not up to 16, and does not wait for other
+  // threads' progress, before it returns kNoMemory.
   bool gfp_retry_mayfail = false;
   // Buffer objects sharing `resv` (which the caller already holds) may be evicted by this call.
   bool allow_res_evict = false;

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/sysinfo.h>
 
 #include <algorithm>
 #include <atomic>
@@ -334,10 +335,27 @@ Status Engine::Setup() {
   UTTM_RETURN_IF_ERROR(reclaim_thread_->AddSource(std::make_unique<BudgetSource>(
       "page-limit", [m] { return m->pages_allocated().value() * kPageSize; },
       w_.limits.page_limit)));
+  std::unique_ptr<PressureSource> cgroup;
   if (auto v2 = CgroupV2Source::Detect(); v2.ok()) {
-    UTTM_RETURN_IF_ERROR(reclaim_thread_->AddSource(std::move(v2).value()));
+    cgroup = std::move(v2).value();
   } else if (auto v1 = CgroupV1Source::Detect(); v1.ok()) {
-    UTTM_RETURN_IF_ERROR(reclaim_thread_->AddSource(std::move(v1).value()));
+    cgroup = std::move(v1).value();
+  }
+  if (cgroup != nullptr) {
+    Result<MemorySample> sample = cgroup->Sample();
+    struct sysinfo si {};
+    const bool no_swap = sysinfo(&si) == 0 && si.totalswap == 0;
+    if (w_.limits.store.kind == StoreSpec::Kind::kMemfd && no_swap && sample.ok() &&
+        sample->has_limit) {
+      // The memfd's pages are shmem charged to this cgroup and, without swap, never leave it:
+      // backing up moves memory within the cgroup, it cannot relieve the limit.
+      std::fprintf(stderr,
+                   "uttm: warning: the memfd store cannot relieve the memory cgroup limit of %s "
+                   "(this machine has no swap: backed-up pages stay in the cgroup); use --store "
+                   "file to back up to disk\n",
+                   FormatSize(sample->limit_bytes).c_str());
+    }
+    UTTM_RETURN_IF_ERROR(reclaim_thread_->AddSource(std::move(cgroup)));
   }
   UTTM_RETURN_IF_ERROR(reclaim_thread_->Start());
 

@@ -9,12 +9,15 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -24,6 +27,7 @@
 
 #include "cli.h"
 #include "cli_test_util.h"
+#include "uttm/pressure_source.h"
 
 extern char** environ;
 
@@ -210,6 +214,33 @@ TEST(EngineTest, AWorkloadThatFitsNeverFailsForLackOfMemory) {
       EXPECT_TRUE(r["errors"].empty()) << c.name << ": " << r["errors"].dump();
     }
   }
+}
+
+// With a memfd store, no swap and a memory cgroup limit, backing up cannot relieve the cgroup: the
+// tool says so at start-up. The run goes in a cgroup of the test's own (v1, root only).
+TEST(EngineTest, MemfdStoreWithoutSwapUnderACgroupLimitIsWarnedAbout) {
+  struct sysinfo si {};
+  if (sysinfo(&si) != 0 || si.totalswap != 0) GTEST_SKIP() << "this machine has swap";
+  if (getuid() != 0) GTEST_SKIP() << "creating a memory cgroup needs root";
+  Result<CgroupLocation> parent = FindMemoryCgroupV1();
+  if (!parent.ok())
+    GTEST_SKIP() << "no cgroup v1 memory controller: " << parent.status().ToString();
+  CgroupLocation loc = *parent;
+  loc.relative = (parent->relative == "/" ? "" : parent->relative) + "/uttm-engine-test-" +
+                 std::to_string(getpid());
+  const std::string dir = loc.dir();
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0) << dir << ": " << std::strerror(errno);
+  std::ofstream(dir + "/memory.limit_in_bytes") << (1ull << 30);
+  Outcome memfd = RunUttm("run --preset demo --quiet --ops 100 --store memfd",
+                          "echo $$ > " + dir + "/cgroup.procs && ");
+  Outcome file = RunUttm("run --preset demo --quiet --ops 100 --store file",
+                         "echo $$ > " + dir + "/cgroup.procs && ");
+  rmdir(dir.c_str());
+  EXPECT_EQ(memfd.code, kExitOk) << memfd.output;
+  EXPECT_THAT(memfd.output, HasSubstr("the memfd store cannot relieve the memory cgroup limit of "
+                                      "1 GiB"));
+  EXPECT_EQ(file.code, kExitOk) << file.output;
+  EXPECT_THAT(file.output, ::testing::Not(HasSubstr("cannot relieve")));
 }
 
 // Two rounds: every scenario, the demo's verified runs included, must also work a second time in

@@ -4,7 +4,6 @@
 // from kswapd, trylock only, zombies and ghosts), madvise and the direct-reclaim hook, against the
 // test driver with real pages and a real FileStore.
 #include "uttm/bo_shrinker.h"
-#include "uttm/fault_injection.h"
 
 #include <gtest/gtest.h>
 
@@ -21,9 +20,11 @@
 #include "tt/test_util.h"
 #include "uttm/bo_shrink.h"
 #include "uttm/buffer_object.h"
+#include "uttm/fault_injection.h"
 #include "uttm/fence.h"
 #include "uttm/file_store.h"
 #include "uttm/reclaimer.h"
+#include "uttm/sim_gpu.h"
 
 namespace uttm {
 namespace {
@@ -509,17 +510,20 @@ TEST_F(BoShrinkerTest, ZombieIsPurgedInPlaceWithoutAMove) {
     std::this_thread::sleep_for(std::chrono::milliseconds(30));
     (void)f->Signal();
   });
-  // Background reclaim waits for it in the purge pass (no backup even without may_fs).
+  // Background reclaim waits for it in the purge pass (no backup even without may_fs). The
+  // delayed-delete worker is held, so the shrinker is the one that frees it.
+  (*dev_)->PauseDelayedDeletes();
   ReclaimContext bg_nofs = kBackground;
   bg_nofs.may_fs = false;
-  std::uint64_t freed = Scan(1024, bg_nofs, nullptr, /*check=*/false);  // the worker may lock
+  std::uint64_t freed = Scan(1024, bg_nofs, nullptr, /*check=*/false);
   signaller.join();
+  EXPECT_EQ(freed, 256u);                        // purged in place
+  EXPECT_EQ(dev_->driver.moves, moves);          // allow_move is false for zombies
+  EXPECT_EQ(store_->pages_plain.load(), 0u);     // nothing backed up
+  EXPECT_EQ(shrinker_->shrinkable_pages(), 0u);  // and nothing left counted
+  EXPECT_EQ(memory_->pages_allocated().value(), 0u);
+  (*dev_)->ResumeDelayedDeletes();
   (*dev_)->FlushDelayedDeletes();
-  // Either the shrinker purged it (no move: allow_move is false for zombies) or the delayed
-  // delete got it first; both leave nothing counted and never a move.
-  EXPECT_TRUE(freed == 256u || freed == kShrinkStop) << freed;
-  EXPECT_EQ(dev_->driver.moves, moves);
-  EXPECT_EQ(store_->pages_plain.load(), 0u);
   ExpectAccountingExact();
 }
 
@@ -678,6 +682,60 @@ TEST_F(BoShrinkerTest, OvercommitTwiceTheBudgetAndRestoreExactly) {
   EXPECT_GT(stats_.Get(Stat::kPagesPurged), 0u);
   ExpectAccountingExact();
   UnregisterDeviceReclaim(&reclaimer, shrinker_.get(), memory_.get());
+}
+
+// A pipelined move leaves a ghost holding the old TT pages until the engine's copy is done. The
+// shrinker purges a ghost in place (never backs it up: its contents are dead), but only once its
+// fence has signalled, so the copy reads the pages it needs: the moved object is exact.
+TEST(BoShrinkerGhostTest, AGhostIsPurgedInPlaceAfterItsCopyFinished) {
+  MemoryContextOptions mo;
+  auto memory = std::make_unique<MemoryContext>(mo);
+  auto store = NewFileStore();
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  std::unique_ptr<BoShrinker> shrinker;
+  SimGpuOptions so;
+  so.name = "ghost-gpu";
+  so.vram_size = Bytes(4u << 20);
+  so.memory = memory.get();
+  so.backup_store = store->get();
+  so.pipeline_moves = true;
+  so.wrap_funcs = [&](DeviceFuncs* driver) {
+    shrinker = std::make_unique<BoShrinker>(driver);
+    return shrinker->funcs();
+  };
+  auto gpu = SimGpu::Create(so);
+  ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
+  ASSERT_TRUE(shrinker->Attach((*gpu)->device()).ok());
+  OperationContext ctx;
+  constexpr std::uint64_t kPages = 64;
+  auto bo = BufferObject::Create((*gpu)->device(), BoOptions{.size = Bytes(kPages * kPageSize)},
+                                 Placement{Place{.mem_type = kMemTt}}, ctx);
+  ASSERT_TRUE(bo.ok()) << bo.status().ToString();
+  const std::vector<std::byte> content = testing::Content({77}, 0, kPages * kPageSize);
+  ASSERT_TRUE((*bo)->Write(0, content, ctx).ok());
+  ASSERT_TRUE((*bo)->Reserve(ctx).ok());
+  (*bo)->resv()->AssertHeld();
+  // A job keeps the engine busy, so the TT -> VRAM copy queued behind it is still pending when
+  // Validate returns: the old TT pages go to a ghost.
+  ASSERT_TRUE((*gpu)->SubmitJob(**bo, std::chrono::milliseconds(50)).ok());
+  ASSERT_TRUE((*bo)->Validate(Placement{Place{.mem_type = kMemVram}}, ctx).ok());
+  (*bo)->Unreserve();
+  EXPECT_EQ(shrinker->shrinkable_pages(), kPages);  // the ghost's vector, still counted
+  (*gpu)->device()->PauseDelayedDeletes();          // the shrinker, not the worker, frees it
+  ShrinkControl sc;
+  sc.nr_to_scan = 4096;
+  sc.reclaim = ReclaimContext{.may_fs = false, .may_io = false, .background = true};
+  EXPECT_EQ(shrinker->Scan(sc), kPages);  // purge pass: waits for the copy, then purges
+  EXPECT_EQ(shrinker->shrinkable_pages(), 0u);
+  EXPECT_EQ(memory->pages_allocated().value(), 0u);
+  EXPECT_EQ((*store)->BytesUsed(), 0u);  // never backed up
+  (*gpu)->device()->ResumeDelayedDeletes();
+  std::vector<std::byte> got(content.size());
+  ASSERT_TRUE((*bo)->Read(0, got, ctx).ok());
+  EXPECT_FALSE(testing::FindMismatch({77}, 0, got).has_value());
+  bo->reset();
+  (*gpu)->Drain();
+  (*gpu)->device()->FlushDelayedDeletes();
 }
 
 }  // namespace

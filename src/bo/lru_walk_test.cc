@@ -403,6 +403,44 @@ TEST_F(LruWalkTest, AZombieOutsideTheRangeIsNotEvictedForIt) {
   EXPECT_EQ(d->bo_count(), 0u);
 }
 
+// A validation holding a ticket, whose only possible victim is locked elsewhere: the try-lock
+// walk finds nothing, the ticketed walk in EvictAlloc blocks on the victim until it is released
+// and then evicts it. Without a ticket the same validation fails.
+TEST_F(LruWalkTest, ATicketedValidationWaitsForALockedVictimAndEvictsIt) {
+  auto device = Device::Create(&driver_, DeviceOptions{.name = "ticketed"});
+  ASSERT_TRUE(device.ok());
+  Device* d = device->get();
+  ASSERT_TRUE(d->SetManager(std::make_unique<testing::ArenaManager>(kMemVram, PageCount(16))).ok());
+  ASSERT_TRUE(
+      d->SetManager(std::make_unique<testing::ArenaManager>(kMemMock1, PageCount(16))).ok());
+  driver_.bad_evict = true;  // VRAM evicts to MOCK1
+  OperationContext ctx;
+  auto victim = BufferObject::Create(d, BoOptions{.size = 64_KiB}, PlacementOf(kMemVram), ctx);
+  ASSERT_TRUE(victim.ok());
+  Fill(**victim, 12);
+  auto want = BufferObject::Create(d, BoOptions{.size = 64_KiB}, Placement(), ctx);
+  ASSERT_TRUE(want.ok());
+  {
+    ForeignLock held((*victim)->resv());
+    EXPECT_EQ(ValidateLocked(**want, PlacementOf(kMemVram), ctx).code(), Errc::kNoMemory);
+  }
+  ForeignLock held((*victim)->resv());
+  std::thread releaser = held.ReleaseLater(std::chrono::milliseconds(30));
+  WwAcquireContext ticket;
+  ASSERT_TRUE((*want)->Reserve(ctx, &ticket).ok());
+  (*want)->resv()->AssertHeld();
+  Status s = (*want)->Validate(PlacementOf(kMemVram), ctx);
+  (*want)->Unreserve();
+  releaser.join();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ((*want)->resource()->mem_type(), kMemVram);
+  EXPECT_EQ((*victim)->resource()->mem_type(), kMemMock1);
+  ExpectContent(**victim, 12);
+  victim->reset();
+  want->reset();
+  d->FlushDelayedDeletes();
+}
+
 // A pipelined (fenced) move leaves a ghost holding the old memory; it sits on the LRU of the old
 // type and is reclaimed by EvictFirst once the fence signals. The moved contents are intact.
 TEST_F(LruWalkTest, GhostOfPipelinedMoveIsOnLruAndReclaimable) {

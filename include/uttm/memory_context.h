@@ -15,7 +15,8 @@
 // reclaim hook (if set) and retries while it frees pages (at most 16 rounds; one round when the
 // caller's context sets gfp_retry_mayfail). When neither frees anything, a charge still looks
 // again while other threads change the accounting (they free, or hold for a moment what could
-// be freed: up to 64 times) and pauses up to 20 x 1 ms before it fails with kNoMemory, so a
+// be freed: up to 64 times), waits while another thread's reclaim pass runs (the hook's
+// reclaims_in_flight; up to 2 s) and pauses up to 20 x 1 ms before it fails with kNoMemory, so a
 // workload that fits never fails because two threads charged at once (not with
 // gfp_retry_mayfail). A full backup store (kNoSpace from the callback) is returned as such.
 // Both run without any context lock held.

@@ -26,6 +26,10 @@ class UTTM_EXPORT ReclaimHook {
   // Tries to free about `target_pages` 4 KiB pages in context `ctx`. Returns the pages actually
   // freed (0 when nothing could be freed). Never blocks on the GPU unless ctx.background.
   virtual std::uint64_t ReclaimPages(std::uint64_t target_pages, const ReclaimContext& ctx) = 0;
+  // Reclaim passes running right now on any thread (0 when unknown). A charge whose own reclaim
+  // freed nothing waits while others run: they hold objects it could not lock, and will free
+  // them or let them go.
+  virtual std::uint32_t reclaims_in_flight() const { return 0; }
 };
 
 }  // namespace uttm

@@ -24,6 +24,7 @@
 #ifndef UTTM_RECLAIMER_H_
 #define UTTM_RECLAIMER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -92,6 +93,10 @@ class UTTM_EXPORT Reclaimer final : public ReclaimHook {
   // ReclaimHook: Shrink(ctx, kDefPriority, target_pages).freed. Returns 0 when called from inside
   // a Scan of this Reclaimer (no recursion).
   std::uint64_t ReclaimPages(std::uint64_t target_pages, const ReclaimContext& ctx) override;
+  // Shrink passes of this reclaimer running right now (background and direct, any thread).
+  std::uint32_t reclaims_in_flight() const override {
+    return in_flight_.load(std::memory_order_acquire);
+  }
 
   // Sum of the current Count() answers (no Scan), for watermark decisions and reports.
   std::uint64_t CountFreeable(const ReclaimContext& ctx);
@@ -116,6 +121,7 @@ class UTTM_EXPORT Reclaimer final : public ReclaimHook {
   std::vector<std::shared_ptr<Entry>> LiveEntries() const;
 
   Stats* const stats_;
+  std::atomic<std::uint32_t> in_flight_{0};
   mutable Mutex mu_;
   CondVar unpinned_;
   std::vector<std::shared_ptr<Entry>> entries_ UTTM_GUARDED_BY(mu_);

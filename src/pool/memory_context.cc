@@ -61,6 +61,9 @@ constexpr int kMaxContendedRetries = 64;
 // copying with the object locked.
 constexpr int kMaxIdlePauses = 20;
 constexpr auto kIdlePause = std::chrono::milliseconds(1);
+// While another thread's reclaim pass runs (it holds objects this charge could not lock, and
+// will free them or let them go), wait for it: up to 2 s in 1 ms steps.
+constexpr int kMaxReclaimWaits = 2000;
 }  // namespace
 
 void MemoryContext::set_reclaim_hook(ReclaimHook* hook) {
@@ -93,6 +96,7 @@ Status MemoryContext::Charge(PageCount pages, bool dma32, const OperationContext
   const int max_direct_rounds = ctx.gfp_retry_mayfail ? 1 : kMaxDirectRounds;
   int contended_retries = 0;
   int idle_pauses = 0;
+  int reclaim_waits = 0;
   while (over_limit()) {
     const std::uint64_t seen = pages_allocated_.load() + dma32_pages_allocated_.load();
     Status error(Errc::kNoMemory, "page limit reached (pages_limit or dma32_pages_limit)");
@@ -118,6 +122,11 @@ Status MemoryContext::Charge(PageCount pages, bool dma32, const OperationContext
     // fail for that. Unless the caller asked to fail fast, look again while others make progress.
     if (!over_limit()) break;
     if (!ctx.gfp_retry_mayfail && error.code() == Errc::kNoMemory) {
+      if (hook != nullptr && hook->reclaims_in_flight() > 0 && reclaim_waits < kMaxReclaimWaits) {
+        ++reclaim_waits;
+        std::this_thread::sleep_for(kIdlePause);
+        continue;
+      }
       if (pages_allocated_.load() + dma32_pages_allocated_.load() != seen &&
           contended_retries < kMaxContendedRetries) {
         ++contended_retries;

@@ -217,6 +217,11 @@ ShrinkResult Reclaimer::Shrink(const ReclaimContext& ctx, int start_priority,
                                std::uint64_t target_pages) {
   ShrinkResult result;
   if (InsideReclaimer(this)) return result;  // no recursion from a Scan into its own reclaimer
+  struct InFlight {
+    explicit InFlight(std::atomic<std::uint32_t>& n) : n_(n) { n_.fetch_add(1); }
+    ~InFlight() { n_.fetch_sub(1); }
+    std::atomic<std::uint32_t>& n_;
+  } in_flight(in_flight_);
   const int start = std::clamp(start_priority, 0, kDefPriority);
   RoundState state;
   for (int priority = start; priority >= 0; --priority) {

@@ -371,8 +371,18 @@ Status World::DoCreate() {
   obj.shadow.assign(opts.size.value(), std::byte{0});
   // Device memory that is not cleared on allocation (the test device's arenas, as TTM's mock
   // manager) holds whatever was there: give the object known content first.
-  const Resource* res = obj.bo->resource();
-  if (res != nullptr && !res->manager()->use_tt() && dev == 0) {
+  bool in_device_memory = false;
+  {
+    // Under the reservation: a concurrent shrinker may be moving the object right now.
+    OperationContext lctx;
+    if (obj.bo->Reserve(lctx).ok()) {
+      obj.bo->resv()->AssertHeld();
+      const Resource* res = obj.bo->resource();
+      in_device_memory = res != nullptr && !res->manager()->use_tt();
+      obj.bo->Unreserve();
+    }
+  }
+  if (in_device_memory && dev == 0) {
     obj.version = 1;
     FillContent(obj.uid, obj.version, 0, obj.shadow.data(), obj.shadow.size());
     OperationContext wctx;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <string>
 #include <utility>
 
@@ -158,9 +159,25 @@ void FdStore::PunchSlots(std::uint64_t start, std::uint64_t count) {
 void FdStore::FreeSlots(const std::vector<SlotExtent>& extents) {
   std::uint64_t freed = 0;
   for (const SlotExtent& e : extents) {
-    for (std::uint64_t s = e.start; s < e.start + e.count; ++s) slots_[s] = Slot{};
-    alloc_.Free(e.start, e.count);
-    freed += e.count;
+    try {
+      alloc_.Free(e.start, e.count);  // changes nothing when it throws
+      for (std::uint64_t s = e.start; s < e.start + e.count; ++s) slots_[s] = Slot{};
+      freed += e.count;
+      continue;
+    } catch (const std::bad_alloc&) {
+    }
+    // No memory to record the hole: try again slot by slot. A slot that still cannot be
+    // recorded stays allocated (Busy, never handed out again) and keeps counting as used:
+    // space, never data.
+    for (std::uint64_t s = e.start; s < e.start + e.count; ++s) {
+      try {
+        alloc_.Free(s, 1);
+      } catch (const std::bad_alloc&) {
+        continue;
+      }
+      slots_[s] = Slot{};
+      ++freed;
+    }
   }
   stats_->GaugeAdd(Stat::kStoreBytesUsed, -static_cast<std::int64_t>(SlotOffset(freed)));
 }
@@ -168,7 +185,11 @@ void FdStore::FreeSlots(const std::vector<SlotExtent>& extents) {
 Result<std::size_t> FdStore::BackupPages(const std::byte* src, std::size_t count,
                                          const BackupFlags& flags, BackupHandle* handles) {
   if (src == nullptr) return Status(Errc::kInvalid, kind_ + ": BackupPages with a null source");
-  return BackupImpl(PageRef{const_cast<std::byte*>(src), nullptr}, count, flags, handles);
+  try {
+    return BackupImpl(PageRef{const_cast<std::byte*>(src), nullptr}, count, flags, handles);
+  } catch (const std::bad_alloc&) {
+    return OutOfMemory("BackupPages");
+  }
 }
 
 Result<std::size_t> FdStore::BackupPageList(const std::byte* const* pages, std::size_t count,
@@ -180,7 +201,12 @@ Result<std::size_t> FdStore::BackupPageList(const std::byte* const* pages, std::
                     kind_ + ": BackupPageList page " + std::to_string(i) + " is null");
     }
   }
-  return BackupImpl(PageRef{nullptr, const_cast<std::byte* const*>(pages)}, count, flags, handles);
+  try {
+    return BackupImpl(PageRef{nullptr, const_cast<std::byte* const*>(pages)}, count, flags,
+                      handles);
+  } catch (const std::bad_alloc&) {
+    return OutOfMemory("BackupPageList");
+  }
 }
 
 Result<std::size_t> FdStore::BackupImpl(const PageRef& src, std::size_t count,
@@ -198,9 +224,17 @@ Result<std::size_t> FdStore::BackupImpl(const PageRef& src, std::size_t count,
   }
   UTTM_ASSIGN_OR_RETURN(std::uint64_t admitted, Admit(count));
 
+  // Everything this call needs from the heap, before anything changes: a std::bad_alloc here
+  // (turned into kNoMemory by the caller) leaves the store as it was. An extent holds at least
+  // one slot, so `admitted` bounds both extent lists.
   std::vector<SlotExtent> extents;
+  extents.reserve(admitted);
+  std::vector<SlotExtent> unused;
+  unused.reserve(admitted);
+  std::vector<std::uint64_t> sums(admitted);
   {
     MutexLock lock(&mu_);
+    if (slots_.capacity() < alloc_.tail() + admitted) slots_.reserve(alloc_.tail() + admitted);
     std::uint64_t got = alloc_.Allocate(admitted, &extents);
     if (got == 0) {
       return Status(Errc::kNoSpace, kind_ + ": full (capacity " +
@@ -216,9 +250,6 @@ Result<std::size_t> FdStore::BackupImpl(const PageRef& src, std::size_t count,
 
   // One large write per extent (in kIoChunkPages chunks). Fault points are evaluated per
   // page, so "fail after k pages" stores exactly k.
-  std::size_t total = 0;
-  for (const SlotExtent& e : extents) total += e.count;
-  std::vector<std::uint64_t> sums(total);
 
   std::size_t stored = 0;  // leading pages safely written
   int err = 0;
@@ -272,7 +303,6 @@ Result<std::size_t> FdStore::BackupImpl(const PageRef& src, std::size_t count,
   }
 
   // Commit the stored pages, release the rest.
-  std::vector<SlotExtent> unused;
   {
     MutexLock lock(&mu_);
     std::size_t i = 0;
@@ -309,7 +339,11 @@ Result<std::size_t> FdStore::BackupImpl(const PageRef& src, std::size_t count,
 
 Status FdStore::CopyPages(const BackupHandle* handles, std::size_t count, std::byte* dst,
                           const OperationContext& ctx, std::size_t* copied) {
-  return CopyImpl(handles, count, PageRef{dst, nullptr}, ctx, copied);
+  try {
+    return CopyImpl(handles, count, PageRef{dst, nullptr}, ctx, copied);
+  } catch (const std::bad_alloc&) {
+    return OutOfMemory("CopyPages");
+  }
 }
 
 Status FdStore::CopyPageList(const BackupHandle* handles, std::size_t count, std::byte* const* dst,
@@ -323,7 +357,11 @@ Status FdStore::CopyPageList(const BackupHandle* handles, std::size_t count, std
       }
     }
   }
-  return CopyImpl(handles, count, PageRef{nullptr, dst}, ctx, copied);
+  try {
+    return CopyImpl(handles, count, PageRef{nullptr, dst}, ctx, copied);
+  } catch (const std::bad_alloc&) {
+    return OutOfMemory("CopyPageList");
+  }
 }
 
 Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const PageRef& dst,
@@ -488,10 +526,46 @@ Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const P
   return status;
 }
 
+Status FdStore::OutOfMemory(const char* call) const {
+  // The heap refused the store's bookkeeping. The caller keeps its pages (nothing it asked for
+  // is reported stored); at worst some store space stays allocated until the store closes.
+  return Status(Errc::kNoMemory,
+                kind_ + ": " + call + ": out of memory for the store's bookkeeping");
+}
+
 void FdStore::Drop(const BackupHandle* handles, std::size_t count) {
   if (handles == nullptr || count == 0) return;
+  try {
+    DropBatched(handles, count);
+  } catch (const std::bad_alloc&) {
+    // Page by page, with no allocation of our own (the slot allocator may still need a node to
+    // record a hole: a slot it cannot take back stays allocated, never reused while live).
+    for (std::size_t i = 0; i < count; ++i) {
+      std::uint64_t slot = 0;
+      {
+        MutexLock lock(&mu_);
+        const std::uint64_t v = handles[i].value();
+        if (v == 0 || v > slots_.size() || slots_[v - 1].state != SlotState::kLive) continue;
+        slot = v - 1;
+        slots_[slot].state = SlotState::kBusy;
+      }
+      PunchSlots(slot, 1);
+      MutexLock lock(&mu_);
+      try {
+        alloc_.Free(slot, 1);  // changes nothing when it throws: the slot stays Busy, leaked
+        slots_[slot] = Slot{};
+        stats_->GaugeAdd(Stat::kStoreBytesUsed, -static_cast<std::int64_t>(SlotOffset(1)));
+      } catch (const std::bad_alloc&) {
+      }
+    }
+  }
+}
+
+void FdStore::DropBatched(const BackupHandle* handles, std::size_t count) {
   std::vector<std::uint64_t> slots;
   slots.reserve(count);
+  std::vector<SlotExtent> runs;
+  runs.reserve(count);  // before any slot changes state: nothing below allocates
   {
     MutexLock lock(&mu_);
     for (std::size_t i = 0; i < count; ++i) {
@@ -503,7 +577,6 @@ void FdStore::Drop(const BackupHandle* handles, std::size_t count) {
   }
   if (slots.empty()) return;
   std::sort(slots.begin(), slots.end());
-  std::vector<SlotExtent> runs;
   for (std::uint64_t s : slots) {
     if (!runs.empty() && runs.back().start + runs.back().count == s) {
       ++runs.back().count;

@@ -94,6 +94,10 @@ class FdStore : public BackupStore {
     SlotState state = SlotState::kFree;
   };
 
+  // kNoMemory naming `call`, for a std::bad_alloc caught at a public entry point.
+  Status OutOfMemory(const char* call) const;
+  // Drop with batched hole punching (allocates); Drop falls back to one page at a time.
+  void DropBatched(const BackupHandle* handles, std::size_t count);
   Result<std::size_t> BackupImpl(const PageRef& src, std::size_t count, const BackupFlags& flags,
                                  BackupHandle* handles);
   Status CopyImpl(const BackupHandle* handles, std::size_t count, const PageRef& dst,

@@ -8,22 +8,35 @@
 
 namespace uttm::internal {
 
-void SlotAllocator::InsertFree(std::uint64_t start, std::uint64_t count) {
-  by_start_.emplace(start, count);
-  by_size_.emplace(count, start);
+SlotAllocator::Nodes SlotAllocator::MakeNodes() {
+  ByStart start;
+  start.emplace(0, 0);
+  BySize size;
+  size.emplace(0, 0);
+  return Nodes{start.extract(start.begin()), size.extract(size.begin())};
 }
 
-void SlotAllocator::EraseFree(std::map<std::uint64_t, std::uint64_t>::iterator it) {
-  by_size_.erase({it->second, it->first});
-  by_start_.erase(it);
+SlotAllocator::Nodes SlotAllocator::Extract(ByStart::iterator it) {
+  Nodes n;
+  n.size = by_size_.extract({it->second, it->first});
+  n.start = by_start_.extract(it);
+  return n;
 }
 
-void SlotAllocator::TakeFront(std::map<std::uint64_t, std::uint64_t>::iterator it,
-                              std::uint64_t count) {
+void SlotAllocator::Put(Nodes nodes, std::uint64_t start, std::uint64_t count) {
+  nodes.start.key() = start;
+  nodes.start.mapped() = count;
+  nodes.size.value() = {count, start};
+  by_start_.insert(std::move(nodes.start));
+  by_size_.insert(std::move(nodes.size));
+}
+
+void SlotAllocator::TakeFront(ByStart::iterator it, std::uint64_t count) {
   const std::uint64_t start = it->first;
   const std::uint64_t len = it->second;
-  EraseFree(it);
-  if (count < len) InsertFree(start + count, len - count);
+  Nodes nodes = Extract(it);
+  // The rest of the extent keeps the same nodes: no allocation.
+  if (count < len) Put(std::move(nodes), start + count, len - count);
   used_ += count;
 }
 
@@ -68,30 +81,35 @@ std::uint64_t SlotAllocator::Allocate(std::uint64_t n, std::vector<SlotExtent>* 
 void SlotAllocator::Free(std::uint64_t start, std::uint64_t count) {
   if (count == 0) return;
   UTTM_CHECK(start + count <= tail_ && count <= used_, "SlotAllocator::Free of unallocated slots");
-  used_ -= count;
-  // Merge with the free neighbour after and before.
   auto next = by_start_.lower_bound(start);
   UTTM_CHECK(next == by_start_.end() || next->first >= start + count,
              "SlotAllocator::Free overlaps a free extent");
+  if (next != by_start_.begin()) {
+    UTTM_CHECK(std::prev(next)->first + std::prev(next)->second <= start,
+               "SlotAllocator::Free overlaps a free extent");
+  }
+  // The one allocation, before anything changes (a merge reuses a neighbour's nodes instead).
+  Nodes nodes = MakeNodes();
+  used_ -= count;
+  // Merge with the free neighbour after and before.
   if (next != by_start_.end() && next->first == start + count) {
     count += next->second;
     auto after = std::next(next);
-    EraseFree(next);
+    nodes = Extract(next);
     next = after;
   }
   if (next != by_start_.begin()) {
     auto prev = std::prev(next);
-    UTTM_CHECK(prev->first + prev->second <= start, "SlotAllocator::Free overlaps a free extent");
     if (prev->first + prev->second == start) {
       start = prev->first;
       count += prev->second;
-      EraseFree(prev);
+      nodes = Extract(prev);
     }
   }
   if (start + count == tail_) {
     tail_ = start;  // Invariant: no free extent touches the tail.
   } else {
-    InsertFree(start, count);
+    Put(std::move(nodes), start, count);
   }
 }
 

@@ -38,9 +38,11 @@ class SlotAllocator {
 
   // Allocates up to `n` slots, appending the extents (in the order the pages map to them) to
   // `out`. Returns the number allocated: n, or fewer only when the capacity is exhausted.
+  // Allocates no memory of its own; appending to `out` may (reserve it to avoid that).
   std::uint64_t Allocate(std::uint64_t n, std::vector<SlotExtent>* out);
 
-  // Returns [start, start + count) to the free space. REQUIRES: the slots are allocated.
+  // Returns [start, start + count) to the free space. REQUIRES: the slots are allocated. Its only
+  // allocation comes before any change: on std::bad_alloc nothing has changed.
   void Free(std::uint64_t start, std::uint64_t count);
 
   // Slots currently allocated.
@@ -54,8 +56,19 @@ class SlotAllocator {
   std::size_t free_extents() const { return by_start_.size(); }
 
  private:
-  void InsertFree(std::uint64_t start, std::uint64_t count);
-  void EraseFree(std::map<std::uint64_t, std::uint64_t>::iterator it);
+  using ByStart = std::map<std::uint64_t, std::uint64_t>;
+  using BySize = std::set<std::pair<std::uint64_t, std::uint64_t>>;
+  // The nodes of one free extent in both indexes, detached: putting them back allocates nothing.
+  struct Nodes {
+    ByStart::node_type start;
+    BySize::node_type size;
+  };
+  // Fresh nodes for a new free extent (the one allocation of Free, made first).
+  static Nodes MakeNodes();
+  // Detaches the free extent `it` from both indexes.
+  Nodes Extract(ByStart::iterator it);
+  // Files `nodes` as the free extent [start, start + count).
+  void Put(Nodes nodes, std::uint64_t start, std::uint64_t count);
   // Takes `count` slots from the front of the free extent `it`.
   void TakeFront(std::map<std::uint64_t, std::uint64_t>::iterator it, std::uint64_t count);
 
@@ -63,8 +76,8 @@ class SlotAllocator {
   std::uint64_t used_ = 0;
   std::uint64_t tail_ = 0;
   // Free extents below the tail, by start (for merging) and by (length, start) (for best fit).
-  std::map<std::uint64_t, std::uint64_t> by_start_;
-  std::set<std::pair<std::uint64_t, std::uint64_t>> by_size_;
+  ByStart by_start_;
+  BySize by_size_;
 };
 
 }  // namespace uttm::internal

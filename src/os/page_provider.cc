@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <set>
 #include <string>
 #include <vector>
@@ -218,7 +219,13 @@ void PageProvider::FreeRange(std::byte* addr, std::size_t pages) {
     MutexLock lock(&s.mu);
     UTTM_DCHECK(s.pages_in_use >= pages, "FreeRange: more pages freed than handed out");
     s.pages_in_use -= pages;
-    s.InsertRange(reinterpret_cast<std::uintptr_t>(addr), pages);
+    try {
+      s.InsertRange(reinterpret_cast<std::uintptr_t>(addr), pages);
+    } catch (const std::bad_alloc&) {
+      // The free lists could not take the range (or a buddy merged into it). Its memory is
+      // already given back (MADV_DONTNEED above); only the address range is not handed out
+      // again. Freeing never fails.
+    }
   }
   stats_->GaugeAdd(Stat::kProviderPages, -static_cast<std::int64_t>(pages));
 }

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <new>
 #include <string>
 
 #include "base/check.h"
@@ -315,7 +316,13 @@ Result<PageCount> PageVector::Swapout(BackupStore* store) {
   if (store == nullptr) return Status(Errc::kInvalid, "PageVector::Swapout: no store");
   if (!is_populated()) return Status(Errc::kInvalid, "PageVector::Swapout: not populated");
   const std::size_t n = slots_.size();
-  std::vector<BackupHandle> handles(n);
+  // The handles are what the swapped vector keeps: one allocation, made before anything changes.
+  std::vector<BackupHandle> handles;
+  try {
+    handles.resize(n);
+  } catch (const std::bad_alloc&) {
+    return Status(Errc::kNoMemory, "PageVector::Swapout: no memory for the handle array");
+  }
   std::size_t i = 0;
   while (i < n) {
     std::size_t j = i + 1;

@@ -110,7 +110,8 @@ void ForEveryAllocation(Op op, Check check) {
       FAIL() << "the failure of allocation " << k << " escaped as an exception";
     }
     const bool injected = Disarm();
-    ASSERT_TRUE(s.ok() || s.code() == Errc::kNoMemory) << "allocation " << k << ": " << s.ToString();
+    ASSERT_TRUE(s.ok() || s.code() == Errc::kNoMemory)
+        << "allocation " << k << ": " << s.ToString();
     if (!injected) {
       ASSERT_TRUE(s.ok()) << s.ToString();
     }

@@ -234,7 +234,10 @@ Result<std::size_t> FdStore::BackupImpl(const PageRef& src, std::size_t count,
   std::vector<std::uint64_t> sums(admitted);
   {
     MutexLock lock(&mu_);
-    if (slots_.capacity() < alloc_.tail() + admitted) slots_.reserve(alloc_.tail() + admitted);
+    // Room for the slot table to grow by this call (doubling, so growth stays amortized O(1)).
+    if (slots_.capacity() < alloc_.tail() + admitted) {
+      slots_.reserve(std::max<std::size_t>(alloc_.tail() + admitted, 2 * slots_.capacity()));
+    }
     std::uint64_t got = alloc_.Allocate(admitted, &extents);
     if (got == 0) {
       return Status(Errc::kNoSpace, kind_ + ": full (capacity " +

@@ -148,6 +148,22 @@ class LruWalkTest : public ::testing::Test {
     return out;
   }
 
+  // A device of the test's own on the accel driver, with `pages`-page VRAM and MOCK1 arenas.
+  std::unique_ptr<Device> MakeArenaDevice(const char* name, std::uint64_t pages) {
+    auto device = Device::Create(&driver_, DeviceOptions{.name = name});
+    UTTM_CHECK(device.ok(), "test device creation failed");
+    UTTM_CHECK((*device)
+                   ->SetManager(std::make_unique<testing::ArenaManager>(kMemVram, PageCount(pages)))
+                   .ok(),
+               "VRAM arena");
+    UTTM_CHECK(
+        (*device)
+            ->SetManager(std::make_unique<testing::ArenaManager>(kMemMock1, PageCount(pages)))
+            .ok(),
+        "MOCK1 arena");
+    return std::move(device).value();
+  }
+
   AccelDriver driver_;
   TestDevice dev_{PageCount(256)};
 };
@@ -357,12 +373,8 @@ TEST_F(LruWalkTest, ZombieOnLruIsReclaimedByEvictFirst) {
 // An eviction for a range asks the driver whether each victim is worth it, zombies and ghosts
 // included (ttm_bo_evict_cb): a busy zombie outside the range is neither waited for nor freed.
 TEST_F(LruWalkTest, AZombieOutsideTheRangeIsNotEvictedForIt) {
-  auto device = Device::Create(&driver_, DeviceOptions{.name = "ranged"});
-  ASSERT_TRUE(device.ok());
-  Device* d = device->get();
-  ASSERT_TRUE(d->SetManager(std::make_unique<testing::ArenaManager>(kMemVram, PageCount(32))).ok());
-  ASSERT_TRUE(
-      d->SetManager(std::make_unique<testing::ArenaManager>(kMemMock1, PageCount(32))).ok());
+  std::unique_ptr<Device> device = MakeArenaDevice("ranged", 32);
+  Device* d = device.get();
   driver_.bad_evict = true;  // VRAM evicts to MOCK1
   OperationContext ctx;
   auto low = BufferObject::Create(d, BoOptions{.size = 64_KiB}, PlacementOf(kMemVram), ctx);
@@ -407,12 +419,8 @@ TEST_F(LruWalkTest, AZombieOutsideTheRangeIsNotEvictedForIt) {
 // walk finds nothing, the ticketed walk in EvictAlloc blocks on the victim until it is released
 // and then evicts it. Without a ticket the same validation fails.
 TEST_F(LruWalkTest, ATicketedValidationWaitsForALockedVictimAndEvictsIt) {
-  auto device = Device::Create(&driver_, DeviceOptions{.name = "ticketed"});
-  ASSERT_TRUE(device.ok());
-  Device* d = device->get();
-  ASSERT_TRUE(d->SetManager(std::make_unique<testing::ArenaManager>(kMemVram, PageCount(16))).ok());
-  ASSERT_TRUE(
-      d->SetManager(std::make_unique<testing::ArenaManager>(kMemMock1, PageCount(16))).ok());
+  std::unique_ptr<Device> device = MakeArenaDevice("ticketed", 16);
+  Device* d = device.get();
   driver_.bad_evict = true;  // VRAM evicts to MOCK1
   OperationContext ctx;
   auto victim = BufferObject::Create(d, BoOptions{.size = 64_KiB}, PlacementOf(kMemVram), ctx);
@@ -445,12 +453,8 @@ TEST_F(LruWalkTest, ATicketedValidationWaitsForALockedVictimAndEvictsIt) {
 // type and is reclaimed by EvictFirst once the fence signals. The moved contents are intact.
 TEST_F(LruWalkTest, GhostOfPipelinedMoveIsOnLruAndReclaimable) {
   // This case needs the accel driver: a device of its own.
-  auto device = Device::Create(&driver_, DeviceOptions{.name = "accel"});
-  ASSERT_TRUE(device.ok());
-  Device* d = device->get();
-  ASSERT_TRUE(d->SetManager(std::make_unique<testing::ArenaManager>(kMemVram, PageCount(64))).ok());
-  ASSERT_TRUE(
-      d->SetManager(std::make_unique<testing::ArenaManager>(kMemMock1, PageCount(64))).ok());
+  std::unique_ptr<Device> device = MakeArenaDevice("accel", 64);
+  Device* d = device.get();
   OperationContext ctx;
   auto bo = BufferObject::Create(d, BoOptions{.size = 64_KiB}, PlacementOf(kMemVram), ctx);
   ASSERT_TRUE(bo.ok());
@@ -489,12 +493,8 @@ TEST_F(LruWalkTest, GhostOfPipelinedMoveIsOnLruAndReclaimable) {
 // A pipelined eviction out of device memory frees the old range at once and records the fence on
 // the manager; the next allocation there waits for it (or is kBusy with no_wait_gpu).
 TEST_F(LruWalkTest, PipelinedEvictionMoveFence) {
-  auto device = Device::Create(&driver_, DeviceOptions{.name = "accel"});
-  ASSERT_TRUE(device.ok());
-  Device* d = device->get();
-  ASSERT_TRUE(d->SetManager(std::make_unique<testing::ArenaManager>(kMemVram, PageCount(16))).ok());
-  ASSERT_TRUE(
-      d->SetManager(std::make_unique<testing::ArenaManager>(kMemMock1, PageCount(16))).ok());
+  std::unique_ptr<Device> device = MakeArenaDevice("accel", 16);
+  Device* d = device.get();
   driver_.bad_evict = true;  // VRAM evicts to MOCK1
   OperationContext ctx;
   auto victim = BufferObject::Create(d, BoOptions{.size = 64_KiB}, PlacementOf(kMemVram), ctx);

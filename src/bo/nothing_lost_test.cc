@@ -83,6 +83,14 @@ class NothingLostTest : public ::testing::Test {
     return shrinker_->Scan(sc);
   }
 
+  // Swaps out everything on the device (the watermark path's SwapoutAll); expects `pages`.
+  void SwapoutAllExpecting(std::uint64_t pages) {
+    OperationContext ctx;
+    Result<std::uint64_t> swapped = SwapoutAll(*dev_->get(), ctx);
+    ASSERT_TRUE(swapped.ok()) << swapped.status().ToString();
+    ASSERT_EQ(*swapped, pages);
+  }
+
   Stats stats_;
   std::unique_ptr<MemoryContext> memory_;
   std::unique_ptr<BackupStore> store_;
@@ -110,10 +118,7 @@ TEST_F(NothingLostTest, MemcpyMoveOfABackedUpObjectRestoresItFirst) {
 TEST_F(NothingLostTest, MemcpyMoveOfASwappedOutObjectSwapsItInFirst) {
   BoRef bo = Make(PlacementOf(kMemSystem));
   Fill(*bo, 2);
-  OperationContext ctx;
-  Result<std::uint64_t> swapped = SwapoutAll(*dev_->get(), ctx);
-  ASSERT_TRUE(swapped.ok()) << swapped.status().ToString();
-  ASSERT_EQ(*swapped, kPages);
+  SwapoutAllExpecting(kPages);
   ASSERT_TRUE(
       Validate(*bo, PlacementOf(testing::kMemMock2)).ok());  // arena memory the CPU can reach
   EXPECT_EQ(store_->BytesUsed(), 0u);
@@ -319,12 +324,7 @@ TEST_F(NothingLostTest, SwapoutIntoAFullStoreEndsWithAClearError) {
 TEST_F(NothingLostTest, GuttingDropsTheStoreCopyOfASwappedOutOrBackedUpObject) {
   BoRef swapped = Make(PlacementOf(kMemSystem));
   Fill(*swapped, 30);
-  {
-    OperationContext ctx;
-    Result<std::uint64_t> n = SwapoutAll(*dev_->get(), ctx);
-    ASSERT_TRUE(n.ok()) << n.status().ToString();
-    ASSERT_EQ(*n, kPages);
-  }
+  SwapoutAllExpecting(kPages);
   BoRef backed = Make(PlacementOf(kMemTt));
   Fill(*backed, 31);
   ASSERT_EQ(Shrink(), kPages);

@@ -54,16 +54,32 @@ MemoryContext& MemoryContext::Default() {
 
 namespace {
 constexpr int kMaxDirectRounds = 16;
-// Looks again when nothing could be freed although other threads changed the accounting meanwhile
-// (they freed, or they hold the objects that could go: an access or a reclaim walk in progress).
-constexpr int kMaxContendedRetries = 64;
-// And when nothing changed: a few short pauses before failing, for an access that is still
-// copying with the object locked.
-constexpr int kMaxIdlePauses = 20;
-constexpr auto kIdlePause = std::chrono::milliseconds(1);
-// While another thread's reclaim pass runs (it holds objects this charge could not lock, and
-// will free them or let them go), wait for it: up to 2 s in 1 ms steps.
-constexpr int kMaxReclaimWaits = 2000;
+constexpr auto kPause = std::chrono::milliseconds(1);
+
+// How long a charge that freed nothing keeps looking before it fails. Others may be about to free
+// what it could not lock: another thread's reclaim pass (waited for, up to 2 s in 1 ms steps), or
+// a thread whose charge or uncharge moved the accounting meanwhile (looked at again up to 64
+// times); with neither, an access may still be copying with its object locked (20 pauses of 1 ms).
+class ContendedCharge {
+ public:
+  bool Again(bool others_reclaiming, bool accounting_moved) {
+    if (others_reclaiming && reclaim_waits_++ < 2000) {
+      std::this_thread::sleep_for(kPause);
+    } else if (accounting_moved && retries_++ < 64) {
+      std::this_thread::yield();
+    } else if (pauses_++ < 20) {
+      std::this_thread::sleep_for(kPause);
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+ private:
+  int reclaim_waits_ = 0;
+  int retries_ = 0;
+  int pauses_ = 0;
+};
 }  // namespace
 
 void MemoryContext::set_reclaim_hook(ReclaimHook* hook) {
@@ -94,9 +110,7 @@ Status MemoryContext::Charge(PageCount pages, bool dma32, const OperationContext
   int direct_rounds = 0;
   // __GFP_RETRY_MAYFAIL: one round of direct reclaim, then fail rather than retry hard.
   const int max_direct_rounds = ctx.gfp_retry_mayfail ? 1 : kMaxDirectRounds;
-  int contended_retries = 0;
-  int idle_pauses = 0;
-  int reclaim_waits = 0;
+  ContendedCharge contended;
   while (over_limit()) {
     const std::uint64_t seen = pages_allocated_.load() + dma32_pages_allocated_.load();
     Status error(Errc::kNoMemory, "page limit reached (pages_limit or dma32_pages_limit)");
@@ -121,23 +135,10 @@ Status MemoryContext::Charge(PageCount pages, bool dma32, const OperationContext
     // either could free may be locked by the other for a moment: a workload that fits must not
     // fail for that. Unless the caller asked to fail fast, look again while others make progress.
     if (!over_limit()) break;
-    if (!ctx.gfp_retry_mayfail && error.code() == Errc::kNoMemory) {
-      if (hook != nullptr && hook->reclaims_in_flight() > 0 && reclaim_waits < kMaxReclaimWaits) {
-        ++reclaim_waits;
-        std::this_thread::sleep_for(kIdlePause);
-        continue;
-      }
-      if (pages_allocated_.load() + dma32_pages_allocated_.load() != seen &&
-          contended_retries < kMaxContendedRetries) {
-        ++contended_retries;
-        std::this_thread::yield();
-        continue;
-      }
-      if (idle_pauses < kMaxIdlePauses) {
-        ++idle_pauses;
-        std::this_thread::sleep_for(kIdlePause);
-        continue;
-      }
+    if (!ctx.gfp_retry_mayfail && error.code() == Errc::kNoMemory &&
+        contended.Again(hook != nullptr && hook->reclaims_in_flight() > 0,
+                        pages_allocated_.load() + dma32_pages_allocated_.load() != seen)) {
+      continue;
     }
     Uncharge(pages, dma32);
     return error;

@@ -79,7 +79,8 @@ class UTTM_EXPORT PagePool final : private StatSource {
   Result<CachedChunk> Allocate(Caching caching, PageOrder max_order);
 
   // Gives back chunks that currently have `caching`: pooled cachings are cleared and kept (then
-  // the pools are trimmed to page_pool_size), the rest go back to the OS.
+  // the pools are trimmed to page_pool_size), the rest go back to the OS. Never fails and never
+  // throws: a chunk the pool cannot record (its list could not grow) goes back to the OS.
   void Give(std::span<const PageChunk> chunks, Caching caching);
   // Returns chunks straight to the OS, bypassing the pools (purge); made kCached first.
   void Release(std::span<const PageChunk> chunks, Caching caching);
@@ -108,10 +109,15 @@ class UTTM_EXPORT PagePool final : private StatSource {
   static std::size_t TypeIndex(Caching c, unsigned order) {
     return static_cast<std::size_t>(c) * kNumPageOrders + order;
   }
-  // Frees the excess over page_pool_size.
-  void Trim();
-  // Pops up to `pages` worth of chunks round-robin. REQUIRES mu_.
-  void PopForShrink(std::uint64_t pages, std::vector<CachedChunk>* out) UTTM_REQUIRES(mu_);
+  // Chunks released to the OS per critical section: the release path needs no heap.
+  static constexpr std::size_t kReleaseBatch = 64;
+  // Releases pooled chunks to the OS in batches: up to `pages` pages, or, when `excess_only`,
+  // what is above page_pool_size. Returns the pages freed.
+  std::uint64_t ReleaseFromPool(std::uint64_t pages, bool excess_only);
+  // Pops up to `pages` worth of chunks round-robin into out[0..cap). Returns how many.
+  std::size_t PopForShrink(std::uint64_t pages, CachedChunk* out, std::size_t cap)
+      UTTM_REQUIRES(mu_);
+  // At most kReleaseBatch chunks.
   void ReleaseToOs(std::span<const CachedChunk> chunks);
   // StatSource: hits_, pooled_pages_ and peak_pooled_pages_.
   void CollectStats(StatValues* values) const override;

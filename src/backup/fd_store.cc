@@ -532,8 +532,12 @@ Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const P
 Status FdStore::OutOfMemory(const char* call) const {
   // The heap refused the store's bookkeeping. The caller keeps its pages (nothing it asked for
   // is reported stored); at worst some store space stays allocated until the store closes.
-  return Status(Errc::kNoMemory,
-                kind_ + ": " + call + ": out of memory for the store's bookkeeping");
+  try {
+    return Status(Errc::kNoMemory,
+                  kind_ + ": " + call + ": out of memory for the store's bookkeeping");
+  } catch (const std::bad_alloc&) {
+    return Status(Errc::kNoMemory, "backup store: out of memory for the store's bookkeeping");
+  }
 }
 
 void FdStore::Drop(const BackupHandle* handles, std::size_t count) {

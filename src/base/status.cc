@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 
 #include "base/check.h"
 
@@ -87,17 +88,33 @@ Errc ErrcFromErrno(int err) {
 
 Status::Status(Errc code, std::string_view message) : code_(code) {
   UTTM_CHECK(code != Errc::kOk, "an error Status needs an error code");
-  if (!message.empty()) message_ = std::make_unique<std::string>(message);
+  // An error must be reportable when the heap is exhausted: the code is kept, the message is
+  // dropped if it cannot be stored.
+  if (message.empty()) return;
+  try {
+    message_ = std::make_unique<std::string>(message);
+  } catch (const std::bad_alloc&) {
+  }
 }
 
 Status::Status(const Status& other) : code_(other.code_) {
-  if (other.message_) message_ = std::make_unique<std::string>(*other.message_);
+  if (!other.message_) return;
+  try {
+    message_ = std::make_unique<std::string>(*other.message_);
+  } catch (const std::bad_alloc&) {
+  }
 }
 
 Status& Status::operator=(const Status& other) {
   if (this != &other) {
     code_ = other.code_;
-    message_ = other.message_ ? std::make_unique<std::string>(*other.message_) : nullptr;
+    message_.reset();
+    if (other.message_) {
+      try {
+        message_ = std::make_unique<std::string>(*other.message_);
+      } catch (const std::bad_alloc&) {
+      }
+    }
   }
   return *this;
 }

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <new>
 #include <set>
@@ -80,10 +81,24 @@ struct PageProvider::State {
     std::uintptr_t end = raw + map_bytes;
     if (end > base + bytes) munmap(reinterpret_cast<void*>(base + bytes), end - (base + bytes));
     if (options.huge_pages) madvise(reinterpret_cast<void*>(base), bytes, MADV_HUGEPAGE);
+    try {
+      regions.push_back(Region{reinterpret_cast<std::byte*>(base), bytes});
+    } catch (const std::bad_alloc&) {
+      munmap(reinterpret_cast<void*>(base), bytes);
+      return false;
+    }
     UTTM_ASAN_POISON(reinterpret_cast<void*>(base), bytes);
-    regions.push_back(Region{reinterpret_cast<std::byte*>(base), bytes});
-    for (std::uintptr_t a = base; a < base + bytes; a += kHugeBytes) free[kMaxPageOrder].insert(a);
-    return true;
+    // A block the free list cannot take (no heap for its node) stays reserved address space,
+    // never handed out; the region is unmapped as a whole at the end.
+    bool any = false;
+    try {
+      for (std::uintptr_t a = base; a < base + bytes; a += kHugeBytes) {
+        free[kMaxPageOrder].insert(a);
+        any = true;
+      }
+    } catch (const std::bad_alloc&) {
+    }
+    return any;
   }
 
   // Inserts a free block, merging it with its free buddies.
@@ -155,10 +170,15 @@ Result<PageChunk> PageProvider::Allocate(PageOrder order) {
     auto it = s.free[from].begin();
     addr = *it;
     s.free[from].erase(it);
-    // Split down: keep the lower half, free the upper halves.
+    // Split down: keep the lower half, free the upper halves. An upper half the free list
+    // cannot take (no heap for its node) stays reserved address space: it holds no memory
+    // (never touched since MADV_DONTNEED or the mmap) and the allocation still succeeds.
     while (from > order.value()) {
       --from;
-      s.free[from].insert(addr + BlockBytes(from));
+      try {
+        s.free[from].insert(addr + BlockBytes(from));
+      } catch (const std::bad_alloc&) {
+      }
     }
     s.pages_in_use += pages;
   }
@@ -171,13 +191,22 @@ Result<PageChunk> PageProvider::Allocate(PageOrder order) {
       madvise(p, pages * kPageSize, MADV_DONTNEED);
       UTTM_ASAN_POISON(p, pages * kPageSize);
       State& s = *state_;
-      MutexLock lock(&s.mu);
-      s.InsertFree(addr, order.value());
-      s.pages_in_use -= pages;
+      {
+        MutexLock lock(&s.mu);
+        try {
+          s.InsertFree(addr, order.value());
+        } catch (const std::bad_alloc&) {
+          // Stays reserved address space (see the split above).
+        }
+        s.pages_in_use -= pages;
+      }
       stats_->Add(Stat::kProviderAllocFailures);
-      return Status(Errc::kNoMemory, std::string("page provider: the OS could not supply ") +
-                                         std::to_string(pages) + " pages (" + std::strerror(err) +
-                                         ")");
+      // Formatted on the stack: this path runs when memory is short.
+      char message[128];
+      std::snprintf(message, sizeof message,
+                    "page provider: the OS could not supply %llu pages (%s)",
+                    static_cast<unsigned long long>(pages), std::strerror(err));
+      return Status(Errc::kNoMemory, message);
     }
   }
   stats_->GaugeAdd(Stat::kProviderPages, static_cast<std::int64_t>(pages));
@@ -185,22 +214,28 @@ Result<PageChunk> PageProvider::Allocate(PageOrder order) {
 }
 
 void PageProvider::Free(std::span<const PageChunk> chunks) {
-  if (chunks.empty()) return;
-  // Sort by address so adjacent chunks become one release range.
-  std::vector<PageChunk> sorted(chunks.begin(), chunks.end());
-  std::sort(sorted.begin(), sorted.end(),
-            [](const PageChunk& a, const PageChunk& b) { return a.addr < b.addr; });
-  std::size_t i = 0;
-  while (i < sorted.size()) {
-    std::byte* start = sorted[i].addr;
-    std::size_t pages = sorted[i].pages();
-    std::size_t j = i + 1;
-    while (j < sorted.size() && sorted[j].addr == start + pages * kPageSize) {
-      pages += sorted[j].pages();
-      ++j;
+  // Sort a batch at a time by address so adjacent chunks become one release range; the batch
+  // lives on the stack (freeing must not need the heap).
+  constexpr std::size_t kBatch = 64;
+  std::array<PageChunk, kBatch> sorted;
+  while (!chunks.empty()) {
+    const std::size_t m = std::min(kBatch, chunks.size());
+    std::copy_n(chunks.begin(), m, sorted.begin());
+    chunks = chunks.subspan(m);
+    std::sort(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(m),
+              [](const PageChunk& a, const PageChunk& b) { return a.addr < b.addr; });
+    std::size_t i = 0;
+    while (i < m) {
+      std::byte* start = sorted[i].addr;
+      std::size_t pages = sorted[i].pages();
+      std::size_t j = i + 1;
+      while (j < m && sorted[j].addr == start + pages * kPageSize) {
+        pages += sorted[j].pages();
+        ++j;
+      }
+      FreeRange(start, pages);
+      i = j;
     }
-    FreeRange(start, pages);
-    i = j;
   }
 }
 

@@ -2,7 +2,10 @@
 #include "uttm/page_pool.h"
 
 #include <algorithm>
+#include <array>
+#include <cstdint>
 #include <cstring>
+#include <new>
 
 #include "base/check.h"
 
@@ -101,21 +104,27 @@ void PagePool::Give(std::span<const PageChunk> chunks, Caching caching) {
     return;
   }
   // Clear outside the lock: nobody else can see these chunks yet.
-  std::uint64_t pages = 0;
-  for (const PageChunk& c : chunks) {
-    std::memset(c.addr, 0, c.bytes());
-    pages += c.pages();
-  }
-  std::vector<CachedChunk> victims;
+  for (const PageChunk& c : chunks) std::memset(c.addr, 0, c.bytes());
+  std::size_t kept = 0;
+  bool over = false;
   {
     MutexLock lock(&mu_);
-    for (const PageChunk& c : chunks) types_[TypeIndex(caching, c.order.value())].push_back(c.addr);
+    std::uint64_t pages = 0;
+    try {
+      for (; kept < chunks.size(); ++kept) {
+        types_[TypeIndex(caching, chunks[kept].order.value())].push_back(chunks[kept].addr);
+        pages += chunks[kept].pages();
+      }
+    } catch (const std::bad_alloc&) {
+      // A pool list could not grow: the chunks not recorded go back to the OS below.
+    }
     pooled_pages_ += pages;
     peak_pooled_pages_ = std::max(peak_pooled_pages_, pooled_pages_);
-    // Trim in the same critical section (TTM: shrink while above page_pool_size).
-    if (pooled_pages_ > page_pool_size_) PopForShrink(pooled_pages_ - page_pool_size_, &victims);
+    over = pooled_pages_ > page_pool_size_;
   }
-  if (!victims.empty()) ReleaseToOs(victims);
+  if (kept < chunks.size()) Release(chunks.subspan(kept), caching);
+  // Trim right away (TTM: shrink while above page_pool_size).
+  if (over) ReleaseFromPool(0, /*excess_only=*/true);
 }
 
 void PagePool::Release(std::span<const PageChunk> chunks, Caching caching) {
@@ -125,23 +134,25 @@ void PagePool::Release(std::span<const PageChunk> chunks, Caching caching) {
 }
 
 void PagePool::ReleaseToOs(std::span<const CachedChunk> chunks) {
+  UTTM_DCHECK(chunks.size() <= kReleaseBatch, "PagePool::ReleaseToOs: batch too large");
   std::uint64_t pages = 0;
-  std::vector<PageChunk> by_caching;
+  std::array<PageChunk, kReleaseBatch> by_caching;
   for (unsigned c = 0; c < kNumCachingModes; ++c) {
-    by_caching.clear();
+    std::size_t n = 0;
     for (const CachedChunk& cc : chunks) {
-      if (static_cast<unsigned>(cc.caching) == c) by_caching.push_back(cc.chunk);
+      if (static_cast<unsigned>(cc.caching) == c) by_caching[n++] = cc.chunk;
     }
-    for (const PageChunk& pc : by_caching) pages += pc.pages();
-    Release(by_caching, static_cast<Caching>(c));
+    for (std::size_t i = 0; i < n; ++i) pages += by_caching[i].pages();
+    Release(std::span<const PageChunk>(by_caching.data(), n), static_cast<Caching>(c));
   }
   if (pages != 0) stats_->Add(Stat::kPoolPagesTrimmed, pages);
 }
 
-void PagePool::PopForShrink(std::uint64_t pages, std::vector<CachedChunk>* out) {
+std::size_t PagePool::PopForShrink(std::uint64_t pages, CachedChunk* out, std::size_t cap) {
   std::uint64_t got = 0;
+  std::size_t n = 0;
   std::size_t empty_in_a_row = 0;
-  while (got < pages && pooled_pages_ > 0 && empty_in_a_row < kNumTypes) {
+  while (n < cap && got < pages && pooled_pages_ > 0 && empty_in_a_row < kNumTypes) {
     std::size_t t = cursor_;
     cursor_ = (cursor_ + 1) % kNumTypes;
     auto& list = types_[t];
@@ -151,44 +162,40 @@ void PagePool::PopForShrink(std::uint64_t pages, std::vector<CachedChunk>* out) 
     }
     empty_in_a_row = 0;
     unsigned order = static_cast<unsigned>(t % kNumPageOrders);
-    out->push_back(CachedChunk{PageChunk{list.back(), PageOrder(order)},
-                               static_cast<Caching>(t / kNumPageOrders)});
+    out[n++] = CachedChunk{PageChunk{list.back(), PageOrder(order)},
+                           static_cast<Caching>(t / kNumPageOrders)};
     list.pop_back();
     pooled_pages_ -= std::uint64_t{1} << order;
     got += std::uint64_t{1} << order;
   }
+  return n;
 }
 
-void PagePool::Trim() {
-  std::vector<CachedChunk> victims;
-  {
-    MutexLock lock(&mu_);
-    if (pooled_pages_ <= page_pool_size_) return;
-    PopForShrink(pooled_pages_ - page_pool_size_, &victims);
-  }
-  ReleaseToOs(victims);
-}
-
-std::uint64_t PagePool::Shrink(std::uint64_t pages) {
-  std::vector<CachedChunk> victims;
-  {
-    MutexLock lock(&mu_);
-    PopForShrink(pages, &victims);
-  }
+std::uint64_t PagePool::ReleaseFromPool(std::uint64_t pages, bool excess_only) {
   std::uint64_t freed = 0;
-  for (const CachedChunk& c : victims) freed += c.chunk.pages();
-  ReleaseToOs(victims);
+  std::array<CachedChunk, kReleaseBatch> batch;
+  for (;;) {
+    std::size_t n = 0;
+    {
+      MutexLock lock(&mu_);
+      std::uint64_t want = pages - freed;
+      if (excess_only) want = pooled_pages_ > page_pool_size_ ? pooled_pages_ - page_pool_size_ : 0;
+      if (want == 0) break;
+      n = PopForShrink(want, batch.data(), batch.size());
+    }
+    if (n == 0) break;
+    for (std::size_t i = 0; i < n; ++i) freed += batch[i].chunk.pages();
+    ReleaseToOs(std::span<const CachedChunk>(batch.data(), n));
+    if (!excess_only && freed >= pages) break;
+  }
   return freed;
 }
 
-void PagePool::Fini() {
-  std::vector<CachedChunk> victims;
-  {
-    MutexLock lock(&mu_);
-    PopForShrink(pooled_pages_, &victims);
-  }
-  ReleaseToOs(victims);
+std::uint64_t PagePool::Shrink(std::uint64_t pages) {
+  return ReleaseFromPool(pages, /*excess_only=*/false);
 }
+
+void PagePool::Fini() { ReleaseFromPool(UINT64_MAX, /*excess_only=*/false); }
 
 void PagePool::CollectStats(StatValues* values) const {
   MutexLock lock(&mu_);
@@ -226,7 +233,7 @@ void PagePool::set_page_pool_size(PageCount pages) {
     MutexLock lock(&mu_);
     page_pool_size_ = pages.value();
   }
-  Trim();
+  ReleaseFromPool(0, /*excess_only=*/true);
 }
 
 }  // namespace uttm

@@ -2,9 +2,9 @@
 //
 // The reclaim path under heap exhaustion. This test binary replaces the global operator new so
 // that the k-th allocation made by the test thread throws std::bad_alloc, for every k the
-// operation meets: a backup and a drop of a page vector in a file store must end with OK or
-// kNoMemory (never an exception), leave the vector consistent and lose no byte. (A restore and a
-// legacy swapout still meet allocations in the page pool that can throw: not covered yet.)
+// operation meets: a backup, a restore, a drop, a legacy swapout and its swap-in of a page vector
+// in a file store must end with OK or kNoMemory (never an exception), leave the vector consistent
+// and lose no byte.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -157,6 +157,75 @@ TEST(AllocFaultTest, DroppingABackupUnderEveryAllocationFailureFreesTheStore) {
     EXPECT_EQ(rig.store->BytesUsed(), 0u) << "allocation " << k;
     EXPECT_TRUE(rig.tt->CheckConsistency().ok());
     if (!injected) break;
+  }
+}
+
+TEST(AllocFaultTest, ARestoreUnderEveryAllocationFailureLosesNothing) {
+  ForEveryAllocation(
+      [](Rig& rig) {
+        t_armed = false;  // the backup runs with no fault; counting starts at the restore
+        if (Result<PageCount> r = rig.tt->Backup(BackupOptions{}, rig.store.get()); !r.ok()) {
+          return r.status();
+        }
+        OperationContext ctx;
+        Arm(t_fail_at);
+        return rig.tt->Restore(ctx, rig.store.get());
+      },
+      [](Rig& rig, const Status& s) {
+        EXPECT_EQ(rig.tt->is_populated(), s.ok());
+        EXPECT_EQ(rig.tt->is_backed_up(), !s.ok());
+      });
+}
+
+TEST(AllocFaultTest, ASwapoutAndSwapInUnderEveryAllocationFailureLoseNothing) {
+  ForEveryAllocation([](Rig& rig) { return rig.tt->Swapout(rig.store.get()).status(); },
+                     [](Rig& rig, const Status& s) {
+                       EXPECT_EQ(rig.tt->is_swapped(), s.ok());
+                       EXPECT_EQ(rig.tt->is_populated(), !s.ok());
+                     });
+  ForEveryAllocation(
+      [](Rig& rig) {
+        t_armed = false;
+        if (Result<PageCount> r = rig.tt->Swapout(rig.store.get()); !r.ok()) return r.status();
+        OperationContext ctx;
+        Arm(t_fail_at);
+        return rig.tt->Populate(ctx);
+      },
+      [](Rig& rig, const Status& s) {
+        EXPECT_EQ(rig.tt->is_populated(), s.ok());
+        EXPECT_EQ(rig.tt->is_swapped(), !s.ok());
+      });
+}
+
+// Giving pages back and releasing the pool under allocation failure: the pool's lists may not
+// grow, yet every page is accounted for (back in the pool or back with the OS).
+TEST(AllocFaultTest, UnpopulatingIntoThePoolUnderEveryAllocationFailureLeaksNothing) {
+  for (long k = 0;; ++k) {
+    ASSERT_LT(k, 100000);
+    MemoryContextOptions mo;
+    auto memory = std::make_unique<MemoryContext>(mo);
+    const std::uint64_t before = memory->provider().pages_in_use();
+    auto v = PageVector::Create(
+        memory.get(), {.size = Bytes(kPages * kPageSize), .caching = Caching::kWriteCombined});
+    ASSERT_TRUE(v.ok());
+    OperationContext ctx;
+    ASSERT_TRUE((*v)->Populate(ctx).ok());
+    Arm(k);
+    try {
+      (*v)->Unpopulate();
+      v->reset();
+      memory->pool().Fini();
+    } catch (const std::bad_alloc&) {
+      Disarm();
+      FAIL() << "the failure of allocation " << k << " escaped as an exception";
+    }
+    const bool injected = Disarm();
+    EXPECT_EQ(memory->pool().pooled_pages(), 0u) << "allocation " << k;
+    EXPECT_EQ(memory->provider().pages_in_use(), before) << "allocation " << k;
+    if (!injected) {
+      std::printf("%ld allocations met, each failed once\n", k);
+      break;
+    }
   }
 }
 

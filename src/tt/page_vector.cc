@@ -163,15 +163,36 @@ void PageVector::MakeCached() {
 }
 
 void PageVector::FreePages(std::size_t from, std::size_t to, bool bypass_pool) {
-  std::vector<PageChunk> with_caching;
-  std::vector<PageChunk> cached;
+  // Chunks go back in batches held on the stack: freeing never needs the heap.
+  constexpr std::size_t kBatch = 64;
+  std::array<PageChunk, kBatch> with_caching;
+  std::array<PageChunk, kBatch> cached;
+  std::size_t n_with = 0;
+  std::size_t n_cached = 0;
+  PagePool& pool = context_->pool();
+  auto give = [&](std::array<PageChunk, kBatch>& batch, std::size_t& count, Caching caching) {
+    if (count == 0) return;
+    const std::span<const PageChunk> chunks(batch.data(), count);
+    if (bypass_pool) {
+      pool.Release(chunks, caching);
+    } else {
+      pool.Give(chunks, caching);
+    }
+    count = 0;
+  };
   for (std::size_t i = from; i < to;) {
     const std::uintptr_t v = slots_[i];
     if (IsHead(v)) {
       // The chunk's tail pages follow its head (CommitChunk): clear them in one go instead of
       // looking at every slot (a 64 MiB vector has 16384).
       PageChunk c{PageOf(v), PageOrder(OrderOf(v))};
-      (i < divide_ ? with_caching : cached).push_back(c);
+      if (i < divide_) {
+        if (n_with == kBatch) give(with_caching, n_with, caching_);
+        with_caching[n_with++] = c;
+      } else {
+        if (n_cached == kBatch) give(cached, n_cached, Caching::kCached);
+        cached[n_cached++] = c;
+      }
       const std::size_t end = std::min(to, i + c.pages());
       std::fill(slots_.begin() + static_cast<std::ptrdiff_t>(i),
                 slots_.begin() + static_cast<std::ptrdiff_t>(end), std::uintptr_t{0});
@@ -181,14 +202,8 @@ void PageVector::FreePages(std::size_t from, std::size_t to, bool bypass_pool) {
     if (IsPage(v)) slots_[i] = 0;
     ++i;
   }
-  PagePool& pool = context_->pool();
-  if (bypass_pool) {
-    pool.Release(with_caching, caching_);
-    pool.Release(cached, Caching::kCached);
-  } else {
-    pool.Give(with_caching, caching_);
-    pool.Give(cached, Caching::kCached);
-  }
+  give(with_caching, n_with, caching_);
+  give(cached, n_cached, Caching::kCached);
 }
 
 Status PageVector::AllocateRange(std::size_t from) {

@@ -21,6 +21,13 @@
 // gfp_retry_mayfail). A full backup store (kNoSpace from the callback) is returned as such.
 // Both run without any context lock held.
 //
+// Headroom (set_headroom, typically a PressureHeadroom over the process's memory cgroup): once a
+// charge is within the page limits, it must also fit below the outside limit. When the headroom
+// is short, Charge runs direct reclaim for the shortfall plus the charge and asks again with a
+// fresh reading, up to 16 rounds (one with gfp_retry_mayfail; waiting while other threads'
+// reclaim passes run, as above); then it fails with kNoMemory naming the limit, so that an
+// allocation burst ends in an error the caller sees rather than in the kernel's OOM killer.
+//
 // Direct reclaim hook (set_reclaim_hook, typically a Reclaimer): called with a direct context
 // (background = false) when a charge would pass a limit (target: the pages over it) and, through
 // the pool, when no page chunk can be had from the provider; the allocation is then retried.
@@ -37,6 +44,7 @@
 
 #include "uttm/caching_hook.h"
 #include "uttm/export.h"
+#include "uttm/headroom.h"
 #include "uttm/operation_context.h"
 #include "uttm/page_pool.h"
 #include "uttm/page_provider.h"
@@ -86,6 +94,10 @@ class UTTM_EXPORT MemoryContext {
   void Uncharge(PageCount pages, bool dma32);
 
   void set_over_limit(OverLimitFn fn) { over_limit_ = std::move(fn); }
+  // Installs (null: removes) the outside limit every charge must also fit below. Not owned; it
+  // must outlive its installation. Thread-safe.
+  void set_headroom(Headroom* headroom) { headroom_.store(headroom); }
+  Headroom* headroom() const { return headroom_.load(); }
   // Installs (null: removes) the direct-reclaim hook, also for the pool. Not owned; it must
   // outlive its installation. Thread-safe.
   void set_reclaim_hook(ReclaimHook* hook);
@@ -114,6 +126,10 @@ class UTTM_EXPORT MemoryContext {
   std::atomic<std::uint64_t> dma32_pages_limit_;
   OverLimitFn over_limit_;
   std::atomic<ReclaimHook*> reclaim_hook_{nullptr};
+  std::atomic<Headroom*> headroom_{nullptr};
+
+  // The headroom part of Charge: OK, or kNoMemory naming the outside limit.
+  Status FitHeadroom(PageCount pages, const OperationContext& ctx);
 };
 
 }  // namespace uttm

@@ -56,6 +56,10 @@ struct StatValues;
   COUNTER(kShrinkerScans, "shrinker.scans", "calls", "shrinker scan calls")                      \
   COUNTER(kShrinkerPagesFreed, "shrinker.pages_freed", "pages", "pages freed by shrinkers")      \
   COUNTER(kReclaimDirect, "reclaim.direct", "calls", "direct reclaim calls (ReclaimPages)")      \
+  COUNTER(kHeadroomReclaims, "charge.headroom_reclaims", "calls",                                \
+          "direct reclaims run because a charge did not fit below the outside (cgroup) limit")   \
+  COUNTER(kHeadroomFailures, "charge.headroom_failures", "calls",                                \
+          "charges refused because they did not fit below the outside (cgroup) limit")           \
   COUNTER(kReclaimEpisodes, "reclaim.episodes", "episodes", "background reclaim episodes")       \
   COUNTER(kPressureEvents, "pressure.events", "events", "kernel pressure events received")       \
   COUNTER(kStoreBytesWritten, "store.bytes_written", "bytes", "bytes written to backup stores")  \

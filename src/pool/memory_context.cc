@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <new>
+#include <string>
 #include <thread>
 
 namespace uttm {
@@ -143,7 +146,50 @@ Status MemoryContext::Charge(PageCount pages, bool dma32, const OperationContext
     Uncharge(pages, dma32);
     return error;
   }
+  if (Status s = FitHeadroom(pages, ctx); !s.ok()) {
+    Uncharge(pages, dma32);
+    return s;
+  }
   return Status::Ok();
+}
+
+Status MemoryContext::FitHeadroom(PageCount pages, const OperationContext& ctx) {
+  Headroom* headroom = headroom_.load();
+  if (headroom == nullptr) return Status::Ok();
+  const std::uint64_t need = pages.in_bytes().value();
+  const int max_rounds = ctx.gfp_retry_mayfail ? 1 : kMaxDirectRounds;
+  ContendedCharge contended;
+  int rounds = 0;
+  std::uint64_t available = 0;
+  for (bool fresh = false;; fresh = true) {
+    // What this context had charged before this charge: the headroom's estimate counts growth.
+    const std::uint64_t before = (pages_allocated_.load() - pages.value()) * kPageSize;
+    available = headroom->AvailableBytes(before, fresh);
+    if (available >= need) return Status::Ok();
+    ReclaimHook* hook = reclaim_hook_.load();
+    if (hook == nullptr || rounds >= max_rounds) break;
+    ++rounds;
+    stats_->Add(Stat::kHeadroomReclaims);
+    // The shortfall, and as much again: the next charges need not stop right away.
+    const std::uint64_t target = (need - available + need + kPageSize - 1) / kPageSize;
+    const ReclaimContext direct{.may_fs = true, .may_io = true, .background = false};
+    if (hook->ReclaimPages(target, direct) > 0) continue;
+    // Nothing freed here: others' reclaim passes may hold what could be freed.
+    if (ctx.gfp_retry_mayfail || !contended.Again(hook->reclaims_in_flight() > 0, false)) break;
+  }
+  stats_->Add(Stat::kHeadroomFailures);
+  std::string limit = "the outside limit";
+  try {
+    limit = headroom->Describe();
+  } catch (const std::bad_alloc&) {
+  }
+  char message[256];
+  std::snprintf(message, sizeof message,
+                "memory limit of %s: %llu KiB can be allocated below it, %llu KiB needed "
+                "(direct reclaim freed too little)",
+                limit.c_str(), static_cast<unsigned long long>(available >> 10),
+                static_cast<unsigned long long>(need >> 10));
+  return Status(Errc::kNoMemory, message);
 }
 
 void MemoryContext::Uncharge(PageCount pages, bool dma32) {

@@ -6,7 +6,10 @@
 // (TestDevice, an O_DIRECT FileStore in $TMPDIR so the page cache does not count against the
 // group, the driver shrinker and the pool shrinker driven by a ReclaimThread whose watermarks
 // come from the CgroupV1Source), uses them in random order and verifies every byte: it must
-// finish without an OOM kill. The same run with reclaim off is OOM-killed.
+// finish without an OOM kill. The same run with reclaim off is OOM-killed. A third run has no
+// reclaim thread and no throttling by the test at all: the memory context's headroom check
+// (PressureHeadroom over the cgroup) reclaims directly in the allocation path, and that alone
+// keeps the child alive.
 // Skipped, with the reason printed, when not root or without a v1 memory controller. The test
 // creates and removes its own cgroup and touches no other.
 #include <gtest/gtest.h>
@@ -26,6 +29,7 @@
 #include "uttm/bo_shrinker.h"
 #include "uttm/buffer_object.h"
 #include "uttm/file_store.h"
+#include "uttm/pressure_headroom.h"
 #include "uttm/pressure_source.h"
 #include "uttm/reclaim_thread.h"
 #include "uttm/reclaimer.h"
@@ -71,9 +75,14 @@ struct ChildReport {
   std::uint64_t episodes = 0;
   std::uint64_t freed_pages = 0;
   std::uint64_t peak_usage = 0;
+  std::uint64_t headroom_reclaims = 0;
 };
 
-[[noreturn]] void ChildMain(bool reclaim, const std::string& expected_dir, int report_fd) {
+// kThread: the reclaim thread, with the test throttling its allocations; kHeadroom: no thread, no
+// throttling, the allocation path's headroom check; kOff: no reclaim.
+enum class Mode { kThread, kHeadroom, kOff };
+
+[[noreturn]] void ChildMain(Mode mode, const std::string& expected_dir, int report_fd) {
   ChildReport rep;
   auto finish = [&](int stage) {
     rep.stage = stage;
@@ -85,7 +94,17 @@ struct ChildReport {
   if (!src.ok() || (*src)->dir() != expected_dir) finish(1);
   CgroupV1Source* monitor = src->get();
 
-  MemoryContext memory;
+  Stats stats;
+  MemoryContextOptions mo;
+  mo.stats = &stats;
+  MemoryContext memory(mo);
+  std::unique_ptr<PressureHeadroom> headroom;
+  if (mode == Mode::kHeadroom) {
+    Result<std::unique_ptr<PressureHeadroom>> h = PressureHeadroom::DetectCgroup();
+    if (!h.ok()) finish(13);
+    headroom = std::move(h).value();
+    memory.set_headroom(headroom.get());
+  }
   FileStoreOptions fo;
   fo.o_direct = true;
   Result<std::unique_ptr<BackupStore>> store = NewFileStore(fo);
@@ -101,17 +120,17 @@ struct ChildReport {
                                             return shrinker->funcs();
                                           });
   if (!shrinker->Attach(dev->get()).ok()) finish(3);
-  Reclaimer reclaimer;
+  Reclaimer reclaimer(&stats);
   ReclaimThreadOptions o;
   o.period = std::chrono::milliseconds(2);
   o.high_watermark = 0.6;
   o.low_watermark = 0.4;
   ReclaimThread thread(&reclaimer, o);
   if (!thread.AddSource(std::move(*src)).ok()) finish(4);
-  if (reclaim) {
+  if (mode != Mode::kOff) {
     if (!RegisterDeviceReclaim(&reclaimer, shrinker.get(), &memory).ok()) finish(5);
-    if (!thread.Start().ok()) finish(6);
   }
+  if (mode == Mode::kThread && !thread.Start().ok()) finish(6);
   // Allocation throttling (the kernel's reclaim throttle): above 70 % of the limit, give the
   // reclaim thread up to 200 ms to catch up before allocating more.
   auto throttle = [&] {
@@ -119,7 +138,7 @@ struct ChildReport {
       Result<MemorySample> now = monitor->Sample();
       if (!now.ok()) return;
       rep.peak_usage = std::max(rep.peak_usage, now->usage_bytes);
-      if (!reclaim || now->usage_bytes + kBoBytes < limit / 10 * 7) return;
+      if (mode != Mode::kThread || now->usage_bytes + kBoBytes < limit / 10 * 7) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   };
@@ -158,8 +177,10 @@ struct ChildReport {
   thread.Stop();
   rep.episodes = thread.episodes();
   for (const ShrinkerSnapshot& s : reclaimer.Snapshot()) rep.freed_pages += s.freed;
+  rep.headroom_reclaims = stats.Get(Stat::kHeadroomReclaims);
   bos.clear();
-  UnregisterDeviceReclaim(&reclaimer, shrinker.get(), &memory);
+  if (mode != Mode::kOff) UnregisterDeviceReclaim(&reclaimer, shrinker.get(), &memory);
+  memory.set_headroom(nullptr);
   dev.reset();
   finish(0);
   _exit(0);  // finish() never returns
@@ -167,9 +188,9 @@ struct ChildReport {
 
 using RunResult = testing::CgroupChildRun<ChildReport>;
 
-RunResult RunChild(TestCgroup* cg, bool reclaim) {
-  RunResult r = testing::RunInCgroup<ChildReport>(
-      cg, std::chrono::seconds(60), [&](int fd) { ChildMain(reclaim, cg->dir(), fd); });
+RunResult RunChild(TestCgroup* cg, Mode mode) {
+  RunResult r = testing::RunInCgroup<ChildReport>(cg, std::chrono::seconds(60),
+                                                  [&](int fd) { ChildMain(mode, cg->dir(), fd); });
   EXPECT_TRUE(r.problem.empty()) << r.problem;
   return r;
 }
@@ -183,7 +204,7 @@ TEST(BoCgroupTest, DriverShrinkerKeepsChildAliveWithThreeTimesTheLimitOfObjects)
   const std::uint64_t limit = LimitBytes();
   auto cg = testing::MakeTestCgroupOrSkip(limit, &why);
   if (cg == nullptr) GTEST_SKIP() << why;
-  RunResult r = RunChild(cg.get(), /*reclaim=*/true);
+  RunResult r = RunChild(cg.get(), Mode::kThread);
   ASSERT_TRUE(r.have_report) << "status " << r.status << " oom_kill " << cg->OomKills();
   EXPECT_EQ(r.report.stage, 0);
   ASSERT_TRUE(WIFEXITED(r.status)) << r.status;
@@ -209,11 +230,39 @@ TEST(BoCgroupTest, WithoutReclaimTheChildIsOomKilled) {
   std::string why;
   auto cg = testing::MakeTestCgroupOrSkip(LimitBytes(), &why);
   if (cg == nullptr) GTEST_SKIP() << why;
-  RunResult r = RunChild(cg.get(), /*reclaim=*/false);
+  RunResult r = RunChild(cg.get(), Mode::kOff);
   const bool killed = WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGKILL;
   EXPECT_TRUE(killed || cg->OomKills() > 0) << "status " << r.status;
   EXPECT_FALSE(r.have_report) << "the child must not have finished";
   EXPECT_GE(cg->OomKills(), 1u);
+}
+
+TEST(BoCgroupTest, TheAllocationPathsHeadroomCheckAloneKeepsTheChildAlive) {
+  if (testing_util::UnderSanitizer()) {
+    GTEST_SKIP() << "sanitizer runtimes keep freed memory (quarantine, shadow) that no shrinker "
+                    "can give back; this proof runs in the release build";
+  }
+  std::string why;
+  const std::uint64_t limit = LimitBytes();
+  auto cg = testing::MakeTestCgroupOrSkip(limit, &why);
+  if (cg == nullptr) GTEST_SKIP() << why;
+  RunResult r = RunChild(cg.get(), Mode::kHeadroom);
+  ASSERT_TRUE(r.have_report) << "status " << r.status << " oom_kill " << cg->OomKills();
+  EXPECT_EQ(r.report.stage, 0);
+  EXPECT_EQ(r.report.objects, 3 * limit / kBoBytes);
+  EXPECT_EQ(r.report.bytes_verified, (r.report.objects + r.report.uses) * kBoBytes);
+  EXPECT_EQ(r.report.episodes, 0u);  // no reclaim thread ran
+  EXPECT_GT(r.report.headroom_reclaims, 0u);
+  EXPECT_GT(r.report.freed_pages, 0u);
+  EXPECT_EQ(cg->OomKills(), 0u);
+  std::printf(
+      "limit %llu MiB: %llu headroom reclaims, %llu pages freed, peak usage %llu MiB "
+      "(max_usage %llu MiB)\n",
+      static_cast<unsigned long long>(limit >> 20),
+      static_cast<unsigned long long>(r.report.headroom_reclaims),
+      static_cast<unsigned long long>(r.report.freed_pages),
+      static_cast<unsigned long long>(r.report.peak_usage >> 20),
+      static_cast<unsigned long long>(cg->Value("memory.max_usage_in_bytes") >> 20));
 }
 
 }  // namespace

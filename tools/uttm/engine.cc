@@ -32,6 +32,7 @@
 #include "uttm/file_store.h"
 #include "uttm/memory_context.h"
 #include "uttm/mutex.h"
+#include "uttm/pressure_headroom.h"
 #include "uttm/pressure_source.h"
 #include "uttm/reclaim_thread.h"
 #include "uttm/reclaimer.h"
@@ -228,6 +229,7 @@ class Engine {
   std::vector<std::unique_ptr<BoShrinker>> shrinkers_;
   std::vector<std::unique_ptr<SimGpu>> gpus_;
   std::unique_ptr<ReclaimThread> reclaim_thread_;
+  std::unique_ptr<PressureHeadroom> headroom_;
   std::vector<Lane> lanes_;
   bool registered_ = false;
 
@@ -356,6 +358,12 @@ Status Engine::Setup() {
                    FormatSize(sample->limit_bytes).c_str());
     }
     UTTM_RETURN_IF_ERROR(reclaim_thread_->AddSource(std::move(cgroup)));
+    // The allocation path checks the cgroup's headroom too: a fill burst reclaims directly
+    // instead of running into the OOM killer between two samples of the reclaim thread.
+    if (auto h = PressureHeadroom::DetectCgroup(); h.ok()) {
+      headroom_ = std::move(h).value();
+      memory_->set_headroom(headroom_.get());
+    }
   }
   UTTM_RETURN_IF_ERROR(reclaim_thread_->Start());
 
@@ -767,7 +775,10 @@ void Engine::Teardown() {
     }
     registered_ = false;
   }
-  if (memory_) memory_->set_over_limit(nullptr);
+  if (memory_) {
+    memory_->set_over_limit(nullptr);
+    memory_->set_headroom(nullptr);
+  }
   lanes_.clear();
   for (auto& g : gpus_) {
     g->Drain();

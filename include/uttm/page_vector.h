@@ -106,8 +106,12 @@ class UTTM_EXPORT PageVector {
   BackupStore* backup_store() const { return attached_store_; }
 
   // Allocates every page (no-op if populated): charges the context (kNoMemory over a limit),
-  // takes chunks with order descent, stages caching changes. A Swapped vector is swapped in
-  // (on failure it stays Swapped, contents intact). kInvalid if backed up (use Restore).
+  // takes chunks with order descent, stages caching changes. A Swapped vector is swapped in: on a
+  // failure before any page came back it stays Swapped; after some did (an interrupted or failed
+  // store read), it keeps them and becomes a partial BackedUp vector with its store attached, so
+  // the next call (Restore) goes on from there (unless another store is attached for backups:
+  // then it stays Swapped and starts over). Contents are intact either way. kInvalid if backed
+  // up (use Restore).
   Status Populate(OperationContext& ctx);
   // Gives every page back to the pools (cleared) and uncharges. No-op unless populated.
   void Unpopulate();
@@ -186,6 +190,8 @@ class UTTM_EXPORT PageVector {
   // After a backup or a failed restore: recounts the pages held, uncharges the rest, and sets or
   // clears kPageVectorPartial.
   void SettleBackedUp();
+  // A swap-in that failed after `progress` pages: keeps them, the rest become store handles.
+  void KeepSwapInProgress(std::size_t progress);
   // Caching of committed slots [0, divide_) back to kCached (before pages leave the vector).
   void MakeCached();
   // Frees the unused tail of the in-flight restore chunk; its filled pages become leftovers in

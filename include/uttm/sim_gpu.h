@@ -56,6 +56,10 @@ struct SimGpuOptions {
   BackupStore* backup_store = nullptr;
   // Run moves on the engine and return with a fence (true), or wait for each copy (false).
   bool pipeline_moves = true;
+  // Move between VRAM and the page-vector domains with the CPU instead of the engine
+  // (BufferObject::MoveMemcpy, TTM's ttm_bo_move_memcpy: what a driver without a usable copy
+  // engine does), synchronously and with no multihop (the CPU reaches SYSTEM pages too).
+  bool memcpy_moves = false;
   // Optional: given this driver, returns the DeviceFuncs the device is created with (e.g. a
   // BoShrinker's accounting decorator wrapping it). Called once, inside Create; the returned
   // object must outlive the SimGpu. Null: the SimGpu itself.
@@ -69,6 +73,7 @@ struct SimGpuStats {
   std::uint64_t clears = 0;
   std::uint64_t jobs = 0;
   std::uint64_t wakeups = 0;
+  std::uint64_t memcpy_moves = 0;  // moves the CPU copied (SimGpuOptions::memcpy_moves)
 };
 
 class UTTM_EXPORT SimGpu : public DeviceFuncs {

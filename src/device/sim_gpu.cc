@@ -195,6 +195,18 @@ Status SimGpu::Move(BufferObject& bo, bool evict, OperationContext& ctx,
   const Resource* old = bo.resource();
   MemType to = new_res->mem_type();
   MemType from = old == nullptr ? kMemSystem : old->mem_type();
+  // Between the page-vector domains (and within one, as when a SYSTEM object is evicted to
+  // SYSTEM) the pages stay where they are: nothing to copy.
+  const bool tt_domains =
+      (from == kMemSystem || from == kMemTt) && (to == kMemSystem || to == kMemTt);
+  if (options_.memcpy_moves && !tt_domains) {
+    // The CPU copies (a fresh VRAM resource gets the page vector's contents, or zeros).
+    {
+      MutexLock lock(&mu_);
+      ++stats_.memcpy_moves;
+    }
+    return bo.MoveMemcpy(ctx, std::move(new_res));
+  }
   if (old == nullptr && to == kMemVram) {
     // Fresh VRAM holds whatever was there before: clear it on the engine.
     std::byte* dst = AccessMemory(*new_res);
@@ -207,10 +219,6 @@ Status SimGpu::Move(BufferObject& bo, bool evict, OperationContext& ctx,
     std::unique_ptr<Resource> res = std::move(new_res);
     return bo.MoveAccelCleanup(std::move(fence), evict, options_.pipeline_moves, std::move(res));
   }
-  // Between the page-vector domains (and within one, as when a SYSTEM object is evicted to
-  // SYSTEM) the pages stay where they are: nothing to copy.
-  const bool tt_domains =
-      (from == kMemSystem || from == kMemTt) && (to == kMemSystem || to == kMemTt);
   if (old == nullptr || tt_domains) {
     bo.MoveNull(std::move(new_res));
     return Status();

@@ -9,6 +9,8 @@
 #include <chrono>
 #include <vector>
 
+#include "uttm/fault_injection.h"
+
 namespace uttm {
 namespace {
 
@@ -27,6 +29,7 @@ class SimGpuTest : public ::testing::Test {
     SimGpuOptions opts;
     opts.vram_size = 1_MiB;
     opts.tt_budget = 4_MiB;
+    opts.memcpy_moves = memcpy_moves_;
     auto gpu = SimGpu::Create(opts);
     ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
     gpu_ = std::move(gpu).value();
@@ -70,7 +73,14 @@ class SimGpuTest : public ::testing::Test {
     return s;
   }
 
+  bool memcpy_moves_ = false;
   std::unique_ptr<SimGpu> gpu_;
+};
+
+// The same device moving with the CPU (SimGpuOptions::memcpy_moves).
+class SimGpuMemcpyTest : public SimGpuTest {
+ protected:
+  SimGpuMemcpyTest() { memcpy_moves_ = true; }
 };
 
 TEST_F(SimGpuTest, ContentSurvivesEveryMovePath) {
@@ -95,6 +105,39 @@ TEST_F(SimGpuTest, ContentSurvivesEveryMovePath) {
   gpu_->device()->FlushDelayedDeletes();
   EXPECT_EQ(gpu_->device()->manager(kMemVram)->usage(), 0u);
   EXPECT_EQ(gpu_->device()->manager(kMemTt)->usage(), 0u);
+}
+
+// With memcpy moves the CPU copies every move, directly (no hop through TT) and synchronously;
+// the engine copies nothing.
+TEST_F(SimGpuMemcpyTest, ContentSurvivesEveryMovePathCopiedByTheCpu) {
+  BoRef bo = Make(kMemSystem);
+  Write(*bo, 3);
+  for (MemType to : {kMemVram, kMemTt, kMemVram, kMemSystem, kMemVram, kMemSystem}) {
+    OperationContext ctx;
+    ASSERT_TRUE(Validate(*bo, to, ctx).ok()) << "to " << to;
+    EXPECT_EQ(bo->resource()->mem_type(), to);
+    Expect(*bo, 3);
+  }
+  EXPECT_EQ(gpu_->stats().copies, 0u);
+  EXPECT_EQ(gpu_->stats().memcpy_moves, 6u);  // each step goes to or from VRAM
+}
+
+// A failing CPU copy (fault point move.copy) leaves the object where it was, content intact.
+TEST_F(SimGpuMemcpyTest, AFailedCopyKeepsPlacementAndContent) {
+  BoRef bo = Make(kMemTt);
+  Write(*bo, 4);
+  {
+    ScopedFault fault(FaultPoint::kMoveCopy, FaultSpec{.times = 1});
+    OperationContext ctx;
+    Status s = Validate(*bo, kMemVram, ctx);
+    EXPECT_EQ(s.code(), Errc::kIo) << s.ToString();
+  }
+  EXPECT_EQ(bo->resource()->mem_type(), kMemTt);
+  Expect(*bo, 4);
+  EXPECT_EQ(gpu_->device()->manager(kMemVram)->usage(), 0u);
+  OperationContext ctx;
+  ASSERT_TRUE(Validate(*bo, kMemVram, ctx).ok());
+  Expect(*bo, 4);
 }
 
 // Moves within one domain: a SYSTEM object evicted goes to SYSTEM (pages stay where they are),

@@ -193,7 +193,8 @@ TEST(AllocFaultTest, ASwapoutAndSwapInUnderEveryAllocationFailureLoseNothing) {
       },
       [](Rig& rig, const Status& s) {
         EXPECT_EQ(rig.tt->is_populated(), s.ok());
-        EXPECT_EQ(rig.tt->is_swapped(), !s.ok());
+        // A swap-in that failed midway keeps its progress as a partial backup.
+        EXPECT_EQ(rig.tt->is_swapped() || rig.tt->is_backed_up(), !s.ok());
       });
 }
 

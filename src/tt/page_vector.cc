@@ -257,11 +257,21 @@ Status PageVector::Populate(OperationContext& ctx) {
       std::size_t j = i + 1;
       while (j < n && j - i < kMaxRun && PageOf(slots_[j]) == PageOf(slots_[j - 1]) + kPageSize)
         ++j;
-      Status cs = swap_store_->CopyPages(&swap_handles_[i], j - i, PageOf(slots_[i]), ctx);
+      std::size_t copied = 0;
+      Status cs = swap_store_->CopyPages(&swap_handles_[i], j - i, PageOf(slots_[i]), ctx, &copied);
       if (!cs.ok()) {
-        FreePages(0, n, /*bypass_pool=*/false);
-        divide_ = 0;
-        UnchargeDownTo(0);
+        const std::size_t progress = i + std::min(copied, j - i);
+        if (progress == 0 || (attached_store_ != nullptr && attached_store_ != swap_store_)) {
+          FreePages(0, n, /*bypass_pool=*/false);
+          divide_ = 0;
+          UnchargeDownTo(0);
+          return cs;
+        }
+        // Keep what came back: the vector becomes a partial per-page backup (the pages copied
+        // so far, then the store's handles for the rest), which the next call restores from
+        // where this one stopped. An interrupted swap-in thus makes progress instead of
+        // starting over (a 2048-page object interrupted every 300 pages would never finish).
+        KeepSwapInProgress(progress);
         return cs;
       }
       i = j;
@@ -275,6 +285,29 @@ Status PageVector::Populate(OperationContext& ctx) {
   flags_ |= kPageVectorPopulated;
   resident_pages_ = slots_.size();
   return Status::Ok();
+}
+
+void PageVector::KeepSwapInProgress(std::size_t progress) {
+  const std::size_t n = slots_.size();
+  MakeCached();  // leftover pages are cached, like every leftover
+  // The pages past `progress` hold nothing yet: free them in runs of adjacent addresses (a chunk
+  // that straddles `progress` keeps its head part as leftover pages).
+  std::size_t k = progress;
+  while (k < n) {
+    std::size_t e = k + 1;
+    while (e < n && PageOf(slots_[e]) == PageOf(slots_[e - 1]) + kPageSize) ++e;
+    context_->provider().FreeRange(PageOf(slots_[k]), e - k);
+    k = e;
+  }
+  for (k = progress; k < n; ++k) slots_[k] = EncodeHandle(swap_handles_[k]);
+  swap_store_->Drop(swap_handles_.data(), progress);
+  context_->stats().Add(Stat::kPagesSwappedIn, progress);
+  attached_store_ = swap_store_;
+  swap_handles_.clear();
+  swap_handles_.shrink_to_fit();
+  swap_store_ = nullptr;
+  flags_ = (flags_ & ~(kPageVectorSwapped | kPageVectorPopulated)) | kPageVectorBackedUp;
+  SettleBackedUp();
 }
 
 void PageVector::Unpopulate() {

@@ -128,13 +128,58 @@ TEST(PageVectorSwapTest, SwapoutFailureLeavesVectorUnchanged) {
   ExpectContents(v.get(), data);
   ASSERT_TRUE(v->Swapout(store.get()).ok());
   {
-    ScopedFault fault(FaultPoint::kStoreRead, {.after = 10, .times = 1});
+    // A failure on the first page: nothing came back, the vector stays swapped.
+    ScopedFault fault(FaultPoint::kStoreRead, {.times = 1});
     EXPECT_EQ(v->Populate(op).code(), Errc::kIo);
   }
   EXPECT_TRUE(v->flags() & kPageVectorSwapped);
   EXPECT_EQ(ctx.pages_allocated().value(), 0u);
-  ASSERT_TRUE(v->Populate(op).ok());
+  EXPECT_TRUE(v->CheckConsistency().ok());
+  {
+    // A failure after 10 pages: those 10 stay, the rest is a per-page backup to go on from.
+    ScopedFault fault(FaultPoint::kStoreRead, {.after = 10, .times = 1});
+    EXPECT_EQ(v->Populate(op).code(), Errc::kIo);
+  }
+  EXPECT_FALSE(v->flags() & kPageVectorSwapped);
+  EXPECT_TRUE(v->is_backed_up());
+  EXPECT_TRUE(v->is_partial());
+  EXPECT_EQ(v->usage().resident_pages, 10u);
+  EXPECT_EQ(v->usage().backup_pages, 54u);
+  EXPECT_EQ(ctx.pages_allocated().value(), 10u);
+  EXPECT_EQ(store->BytesUsed(), 54 * kPageSize);
+  Status consistent = v->CheckConsistency();
+  EXPECT_TRUE(consistent.ok()) << consistent.ToString();
+  ASSERT_TRUE(v->Restore(op).ok());
   ExpectContents(v.get(), data);
+  EXPECT_EQ(store->BytesUsed(), 0u);
+}
+
+// An interruptible swap-in interrupted every 300 pages finishes in about n / 300 calls: each call
+// keeps what it brought back (it used to start over, so a 2048-page object never came back).
+TEST(PageVectorSwapTest, AnInterruptedSwapInGoesOnFromWhereItStopped) {
+  MemoryContext ctx;
+  OperationContext op;
+  op.interruptible = true;
+  auto store = FileStore();
+  auto v = Make(&ctx, 2048);
+  ASSERT_TRUE(v->Populate(op).ok());
+  auto data = Fill(v.get(), 5);
+  ASSERT_TRUE(v->Swapout(store.get()).ok());
+  int calls = 0;
+  {
+    ScopedFault fault(FaultPoint::kStoreInterrupt, {.interval = 300});
+    for (; calls < 100 && !v->is_populated(); ++calls) {
+      Status s = v->is_backed_up() ? v->Restore(op) : v->Populate(op);
+      ASSERT_TRUE(s.ok() || s.code() == Errc::kInterrupted) << s.ToString();
+      Status consistent = v->CheckConsistency();
+      ASSERT_TRUE(consistent.ok()) << consistent.ToString();
+    }
+  }
+  EXPECT_TRUE(v->is_populated());
+  EXPECT_LE(calls, 2048 / 300 + 2);
+  ExpectContents(v.get(), data);
+  EXPECT_EQ(store->BytesUsed(), 0u);
+  EXPECT_EQ(ctx.pages_allocated().value(), 2048u);
 }
 
 TEST(PageVectorBackupTest, BackupRestoreRoundTripFreesPagesAndStore) {

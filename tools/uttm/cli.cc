@@ -40,7 +40,7 @@ void PrintError(std::string_view message) {
 struct RunFlags {
   std::string preset;
   std::string workload_file;
-  std::string page_limit, vram, store, duration;
+  std::string page_limit, vram, store, duration, moves;
   std::optional<std::int64_t> threads;
   std::optional<std::uint64_t> seed, ops;
   std::string report, trace, plot;
@@ -56,6 +56,8 @@ void AddRunFlags(CLI::App* cmd, RunFlags* f) {
       ->type_name("FILE");
   cmd->add_option("--page-limit", f->page_limit, "Page limit, e.g. 256MiB")->type_name("SIZE");
   cmd->add_option("--vram", f->vram, "VRAM per device, e.g. 64MiB")->type_name("SIZE");
+  cmd->add_option("--moves", f->moves, "How devices move buffers: engine (default) or memcpy")
+      ->type_name("HOW");
   cmd->add_option("--store", f->store, "Backup store: memfd or file:DIR")->type_name("SPEC");
   cmd->add_option("--threads", f->threads, "Threads of every phase (1..256)");
   cmd->add_option("--seed", f->seed, "Seed of the op generator and content");
@@ -99,6 +101,11 @@ Workload ResolveWorkload(const RunFlags& f) {
   Overrides o;
   if (!f.page_limit.empty()) o.page_limit = SizeFlag("--page-limit", f.page_limit);
   if (!f.vram.empty()) o.vram = SizeFlag("--vram", f.vram);
+  if (!f.moves.empty()) {
+    auto m = ParseMoves(f.moves);
+    if (!m.ok()) throw UsageError{fmt::format("--moves: {}", m.status().message())};
+    o.moves = *m;
+  }
   if (!f.store.empty()) {
     auto s = ParseStoreSpec(f.store);
     if (!s.ok()) throw UsageError{fmt::format("--store: {}", s.status().message())};
@@ -260,7 +267,12 @@ std::string FormatPlan(const Workload& w) {
   out += fmt::format("workload:   {}\n", w.name);
   if (!w.description.empty()) out += fmt::format("            {}\n", w.description);
   out += fmt::format("seed:       {}\n", w.seed);
-  out += fmt::format("devices:    {} x {} VRAM\n", w.devices.count, FormatSize(w.devices.vram));
+  out += fmt::format("devices:    {} x {} VRAM, moves by {}\n", w.devices.count,
+                     FormatSize(w.devices.vram),
+                     w.devices.moves == Moves::kMemcpy ? "CPU copy (memcpy)" : "copy engine");
+  out += fmt::format("ops:        {}\n", w.interruptible
+                                             ? "interruptible (an op stopped by EINTR restarts)"
+                                             : "not interruptible");
   out += fmt::format("page limit: {}\n", FormatSize(w.limits.page_limit));
   out += fmt::format("store:      {}\n", FormatStoreSpec(w.limits.store));
   double expected = w.ExpectedInitialBytes();

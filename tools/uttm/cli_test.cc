@@ -50,6 +50,8 @@ TEST(CliTest, BadFlags) {
   ExpectUsageError("run --threads many", "--threads");
   ExpectUsageError("run --duration soon", "--duration: invalid duration 'soon'");
   ExpectUsageError("run --ops 0", "--ops: must be > 0");
+  ExpectUsageError("run --moves dma",
+                   "--moves: unknown value 'dma' (expected one of: engine, memcpy)");
   ExpectUsageError("run --page-limit 5000", "limits.page_limit: must be a multiple of the 4096");
   ExpectUsageError("run --preset demo --workload x.json",
                    "--preset and --workload are mutually exclusive");
@@ -109,6 +111,16 @@ TEST(CliTest, BadWorkloadFiles) {
            "classes": [{"name": "a", "count": 1, "size": "4KiB", "purgeable": 2}],
            "phases": [{"name": "p", "ops": 1, "mix": {"read": 1}}]})",
        "classes[0].purgeable: must be between 0 and 1 (got 2)"},
+      {"moves.json",
+       R"({"devices": {"count": 1, "vram": "8MiB", "moves": "cpu"}, "limits": {"page_limit": "8MiB"},
+           "classes": [{"name": "a", "count": 1, "size": "4KiB"}],
+           "phases": [{"name": "p", "ops": 1, "mix": {"read": 1}}]})",
+       "devices.moves: unknown value 'cpu' (expected one of: engine, memcpy)"},
+      {"interruptible.json",
+       R"({"interruptible": "yes", "devices": {"count": 1, "vram": "8MiB"},
+           "limits": {"page_limit": "8MiB"}, "classes": [{"name": "a", "count": 1, "size": "4KiB"}],
+           "phases": [{"name": "p", "ops": 1, "mix": {"read": 1}}]})",
+       "interruptible: expected true or false, got string"},
       {"missing.json",
        R"({"devices": {"count": 1, "vram": "8MiB"}, "limits": {},
            "classes": [{"name": "a", "count": 1, "size": "4KiB"}],

@@ -201,6 +201,17 @@ class Engine {
   void Madvise(Buf& b, const Op& op, bool dontneed);
   void ValidatePreferred(Buf& b);
   static bool Placeable(const Status& s);
+  // The context of one op: interruptible when the workload says so (the default).
+  OperationContext OpContext() const {
+    OperationContext ctx;
+    ctx.interruptible = w_.interruptible;
+    return ctx;
+  }
+  // Calls `call` (returning a Status or a Result) again while it reports kInterrupted, as the
+  // kernel restarts a system call after -ERESTARTSYS: an interrupted op changed nothing it
+  // cannot redo. At most kMaxRestarts times in a row; then the EINTR is the op's error.
+  template <typename Call>
+  auto Restarting(Call call) -> decltype(call());
   void VerifyLane(Lane& lane, ScratchBuffer& scratch);
   SimGpu& GpuOf(std::uint64_t buffer) { return *gpus_[buffer % gpus_.size()]; }
   Placement PlacementOf(const BufferClass& c) const;
@@ -236,6 +247,7 @@ class Engine {
   LatencyHistogram restore_latency_;
   std::atomic<std::uint64_t> ops_done_{0};
   std::atomic<std::uint64_t> placement_fallbacks_{0};
+  std::atomic<std::uint64_t> restarts_{0};
   std::uint64_t total_ops_ = 0;
   double run_seconds_ = 0;
   Clock::time_point start_;
@@ -308,6 +320,7 @@ Status Engine::Setup() {
     so.name = fmt::format("sim-gpu{}", i);
     so.vram_size = Bytes(w_.devices.vram);
     so.tt_budget = Bytes(w_.limits.page_limit);
+    so.memcpy_moves = w_.devices.moves == Moves::kMemcpy;
     so.memory = memory_.get();
     so.backup_store = store_.get();
     BoShrinkerOptions bso;
@@ -398,24 +411,51 @@ void Engine::AddError(std::string_view kind, std::string e) {
   if (it->first.size() < kMaxListedErrorsPerKind) it->first.push_back(std::move(e));
 }
 
+namespace {
+constexpr int kMaxRestarts = 1000;
+const Status& StatusOf(const Status& s) { return s; }
+template <typename T>
+Status StatusOf(const Result<T>& r) {
+  return r.status();
+}
+}  // namespace
+
+template <typename Call>
+auto Engine::Restarting(Call call) -> decltype(call()) {
+  for (int i = 0;; ++i) {
+    auto r = call();
+    if (StatusOf(r).code() != Errc::kInterrupted || i == kMaxRestarts) return r;
+    restarts_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 bool Engine::Placeable(const Status& s) {
   return s.code() == Errc::kNoMemory || s.code() == Errc::kNoSpace || s.code() == Errc::kBusy;
 }
 
 void Engine::ValidatePreferred(Buf& b) {
-  OperationContext ctx;
-  Status s = b.bo->Reserve(ctx);
-  if (!s.ok()) {
+  bool reserved = true;
+  const Placement all = PlacementOf(w_.classes[b.cls]);
+  Status s = Restarting([&] {
+    OperationContext ctx = OpContext();
+    Status r = b.bo->Reserve(ctx);
+    if (!r.ok()) {
+      reserved = false;
+      return r;
+    }
+    reserved = true;
+    b.bo->resv()->AssertHeld();
+    // The preferred domain alone first (evicting others if needed), as drivers try their
+    // preferred domains before the allowed ones; then the whole placement list.
+    r = b.bo->Validate(Placement{all.places.front()}, ctx);
+    if (!r.ok() && Placeable(r) && all.places.size() > 1) r = b.bo->Validate(all, ctx);
+    b.bo->Unreserve();
+    return r;
+  });
+  if (!reserved) {
     AddError("reserve", fmt::format("buffer reserve: {}", s.ToString()));
     return;
   }
-  b.bo->resv()->AssertHeld();
-  // The preferred domain alone first (evicting others if needed), as drivers try their
-  // preferred domains before the allowed ones; then the whole placement list.
-  const Placement all = PlacementOf(w_.classes[b.cls]);
-  s = b.bo->Validate(Placement{all.places.front()}, ctx);
-  if (!s.ok() && Placeable(s) && all.places.size() > 1) s = b.bo->Validate(all, ctx);
-  b.bo->Unreserve();
   // No room in any domain of the placement right now (everything busy or pinned): the access
   // works wherever the buffer is.
   if (!s.ok() && Placeable(s)) {
@@ -430,16 +470,19 @@ void Engine::Create(Lane& lane, const Op& op, ScratchBuffer& scratch) {
   BoOptions bo;
   bo.size = Bytes(op.size);
   bo.priority = static_cast<unsigned>(c.priority);
-  OperationContext ctx;
   Device* dev = GpuOf(op.buffer).device();
   const Placement all = PlacementOf(c);
-  Result<BoRef> r = BufferObject::Create(dev, bo, Placement{all.places.front()}, ctx);
-  if (!r.ok() && Placeable(r.status()) && all.places.size() > 1) {
-    r = BufferObject::Create(dev, bo, all, ctx);
-  }
+  auto create = [&](const Placement& placement) {
+    return Restarting([&] {
+      OperationContext ctx = OpContext();
+      return BufferObject::Create(dev, bo, placement, ctx);
+    });
+  };
+  Result<BoRef> r = create(Placement{all.places.front()});
+  if (!r.ok() && Placeable(r.status()) && all.places.size() > 1) r = create(all);
   if (!r.ok() && Placeable(r.status())) {
     placement_fallbacks_.fetch_add(1, std::memory_order_relaxed);
-    r = BufferObject::Create(dev, bo, Placement{Place{}}, ctx);
+    r = create(Placement{Place{}});
   }
   if (!r.ok()) {
     AddError("create", fmt::format("create buffer {} ({}): {}", op.buffer, FormatSize(op.size),
@@ -453,8 +496,10 @@ void Engine::Create(Lane& lane, const Op& op, ScratchBuffer& scratch) {
   if (c.fill == Fill::kPattern) {
     scratch.resize(op.size);
     b.content->FillInitial(scratch.data());
-    OperationContext wctx;
-    Status s = b.bo->Write(0, std::span<const std::byte>(scratch.data(), op.size), wctx);
+    Status s = Restarting([&] {
+      OperationContext wctx = OpContext();
+      return b.bo->Write(0, std::span<const std::byte>(scratch.data(), op.size), wctx);
+    });
     if (!s.ok()) {
       AddError("write", fmt::format("initial write of buffer {}: {}", op.buffer, s.ToString()));
       return;
@@ -467,14 +512,16 @@ void Engine::Access(Buf& b, const Op& op, bool write, ScratchBuffer& scratch) {
   ValidatePreferred(b);
   const std::uint64_t off = op.first_page * kPageSize;
   const std::uint64_t len = op.num_pages * kPageSize;
-  OperationContext ctx;
   if (write) {
     scratch.resize(op.size);
     // The new content is recorded only once the write succeeded: a failed write leaves the old
     // content in place (BufferObject::Write changes nothing on error), and the end-of-run check
     // expects exactly that, so "write failed" and "content lost" stay apart.
     const std::uint32_t gen = b.content->Stage(scratch.data(), op.first_page, op.num_pages);
-    Status s = b.bo->Write(off, std::span<const std::byte>(scratch.data() + off, len), ctx);
+    Status s = Restarting([&] {
+      OperationContext ctx = OpContext();
+      return b.bo->Write(off, std::span<const std::byte>(scratch.data() + off, len), ctx);
+    });
     if (!s.ok()) {
       AddError("write", fmt::format("write buffer {} failed, old content kept: {}", op.buffer,
                                     s.ToString()));
@@ -485,13 +532,19 @@ void Engine::Access(Buf& b, const Op& op, bool write, ScratchBuffer& scratch) {
   }
   scratch.resize(len);
   const auto t0 = Clock::now();
-  Status s = b.bo->Read(off, std::span<std::byte>(scratch.data(), len), ctx);
+  std::uint64_t restored = 0;
+  Status s = Restarting([&] {
+    OperationContext ctx = OpContext();
+    Status r = b.bo->Read(off, std::span<std::byte>(scratch.data(), len), ctx);
+    restored += ctx.pages_restored;
+    return r;
+  });
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
   if (!s.ok()) {
     AddError("read", fmt::format("read buffer {}: {}", op.buffer, s.ToString()));
     return;
   }
-  if (ctx.pages_restored > 0) restore_latency_.Record(static_cast<std::uint64_t>(ns));
+  if (restored > 0) restore_latency_.Record(static_cast<std::uint64_t>(ns));
   if (auto m = b.content->VerifyRange(scratch.data(), op.first_page, op.num_pages)) {
     AddError("mismatch",
              fmt::format("buffer {}: mismatch at byte {} (expected 0x{:02x}, got 0x{:02x})",
@@ -500,8 +553,10 @@ void Engine::Access(Buf& b, const Op& op, bool write, ScratchBuffer& scratch) {
 }
 
 void Engine::Madvise(Buf& b, const Op& op, bool dontneed) {
-  OperationContext ctx;
-  Result<bool> r = b.bo->Madvise(dontneed ? Madvice::kDontNeed : Madvice::kWillNeed, ctx);
+  Result<bool> r = Restarting([&] {
+    OperationContext ctx = OpContext();
+    return b.bo->Madvise(dontneed ? Madvice::kDontNeed : Madvice::kWillNeed, ctx);
+  });
   if (!r.ok()) {
     AddError("madvise", fmt::format("madvise buffer {}: {}", op.buffer, r.status().ToString()));
     return;
@@ -605,8 +660,10 @@ void Engine::VerifyLane(Lane& lane, ScratchBuffer& scratch) {
     if (b.lost) buf_not_retained_.fetch_add(1);
     const std::uint64_t size = b.bo->size().value();
     scratch.resize(size);
-    OperationContext ctx;
-    Status s = b.bo->Read(0, std::span<std::byte>(scratch.data(), size), ctx);
+    Status s = Restarting([&] {
+      OperationContext ctx = OpContext();
+      return b.bo->Read(0, std::span<std::byte>(scratch.data(), size), ctx);
+    });
     if (!s.ok()) {
       // Not read (no memory to bring it back, a store read error): nothing was compared, so it
       // is not a mismatch; the error says why.
@@ -807,6 +864,7 @@ Report Engine::BuildReport() {
   r.counters.bytes_moved = stats_.Get(Stat::kBytesMoved);
   r.counters.store_write_errors = stats_.Get(Stat::kStoreWriteErrors);
   r.counters.store_read_errors = stats_.Get(Stat::kStoreReadErrors);
+  r.counters.restarts = restarts_.load();
   r.counters.placement_fallbacks = placement_fallbacks_.load();
   r.memory.page_limit_bytes = w_.limits.page_limit;
   // Above the limit: the VRAM arenas (touched pages are resident), the tool's scratch buffers

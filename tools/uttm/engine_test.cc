@@ -167,6 +167,51 @@ TEST(EngineTest, InjectedStoreFaultsAreSurvivedOrReported) {
   EXPECT_EQ(r["verified"].get<bool>(), failed_ops == 0);
 }
 
+// Every EINTR fault point is reachable from `uttm run` (ops are interruptible by default), with
+// both move kinds: an interrupted op is restarted and goes on from where it stopped, nothing is
+// lost and no error is reported.
+TEST(EngineTest, InterruptedOpsAreRestartedAndLoseNothing) {
+  struct Case {
+    const char* faults;
+    const char* moves;
+  };
+  for (const Case& c : {Case{"store.interrupt:interval=300", "engine"},
+                        Case{"restore.interrupt:interval=20", "memcpy"},
+                        Case{"wait.interrupt:interval=20", "engine"}}) {
+    const std::string report = Temp("interrupt-report.json");
+    Outcome o = RunUttm(
+        fmt::format("run --preset demo --quiet --ops 1500 --moves {} --report {}", c.moves, report),
+        fmt::format("UTTM_FAULTS='{}'", c.faults));
+    EXPECT_EQ(o.code, kExitOk) << c.faults << "\n" << o.output;
+    Json r = ParseFile(report);
+    ASSERT_TRUE(r.is_object()) << o.output;
+    EXPECT_TRUE(r["verified"].get<bool>()) << c.faults << ": " << r["errors"].dump();
+    EXPECT_TRUE(r["errors"].empty()) << c.faults << ": " << r["errors"].dump();
+    EXPECT_GT(r["counters"]["restarts"].get<std::uint64_t>(), 0u) << c.faults;
+  }
+}
+
+// With CPU copies (`--moves memcpy`) the move.copy fault point is reached: each failed copy fails
+// its op with EIO, the buffer keeps its placement and content, and every buffer verifies.
+TEST(EngineTest, FailedCpuCopiesKeepEveryBufferIntact) {
+  const std::string report = Temp("memcpy-report.json");
+  Outcome o = RunUttm("run --preset demo --quiet --ops 1500 --moves memcpy --report " + report,
+                      "UTTM_FAULTS='move.copy:after=20,times=5'");
+  EXPECT_EQ(o.code, kExitRunFailed) << o.output;
+  Json r = ParseFile(report);
+  ASSERT_TRUE(r.is_object()) << o.output;
+  std::uint64_t failed_ops = 0;
+  for (const auto& [kind, n] : r["error_counts"].items()) {
+    EXPECT_TRUE(kind == "create" || kind == "validate") << kind << ": " << r["errors"].dump();
+    failed_ops += n.get<std::uint64_t>();
+  }
+  EXPECT_EQ(failed_ops, 5u) << r["errors"].dump();
+  for (const auto& e : r["errors"]) EXPECT_THAT(e.get<std::string>(), HasSubstr("EIO")) << e;
+  EXPECT_EQ(r["buffers"]["mismatched"].get<std::uint64_t>(), 0u);
+  EXPECT_EQ(r["buffers"]["unreadable"].get<std::uint64_t>(), 0u);
+  EXPECT_EQ(r["buffers"]["verified"], r["buffers"]["total"]);
+}
+
 // A full store (ENOSPC on every write) ends reclaim promptly with an error that says so: the
 // swapout walk and the shrinker stop at the first ENOSPC, the shrinker takes the store as full
 // (it used to retry over every object, millions of scans), and nothing is lost.

@@ -81,7 +81,8 @@ std::string ReportToJson(const Report& r) {
                    {"bytes_moved", r.counters.bytes_moved},
                    {"store_write_errors", r.counters.store_write_errors},
                    {"store_read_errors", r.counters.store_read_errors},
-                   {"placement_fallbacks", r.counters.placement_fallbacks}};
+                   {"placement_fallbacks", r.counters.placement_fallbacks},
+                   {"restarts", r.counters.restarts}};
   j["memory"] = {{"peak_rss_bytes", r.memory.peak_rss_bytes},
                  {"page_limit_bytes", r.memory.page_limit_bytes},
                  {"rss_slack_bytes", r.memory.rss_slack_bytes},
@@ -155,6 +156,10 @@ std::string ReportToText(const Report& r) {
   line(fmt::format("  reclaim:    {} evictions, {} swapouts, {} shrinker scans, {} moved",
                    r.counters.evictions, r.counters.swapouts, r.counters.shrinker_scans,
                    FormatSize(r.counters.bytes_moved)));
+  if (r.counters.restarts > 0) {
+    line(
+        fmt::format("  restarts:   {} ops interrupted (EINTR) and restarted", r.counters.restarts));
+  }
   line(fmt::format("  memory:     peak RSS {} (page limit {}, slack {})",
                    FormatSize(r.memory.peak_rss_bytes), FormatSize(r.memory.page_limit_bytes),
                    FormatSize(r.memory.rss_slack_bytes)));

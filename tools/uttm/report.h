@@ -72,6 +72,8 @@ struct Report {
     std::uint64_t store_write_errors = 0;
     std::uint64_t store_read_errors = 0;
     std::uint64_t placement_fallbacks = 0;
+    // Ops interrupted (EINTR) and restarted.
+    std::uint64_t restarts = 0;
   } counters;
 
   struct Memory {

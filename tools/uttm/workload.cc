@@ -121,6 +121,15 @@ class Reader {
     return true;
   }
 
+  bool Bool(const Json& j, std::string_view path, bool* out) {
+    if (!j.is_boolean()) {
+      Error(path, fmt::format("expected true or false, got {}", TypeName(j)));
+      return false;
+    }
+    *out = j.get<bool>();
+    return true;
+  }
+
   // A non-negative integer (a float with an integral value is accepted).
   bool Uint(const Json& j, std::string_view path, std::uint64_t* out) {
     if (j.is_number_unsigned()) {
@@ -342,19 +351,27 @@ class Reader {
   void ReadWorkload(const Json& j, Workload* out) {
     if (!Object(j, "")) return;
     Keys(j, "",
-         {"name", "description", "seed", "devices", "limits", "classes", "access", "phases"});
+         {"name", "description", "seed", "interruptible", "devices", "limits", "classes", "access",
+          "phases"});
     if (const Json* v = Member(j, "", "name", false)) String(*v, "name", &out->name);
     if (const Json* v = Member(j, "", "description", false)) {
       String(*v, "description", &out->description);
     }
     if (const Json* v = Member(j, "", "seed", false)) Uint(*v, "seed", &out->seed);
+    if (const Json* v = Member(j, "", "interruptible", false)) {
+      Bool(*v, "interruptible", &out->interruptible);
+    }
     if (const Json* v = Member(j, "", "devices", true); v != nullptr && Object(*v, "devices")) {
-      Keys(*v, "devices", {"count", "vram"});
+      Keys(*v, "devices", {"count", "vram", "moves"});
       if (const Json* c = Member(*v, "devices", "count", false)) {
         Uint32(*c, "devices.count", &out->devices.count);
       }
       if (const Json* c = Member(*v, "devices", "vram", true)) {
         Size(*c, "devices.vram", &out->devices.vram);
+      }
+      if (const Json* c = Member(*v, "devices", "moves", false)) {
+        const int m = Enum(*c, "devices.moves", {"engine", "memcpy"});
+        if (m >= 0) out->devices.moves = static_cast<Moves>(m);
       }
     }
     if (const Json* v = Member(j, "", "limits", true); v != nullptr && Object(*v, "limits")) {
@@ -597,6 +614,15 @@ std::string FormatStoreSpec(const StoreSpec& spec) {
   return spec.dir.empty() ? std::string("file") : "file:" + spec.dir;
 }
 
+const char* MovesName(Moves m) { return m == Moves::kMemcpy ? "memcpy" : "engine"; }
+
+Result<Moves> ParseMoves(std::string_view s) {
+  if (s == "engine") return Moves::kEngine;
+  if (s == "memcpy") return Moves::kMemcpy;
+  return Status(Errc::kInvalid,
+                fmt::format("unknown value '{}' (expected one of: engine, memcpy)", s));
+}
+
 double SizeDist::Mean() const {
   double lo = static_cast<double>(min), hi = static_cast<double>(max);
   switch (kind) {
@@ -719,7 +745,9 @@ std::string WorkloadToJson(const Workload& w) {
   j["name"] = w.name;
   if (!w.description.empty()) j["description"] = w.description;
   j["seed"] = w.seed;
-  j["devices"] = {{"count", w.devices.count}, {"vram", w.devices.vram}};
+  j["interruptible"] = w.interruptible;
+  j["devices"] = {
+      {"count", w.devices.count}, {"vram", w.devices.vram}, {"moves", MovesName(w.devices.moves)}};
   j["limits"] = {{"page_limit", w.limits.page_limit}, {"store", FormatStoreSpec(w.limits.store)}};
   nlohmann::ordered_json classes = nlohmann::ordered_json::array();
   for (const BufferClass& c : w.classes) {
@@ -774,6 +802,7 @@ Status ApplyOverrides(Workload* w, const Overrides& o) {
   Workload copy = *w;
   if (o.page_limit) copy.limits.page_limit = *o.page_limit;
   if (o.vram) copy.devices.vram = *o.vram;
+  if (o.moves) copy.devices.moves = *o.moves;
   if (o.store) copy.limits.store = *o.store;
   if (o.seed) copy.seed = *o.seed;
   if (o.threads) {

@@ -32,6 +32,10 @@ namespace uttm::tool {
 enum class Domain { kVram, kTt, kSystem };
 std::string_view DomainName(Domain d);  // "vram", "tt", "system"
 
+// How the simulated devices move buffers to and from VRAM: on their copy engine (pipelined,
+// through TT), or with the CPU (BufferObject::MoveMemcpy, as a driver without a copy engine).
+enum class Moves { kEngine, kMemcpy };
+
 // Where backed-up pages go: an anonymous memfd, or a private file in a directory.
 struct StoreSpec {
   enum class Kind { kMemfd, kFile };
@@ -42,6 +46,9 @@ struct StoreSpec {
 // Parses "memfd" or "file:DIR". Errors: kInvalid naming the accepted forms.
 Result<StoreSpec> ParseStoreSpec(std::string_view text);
 std::string FormatStoreSpec(const StoreSpec& spec);
+// "engine" / "memcpy", and back. Errors: kInvalid naming the accepted values.
+const char* MovesName(Moves m);
+Result<Moves> ParseMoves(std::string_view s);
 
 // Buffer size distribution. Sizes are rounded up to whole 4 KiB pages when sampled.
 struct SizeDist {
@@ -98,6 +105,7 @@ struct Phase {
 struct Devices {
   std::uint32_t count = 1;  // 1..16 simulated devices, each with its own VRAM domain
   std::uint64_t vram = 0;   // bytes of VRAM per device (> 0, page multiple)
+  Moves moves = Moves::kEngine;
   friend bool operator==(const Devices&, const Devices&) = default;
 };
 
@@ -111,6 +119,9 @@ struct Workload {
   std::string name;
   std::string description;
   std::uint64_t seed = 1;
+  // Ops run with an interruptible operation context, as a driver's ioctls do; an op interrupted
+  // (EINTR) is restarted, as the kernel restarts a system call after -ERESTARTSYS.
+  bool interruptible = true;
   Devices devices;
   Limits limits;
   std::vector<BufferClass> classes;
@@ -156,6 +167,7 @@ Result<Workload> LoadPreset(std::string_view name);
 struct Overrides {
   std::optional<std::uint64_t> page_limit;
   std::optional<std::uint64_t> vram;
+  std::optional<Moves> moves;
   std::optional<StoreSpec> store;
   std::optional<std::uint32_t> threads;  // every phase runs this many threads
   std::optional<std::uint64_t> seed;

@@ -73,7 +73,7 @@ TEST(WorkloadTest, UnknownKeySuggestsClosest) {
 TEST(WorkloadTest, UnknownKeyWithoutCloseMatchListsKnownKeys) {
   Json j = Valid();
   j["devices"]["xyzzyplugh"] = 1;
-  EXPECT_EQ(ErrorOf(j), "devices.xyzzyplugh: unknown key (known keys: count, vram)");
+  EXPECT_EQ(ErrorOf(j), "devices.xyzzyplugh: unknown key (known keys: count, vram, moves)");
 }
 
 TEST(WorkloadTest, WrongType) {

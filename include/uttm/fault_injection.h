@@ -4,8 +4,10 @@
 //
 // Each point is named once in UTTM_FAULT_POINTS below. Code on a failure path asks
 // `ShouldFail(FaultPoint::kStoreWrite)` and takes its error branch when the answer is true. A
-// point is armed with a FaultSpec, from code (FaultInjection::Arm, ScopedFault) or from the
-// environment variable UTTM_FAULTS, read once when the library loads:
+// point is armed with a FaultSpec from code (FaultInjection::Arm, ScopedFault), or from a spec
+// string such as the environment variable UTTM_FAULTS. The environment is read only when asked
+// (ConfigureFromEnvironment, RuntimeOptions::faults_from_environment, the uttm tool): a process
+// that uses the library is never armed by its environment behind its back.
 //
 //   UTTM_FAULTS="store.write:after=8,times=1;page.alloc:probability=10,seed=7"
 //

@@ -123,15 +123,6 @@ Status ParseSpec(std::string_view text, FaultSpec* spec) {
   return ValidateSpec(*spec);
 }
 
-// Applies UTTM_FAULTS when the library is loaded. A bad variable is reported and ignored: a
-// library cannot fail its host's start-up, and the tool re-reads the variable to fail cleanly.
-struct EnvironmentLoader {
-  EnvironmentLoader() {
-    Status s = FaultInjection::ConfigureFromEnvironment();
-    if (!s.ok()) std::fprintf(stderr, "uttm: UTTM_FAULTS ignored: %s\n", s.ToString().c_str());
-  }
-};
-const EnvironmentLoader kEnvironmentLoader;
 
 }  // namespace
 

@@ -660,9 +660,10 @@ void Engine::VerifyLane(Lane& lane, ScratchBuffer& scratch) {
     if (b.lost) buf_not_retained_.fetch_add(1);
     const std::uint64_t size = b.bo->size().value();
     scratch.resize(size);
+    BufferObject& bo = *b.bo;  // (clang 14 cannot capture a structured binding)
     Status s = Restarting([&] {
       OperationContext ctx = OpContext();
-      return b.bo->Read(0, std::span<std::byte>(scratch.data(), size), ctx);
+      return bo.Read(0, std::span<std::byte>(scratch.data(), size), ctx);
     });
     if (!s.ok()) {
       // Not read (no memory to bring it back, a store read error): nothing was compared, so it

@@ -123,7 +123,6 @@ Status ParseSpec(std::string_view text, FaultSpec* spec) {
   return ValidateSpec(*spec);
 }
 
-
 }  // namespace
 
 namespace internal {

@@ -1,5 +1,6 @@
-# Installs the build tree into a scratch prefix, then builds and runs the consumer program twice:
-# once through find_package(uttm) and once through pkg-config. Any failure fails the test.
+# Installs the build tree into a scratch prefix, then builds and runs the consumer program twice
+# (once through find_package(uttm), once through pkg-config) and the examples (their own CMake
+# project against the package, and one by hand with pkg-config). Any failure fails the test.
 cmake_minimum_required(VERSION 3.25)
 
 function(run)
@@ -44,4 +45,22 @@ run(${WORK_DIR}/pkgconfig_consumer)
 if(NOT LAST_OUTPUT MATCHES "uttm consumer ok")
   message(FATAL_ERROR "pkg-config consumer printed: ${LAST_OUTPUT}")
 endif()
-message(STATUS "packaging ok: find_package and pkg-config consumers built and ran")
+
+# 3. The examples, as a user builds them: their own CMake project against the package, and one of
+# them by hand with pkg-config. Each must run and say ok.
+run(${CMAKE_COMMAND} -S ${UTTM_SOURCE_DIR}/examples -B ${WORK_DIR}/examples-build -G Ninja
+    -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_CXX_COMPILER=${CXX})
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/examples-build)
+foreach(example tiered_cache sim_gpu_textures)
+  run(${WORK_DIR}/examples-build/uttm_example_${example})
+  if(NOT LAST_OUTPUT MATCHES "${example} ok")
+    message(FATAL_ERROR "example ${example} printed: ${LAST_OUTPUT}")
+  endif()
+endforeach()
+run(${CXX} -std=c++20 ${UTTM_SOURCE_DIR}/examples/tiered_cache.cc -o ${WORK_DIR}/tiered_cache_pc
+    ${flags})
+run(${WORK_DIR}/tiered_cache_pc)
+if(NOT LAST_OUTPUT MATCHES "tiered_cache ok")
+  message(FATAL_ERROR "pkg-config example printed: ${LAST_OUTPUT}")
+endif()
+message(STATUS "packaging ok: find_package and pkg-config consumers and the examples built and ran")

@@ -32,11 +32,11 @@
 #include "uttm/file_store.h"
 #include "uttm/memory_context.h"
 #include "uttm/mutex.h"
-#include "uttm/pressure_headroom.h"
 #include "uttm/pressure_source.h"
 #include "uttm/reclaim_thread.h"
 #include "uttm/reclaimer.h"
 #include "uttm/resource_manager.h"
+#include "uttm/runtime.h"
 #include "uttm/sim_gpu.h"
 #include "uttm/stats.h"
 
@@ -200,6 +200,7 @@ class Engine {
   void Access(Buf& b, const Op& op, bool write, ScratchBuffer& scratch);
   void Madvise(Buf& b, const Op& op, bool dontneed);
   void ValidatePreferred(Buf& b);
+  void WarnIfTheStoreCannotRelieveTheCgroup();
   static bool Placeable(const Status& s);
   // The context of one op: interruptible when the workload says so (the default).
   OperationContext OpContext() const {
@@ -234,15 +235,10 @@ class Engine {
   // Declaration order is destruction order reversed: objects before devices before the
   // shrinkers (the devices' funcs) before the store and the memory context.
   Stats stats_;
-  std::unique_ptr<MemoryContext> memory_;
   std::unique_ptr<TimedStore> store_;
-  Reclaimer reclaimer_{&stats_};
-  std::vector<std::unique_ptr<BoShrinker>> shrinkers_;
-  std::vector<std::unique_ptr<SimGpu>> gpus_;
-  std::unique_ptr<ReclaimThread> reclaim_thread_;
-  std::unique_ptr<PressureHeadroom> headroom_;
+  std::unique_ptr<Runtime> runtime_;
+  std::vector<SimGpu*> gpus_;  // the runtime's
   std::vector<Lane> lanes_;
-  bool registered_ = false;
 
   LatencyHistogram restore_latency_;
   std::atomic<std::uint64_t> ops_done_{0};
@@ -290,12 +286,30 @@ Placement Engine::PlacementOf(const BufferClass& c) const {
   return p;
 }
 
-Status Engine::Setup() {
-  MemoryContextOptions mo;
-  mo.pages_limit = PageCount(w_.limits.page_limit / kPageSize);
-  mo.stats = &stats_;
-  memory_ = std::make_unique<MemoryContext>(mo);
+void Engine::WarnIfTheStoreCannotRelieveTheCgroup() {
+  if (w_.limits.store.kind != StoreSpec::Kind::kMemfd) return;
+  std::unique_ptr<PressureSource> cgroup;
+  if (auto v2 = CgroupV2Source::Detect(); v2.ok()) {
+    cgroup = std::move(v2).value();
+  } else if (auto v1 = CgroupV1Source::Detect(); v1.ok()) {
+    cgroup = std::move(v1).value();
+  }
+  if (cgroup == nullptr) return;
+  Result<MemorySample> sample = cgroup->Sample();
+  struct sysinfo si {};
+  const bool no_swap = sysinfo(&si) == 0 && si.totalswap == 0;
+  if (no_swap && sample.ok() && sample->has_limit) {
+    // The memfd's pages are shmem charged to this cgroup and, without swap, never leave it:
+    // backing up moves memory within the cgroup, it cannot relieve the limit.
+    std::fprintf(stderr,
+                 "uttm: warning: the memfd store cannot relieve the memory cgroup limit of %s "
+                 "(this machine has no swap: backed-up pages stay in the cgroup); use --store "
+                 "file to back up to disk\n",
+                 FormatSize(sample->limit_bytes).c_str());
+  }
+}
 
+Status Engine::Setup() {
   std::string spec;
   Result<std::unique_ptr<BackupStore>> store = Status(Errc::kInvalid, "no store");
   if (w_.limits.store.kind == StoreSpec::Kind::kMemfd) {
@@ -314,71 +328,27 @@ Status Engine::Setup() {
                   fmt::format("backup store '{}': {}", spec, store.status().message()));
   }
   store_ = std::make_unique<TimedStore>(std::move(store).value(), &trace_);
+  WarnIfTheStoreCannotRelieveTheCgroup();
 
+  // Everything else is the library's wiring: memory, reclaim, watermark swapout, headroom,
+  // pressure sources and the reclaim thread.
+  RuntimeOptions ro;
+  ro.name = w_.name;
+  ro.page_limit = Bytes(w_.limits.page_limit);
+  ro.store = store_.get();
+  ro.stats = &stats_;
+  UTTM_ASSIGN_OR_RETURN(runtime_, Runtime::Open(ro));
   for (std::uint32_t i = 0; i < w_.devices.count; ++i) {
     SimGpuOptions so;
     so.name = fmt::format("sim-gpu{}", i);
     so.vram_size = Bytes(w_.devices.vram);
     so.tt_budget = Bytes(w_.limits.page_limit);
     so.memcpy_moves = w_.devices.moves == Moves::kMemcpy;
-    so.memory = memory_.get();
-    so.backup_store = store_.get();
-    BoShrinkerOptions bso;
-    bso.name = fmt::format("uttm-bo-{}", i);
-    std::unique_ptr<BoShrinker> shrinker;
-    so.wrap_funcs = [&](DeviceFuncs* driver) {
-      shrinker = std::make_unique<BoShrinker>(driver, bso);
-      return shrinker->funcs();
-    };
-    Result<std::unique_ptr<SimGpu>> gpu = SimGpu::Create(so);
-    if (shrinker) shrinkers_.push_back(std::move(shrinker));
+    Result<SimGpu*> gpu = runtime_->AddSimGpu(so);
     if (!gpu.ok())
       return Status(gpu.status().code(), fmt::format("device {}: {}", i, gpu.status().message()));
-    UTTM_RETURN_IF_ERROR(shrinkers_.back()->Attach((*gpu)->device()));
-    gpus_.push_back(std::move(gpu).value());
+    gpus_.push_back(*gpu);
   }
-
-  // Reclaim plugs in here, and only here.
-  for (std::size_t i = 0; i < shrinkers_.size(); ++i) {
-    UTTM_RETURN_IF_ERROR(
-        RegisterDeviceReclaim(&reclaimer_, shrinkers_[i].get(), i == 0 ? memory_.get() : nullptr));
-  }
-  registered_ = true;
-  InstallWatermarkSwapout(*memory_);
-  reclaim_thread_ = std::make_unique<ReclaimThread>(&reclaimer_);
-  MemoryContext* m = memory_.get();
-  UTTM_RETURN_IF_ERROR(reclaim_thread_->AddSource(std::make_unique<BudgetSource>(
-      "page-limit", [m] { return m->pages_allocated().value() * kPageSize; },
-      w_.limits.page_limit)));
-  std::unique_ptr<PressureSource> cgroup;
-  if (auto v2 = CgroupV2Source::Detect(); v2.ok()) {
-    cgroup = std::move(v2).value();
-  } else if (auto v1 = CgroupV1Source::Detect(); v1.ok()) {
-    cgroup = std::move(v1).value();
-  }
-  if (cgroup != nullptr) {
-    Result<MemorySample> sample = cgroup->Sample();
-    struct sysinfo si {};
-    const bool no_swap = sysinfo(&si) == 0 && si.totalswap == 0;
-    if (w_.limits.store.kind == StoreSpec::Kind::kMemfd && no_swap && sample.ok() &&
-        sample->has_limit) {
-      // The memfd's pages are shmem charged to this cgroup and, without swap, never leave it:
-      // backing up moves memory within the cgroup, it cannot relieve the limit.
-      std::fprintf(stderr,
-                   "uttm: warning: the memfd store cannot relieve the memory cgroup limit of %s "
-                   "(this machine has no swap: backed-up pages stay in the cgroup); use --store "
-                   "file to back up to disk\n",
-                   FormatSize(sample->limit_bytes).c_str());
-    }
-    UTTM_RETURN_IF_ERROR(reclaim_thread_->AddSource(std::move(cgroup)));
-    // The allocation path checks the cgroup's headroom too: a fill burst reclaims directly
-    // instead of running into the OOM killer between two samples of the reclaim thread.
-    if (auto h = PressureHeadroom::DetectCgroup(); h.ok()) {
-      headroom_ = std::move(h).value();
-      memory_->set_headroom(headroom_.get());
-    }
-  }
-  UTTM_RETURN_IF_ERROR(reclaim_thread_->Start());
 
   const std::uint32_t lanes = w_.Lanes();
   lanes_.resize(lanes);
@@ -716,9 +686,9 @@ void Engine::Sample(bool final_sample) {
   }
   usage.push_back(tt);
   usage.push_back(sys);
-  const std::uint64_t held = memory_->pages_allocated().value() * kPageSize;
+  const std::uint64_t held = runtime_->memory().pages_allocated().value() * kPageSize;
   const std::uint64_t rss = ReadRssBytes();
-  const std::uint64_t pool = memory_->pool().pooled_pages() * kPageSize;
+  const std::uint64_t pool = runtime_->memory().pool().pooled_pages() * kPageSize;
 
   TraceWriter::Args series;
   std::vector<double> values;
@@ -826,24 +796,19 @@ void Engine::Teardown() {
     stop_sampler_.store(true);
     sampler_.join();
   }
-  if (reclaim_thread_) reclaim_thread_->Stop();
-  if (registered_) {
-    for (std::size_t i = 0; i < shrinkers_.size(); ++i) {
-      UnregisterDeviceReclaim(&reclaimer_, shrinkers_[i].get(), i == 0 ? memory_.get() : nullptr);
-    }
-    registered_ = false;
-  }
-  if (memory_) {
-    memory_->set_over_limit(nullptr);
-    memory_->set_headroom(nullptr);
+  if (runtime_ != nullptr && runtime_->reclaim_thread() != nullptr) {
+    runtime_->reclaim_thread()->Stop();
   }
   lanes_.clear();
-  for (auto& g : gpus_) {
+  for (SimGpu* g : gpus_) {
     g->Drain();
     g->device()->FlushDelayedDeletes();
   }
   gpus_.clear();
-  shrinkers_.clear();
+  if (runtime_ != nullptr) {
+    Status s = runtime_->Close();
+    if (!s.ok()) AddError("teardown", s.ToString());
+  }
 }
 
 Report Engine::BuildReport() {
@@ -916,113 +881,18 @@ Report Engine::BuildReport() {
   return r;
 }
 
-const char* MemTypeName(MemType t) {
-  switch (t) {
-    case kMemSystem:
-      return "system";
-    case kMemTt:
-      return "tt";
-    case kMemVram:
-      return "vram";
-    default:
-      return "private";
-  }
-}
-
 Json Engine::InspectState() {
-  Json j;
-  j["schema"] = "uttm.inspect";
-  j["version"] = 1;
-  Json devs = Json::array();
-  for (std::size_t i = 0; i < gpus_.size(); ++i) {
-    Device* d = gpus_[i]->device();
-    Json dj;
-    dj["name"] = d->name();
-    dj["buffer_objects"] = d->bo_count();
-    SimGpuStats gs = gpus_[i]->stats();
-    dj["engine"] = {{"copies", gs.copies},
-                    {"bytes_copied", gs.bytes_copied},
-                    {"clears", gs.clears},
-                    {"jobs", gs.jobs},
-                    {"wakeups", gs.wakeups}};
-    Json mans = Json::array();
-    std::uint64_t unevictable = 0;
-    {
-      MutexLock lock(d->lru().lock());
-      for (MemType t : {kMemSystem, kMemTt, kMemVram}) {
-        ResourceManager* m = d->manager(t);
-        if (m == nullptr) continue;
-        Json mj;
-        mj["type"] = MemTypeName(t);
-        mj["usage_bytes"] = m->usage();
-        mj["size_bytes"] = t == kMemVram ? w_.devices.vram : t == kMemTt ? w_.limits.page_limit : 0;
-        Json lru = Json::array();
-        for (unsigned p = 0; p < kNumPriorities; ++p) {
-          std::uint64_t n = 0;
-          ListHead& h = m->lru(p);
-          for (ListNode* node = h.front(); node != nullptr && !h.is_end(node);
-               node = node->next()) {
-            if (node->kind() == kLruResource) ++n;
-          }
-          lru.push_back(n);
-        }
-        mj["lru_lengths"] = lru;
-        mans.push_back(mj);
-      }
-      ListHead& u = d->lru().unevictable();
-      for (ListNode* node = u.front(); node != nullptr && !u.is_end(node); node = node->next()) {
-        if (node->kind() == kLruResource) ++unevictable;
-      }
-    }
-    dj["managers"] = mans;
-    dj["unevictable"] = unevictable;
-    devs.push_back(dj);
+  // The library's snapshot, plus what only the simulated devices know: their engines' work.
+  const RuntimeSnapshot snap = runtime_->Snapshot();
+  Json j = Json::parse(SnapshotToJson(snap));
+  Json& devs = j["devices"];
+  for (std::size_t i = 0; i < gpus_.size() && i < devs.size(); ++i) {
+    const SimGpuStats gs = gpus_[i]->stats();
+    devs[i]["engine"] = {{"copies", gs.copies},   {"bytes_copied", gs.bytes_copied},
+                         {"clears", gs.clears},   {"jobs", gs.jobs},
+                         {"wakeups", gs.wakeups}, {"memcpy_moves", gs.memcpy_moves}};
   }
-  j["devices"] = devs;
-  j["memory"] = {{"pages_allocated", memory_->pages_allocated().value()},
-                 {"pages_limit", memory_->pages_limit().value()}};
-  PagePool& pool = memory_->pool();
-  Json pj;
-  pj["pooled_pages"] = pool.pooled_pages();
-  pj["page_pool_size"] = pool.page_pool_size().value();
-  Json types = Json::array();
-  for (Caching c : {Caching::kCached, Caching::kWriteCombined, Caching::kUncached}) {
-    Json orders = Json::array();
-    for (unsigned o = 0; o <= kMaxPageOrder; ++o)
-      orders.push_back(pool.chunk_count(c, PageOrder(o)));
-    types.push_back({{"caching", CachingName(c)}, {"chunks_by_order", orders}});
-  }
-  pj["types"] = types;
-  j["pool"] = pj;
-  j["store"] = {{"describe", store_->Describe()},
-                {"bytes_used", store_->BytesUsed()},
-                {"bytes_available", store_->BytesAvailable()}};
-  Json sh = Json::array();
-  for (const ShrinkerSnapshot& s : reclaimer_.Snapshot()) {
-    sh.push_back({{"name", s.name},
-                  {"seeks", s.seeks},
-                  {"batch", s.batch},
-                  {"last_count", s.last_count},
-                  {"count_calls", s.count_calls},
-                  {"scan_calls", s.scan_calls},
-                  {"scanned", s.scanned},
-                  {"freed", s.freed},
-                  {"stops", s.stops},
-                  {"deferred", s.deferred}});
-  }
-  j["shrinkers"] = sh;
-  Json bs = Json::array();
-  for (auto& s : shrinkers_) {
-    bs.push_back({{"name", s->name()},
-                  {"shrinkable_pages", s->shrinkable_pages()},
-                  {"purgeable_pages", s->purgeable_pages()}});
-  }
-  j["bo_shrinkers"] = bs;
-  if (reclaim_thread_) {
-    j["reclaim_thread"] = {{"episodes", reclaim_thread_->episodes()},
-                           {"sources", reclaim_thread_->DescribeSources()}};
-  }
-  j["stats"] = Json::parse(stats_.ToJson());
+  j["text"] = SnapshotToText(snap);
   return j;
 }
 
@@ -1084,66 +954,16 @@ Result<RunOutcome> RunWorkload(const Workload& w, const EngineOptions& options) 
 }
 
 std::string InspectToText(const Json& j) {
-  std::string out;
+  // The library's text, then the simulated devices' engines.
+  std::string out = j.value("text", std::string());
   for (const Json& d : j.at("devices")) {
-    out += fmt::format(
-        "device {}: {} buffer objects, engine {} copies ({}), {} clears; {} "
-        "unevictable\n",
-        d.at("name").get<std::string>(), d.at("buffer_objects").get<std::uint64_t>(),
-        d.at("engine").at("copies").get<std::uint64_t>(),
-        FormatSize(d.at("engine").at("bytes_copied").get<std::uint64_t>()),
-        d.at("engine").at("clears").get<std::uint64_t>(), d.at("unevictable").get<std::uint64_t>());
-    for (const Json& m : d.at("managers")) {
-      const std::uint64_t size = m.at("size_bytes").get<std::uint64_t>();
-      std::string lru;
-      for (const Json& n : m.at("lru_lengths")) {
-        lru += (lru.empty() ? "" : " ") + std::to_string(n.get<std::uint64_t>());
-      }
-      out += fmt::format("  manager {:<6} usage {:>10} / {:<10} lru[prio 0..3] {}\n",
-                         m.at("type").get<std::string>(),
-                         FormatSize(m.at("usage_bytes").get<std::uint64_t>()),
-                         size == 0 ? std::string("unbounded") : FormatSize(size), lru);
-    }
-  }
-  const Json& mem = j.at("memory");
-  out +=
-      fmt::format("memory: {} of {} pages held\n", mem.at("pages_allocated").get<std::uint64_t>(),
-                  mem.at("pages_limit").get<std::uint64_t>());
-  const Json& pool = j.at("pool");
-  out +=
-      fmt::format("pool: {} pages pooled (max {})\n", pool.at("pooled_pages").get<std::uint64_t>(),
-                  pool.at("page_pool_size").get<std::uint64_t>());
-  out += "  caching    order:";
-  for (unsigned o = 0; o <= kMaxPageOrder; ++o) out += fmt::format(" {:>5}", o);
-  out += "\n";
-  for (const Json& t : pool.at("types")) {
-    out += fmt::format("  {:<16}", t.at("caching").get<std::string>());
-    for (const Json& n : t.at("chunks_by_order"))
-      out += fmt::format(" {:>5}", n.get<std::uint64_t>());
-    out += "\n";
-  }
-  const Json& st = j.at("store");
-  out += fmt::format("store: {}: {} used, {} available\n", st.at("describe").get<std::string>(),
-                     FormatSize(st.at("bytes_used").get<std::uint64_t>()),
-                     FormatSize(st.at("bytes_available").get<std::uint64_t>()));
-  out += "shrinkers:\n";
-  for (const Json& s : j.at("shrinkers")) {
-    out +=
-        fmt::format("  {:<14} count {:>8} scans {:>6} scanned {:>9} freed {:>9} deferred {}\n",
-                    s.at("name").get<std::string>(), s.at("last_count").get<std::uint64_t>(),
-                    s.at("scan_calls").get<std::uint64_t>(), s.at("scanned").get<std::uint64_t>(),
-                    s.at("freed").get<std::uint64_t>(), s.at("deferred").get<std::uint64_t>());
-  }
-  for (const Json& s : j.at("bo_shrinkers")) {
-    out +=
-        fmt::format("  {:<14} shrinkable {} pages, purgeable {} pages\n",
-                    s.at("name").get<std::string>(), s.at("shrinkable_pages").get<std::uint64_t>(),
-                    s.at("purgeable_pages").get<std::uint64_t>());
-  }
-  if (j.contains("reclaim_thread")) {
-    out += fmt::format("reclaim thread: {} episodes; sources: {}\n",
-                       j.at("reclaim_thread").at("episodes").get<std::uint64_t>(),
-                       j.at("reclaim_thread").at("sources").get<std::string>());
+    if (!d.contains("engine")) continue;
+    const Json& e = d.at("engine");
+    out += fmt::format("engine of {}: {} copies ({}), {} clears, {} jobs, {} CPU-copied moves\n",
+                       d.at("name").get<std::string>(), e.at("copies").get<std::uint64_t>(),
+                       FormatSize(e.at("bytes_copied").get<std::uint64_t>()),
+                       e.at("clears").get<std::uint64_t>(), e.at("jobs").get<std::uint64_t>(),
+                       e.at("memcpy_moves").get<std::uint64_t>());
   }
   return out;
 }

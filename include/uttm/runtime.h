@@ -1,0 +1,167 @@
+// Copyright (c) uttm developers.
+//
+// runtime.h: the front door. One object that owns and wires everything a user of the library
+// needs, the way leveldb opens with DB::Open(options):
+//
+//   uttm::RuntimeOptions options;
+//   options.page_limit = uttm::Bytes(std::uint64_t{1} << 30);
+//   auto rt = uttm::Runtime::Open(options);            // memory, store, reclaim: all wired
+//   if (!rt.ok()) return rt.status();
+//   auto dev = (*rt)->AddDevice(&my_driver, {.name = "gpu0"});   // or AddSimGpu(...)
+//   auto bo = uttm::BufferObject::Create(*dev, {.size = uttm::Bytes(4 << 20)}, placement, ctx);
+//
+// Open builds, in this order: the runtime's own Stats; the MemoryContext (page limit); the backup
+// store (from a spec string, or the caller's); the Reclaimer with the page pool's shrinker,
+// installed as the context's direct-reclaim hook; the watermark swapout on the context's
+// over-limit path (TTM's ttm_global_swapout); the cgroup headroom check on every charge (when the
+// process is in a memory cgroup with a limit); the pressure sources (uttm's page budget, then the
+// detected cgroup and MemAvailable sources) and the reclaim thread. AddDevice wraps the driver's
+// callbacks in a BoShrinker (the xe-model driver shrinker), creates the Device on the runtime's
+// memory and store, and registers the shrinker. The destructor undoes it in reverse order.
+//
+// Defaults that work (RuntimeOptions, docs/getting-started.md has the table): page limit 3/4 of
+// the memory cgroup's limit when there is one, else half of MemAvailable; a private file store in
+// $TMPDIR; reclaim thread on; fault injection off (never armed from the environment unless asked).
+//
+// Live objects at teardown: RemoveDevice refuses (kBusy) while a device has live buffer objects.
+// Close() refuses likewise and names them. The destructor never aborts: it stops the reclaim
+// thread, then leaves any device that still has objects (and what it needs: the memory context,
+// the store, its shrinker) allocated for the rest of the process (a deferred release, reported on
+// stderr), because freeing it under live objects would corrupt them.
+//
+// Thread-safety: Open, AddDevice, AddSimGpu, RemoveDevice and Close are serialised by an internal
+// mutex and must not race with the destructor. Accessors, Snapshot and CheckInvariants may be
+// called from any thread (CheckInvariants needs a quiescent point, see invariants.h).
+#ifndef UTTM_RUNTIME_H_
+#define UTTM_RUNTIME_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "uttm/backup_store.h"
+#include "uttm/device.h"
+#include "uttm/device_funcs.h"
+#include "uttm/export.h"
+#include "uttm/memory_context.h"
+#include "uttm/mutex.h"
+#include "uttm/reclaim_thread.h"
+#include "uttm/reclaimer.h"
+#include "uttm/runtime_snapshot.h"
+#include "uttm/sim_gpu.h"
+#include "uttm/stats.h"
+#include "uttm/status.h"
+#include "uttm/units.h"
+
+namespace uttm {
+
+class BoShrinker;
+class PressureHeadroom;
+
+struct RuntimeOptions {
+  // Names the runtime in snapshots and messages.
+  std::string name = "uttm";
+  // Most bytes of pages uttm's page vectors may hold (MemoryContext pages_limit); a multiple of
+  // 4096. 0: 3/4 of the memory cgroup's limit when the process has one, else half of MemAvailable.
+  Bytes page_limit{};
+  // Pages kept in the page pools at most (0: the MemoryContext default, half of RAM).
+  Bytes page_pool_size{};
+  // The backup store as a spec string (CreateBackupStore: "file", "file:DIR", "file:DIR,direct",
+  // "memfd", ...). Ignored when `store` is set. Default: a private file in $TMPDIR.
+  std::string store_spec = "file";
+  // A store to use instead of the spec (not owned; it must outlive the runtime).
+  BackupStore* store = nullptr;
+  // Legacy watermark swapout when a populate would pass the page limit (TTM's behaviour).
+  bool watermark_swapout = true;
+  // Check every charge against the memory cgroup's limit (direct reclaim first, then kNoMemory
+  // rather than the OOM killer). No effect outside a cgroup with a limit.
+  bool cgroup_headroom = true;
+  // Background reclaim: a thread watching the page budget and, with detect_pressure, the
+  // detected cgroup and MemAvailable sources.
+  bool reclaim_thread = true;
+  bool detect_pressure = true;
+  ReclaimThreadOptions reclaim_thread_options;
+  // Counters and gauges (not owned; it must outlive the runtime). Null: the runtime's own.
+  Stats* stats = nullptr;
+  // Arm fault points from the UTTM_FAULTS environment variable (testing; a bad value fails Open).
+  bool faults_from_environment = false;
+};
+
+// Per-device options of AddDevice.
+struct RuntimeDeviceOptions {
+  std::string name = "uttm";
+};
+
+class UTTM_EXPORT Runtime {
+ public:
+  // Builds and wires everything (see the file comment). Errors: kInvalid naming the bad option
+  // (a page limit that is not a multiple of 4096, a malformed store spec or UTTM_FAULTS), or the
+  // error of the part that could not be built (the store's directory, the reclaim thread).
+  static Result<std::unique_ptr<Runtime>> Open(const RuntimeOptions& options = {});
+  // Stops the reclaim thread, destroys the devices in reverse order of addition and everything
+  // else after them. A device with live buffer objects is not destroyed (see the file comment).
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Creates a device over `driver` (wrapped in a BoShrinker whose scans reach its objects), with
+  // the runtime's memory context and backup store; installs SYSTEM; other managers (VRAM, TT) are
+  // the caller's to add with Device::SetManager. `driver` must outlive the device. Errors:
+  // kInvalid for a null driver; Device::Create's errors.
+  Result<Device*> AddDevice(DeviceFuncs* driver, const RuntimeDeviceOptions& options = {});
+  // Creates a simulated GPU on the runtime's memory and store (its `memory`, `backup_store` and
+  // `wrap_funcs` options are the runtime's to set; kInvalid if the caller set them).
+  Result<SimGpu*> AddSimGpu(const SimGpuOptions& options);
+  // Destroys a device added to this runtime (its delayed deletes are flushed first). kBusy while
+  // it has live buffer objects (nothing changes); kNotFound for a device not added here.
+  Status RemoveDevice(Device* device);
+  // Removes every device and stops reclaim. kBusy naming the devices that still have live
+  // buffer objects (those stay; the rest is torn down). The destructor calls it.
+  Status Close();
+
+  const std::string& name() const { return options_.name; }
+  MemoryContext& memory() { return *memory_; }
+  BackupStore& store() { return *store_; }
+  Stats& stats() { return *stats_; }
+  Reclaimer& reclaimer() { return reclaimer_; }
+  // Null when the reclaim thread is off.
+  ReclaimThread* reclaim_thread() { return reclaim_thread_.get(); }
+  // The devices, in order of addition.
+  std::vector<Device*> devices() const;
+  // What Open decided and detected (page limit and where it came from, store, pressure
+  // sources), one line each.
+  const std::vector<std::string>& notes() const { return notes_; }
+
+  // The state `uttm inspect` prints (devices, managers, LRUs, pool, store, shrinkers, reclaim,
+  // stats). Takes each part's lock in turn: consistent per part, not across parts.
+  RuntimeSnapshot Snapshot() const;
+  // CheckInvariants over the memory context, every device and every shrinker of the runtime.
+  // REQUIRES a quiescent point (no other thread using the runtime's objects).
+  Status CheckInvariants();
+
+ private:
+  struct DeviceEntry;
+  explicit Runtime(const RuntimeOptions& options);
+  Status Build();
+  Result<DeviceEntry*> Register(std::unique_ptr<DeviceEntry> entry);
+
+  const RuntimeOptions options_;
+  std::unique_ptr<Stats> owned_stats_;
+  Stats* stats_;
+  std::vector<std::string> notes_;
+  std::unique_ptr<MemoryContext> memory_;
+  std::unique_ptr<BackupStore> owned_store_;
+  BackupStore* store_ = nullptr;
+  Reclaimer reclaimer_;
+  bool pool_registered_ = false;
+  std::unique_ptr<PressureHeadroom> headroom_;
+  std::unique_ptr<ReclaimThread> reclaim_thread_;
+  mutable Mutex mu_;
+  std::vector<std::unique_ptr<DeviceEntry>> devices_ UTTM_GUARDED_BY(mu_);
+  bool leaked_ = false;  // a device outlived Close: the memory context and store must too
+};
+
+}  // namespace uttm
+
+#endif  // UTTM_RUNTIME_H_

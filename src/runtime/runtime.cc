@@ -1,0 +1,330 @@
+// Copyright (c) uttm developers.
+//
+// runtime.cc: Runtime::Open and its teardown (the wiring that users used to copy from the tool).
+
+#include "uttm/runtime.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+
+#include "uttm/backup_store_factory.h"
+#include "uttm/bo_shrinker.h"
+#include "uttm/bo_swapout.h"
+#include "uttm/caching.h"
+#include "uttm/fault_injection.h"
+#include "uttm/invariants.h"
+#include "uttm/lru.h"
+#include "uttm/pressure_headroom.h"
+#include "uttm/pressure_source.h"
+#include "uttm/resource_manager.h"
+
+namespace uttm {
+
+// One device and what was made for it. Destroyed in member order reversed: the device (or the
+// simulated GPU that owns it) before the shrinker whose callbacks it uses.
+struct Runtime::DeviceEntry {
+  std::unique_ptr<BoShrinker> shrinker;
+  std::unique_ptr<SimGpu> gpu;     // set for AddSimGpu
+  std::unique_ptr<Device> device;  // set for AddDevice
+  Device* get() const { return gpu != nullptr ? gpu->device() : device.get(); }
+};
+
+namespace {
+
+std::string MemTypeName(MemType t) {
+  if (t == kMemSystem) return "system";
+  if (t == kMemTt) return "tt";
+  if (t == kMemVram) return "vram";
+  return "type" + std::to_string(t);
+}
+
+std::uint64_t CountResources(ListHead& head) {
+  std::uint64_t n = 0;
+  for (ListNode* node = head.front(); node != nullptr && !head.is_end(node); node = node->next()) {
+    if (node->kind() == kLruResource) ++n;
+  }
+  return n;
+}
+
+std::string MiB(std::uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
+// The default page limit: 3/4 of the memory cgroup's limit, else half of MemAvailable.
+Result<std::uint64_t> DefaultPageLimit(std::string* why) {
+  if (auto cg = PressureHeadroom::DetectCgroup(); cg.ok()) {
+    Result<MemorySample> s = (*cg)->source().Sample();
+    if (s.ok() && s->has_limit) {
+      *why = "3/4 of the memory cgroup's limit of " + MiB(s->limit_bytes);
+      return s->limit_bytes / 4 * 3;
+    }
+  }
+  Result<MemInfo> mi = ReadMemInfo();
+  if (!mi.ok()) return mi.status();
+  *why = "half of MemAvailable (" + MiB(mi->mem_available) + ")";
+  return mi->mem_available / 2;
+}
+
+}  // namespace
+
+Runtime::Runtime(const RuntimeOptions& options)
+    : options_(options),
+      owned_stats_(options.stats == nullptr ? std::make_unique<Stats>() : nullptr),
+      stats_(options.stats != nullptr ? options.stats : owned_stats_.get()),
+      reclaimer_(stats_) {}
+
+Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& options) {
+  if (options.page_limit.value() % kPageSize != 0) {
+    return Status(Errc::kInvalid, "RuntimeOptions::page_limit: must be a multiple of 4096 (got " +
+                                      std::to_string(options.page_limit.value()) + ")");
+  }
+  if (options.page_pool_size.value() % kPageSize != 0) {
+    return Status(Errc::kInvalid,
+                  "RuntimeOptions::page_pool_size: must be a multiple of 4096 (got " +
+                      std::to_string(options.page_pool_size.value()) + ")");
+  }
+  if (options.faults_from_environment) {
+    Status s = FaultInjection::ConfigureFromEnvironment();
+    if (!s.ok()) return Status(Errc::kInvalid, "UTTM_FAULTS: " + std::string(s.message()));
+  }
+  std::unique_ptr<Runtime> rt(new Runtime(options));
+  UTTM_RETURN_IF_ERROR(rt->Build());
+  return rt;
+}
+
+Status Runtime::Build() {
+  std::uint64_t limit = options_.page_limit.value();
+  if (limit == 0) {
+    std::string why;
+    UTTM_ASSIGN_OR_RETURN(limit, DefaultPageLimit(&why));
+    limit = std::max<std::uint64_t>(limit / kPageSize * kPageSize, kPageSize);
+    notes_.push_back("page limit " + MiB(limit) + ": " + why);
+  } else {
+    notes_.push_back("page limit " + MiB(limit) + ": from the options");
+  }
+  MemoryContextOptions mo;
+  mo.pages_limit = PageCount(limit / kPageSize);
+  mo.page_pool_size = PageCount(options_.page_pool_size.value() / kPageSize);
+  mo.stats = stats_;
+  memory_ = std::make_unique<MemoryContext>(mo);
+
+  if (options_.store != nullptr) {
+    store_ = options_.store;
+  } else {
+    Result<std::unique_ptr<BackupStore>> s = CreateBackupStore(options_.store_spec, stats_);
+    if (!s.ok()) {
+      return Status(s.status().code(), "backup store '" + options_.store_spec +
+                                           "': " + std::string(s.status().message()));
+    }
+    owned_store_ = std::move(s).value();
+    store_ = owned_store_.get();
+  }
+  notes_.push_back("store: " + store_->Describe());
+
+  // The pool's shrinker, and the reclaimer as the direct-reclaim hook (for charges and the pool).
+  UTTM_RETURN_IF_ERROR(RegisterDeviceReclaim(&reclaimer_, nullptr, memory_.get()));
+  pool_registered_ = true;
+  if (options_.watermark_swapout) InstallWatermarkSwapout(*memory_);
+  if (options_.cgroup_headroom) {
+    if (auto h = PressureHeadroom::DetectCgroup(); h.ok()) {
+      headroom_ = std::move(h).value();
+      memory_->set_headroom(headroom_.get());
+      notes_.push_back("headroom: every charge fits below " + headroom_->Describe());
+    }
+  }
+  if (options_.reclaim_thread) {
+    reclaim_thread_ = std::make_unique<ReclaimThread>(&reclaimer_, options_.reclaim_thread_options);
+    MemoryContext* m = memory_.get();
+    UTTM_RETURN_IF_ERROR(reclaim_thread_->AddSource(std::make_unique<BudgetSource>(
+        "page-limit", [m] { return m->pages_allocated().value() * kPageSize; }, limit)));
+    if (options_.detect_pressure) {
+      std::vector<std::string> found;
+      for (auto& source : DetectPressureSources(&found)) {
+        UTTM_RETURN_IF_ERROR(reclaim_thread_->AddSource(std::move(source)));
+      }
+      for (std::string& f : found) notes_.push_back("pressure: " + f);
+    }
+    UTTM_RETURN_IF_ERROR(reclaim_thread_->Start());
+  }
+  return Status::Ok();
+}
+
+Runtime::~Runtime() {
+  Status s = Close();
+  if (!s.ok()) {
+    std::fprintf(stderr,
+                 "uttm: runtime '%s' destroyed with live buffer objects: %s; those devices, the "
+                 "memory context, the store and the stats stay allocated until the process ends\n",
+                 options_.name.c_str(), std::string(s.message()).c_str());
+  }
+  if (memory_ != nullptr) {
+    memory_->set_over_limit(nullptr);
+    memory_->set_headroom(nullptr);
+  }
+  if (pool_registered_) UnregisterDeviceReclaim(&reclaimer_, nullptr, memory_.get());
+  if (!leaked_) return;
+  // Devices that still hold objects, and everything they use, outlive the runtime (a deferred
+  // release): nothing of the runtime that goes now is reachable from them any more.
+  MutexLock lock(&mu_);
+  for (auto& e : devices_) {
+    (void)reclaimer_.Unregister(e->shrinker.get());
+    (void)e.release();
+  }
+  (void)memory_.release();
+  (void)owned_store_.release();
+  (void)owned_stats_.release();
+}
+
+Result<Runtime::DeviceEntry*> Runtime::Register(std::unique_ptr<DeviceEntry> entry) {
+  UTTM_RETURN_IF_ERROR(entry->shrinker->Attach(entry->get()));
+  UTTM_RETURN_IF_ERROR(reclaimer_.Register(entry->shrinker.get()));
+  MutexLock lock(&mu_);
+  devices_.push_back(std::move(entry));
+  return devices_.back().get();
+}
+
+Result<Device*> Runtime::AddDevice(DeviceFuncs* driver, const RuntimeDeviceOptions& options) {
+  if (driver == nullptr) return Status(Errc::kInvalid, "Runtime::AddDevice: null driver");
+  auto entry = std::make_unique<DeviceEntry>();
+  BoShrinkerOptions so;
+  so.name = "uttm-bo-" + options.name;
+  entry->shrinker = std::make_unique<BoShrinker>(driver, so);
+  DeviceOptions o;
+  o.name = options.name;
+  o.memory = memory_.get();
+  o.backup_store = store_;
+  UTTM_ASSIGN_OR_RETURN(entry->device, Device::Create(entry->shrinker->funcs(), o));
+  UTTM_ASSIGN_OR_RETURN(DeviceEntry * e, Register(std::move(entry)));
+  return e->get();
+}
+
+Result<SimGpu*> Runtime::AddSimGpu(const SimGpuOptions& options) {
+  if (options.memory != nullptr || options.backup_store != nullptr || options.wrap_funcs) {
+    return Status(Errc::kInvalid,
+                  "Runtime::AddSimGpu: memory, backup_store and wrap_funcs are the runtime's to "
+                  "set");
+  }
+  auto entry = std::make_unique<DeviceEntry>();
+  SimGpuOptions o = options;
+  o.memory = memory_.get();
+  o.backup_store = store_;
+  BoShrinkerOptions so;
+  so.name = "uttm-bo-" + options.name;
+  o.wrap_funcs = [&](DeviceFuncs* driver) {
+    entry->shrinker = std::make_unique<BoShrinker>(driver, so);
+    return entry->shrinker->funcs();
+  };
+  UTTM_ASSIGN_OR_RETURN(entry->gpu, SimGpu::Create(o));
+  UTTM_ASSIGN_OR_RETURN(DeviceEntry * e, Register(std::move(entry)));
+  return e->gpu.get();
+}
+
+Status Runtime::RemoveDevice(Device* device) {
+  std::unique_ptr<DeviceEntry> entry;
+  {
+    MutexLock lock(&mu_);
+    auto it = std::find_if(devices_.begin(), devices_.end(),
+                           [&](const auto& e) { return e->get() == device; });
+    if (it == devices_.end()) {
+      return Status(Errc::kNotFound, "Runtime::RemoveDevice: not a device of this runtime");
+    }
+    if ((*it)->gpu != nullptr) (*it)->gpu->Drain();
+    device->FlushDelayedDeletes();
+    if (device->bo_count() != 0) {
+      return Status(Errc::kBusy, "device '" + device->name() + "' has " +
+                                     std::to_string(device->bo_count()) + " live buffer objects");
+    }
+    entry = std::move(*it);
+    devices_.erase(it);
+  }
+  (void)reclaimer_.Unregister(entry->shrinker.get());
+  return Status::Ok();  // `entry` goes: the device first, then its shrinker
+}
+
+Status Runtime::Close() {
+  if (reclaim_thread_ != nullptr) reclaim_thread_->Stop();
+  std::vector<Device*> all = devices();
+  std::string busy;
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    Status s = RemoveDevice(*it);
+    if (s.code() == Errc::kBusy) busy += (busy.empty() ? "" : "; ") + std::string(s.message());
+  }
+  if (busy.empty()) return Status::Ok();
+  leaked_ = true;
+  return Status(Errc::kBusy, busy);
+}
+
+std::vector<Device*> Runtime::devices() const {
+  MutexLock lock(&mu_);
+  std::vector<Device*> out;
+  for (const auto& e : devices_) out.push_back(e->get());
+  return out;
+}
+
+RuntimeSnapshot Runtime::Snapshot() const {
+  RuntimeSnapshot s;
+  s.name = options_.name;
+  {
+    MutexLock lock(&mu_);
+    for (const auto& e : devices_) {
+      Device* d = e->get();
+      RuntimeSnapshot::Device dev;
+      dev.name = d->name();
+      dev.buffer_objects = d->bo_count();
+      dev.shrinkable_pages = e->shrinker->shrinkable_pages();
+      dev.purgeable_pages = e->shrinker->purgeable_pages();
+      MutexLock lru(d->lru().lock());
+      for (MemType t = 0; t < kNumMemTypes; ++t) {
+        ResourceManager* m = d->manager(t);
+        if (m == nullptr) continue;
+        RuntimeSnapshot::Manager man;
+        man.type = MemTypeName(t);
+        man.usage_bytes = m->usage();
+        man.size_bytes = m->size() * kPageSize;
+        for (unsigned p = 0; p < kNumPriorities; ++p)
+          man.lru_lengths[p] = CountResources(m->lru(p));
+        dev.managers.push_back(man);
+      }
+      dev.unevictable = CountResources(d->lru().unevictable());
+      s.devices.push_back(std::move(dev));
+    }
+  }
+  s.pages_allocated = memory_->pages_allocated().value();
+  s.pages_limit = memory_->pages_limit().value();
+  PagePool& pool = memory_->pool();
+  s.pooled_pages = pool.pooled_pages();
+  s.page_pool_size = pool.page_pool_size().value();
+  for (Caching c : {Caching::kCached, Caching::kWriteCombined, Caching::kUncached}) {
+    RuntimeSnapshot::PoolType type;
+    type.caching = CachingName(c);
+    for (unsigned o = 0; o < kNumPageOrders; ++o) {
+      type.chunks_by_order[o] = pool.chunk_count(c, PageOrder(o));
+    }
+    s.pool_types.push_back(type);
+  }
+  s.store = store_->Describe();
+  s.store_bytes_used = store_->BytesUsed();
+  s.store_bytes_available = store_->BytesAvailable();
+  for (const ShrinkerSnapshot& r : reclaimer_.Snapshot()) {
+    s.shrinkers.push_back({r.name, r.seeks, r.batch, r.last_count, r.count_calls, r.scan_calls,
+                           r.scanned, r.freed, r.stops, r.deferred});
+  }
+  if (reclaim_thread_ != nullptr) {
+    s.reclaim_thread = true;
+    s.reclaim_episodes = reclaim_thread_->episodes();
+    s.reclaim_sources = reclaim_thread_->DescribeSources();
+  }
+  s.stats_json = stats_->ToJson();
+  s.stats_text = stats_->ToText();
+  return s;
+}
+
+Status Runtime::CheckInvariants() {
+  InvariantOptions o;
+  {
+    MutexLock lock(&mu_);
+    for (const auto& e : devices_) o.shrinkers.push_back(e->shrinker.get());
+  }
+  return uttm::CheckInvariants(*memory_, o);
+}
+
+}  // namespace uttm

@@ -1,0 +1,239 @@
+// Copyright (c) uttm developers.
+//
+// The front door: a runtime opened in a few lines holds several times its page limit of buffer
+// objects on a simulated GPU and gives every byte back; its options are validated; devices with
+// live objects are refused, not aborted; two runtimes in one process do not touch each other's
+// objects; fault injection is armed from the environment only when asked; the snapshot names
+// what the runtime holds.
+#include "uttm/runtime.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <vector>
+
+#include "testing/content.h"
+#include "uttm/buffer_object.h"
+#include "uttm/fault_injection.h"
+#include "uttm/range_manager.h"
+
+namespace uttm {
+namespace {
+
+constexpr std::uint64_t kMiB = std::uint64_t{1} << 20;
+
+Placement In(MemType type) {
+  Place p;
+  p.mem_type = type;
+  return Placement{p};
+}
+
+RuntimeOptions Small(std::uint64_t page_limit) {
+  RuntimeOptions o;
+  o.page_limit = Bytes(page_limit);
+  o.detect_pressure = false;  // the page budget alone: the test must not depend on the machine
+  return o;
+}
+
+BoRef MakeWithContent(Device* dev, std::uint64_t id, std::uint64_t size, MemType type) {
+  OperationContext ctx;
+  BoOptions o;
+  o.size = Bytes(size);
+  Result<BoRef> bo = BufferObject::Create(dev, o, In(type), ctx);
+  EXPECT_TRUE(bo.ok()) << bo.status().ToString();
+  if (!bo.ok()) return BoRef();
+  Status s = (*bo)->Write(0, testing::Content({id, 1}, 0, size), ctx);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return *bo;
+}
+
+void ExpectContent(BufferObject& bo, std::uint64_t id) {
+  std::vector<std::byte> got(bo.size().value());
+  OperationContext ctx;
+  Status s = bo.Read(0, got, ctx);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_FALSE(testing::FindMismatch({id, 1}, 0, got).has_value()) << "object " << id;
+}
+
+TEST(RuntimeTest, OpensInAFewLinesAndHoldsFourTimesItsLimit) {
+  Result<std::unique_ptr<Runtime>> rt = Runtime::Open(Small(16 * kMiB));
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  SimGpuOptions g;
+  g.name = "gpu0";
+  g.vram_size = Bytes(8 * kMiB);
+  Result<SimGpu*> gpu = (*rt)->AddSimGpu(g);
+  ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
+  Device* dev = (*gpu)->device();
+
+  std::vector<BoRef> bos;
+  for (std::uint64_t i = 0; i < 16; ++i) {  // 64 MiB of TT and VRAM objects over 16 MiB
+    bos.push_back(MakeWithContent(dev, i, 4 * kMiB, i % 4 == 0 ? kMemVram : kMemTt));
+    ASSERT_TRUE(bos.back());
+    EXPECT_LE((*rt)->memory().pages_allocated().in_bytes().value(), 16 * kMiB);
+  }
+  for (std::uint64_t i = 0; i < bos.size(); ++i) ExpectContent(*bos[i], i);
+  EXPECT_GT((*rt)->stats().Get(Stat::kPagesBackedUp) + (*rt)->stats().Get(Stat::kPagesSwappedOut),
+            0u);
+  (*gpu)->Drain();
+  Status inv = (*rt)->CheckInvariants();
+  EXPECT_TRUE(inv.ok()) << inv.ToString();
+
+  RuntimeSnapshot snap = (*rt)->Snapshot();
+  ASSERT_EQ(snap.devices.size(), 1u);
+  EXPECT_EQ(snap.devices[0].name, "gpu0");
+  EXPECT_EQ(snap.devices[0].buffer_objects, 16u);
+  const std::string json = SnapshotToJson(snap);
+  for (const char* key : {"\"schema\": \"uttm.inspect\"", "\"devices\"", "\"pool\"", "\"store\"",
+                          "\"shrinkers\"", "\"bo_shrinkers\"", "\"reclaim_thread\"", "\"stats\""}) {
+    EXPECT_NE(json.find(key), std::string::npos) << key << " missing in " << json;
+  }
+  const std::string text = SnapshotToText(snap);
+  for (const char* line : {"device gpu0: 16 buffer objects", "manager vram", "manager tt",
+                           "pool:", "store:", "shrinkers:", "uttm-pool", "uttm-bo-gpu0"}) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << " missing in\n" << text;
+  }
+
+  bos.clear();
+  EXPECT_TRUE((*rt)->Close().ok());
+  EXPECT_TRUE((*rt)->devices().empty());
+}
+
+TEST(RuntimeTest, BadOptionsAreClearErrors) {
+  RuntimeOptions o = Small(5000);
+  Result<std::unique_ptr<Runtime>> rt = Runtime::Open(o);
+  ASSERT_FALSE(rt.ok());
+  EXPECT_EQ(rt.status().code(), Errc::kInvalid);
+  EXPECT_NE(rt.status().message().find("page_limit"), std::string_view::npos);
+
+  o = Small(16 * kMiB);
+  o.store_spec = "tape:/dev/st0";
+  rt = Runtime::Open(o);
+  ASSERT_FALSE(rt.ok());
+  EXPECT_EQ(rt.status().code(), Errc::kInvalid);
+  EXPECT_NE(rt.status().message().find("tape:/dev/st0"), std::string_view::npos)
+      << rt.status().ToString();
+
+  rt = Runtime::Open(Small(16 * kMiB));
+  ASSERT_TRUE(rt.ok());
+  EXPECT_EQ((*rt)->AddDevice(nullptr).status().code(), Errc::kInvalid);
+  SimGpuOptions g;
+  g.memory = &(*rt)->memory();
+  EXPECT_EQ((*rt)->AddSimGpu(g).status().code(), Errc::kInvalid);
+}
+
+TEST(RuntimeTest, ADeviceWithLiveObjectsIsRefusedNotAborted) {
+  Result<std::unique_ptr<Runtime>> rt = Runtime::Open(Small(16 * kMiB));
+  ASSERT_TRUE(rt.ok());
+  Result<SimGpu*> gpu = (*rt)->AddSimGpu({});
+  ASSERT_TRUE(gpu.ok());
+  Device* dev = (*gpu)->device();
+  BoRef bo = MakeWithContent(dev, 7, kMiB, kMemTt);
+  Status s = (*rt)->RemoveDevice(dev);
+  EXPECT_EQ(s.code(), Errc::kBusy) << s.ToString();
+  EXPECT_NE(s.message().find("1 live buffer objects"), std::string_view::npos) << s.ToString();
+  ExpectContent(*bo, 7);  // untouched
+  s = (*rt)->Close();
+  EXPECT_EQ(s.code(), Errc::kBusy);
+  bo.reset();
+  EXPECT_TRUE((*rt)->RemoveDevice(dev).ok());
+  EXPECT_EQ((*rt)->RemoveDevice(dev).code(), Errc::kNotFound);
+}
+
+// Destroying a runtime under live objects: a message and a deferred release, the objects still
+// work. In a child, which ends with _exit: what is deliberately kept must not count as a leak.
+TEST(RuntimeTest, DestroyingARuntimeUnderLiveObjectsKeepsThemWorking) {
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto rt = Runtime::Open(Small(16 * kMiB));
+    if (!rt.ok()) _exit(2);
+    auto gpu = (*rt)->AddSimGpu({});
+    if (!gpu.ok()) _exit(3);
+    OperationContext ctx;
+    auto bo = BufferObject::Create((*gpu)->device(), {.size = Bytes(kMiB)}, In(kMemTt), ctx);
+    if (!bo.ok() || !(*bo)->Write(0, testing::Content({9, 1}, 0, kMiB), ctx).ok()) _exit(4);
+    rt->reset();  // must not abort
+    std::vector<std::byte> got(kMiB);
+    if (!(*bo)->Read(0, got, ctx).ok()) _exit(5);
+    if (testing::FindMismatch({9, 1}, 0, got).has_value()) _exit(6);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child died: status " << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// Two runtimes in one process: filling one over its limit backs up only its own objects.
+TEST(RuntimeTest, TwoRuntimesDoNotTouchEachOthersObjects) {
+  auto a = Runtime::Open(Small(8 * kMiB));
+  auto b = Runtime::Open(Small(8 * kMiB));
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto ga = (*a)->AddSimGpu({});
+  auto gb = (*b)->AddSimGpu({});
+  ASSERT_TRUE(ga.ok() && gb.ok());
+  std::vector<BoRef> in_b;
+  for (std::uint64_t i = 0; i < 3; ++i) {
+    in_b.push_back(MakeWithContent((*gb)->device(), 100 + i, 2 * kMiB, kMemTt));
+  }
+  std::vector<BoRef> in_a;
+  for (std::uint64_t i = 0; i < 12; ++i) {
+    in_a.push_back(MakeWithContent((*ga)->device(), i, 2 * kMiB, kMemTt));
+  }
+  EXPECT_GT((*a)->store().BytesUsed(), 0u);
+  EXPECT_EQ((*b)->store().BytesUsed(), 0u);
+  EXPECT_EQ((*b)->memory().pages_allocated().in_bytes().value(), 6 * kMiB);
+  for (std::uint64_t i = 0; i < in_b.size(); ++i) ExpectContent(*in_b[i], 100 + i);
+  for (std::uint64_t i = 0; i < in_a.size(); ++i) ExpectContent(*in_a[i], i);
+}
+
+TEST(RuntimeTest, FaultsComeFromTheEnvironmentOnlyWhenAsked) {
+  ASSERT_EQ(setenv("UTTM_FAULTS", "page.alloc", 1), 0);
+  {
+    auto rt = Runtime::Open(Small(16 * kMiB));
+    ASSERT_TRUE(rt.ok());
+    auto gpu = (*rt)->AddSimGpu({});
+    ASSERT_TRUE(gpu.ok());
+    BoRef bo = MakeWithContent((*gpu)->device(), 1, kMiB, kMemTt);  // populates: no fault
+    EXPECT_TRUE(bo);
+  }
+  {
+    RuntimeOptions o = Small(16 * kMiB);
+    o.faults_from_environment = true;
+    auto rt = Runtime::Open(o);
+    ASSERT_TRUE(rt.ok());
+    auto gpu = (*rt)->AddSimGpu({});
+    ASSERT_TRUE(gpu.ok());
+    OperationContext ctx;
+    // Placing it in TT populates its pages: every page allocation fails.
+    auto bo = BufferObject::Create((*gpu)->device(), {.size = Bytes(kMiB)}, In(kMemTt), ctx);
+    FaultInjection::DisarmAll();
+    EXPECT_EQ(bo.status().code(), Errc::kNoMemory) << bo.status().ToString();
+  }
+  ASSERT_EQ(setenv("UTTM_FAULTS", "store.wrte", 1), 0);
+  RuntimeOptions o = Small(16 * kMiB);
+  o.faults_from_environment = true;
+  auto rt = Runtime::Open(o);
+  EXPECT_EQ(rt.status().code(), Errc::kInvalid);
+  EXPECT_NE(rt.status().message().find("UTTM_FAULTS"), std::string_view::npos);
+  unsetenv("UTTM_FAULTS");
+}
+
+TEST(RuntimeTest, DefaultsComeFromTheMachineAndAreNamed) {
+  RuntimeOptions o;
+  o.reclaim_thread = false;
+  auto rt = Runtime::Open(o);
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  ASSERT_FALSE((*rt)->notes().empty());
+  const std::string& first = (*rt)->notes().front();
+  EXPECT_TRUE(first.find("cgroup") != std::string::npos ||
+              first.find("MemAvailable") != std::string::npos)
+      << first;
+  EXPECT_GT((*rt)->memory().pages_limit().value(), 0u);
+  EXPECT_EQ((*rt)->reclaim_thread(), nullptr);
+}
+
+}  // namespace
+}  // namespace uttm

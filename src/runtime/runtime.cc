@@ -248,8 +248,9 @@ Status Runtime::Close() {
     Status s = RemoveDevice(*it);
     if (s.code() == Errc::kBusy) busy += (busy.empty() ? "" : "; ") + std::string(s.message());
   }
-  if (busy.empty()) return Status::Ok();
-  leaked_ = true;
+  // Only the last call counts: devices refused earlier may have been removed since.
+  leaked_ = !busy.empty();
+  if (!leaked_) return Status::Ok();
   return Status(Errc::kBusy, busy);
 }
 

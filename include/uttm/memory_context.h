@@ -19,6 +19,9 @@
 // reclaims_in_flight; up to 2 s) and pauses up to 20 x 1 ms before it fails with kNoMemory, so a
 // workload that fits never fails because two threads charged at once (not with
 // gfp_retry_mayfail). A full backup store (kNoSpace from the callback) is returned as such.
+// With soft_pages_limit the charge goes over pages_limit instead of waiting and failing (TTM's
+// behaviour). A charge waiting for others stops with kInterrupted when the caller's interruptible
+// context is asked to stop.
 // Both run without any context lock held.
 //
 // Headroom (set_headroom, typically a PressureHeadroom over the process's memory cgroup): once a
@@ -60,6 +63,11 @@ struct MemoryContextOptions {
   PageCount pages_limit{};
   PageCount dma32_pages_limit{};
   PageCount page_pool_size{};
+  // TTM's soft pages_limit: a charge that the over-limit callback and direct reclaim cannot bring
+  // under pages_limit goes over it anyway (counted in charge.over_soft_limit), so an object
+  // larger than the limit can be populated. False: the limit is hard (kNoMemory). The dma32
+  // limit and the headroom stay hard either way.
+  bool soft_pages_limit = false;
   bool pool_cached = false;
   // Provider byte limit (0 = none) and region size.
   Bytes provider_byte_limit{};
@@ -109,6 +117,8 @@ class UTTM_EXPORT MemoryContext {
   PageCount dma32_pages_limit() const { return PageCount(dma32_pages_limit_.load()); }
   void set_pages_limit(PageCount p) { pages_limit_.store(p.value()); }
   void set_dma32_pages_limit(PageCount p) { dma32_pages_limit_.store(p.value()); }
+  bool soft_pages_limit() const { return soft_pages_limit_.load(); }
+  void set_soft_pages_limit(bool soft) { soft_pages_limit_.store(soft); }
   // True when the accounted pages exceed either limit.
   bool over_limit() const;
   // Pages above the tighter of the two limits (0 when under both).
@@ -124,6 +134,7 @@ class UTTM_EXPORT MemoryContext {
   std::atomic<std::uint64_t> dma32_pages_allocated_{0};
   std::atomic<std::uint64_t> pages_limit_;
   std::atomic<std::uint64_t> dma32_pages_limit_;
+  std::atomic<bool> soft_pages_limit_{false};
   OverLimitFn over_limit_;
   std::atomic<ReclaimHook*> reclaim_hook_{nullptr};
   std::atomic<Headroom*> headroom_{nullptr};

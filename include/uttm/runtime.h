@@ -65,6 +65,9 @@ struct RuntimeOptions {
   // Most bytes of pages uttm's page vectors may hold (MemoryContext pages_limit); a multiple of
   // 4096. 0: 3/4 of the memory cgroup's limit when the process has one, else half of MemAvailable.
   Bytes page_limit{};
+  // Let a populate go over the page limit when nothing more can be swapped out or reclaimed
+  // (TTM's soft limit; an object larger than the limit can then be populated). False: hard.
+  bool soft_page_limit = false;
   // Pages kept in the page pools at most (0: the MemoryContext default, half of RAM).
   Bytes page_pool_size{};
   // The backup store as a spec string (CreateBackupStore: "file", "file:DIR", "file:DIR,direct",

@@ -60,6 +60,8 @@ struct StatValues;
           "direct reclaims run because a charge did not fit below the outside (cgroup) limit")   \
   COUNTER(kHeadroomFailures, "charge.headroom_failures", "calls",                                \
           "charges refused because they did not fit below the outside (cgroup) limit")           \
+  COUNTER(kChargesOverSoftLimit, "charge.over_soft_limit", "calls",                              \
+          "charges let over a soft pages_limit after reclaim freed nothing more")                \
   COUNTER(kReclaimEpisodes, "reclaim.episodes", "episodes", "background reclaim episodes")       \
   COUNTER(kPressureEvents, "pressure.events", "events", "kernel pressure events received")       \
   COUNTER(kStoreBytesWritten, "store.bytes_written", "bytes", "bytes written to backup stores")  \

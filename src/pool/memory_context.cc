@@ -42,6 +42,7 @@ MemoryContext::MemoryContext(const MemoryContextOptions& options)
   pool_options.pool_cached = options.pool_cached;
   pool_ = std::make_unique<PagePool>(&provider_, hook_, stats_, pool_options);
   pages_limit_.store(options.pages_limit.value() != 0 ? options.pages_limit.value() : half);
+  soft_pages_limit_.store(options.soft_pages_limit);
   const std::uint64_t two_gib = (std::uint64_t{2} << 30) / kPageSize;
   dma32_pages_limit_.store(options.dma32_pages_limit.value() != 0
                                ? options.dma32_pages_limit.value()
@@ -138,6 +139,18 @@ Status MemoryContext::Charge(PageCount pages, bool dma32, const OperationContext
     // either could free may be locked by the other for a moment: a workload that fits must not
     // fail for that. Unless the caller asked to fail fast, look again while others make progress.
     if (!over_limit()) break;
+    // TTM's soft limit: nothing more can be swapped out or reclaimed, so go over pages_limit
+    // (never over the dma32 limit).
+    if (soft_pages_limit_.load() && error.code() == Errc::kNoMemory &&
+        dma32_pages_allocated_.load() <= dma32_pages_limit_.load()) {
+      stats_->Add(Stat::kChargesOverSoftLimit);
+      break;
+    }
+    // A wait for others is interruptible (the caller's stop token), like any wait for reclaim.
+    if (ctx.interrupt_requested()) {
+      Uncharge(pages, dma32);
+      return Status(Errc::kInterrupted, "charge interrupted while waiting for reclaim");
+    }
     if (!ctx.gfp_retry_mayfail && error.code() == Errc::kNoMemory &&
         contended.Again(hook != nullptr && hook->reclaims_in_flight() > 0,
                         pages_allocated_.load() + dma32_pages_allocated_.load() != seen)) {

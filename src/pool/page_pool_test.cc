@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <stop_token>
 #include <vector>
 
 #include "uttm/memory_context.h"
@@ -302,6 +303,65 @@ TEST(MemoryContextTest, RetryMayfailRunsOneRoundOfDirectReclaim) {
   EXPECT_EQ(memory.Charge(PageCount(8), false, mayfail).code(), Errc::kNoMemory);
   EXPECT_EQ(hook.calls, 1);
   EXPECT_EQ(memory.pages_allocated().value(), 0u);  // both charges undone
+  memory.set_reclaim_hook(nullptr);
+}
+
+// TTM's soft limit: an object larger than pages_limit can be populated when nothing can be
+// reclaimed; with the (default) hard limit it cannot.
+TEST(MemoryContextTest, ASoftLimitLetsAnObjectLargerThanTheLimitBePopulated) {
+  for (bool soft : {false, true}) {
+    Stats stats;
+    MemoryContextOptions mo;
+    mo.pages_limit = PageCount(16);
+    mo.soft_pages_limit = soft;
+    mo.stats = &stats;
+    MemoryContext memory(mo);
+    OperationContext op;
+    auto v = MakeVector(&memory, 32, Caching::kCached);
+    Status s = v->Populate(op);
+    if (!soft) {
+      EXPECT_EQ(s.code(), Errc::kNoMemory) << s.ToString();
+      EXPECT_EQ(memory.pages_allocated().value(), 0u);
+      continue;
+    }
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    EXPECT_EQ(memory.pages_allocated().value(), 32u);
+    EXPECT_EQ(stats.Get(Stat::kChargesOverSoftLimit), 1u);
+    std::vector<std::byte> data(32 * kPageSize);
+    for (std::size_t i = 0; i < data.size(); ++i) data[i] = std::byte((i * 7 + i / 4096) & 0xff);
+    ASSERT_TRUE(v->Write(0, data).ok());
+    std::vector<std::byte> out(data.size());
+    ASSERT_TRUE(v->Read(0, out).ok());
+    EXPECT_EQ(out, data);
+  }
+}
+
+// Reclaim that runs on another thread and frees nothing for us: the charge waits for it (up to
+// 2 s), unless its interruptible context is asked to stop.
+class BusyElsewhereHook : public ReclaimHook {
+ public:
+  std::uint64_t ReclaimPages(std::uint64_t, const ReclaimContext&) override {
+    ++calls;
+    return 0;
+  }
+  std::uint32_t reclaims_in_flight() const override { return 1; }
+  int calls = 0;
+};
+
+TEST(MemoryContextTest, AChargeWaitingForReclaimIsInterruptible) {
+  MemoryContextOptions mo;
+  mo.pages_limit = PageCount(4);
+  MemoryContext memory(mo);
+  BusyElsewhereHook hook;
+  memory.set_reclaim_hook(&hook);
+  std::stop_source stop;
+  stop.request_stop();
+  OperationContext op;
+  op.interruptible = true;
+  op.stop = stop.get_token();
+  EXPECT_EQ(memory.Charge(PageCount(8), false, op).code(), Errc::kInterrupted);
+  EXPECT_EQ(hook.calls, 1);  // one round of direct reclaim freed nothing; the wait was cut short
+  EXPECT_EQ(memory.pages_allocated().value(), 0u);
   memory.set_reclaim_hook(nullptr);
 }
 

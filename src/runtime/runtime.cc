@@ -104,6 +104,7 @@ Status Runtime::Build() {
   MemoryContextOptions mo;
   mo.pages_limit = PageCount(limit / kPageSize);
   mo.page_pool_size = PageCount(options_.page_pool_size.value() / kPageSize);
+  mo.soft_pages_limit = options_.soft_page_limit;
   mo.stats = stats_;
   memory_ = std::make_unique<MemoryContext>(mo);
 

@@ -11,15 +11,28 @@
 //                                evicts the last; counter per_candidate (< 300 ns);
 //   BM_CreateDestroySystem/L     create (init + validate) and destroy a 4 KiB SYSTEM object with L
 //                                other objects alive; L=1000000 should cost < 1.5x L=1000.
+//   BM_Baseline_Copy4MiB         memcpy of 4 MiB: the staging copy a mapping avoids;
+//   BM_MapUnmap4MiB/0            Mapping::Create + reset of a resident 4 MiB TT object whose pages
+//                                are already end to end (goal < 2 us);
+//   BM_MapUnmap4MiB/1            the same for 4 MiB - 4 KiB whose last page came from the pool
+//                                elsewhere: mapped once (pages moved), then every map is free;
+//   BM_FirstMapMoved4MiB         that first map: every chunk moved by mremap (the object is
+//                                repopulated between iterations, untimed);
+//   BM_MapDiscardBackedUp4MiB    map with kMapDiscard a backed-up 4 MiB object, unmap, back it up
+//                                again; counter bytes_read must be 0 (no I/O for the map).
 #include <benchmark/benchmark.h>
 
+#include <cstring>
 #include <memory>
 #include <vector>
 
 #include "testing/test_device.h"
 #include "uttm/buffer_object.h"
 #include "uttm/lru_walk.h"
+#include "uttm/mapping.h"
+#include "uttm/memfd_store.h"
 #include "uttm/mutex.h"
+#include "uttm/page_vector.h"
 
 namespace uttm {
 namespace {
@@ -149,6 +162,109 @@ void BM_CreateDestroySystem(benchmark::State& state) {
   dev->FlushDelayedDeletes();
 }
 BENCHMARK(BM_CreateDestroySystem)->Arg(1000)->Arg(1000000)->Unit(benchmark::kNanosecond);
+
+void BM_Baseline_Copy4MiB(benchmark::State& state) {
+  std::vector<std::byte> src((4_MiB).value(), std::byte{1});
+  std::vector<std::byte> dst(src.size());
+  for (auto _ : state) {
+    std::memcpy(dst.data(), src.data(), src.size());
+    benchmark::ClobberMemory();
+  }
+}
+BENCHMARK(BM_Baseline_Copy4MiB);
+
+// Write-combined single pages, every other one freed: the pool then holds scattered pages, and
+// the last page of a 4 MiB - 4 KiB write-combined object comes from there. Returns the others.
+std::vector<BoRef> ScatterTheWcPool(Device* dev) {
+  OperationContext ctx;
+  std::vector<BoRef> spacers;
+  for (int i = 0; i < 64; ++i) {
+    auto bo =
+        BufferObject::Create(dev, BoOptions{.size = 4_KiB, .caching = Caching::kWriteCombined},
+                             PlacementOf(kMemTt), ctx);
+    if (!bo.ok()) std::abort();
+    spacers.push_back(std::move(bo).value());
+  }
+  for (std::size_t i = 0; i < spacers.size(); i += 2) spacers[i].reset();
+  return spacers;
+}
+
+void BM_MapUnmap4MiB(benchmark::State& state) {
+  const bool scattered = state.range(0) != 0;
+  MemoryContext memory;  // its own pages: fresh chunks lie end to end
+  TestDevice dev(PageCount(256), Bytes(std::uint64_t{1} << 30), &memory);
+  OperationContext ctx;
+  std::vector<BoRef> spacers;
+  if (scattered) spacers = ScatterTheWcPool(dev.get());
+  const Bytes size = scattered ? Bytes((4_MiB).value() - 4096) : 4_MiB;
+  auto bo =
+      BufferObject::Create(dev.get(), BoOptions{.size = size, .caching = Caching::kWriteCombined},
+                           PlacementOf(kMemTt), ctx);
+  if (!bo.ok()) std::abort();
+  bool moved = false;
+  for (auto _ : state) {
+    auto map = Mapping::Create(*bo, kMapRead | kMapWrite, ctx);
+    if (!map.ok()) std::abort();
+    moved = (*bo)->tt()->mapping_moved_pages();
+    benchmark::DoNotOptimize(map->data());
+  }
+  state.counters["moved"] = moved ? 1 : 0;
+}
+BENCHMARK(BM_MapUnmap4MiB)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
+
+void BM_MapDiscardBackedUp4MiB(benchmark::State& state) {
+  Stats stats;
+  MemoryContextOptions mo;
+  mo.stats = &stats;
+  MemoryContext memory(mo);
+  MemfdStoreOptions so;
+  so.allow_without_swap = true;
+  so.stats = &stats;
+  auto store = NewMemfdStore(so);
+  if (!store.ok()) std::abort();
+  TestDevice dev(PageCount(256), Bytes(std::uint64_t{1} << 30), &memory, store->get());
+  OperationContext ctx;
+  auto bo = BufferObject::Create(dev.get(), BoOptions{.size = 4_MiB}, PlacementOf(kMemTt), ctx);
+  if (!bo.ok()) std::abort();
+  std::uint64_t read = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    if (!(*bo)->tt()->Backup({}).ok()) std::abort();
+    const std::uint64_t before = stats.Get(Stat::kStoreBytesRead);
+    state.ResumeTiming();
+    auto map = Mapping::Create(*bo, kMapWrite | kMapDiscard, ctx);
+    if (!map.ok()) std::abort();
+    map->reset();
+    read += stats.Get(Stat::kStoreBytesRead) - before;
+  }
+  state.counters["bytes_read"] = static_cast<double>(read);
+}
+BENCHMARK(BM_MapDiscardBackedUp4MiB)->Unit(benchmark::kMicrosecond);
+
+void BM_FirstMapMoved4MiB(benchmark::State& state) {
+  MemoryContext memory;
+  TestDevice dev(PageCount(256), Bytes(std::uint64_t{1} << 30), &memory);
+  OperationContext ctx;
+  std::vector<BoRef> spacers = ScatterTheWcPool(dev.get());
+  auto bo = BufferObject::Create(
+      dev.get(),
+      BoOptions{.size = Bytes((4_MiB).value() - 4096), .caching = Caching::kWriteCombined},
+      PlacementOf(kMemTt), ctx);
+  if (!bo.ok()) std::abort();
+  PageVector* tt = (*bo)->tt();
+  bool moved = true;
+  for (auto _ : state) {
+    state.PauseTiming();
+    tt->Unpopulate();  // moves the pages home and frees them; the pool keeps the scattered page
+    if (!tt->Populate(ctx).ok()) std::abort();
+    state.ResumeTiming();
+    auto map = Mapping::Create(*bo, kMapRead | kMapWrite, ctx);
+    if (!map.ok()) std::abort();
+    moved = moved && tt->mapping_moved_pages();
+  }
+  state.counters["moved"] = moved ? 1 : 0;
+}
+BENCHMARK(BM_FirstMapMoved4MiB)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace uttm

@@ -46,6 +46,7 @@ std::byte ByteOf(std::uint64_t entry, std::uint64_t offset) {
 int main() {
   constexpr std::uint64_t kEntry = 1 << 20;
   constexpr int kEntries = 128;
+  CpuDriver driver;  // declared first: it must outlive the runtime's device
   uttm::RuntimeOptions options;
   options.page_limit = uttm::Bytes(32 << 20);  // a quarter of what the cache holds
   auto rt = uttm::Runtime::Open(options);
@@ -53,7 +54,6 @@ int main() {
     std::fprintf(stderr, "open: %s\n", rt.status().ToString().c_str());
     return 1;
   }
-  CpuDriver driver;
   auto dev = (*rt)->AddDevice(&driver, {.name = "cache"});
   if (!dev.ok()) {
     std::fprintf(stderr, "device: %s\n", dev.status().ToString().c_str());

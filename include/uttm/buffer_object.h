@@ -191,6 +191,10 @@ class UTTM_EXPORT BufferObject {
  private:
   friend class Device;
   friend class BoRef;
+  friend class Mapping;
+  // The CPU mapping (mapping.h). REQUIRES(reserved).
+  Result<std::byte*> MapLocked(unsigned flags, OperationContext& ctx);
+  void UnmapLocked();
   BufferObject(Device* device, const BoOptions& options);
   ~BufferObject();
 
@@ -239,6 +243,8 @@ class UTTM_EXPORT BufferObject {
   // Guarded by the reservation.
   unsigned priority_;
   int pin_count_ = 0;
+  int map_count_ = 0;              // live Mappings
+  std::byte* map_addr_ = nullptr;  // their address while map_count_ > 0
   std::unique_ptr<Resource> resource_;
   std::unique_ptr<PageVector> tt_;
   LruBulkMove* bulk_move_ = nullptr;

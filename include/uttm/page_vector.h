@@ -116,8 +116,24 @@ class UTTM_EXPORT PageVector {
   // Gives every page back to the pools (cleared) and uncharges. No-op unless populated.
   void Unpopulate();
 
-  // Address of page `i` when populated; nullptr otherwise or if out of range.
+  // Address of page `i` when populated (inside the contiguous mapping while there is one);
+  // nullptr otherwise or if out of range.
   std::byte* PageAddress(std::size_t i) const;
+
+  // One contiguous, stable address for the whole populated vector, made without copying a byte:
+  // when the chunks already lie end to end, their address; otherwise each chunk's pages are moved
+  // (mremap with MREMAP_DONTUNMAP, page tables only) into a range reserved for the vector, 2 MiB
+  // aligned so huge pages stay huge. The range stays while the vector holds its pages, so a later
+  // call returns the same address at no cost; PageAddress/Read/Write use it meanwhile.
+  // UnmapContiguous moves the pages back home; everything that gives pages up (Unpopulate,
+  // Backup, Swapout, destruction) calls it first.
+  // Errors: kInvalid unless populated; kNotSupported on a kernel without MREMAP_DONTUNMAP (5.7);
+  // kNoMemory when the address space cannot be reserved. On error nothing changed.
+  Result<std::byte*> MapContiguous();
+  void UnmapContiguous();
+  std::byte* mapped_address() const { return map_base_; }
+  // True when the last MapContiguous had to move pages (false: they were already contiguous).
+  bool mapping_moved_pages() const { return map_moved_; }
   // Copies bytes in/out at `offset` (kInvalid unless populated and in range).
   Status Write(std::uint64_t offset, std::span<const std::byte> data);
   Status Read(std::uint64_t offset, std::span<std::byte> out) const;
@@ -226,6 +242,15 @@ class UTTM_EXPORT PageVector {
   PageChunk inflight_;
   Caching inflight_caching_ = Caching::kCached;
   std::size_t inflight_done_ = 0;
+  // The contiguous mapping (MapContiguous): its base, whether pages were moved into it, and the
+  // reserved range (aligned inside a larger reservation).
+  std::byte* map_base_ = nullptr;
+  bool map_moved_ = false;
+  std::byte* map_reserved_ = nullptr;
+  std::size_t map_reserved_bytes_ = 0;
+  std::byte* PageAt(std::size_t i) const;
+  // Moves the chunks of slots [0, pages), mapped at `base`, back to their home addresses.
+  void MovePagesHome(std::byte* base, std::size_t pages);
 };
 
 }  // namespace uttm

@@ -110,7 +110,8 @@ class UTTM_EXPORT Runtime {
 
   // Creates a device over `driver` (wrapped in a BoShrinker whose scans reach its objects), with
   // the runtime's memory context and backup store; installs SYSTEM; other managers (VRAM, TT) are
-  // the caller's to add with Device::SetManager. `driver` must outlive the device. Errors:
+  // the caller's to add with Device::SetManager. `driver` must outlive the device (the runtime,
+  // unless RemoveDevice removed it first): the reclaim thread calls it. Errors:
   // kInvalid for a null driver; Device::Create's errors.
   Result<Device*> AddDevice(DeviceFuncs* driver, const RuntimeDeviceOptions& options = {});
   // Creates a simulated GPU on the runtime's memory and store (its `memory`, `backup_store` and

@@ -7,8 +7,11 @@
 //   even, non-zero         page address | kHeadBit on the first slot of a chunk | order << 2
 #include "uttm/page_vector.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <new>
 #include <string>
@@ -95,6 +98,7 @@ PageVector::PageVector(MemoryContext* context, const PageVectorOptions& options,
       dma32_(options.dma32) {}
 
 PageVector::~PageVector() {
+  UnmapContiguous();
   if (is_backed_up()) {
     DiscardBackup();
   } else if (is_populated()) {
@@ -312,6 +316,7 @@ void PageVector::KeepSwapInProgress(std::size_t progress) {
 
 void PageVector::Unpopulate() {
   if (!is_populated()) return;
+  UnmapContiguous();
   FreePages(0, slots_.size(), /*bypass_pool=*/false);
   context_->stats().Add(Stat::kPagesUnpopulated, slots_.size());
   divide_ = 0;
@@ -320,9 +325,93 @@ void PageVector::Unpopulate() {
   UnchargeDownTo(0);
 }
 
+std::byte* PageVector::PageAt(std::size_t i) const {
+  return map_base_ != nullptr ? map_base_ + i * kPageSize : PageOf(slots_[i]);
+}
+
 std::byte* PageVector::PageAddress(std::size_t i) const {
   if (!is_populated() || i >= slots_.size()) return nullptr;
-  return PageOf(slots_[i]);
+  return PageAt(i);
+}
+
+void PageVector::MovePagesHome(std::byte* base, std::size_t pages) {
+  // Each chunk's pages replace the empty mapping MREMAP_DONTUNMAP left at home. Moving a range we
+  // own onto a mapping we own cannot fail short of a kernel bug.
+  for (std::size_t i = 0; i < pages;) {
+    const std::size_t len = std::size_t{1} << OrderOf(slots_[i]);
+    void* back = mremap(base + i * kPageSize, len * kPageSize, len * kPageSize,
+                        MREMAP_MAYMOVE | MREMAP_FIXED, PageOf(slots_[i]));
+    UTTM_CHECK(back != MAP_FAILED, "PageVector: cannot move mapped pages back home");
+    i += len;
+  }
+}
+
+Result<std::byte*> PageVector::MapContiguous() {
+  if (!is_populated()) return Status(Errc::kInvalid, "PageVector::MapContiguous: not populated");
+  if (map_base_ != nullptr) return map_base_;  // mapped before: the range is still there
+  const std::size_t n = slots_.size();
+  if (n == 0) return Status(Errc::kInvalid, "PageVector::MapContiguous: empty vector");
+  std::byte* const first = PageOf(slots_[0]);
+  bool contiguous = true;
+  for (std::size_t i = 1; i < n && contiguous; ++i) {
+    contiguous = PageOf(slots_[i]) == first + i * kPageSize;
+  }
+  if (contiguous) {
+    map_base_ = first;
+    map_moved_ = false;
+    return map_base_;
+  }
+  // Reserve the range, aligned to 2 MiB (over-reserve by one huge page, use the aligned part).
+  constexpr std::size_t kHuge = kPageSize << kMaxPageOrder;
+  const std::size_t bytes = n * kPageSize;
+  const std::size_t reserve = bytes + kHuge;
+  void* r = mmap(nullptr, reserve, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (r == MAP_FAILED) {
+    return Status(Errc::kNoMemory, "PageVector::MapContiguous: cannot reserve address space");
+  }
+  auto* base = reinterpret_cast<std::byte*>((reinterpret_cast<std::uintptr_t>(r) + kHuge - 1) &
+                                            ~std::uintptr_t{kHuge - 1});
+  // Move chunk by chunk; a failure moves the ones already moved back.
+  std::size_t i = 0;
+  int err = 0;
+  while (i < n) {
+    const std::size_t len = std::size_t{1} << OrderOf(slots_[i]);
+    void* got = mremap(PageOf(slots_[i]), len * kPageSize, len * kPageSize,
+                       MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, base + i * kPageSize);
+    if (got == MAP_FAILED) {
+      err = errno;
+      break;
+    }
+    i += len;
+  }
+  if (err != 0) {
+    MovePagesHome(base, i);
+    munmap(r, reserve);
+    if (err == EINVAL) {
+      return Status(Errc::kNotSupported,
+                    "PageVector::MapContiguous: the kernel refuses MREMAP_DONTUNMAP (Linux 5.7)");
+    }
+    return Status(Errc::kNoMemory,
+                  std::string("PageVector::MapContiguous: mremap: ") + std::strerror(err));
+  }
+  map_base_ = base;
+  map_moved_ = true;
+  map_reserved_ = static_cast<std::byte*>(r);
+  map_reserved_bytes_ = reserve;
+  return map_base_;
+}
+
+void PageVector::UnmapContiguous() {
+  if (map_base_ == nullptr) return;
+  if (map_moved_) {
+    MovePagesHome(map_base_, slots_.size());
+    munmap(map_reserved_, map_reserved_bytes_);
+  }
+  map_base_ = nullptr;
+  map_moved_ = false;
+  map_reserved_ = nullptr;
+  map_reserved_bytes_ = 0;
 }
 
 Status PageVector::Write(std::uint64_t offset, std::span<const std::byte> data) {
@@ -336,7 +425,7 @@ Status PageVector::Write(std::uint64_t offset, std::span<const std::byte> data) 
     const std::uint64_t pos = offset + done;
     const std::size_t in_page = pos & (kPageSize - 1);
     const std::size_t len = std::min(kPageSize - in_page, data.size() - done);
-    std::memcpy(PageOf(slots_[pos >> kPageShift]) + in_page, data.data() + done, len);
+    std::memcpy(PageAt(pos >> kPageShift) + in_page, data.data() + done, len);
     done += len;
   }
   return Status::Ok();
@@ -353,7 +442,7 @@ Status PageVector::Read(std::uint64_t offset, std::span<std::byte> out) const {
     const std::uint64_t pos = offset + done;
     const std::size_t in_page = pos & (kPageSize - 1);
     const std::size_t len = std::min(kPageSize - in_page, out.size() - done);
-    std::memcpy(out.data() + done, PageOf(slots_[pos >> kPageShift]) + in_page, len);
+    std::memcpy(out.data() + done, PageAt(pos >> kPageShift) + in_page, len);
     done += len;
   }
   return Status::Ok();
@@ -363,6 +452,7 @@ Result<PageCount> PageVector::Swapout(BackupStore* store) {
   if (store == nullptr) store = attached_store_;
   if (store == nullptr) return Status(Errc::kInvalid, "PageVector::Swapout: no store");
   if (!is_populated()) return Status(Errc::kInvalid, "PageVector::Swapout: not populated");
+  UnmapContiguous();
   const std::size_t n = slots_.size();
   // The handles are what the swapped vector keeps: one allocation, made before anything changes.
   std::vector<BackupHandle> handles;
@@ -420,6 +510,7 @@ void PageVector::CollapseRestore() {
 Result<PageCount> PageVector::Backup(const BackupOptions& options, BackupStore* store) {
   // Swapped (legacy) or unpopulated vectors hold no pages; a fully backed-up one has none left.
   if (!is_populated() && !is_partial()) return PageCount(0);
+  UnmapContiguous();
   if (store == nullptr) store = attached_store_;
   if (!options.purge) {
     if (store == nullptr) return Status(Errc::kInvalid, "PageVector::Backup: no backup store");

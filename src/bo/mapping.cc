@@ -1,0 +1,99 @@
+// Copyright (c) uttm developers.
+//
+// mapping.cc: CPU mappings of buffer objects (see mapping.h).
+
+#include "uttm/mapping.h"
+
+#include <utility>
+
+#include "base/check.h"
+#include "uttm/device.h"
+#include "uttm/page_vector.h"
+#include "uttm/resource_manager.h"
+
+namespace uttm {
+
+Result<std::byte*> BufferObject::MapLocked(unsigned flags, OperationContext& ctx) {
+  resv_->AssertHeld();
+  if (madv_ == Madvice::kPurged) {
+    return Status(Errc::kInvalid, "Map: the object was purged (its contents are gone)");
+  }
+  if (madv_ == Madvice::kDontNeed) {
+    return Status(Errc::kBusy, "Map: the object is marked \"don't need\" (madvise it first)");
+  }
+  if (map_count_ > 0) {
+    ++map_count_;
+    Pin();
+    return map_addr_;
+  }
+  UTTM_RETURN_IF_ERROR(WaitIdle(ctx));
+  std::byte* addr = nullptr;
+  if (!resource_ || resource_->manager()->use_tt()) {
+    if (!resource_) UTTM_RETURN_IF_ERROR(AssignSystemResource());
+    if (!tt_) UTTM_RETURN_IF_ERROR(CreateTt(true));
+    if ((flags & kMapDiscard) != 0 && !tt_->is_populated()) {
+      // Every byte will be overwritten: drop what the store holds instead of reading it back.
+      tt_->DiscardBackup();
+    }
+    UTTM_RETURN_IF_ERROR(Populate(ctx));
+    UTTM_ASSIGN_OR_RETURN(addr, tt_->MapContiguous());
+  } else {
+    addr = device_->funcs().AccessMemory(*resource_);
+    if (addr == nullptr) return Status(Errc::kFault, "Map: device memory not CPU accessible");
+  }
+  map_count_ = 1;
+  map_addr_ = addr;
+  Pin();
+  return addr;
+}
+
+void BufferObject::UnmapLocked() {
+  resv_->AssertHeld();
+  UTTM_CHECK(map_count_ > 0, "Unmap of an object that is not mapped");
+  // The page vector keeps its contiguous range until its pages leave it (backup, unpopulate),
+  // so the next Map of a resident object costs nothing.
+  if (--map_count_ == 0) map_addr_ = nullptr;
+  Unpin();
+}
+
+Result<Mapping> Mapping::Create(BoRef bo, unsigned flags, OperationContext& ctx) {
+  if (!bo) return Status(Errc::kInvalid, "Mapping::Create: null buffer object");
+  if ((flags & (kMapRead | kMapWrite)) == 0 || (flags & ~(kMapRead | kMapWrite | kMapDiscard))) {
+    return Status(Errc::kInvalid, "Mapping::Create: flags must include kMapRead or kMapWrite");
+  }
+  UTTM_RETURN_IF_ERROR(bo->Reserve(ctx));
+  Result<std::byte*> addr = bo->MapLocked(flags, ctx);
+  bo->Unreserve();
+  if (!addr.ok()) return addr.status();
+  const std::size_t size = bo->size().value();
+  return Mapping(std::move(bo), *addr, size);
+}
+
+Mapping::Mapping(Mapping&& other) noexcept
+    : bo_(std::move(other.bo_)),
+      data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)) {}
+
+Mapping& Mapping::operator=(Mapping&& other) noexcept {
+  if (this != &other) {
+    reset();
+    bo_ = std::move(other.bo_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+void Mapping::reset() {
+  if (data_ == nullptr) return;
+  OperationContext ctx;  // not interruptible: an unmap always completes
+  Status s = bo_->Reserve(ctx);
+  UTTM_CHECK(s.ok(), "Mapping::reset: an uninterruptible reserve failed");
+  bo_->UnmapLocked();
+  bo_->Unreserve();
+  data_ = nullptr;
+  size_ = 0;
+  bo_.reset();
+}
+
+}  // namespace uttm

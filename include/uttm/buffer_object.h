@@ -194,6 +194,7 @@ class UTTM_EXPORT BufferObject {
   friend class Mapping;
   // The CPU mapping (mapping.h). REQUIRES(reserved).
   Result<std::byte*> MapLocked(unsigned flags, OperationContext& ctx);
+  Result<std::byte*> MapPinned(unsigned flags, OperationContext& ctx);
   void UnmapLocked();
   BufferObject(Device* device, const BoOptions& options);
   ~BufferObject();

@@ -31,6 +31,7 @@
 #define UTTM_PAGE_VECTOR_H_
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -164,6 +165,11 @@ class UTTM_EXPORT PageVector {
   // kSwapped (driver use before re-populating a purged vector, ttm_tt_clear_backed_up plus
   // cleanup; an object gutted or destroyed). Contents are lost.
   void DiscardBackup();
+  // Populates with fresh zeroed pages, discarding what a backed-up or swapped vector holds in
+  // its store (and its leftover pages), without reading it: for a caller that will overwrite
+  // every byte. The old contents are dropped only once the new pages are in: on error
+  // (kNoMemory) the vector is exactly as it was. A populated vector is left as it is.
+  Status PopulateDiscarding(OperationContext& ctx);
 
   // What the vector holds right now (for invariant checks and inspection).
   struct Usage {
@@ -224,7 +230,10 @@ class UTTM_EXPORT PageVector {
   MemoryContext* context_;
   std::vector<std::uintptr_t> slots_;
   Caching caching_;
-  std::uint32_t flags_;
+  // Changed under the owner's reservation; atomic because the LRU filing of a released object
+  // (BufferObject::WantsUnevictable) looks at the state while a shrinker holding the reservation
+  // may be changing it (the holder refiles the object when it is done).
+  std::atomic<std::uint32_t> flags_;
   bool dma32_;
   // Pages charged to the context, and pages held (see the file comment).
   std::uint64_t charged_pages_ = 0;

@@ -27,24 +27,34 @@ Result<std::byte*> BufferObject::MapLocked(unsigned flags, OperationContext& ctx
     return map_addr_;
   }
   UTTM_RETURN_IF_ERROR(WaitIdle(ctx));
-  std::byte* addr = nullptr;
-  if (!resource_ || resource_->manager()->use_tt()) {
-    if (!resource_) UTTM_RETURN_IF_ERROR(AssignSystemResource());
-    if (!tt_) UTTM_RETURN_IF_ERROR(CreateTt(true));
-    if ((flags & kMapDiscard) != 0 && !tt_->is_populated()) {
-      // Every byte will be overwritten: drop what the store holds instead of reading it back.
-      tt_->DiscardBackup();
-    }
-    UTTM_RETURN_IF_ERROR(Populate(ctx));
-    UTTM_ASSIGN_OR_RETURN(addr, tt_->MapContiguous());
-  } else {
-    addr = device_->funcs().AccessMemory(*resource_);
-    if (addr == nullptr) return Status(Errc::kFault, "Map: device memory not CPU accessible");
+  // Pinned from here: nothing reclaims the pages being brought in, and the shrinker's counts
+  // follow the pin (recounted on unpin, also when the map fails).
+  Pin();
+  Result<std::byte*> addr = MapPinned(flags, ctx);
+  if (!addr.ok()) {
+    Unpin();
+    return addr.status();
   }
   map_count_ = 1;
-  map_addr_ = addr;
-  Pin();
+  map_addr_ = *addr;
   return addr;
+}
+
+Result<std::byte*> BufferObject::MapPinned(unsigned flags, OperationContext& ctx) {
+  if (resource_ && !resource_->manager()->use_tt()) {
+    std::byte* addr = device_->funcs().AccessMemory(*resource_);
+    if (addr == nullptr) return Status(Errc::kFault, "Map: device memory not CPU accessible");
+    return addr;
+  }
+  if (!resource_) UTTM_RETURN_IF_ERROR(AssignSystemResource());
+  if (!tt_) UTTM_RETURN_IF_ERROR(CreateTt(true));
+  if ((flags & kMapDiscard) != 0 && (tt_->is_backed_up() || tt_->is_swapped())) {
+    // Every byte will be overwritten: fresh pages instead of reading the store back (the old
+    // contents go only once the new pages are in).
+    UTTM_RETURN_IF_ERROR(tt_->PopulateDiscarding(ctx));
+  }
+  UTTM_RETURN_IF_ERROR(Populate(ctx));
+  return tt_->MapContiguous();
 }
 
 void BufferObject::UnmapLocked() {

@@ -17,6 +17,7 @@
 #include "testing/test_device.h"
 #include "uttm/bo_shrinker.h"
 #include "uttm/buffer_object.h"
+#include "uttm/fault_injection.h"
 #include "uttm/memfd_store.h"
 #include "uttm/page_vector.h"
 
@@ -130,6 +131,24 @@ TEST_F(MappingTest, MappingABackedUpObjectRestoresItAndDiscardSkipsTheReadBack) 
   EXPECT_EQ(stats_.Get(Stat::kStoreBytesRead) - read_before, read_for_a) << "discard read data";
   for (std::byte x : mb->span()) ASSERT_EQ(x, std::byte{0});
   EXPECT_FALSE(b->tt()->is_backed_up());
+}
+
+// A discard mapping that cannot get its fresh pages fails and leaves the backup where it was (the
+// fuzzer found the first version dropping the backup before it had the pages).
+TEST_F(MappingTest, ADiscardMappingThatFailsKeepsTheContents) {
+  BoRef bo = Make(kMemTt);
+  Fill(*bo, 8);
+  ASSERT_GT(Shrink(), 0u);
+  ASSERT_TRUE(bo->tt()->is_backed_up());
+  OperationContext ctx;
+  {
+    ScopedFault fault(FaultPoint::kPageAlloc, FaultSpec{});
+    EXPECT_EQ(Mapping::Create(bo, kMapWrite | kMapDiscard, ctx).status().code(), Errc::kNoMemory);
+  }
+  EXPECT_TRUE(bo->tt()->is_backed_up());
+  EXPECT_EQ(bo->pin_count(), 0);
+  EXPECT_EQ(shrinker_->shrinkable_pages(), 0u);  // nothing resident to reclaim
+  ExpectContent(*bo, 8);
 }
 
 TEST_F(MappingTest, PurgeableObjectsFollowTheXeContract) {

@@ -747,6 +747,51 @@ void PageVector::DropHandlesAndLeftovers(std::size_t from) {
   if (run_pages > 0) context_->provider().FreeRange(run, run_pages);
 }
 
+Status PageVector::PopulateDiscarding(OperationContext& ctx) {
+  if (is_populated()) return Status::Ok();
+  const bool swapped = (flags_ & kPageVectorSwapped) != 0;
+  if (!is_backed_up() && !swapped) return Populate(ctx);
+  const std::size_t n = slots_.size();
+  // A restore in progress becomes leftover pages, like every page the vector still holds.
+  CollapseRestore();
+  MakeCached();
+  // New pages into a fresh slot array; the old one (handles, leftovers) waits beside it.
+  std::vector<std::uintptr_t> old_slots;
+  try {
+    old_slots.assign(n, 0);
+  } catch (const std::bad_alloc&) {
+    return Status(Errc::kNoMemory, "PageVector::PopulateDiscarding: no memory for the slots");
+  }
+  std::swap(slots_, old_slots);
+  const std::uint64_t old_charged = charged_pages_;
+  charged_pages_ = 0;
+  Status s = ChargeUpTo(n, ctx);
+  if (s.ok()) {
+    divide_ = 0;
+    s = AllocateRange(0);
+    if (!s.ok()) UnchargeDownTo(0);
+  }
+  if (!s.ok()) {
+    std::swap(slots_, old_slots);
+    charged_pages_ = old_charged;
+    return s;
+  }
+  // In: drop the old contents (store copies and leftover pages) and their charge.
+  std::swap(slots_, old_slots);
+  DropHandlesAndLeftovers(0);
+  std::swap(slots_, old_slots);
+  if (swapped) {
+    swap_store_->Drop(swap_handles_.data(), swap_handles_.size());
+    swap_handles_.clear();
+    swap_store_ = nullptr;
+  }
+  context_->Uncharge(PageCount(old_charged), dma32_);
+  flags_ = (flags_ & ~(kPageVectorBackedUp | kPageVectorPartial | kPageVectorSwapped)) |
+           kPageVectorPopulated;
+  resident_pages_ = n;
+  return Status::Ok();
+}
+
 void PageVector::DiscardBackup() {
   if ((flags_ & kPageVectorSwapped) != 0) {
     // A whole-vector swapout holds no pages: its store copy is all there is to drop.

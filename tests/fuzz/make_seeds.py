@@ -9,7 +9,8 @@ Byte() one. Run it again after changing the encoding in object_ops.cc:
 import os
 
 OPS = ["create", "validate", "write", "read", "madvise", "pin", "unpin", "evict", "shrink",
-       "reclaim", "swapout", "fault", "disarm", "release", "limit", "busy", "flush", "concurrent"]
+       "reclaim", "swapout", "fault", "disarm", "release", "limit", "busy", "flush", "concurrent",
+       "map"]
 FAULTS = ["store.write", "store.short_write", "store.nospace", "store.read", "store.corrupt",
           "store.interrupt", "page.alloc", "page.prefault", "restore.interrupt", "backup.partial",
           "wait.interrupt", "move.copy"]
@@ -106,8 +107,20 @@ class Seed:
     def concurrent(self, steps):
         self.op("concurrent"); self.below(steps - 1)
 
+    # kind: 0 read, 1 read and write (a range written through the mapping), 2 write with discard
+    def map(self, slot, kind, offset=0, length=None):
+        self.op("map"); self.below(slot); self.below(kind); self.bit(False)
+        if kind == 1:
+            self._range(offset, length)
+
 
 def seeds():
+    s = Seed(limit=2)
+    s.create(0, 40, TT); s.write(0); s.create(1, 24, TT); s.write(1); s.shrink()
+    s.map(0, 0); s.map(0, 1, 5000, 9000); s.map(1, 2); s.fault("page.alloc", times=8)
+    s.shrink(); s.map(0, 2); s.disarm(); s.read(0); s.read(1); s.madvise(1, True); s.map(1, 0)
+    yield "map-restore-discard-and-fail", s
+
     s = Seed(limit=2)
     s.create(0, 8, TT); s.write(0); s.shrink(); s.validate(0, VRAM); s.read(0)
     yield "memcpy-move-of-a-backed-up-object", s

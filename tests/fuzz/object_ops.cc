@@ -22,6 +22,7 @@
 #include "uttm/fault_injection.h"
 #include "uttm/file_store.h"
 #include "uttm/invariants.h"
+#include "uttm/mapping.h"
 #include "uttm/memfd_store.h"
 #include "uttm/memory_context.h"
 #include "uttm/reclaimer.h"
@@ -96,13 +97,15 @@ enum class Op : std::uint8_t {
   kBusy,
   kFlush,
   kConcurrent,
+  kMap,
   kCount
 };
 
 const char* OpName(Op op) {
   static constexpr std::array<const char*, static_cast<std::size_t>(Op::kCount)> kNames = {
-      "create",  "validate", "write", "read",   "madvise", "pin",   "unpin", "evict", "shrink",
-      "reclaim", "swapout",  "fault", "disarm", "release", "limit", "busy",  "flush", "concurrent"};
+      "create", "validate", "write",   "read",       "madvise", "pin",    "unpin",
+      "evict",  "shrink",   "reclaim", "swapout",    "fault",   "disarm", "release",
+      "limit",  "busy",     "flush",   "concurrent", "map"};
   return kNames[static_cast<std::size_t>(op)];
 }
 
@@ -135,6 +138,7 @@ class World {
   Status DoRead(Object& obj);
   Status DoMadvise(Object& obj);
   Status DoPin(Object& obj);
+  Status DoMap(Object& obj);
   Status DoUnpin(Object& obj);
   Status DoConcurrent();
   Status VerifyAll();
@@ -486,6 +490,52 @@ Status World::DoRead(Object& obj) {
   return Status::Ok();
 }
 
+// Maps the object (read, write or discard), checks every byte through the mapping against the
+// model, writes a new version of a range through it (all of it after a discard, as the flag
+// promises), and unmaps. A don't-need object answers kBusy and a purged one kInvalid.
+Status World::DoMap(Object& obj) {
+  const unsigned kind = in_.Below(3);
+  const unsigned flags = kind == 0   ? kMapRead
+                         : kind == 1 ? (kMapRead | kMapWrite)
+                                     : (kMapWrite | kMapDiscard);
+  OperationContext ctx = MakeContext();
+  Result<Mapping> map = Mapping::Create(obj.bo, flags, ctx);
+  Trace("map " + std::to_string(obj.uid) + " flags " + std::to_string(flags) + ": " +
+        map.status().ToString());
+  if (!map.ok()) {
+    UTTM_RETURN_IF_ERROR(Observe(obj));
+    if (obj.purged && map.status().code() == Errc::kInvalid) return Status::Ok();
+    if (obj.dontneed && map.status().code() == Errc::kBusy) return Status::Ok();
+    if (ExpectedFailure(map.status(), faults_armed())) return Status::Ok();
+    return Violation("map failed: " + map.status().ToString());
+  }
+  if (obj.purged || obj.dontneed) {
+    UTTM_RETURN_IF_ERROR(Observe(obj));
+    if (obj.purged || obj.dontneed) return Violation("a purged or don't-need object was mapped");
+  }
+  if (map->size() != obj.shadow.size()) return Violation("mapping of the wrong size");
+  if ((flags & kMapDiscard) == 0) {
+    for (std::uint64_t i = 0; i < map->size(); ++i) {
+      if (map->data()[i] != obj.shadow[i]) {
+        return Violation("object " + std::to_string(obj.uid) + " byte " + std::to_string(i) +
+                         " (page " + std::to_string(i / kPageSize) + ") maps as " +
+                         std::to_string(static_cast<int>(map->data()[i])) + ", expected " +
+                         std::to_string(static_cast<int>(obj.shadow[i])));
+      }
+    }
+  }
+  if ((flags & kMapWrite) != 0) {
+    auto [off, len] = (flags & kMapDiscard) != 0
+                          ? std::pair<std::uint64_t, std::uint64_t>{0, obj.shadow.size()}
+                          : PickRange(in_, obj.shadow.size());
+    obj.version += 1;
+    FillContent(obj.uid, obj.version, off, map->data() + off, len);
+    std::memcpy(obj.shadow.data() + off, map->data() + off, len);
+  }
+  map->reset();
+  return Status::Ok();
+}
+
 Status World::DoMadvise(Object& obj) {
   const Madvice advice = in_.Bit() ? Madvice::kDontNeed : Madvice::kWillNeed;
   OperationContext ctx = MakeContext();
@@ -592,6 +642,7 @@ Status World::Step(Op op) {
     case Op::kMadvise:
     case Op::kPin:
     case Op::kUnpin:
+    case Op::kMap:
     case Op::kBusy: {
       Object* obj = pick();
       if (obj == nullptr) {
@@ -604,6 +655,7 @@ Status World::Step(Op op) {
       if (op == Op::kMadvise) return DoMadvise(*obj);
       if (op == Op::kPin) return DoPin(*obj);
       if (op == Op::kUnpin) return DoUnpin(*obj);
+      if (op == Op::kMap) return DoMap(*obj);
       const auto duration = std::chrono::microseconds(100 + 400 * in_.Below(4));
       if (obj->device != 1) {
         Trace("busy: not a sim gpu object, skipped");

@@ -30,8 +30,8 @@
 #ifndef UTTM_PAGE_VECTOR_H_
 #define UTTM_PAGE_VECTOR_H_
 
-#include <cstddef>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>

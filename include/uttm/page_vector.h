@@ -133,6 +133,25 @@ class UTTM_EXPORT PageVector {
   Result<std::byte*> MapContiguous();
   void UnmapContiguous();
   std::byte* mapped_address() const { return map_base_; }
+
+  // The scatter view (a driver's DMA descriptor list, sg_alloc_table_from_pages): calls
+  // fn(first_page, address, pages) for each run of pages at adjacent addresses, in order, chunks
+  // that happen to be adjacent merged into one run (one run while a contiguous mapping exists).
+  // Returns the number of runs; 0 unless populated. Does not allocate.
+  template <typename Fn>
+  std::size_t ForEachRun(Fn fn) const {
+    if (!is_populated()) return 0;
+    std::size_t runs = 0;
+    for (std::size_t i = 0; i < slots_.size();) {
+      std::byte* const start = PageAt(i);
+      std::size_t j = i + 1;
+      while (j < slots_.size() && PageAt(j) == start + (j - i) * kPageSize) ++j;
+      fn(i, start, j - i);
+      ++runs;
+      i = j;
+    }
+    return runs;
+  }
   // True when the last MapContiguous had to move pages (false: they were already contiguous).
   bool mapping_moved_pages() const { return map_moved_; }
   // Copies bytes in/out at `offset` (kInvalid unless populated and in range).

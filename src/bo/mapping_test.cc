@@ -221,8 +221,24 @@ TEST(PageVectorMapTest, ScatteredChunksAreMovedIntoOneRangeAndBackWithoutCopying
   ASSERT_TRUE(v->Read(0, got).ok());
   EXPECT_EQ(got, v2);
 
+  std::size_t run_pages = 0;
+  EXPECT_EQ(v->ForEachRun([&](std::size_t first, std::byte* addr, std::size_t pages) {
+    EXPECT_EQ(addr, *base + first * kPageSize);
+    run_pages += pages;
+  }),
+            1u);  // mapped: one run
+  EXPECT_EQ(run_pages, 3u);
+
   v->UnmapContiguous();
-  EXPECT_EQ(v->PageAddress(2), home2);  // home again, with the bytes written through the mapping
+  EXPECT_EQ(v->PageAddress(2), home2);
+  // Home again: the order-1 chunk and the pooled page are two runs, and they cover the bytes.
+  std::vector<std::byte> gathered;
+  EXPECT_EQ(v->ForEachRun([&](std::size_t first, std::byte* addr, std::size_t pages) {
+    EXPECT_EQ(first * kPageSize, gathered.size());
+    gathered.insert(gathered.end(), addr, addr + pages * kPageSize);
+  }),
+            2u);
+  EXPECT_EQ(gathered, v2);  // home again, with the bytes written through the mapping
   ASSERT_TRUE(v->Read(0, got).ok());
   EXPECT_EQ(got, v2);
   ASSERT_TRUE(v->MapContiguous().ok());

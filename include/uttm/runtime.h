@@ -133,6 +133,8 @@ class UTTM_EXPORT Runtime {
   ReclaimThread* reclaim_thread() { return reclaim_thread_.get(); }
   // The devices, in order of addition.
   std::vector<Device*> devices() const;
+  // The driver shrinker of a device of this runtime (null for another device).
+  BoShrinker* shrinker(const Device* device) const;
   // What Open decided and detected (page limit and where it came from, store, pressure
   // sources), one line each.
   const std::vector<std::string>& notes() const { return notes_; }

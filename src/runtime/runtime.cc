@@ -320,6 +320,14 @@ RuntimeSnapshot Runtime::Snapshot() const {
   return s;
 }
 
+BoShrinker* Runtime::shrinker(const Device* device) const {
+  MutexLock lock(&mu_);
+  for (const auto& e : devices_) {
+    if (e->get() == device) return e->shrinker.get();
+  }
+  return nullptr;
+}
+
 Status Runtime::CheckInvariants() {
   InvariantOptions o;
   {

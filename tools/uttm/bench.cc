@@ -20,13 +20,13 @@
 #include "engine.h"
 #include "report.h"
 #include "size.h"
-#include "uttm/backup_store_factory.h"
 #include "uttm/bo_shrink.h"
 #include "uttm/bo_shrinker.h"
 #include "uttm/buffer_object.h"
 #include "uttm/memory_context.h"
 #include "uttm/reclaimer.h"
 #include "uttm/resource_manager.h"
+#include "uttm/runtime.h"
 #include "uttm/sim_gpu.h"
 #include "uttm/stats.h"
 #include "workload.h"
@@ -97,34 +97,34 @@ std::vector<Summary> Summarise(const std::vector<Figure>& figs) {
   return out;
 }
 
-// One simulated device with its own memory context, store and driver shrinker; a page limit
-// large enough that nothing is reclaimed behind the scenario's back.
+// One simulated device in a runtime of its own (memory context, store, driver shrinker), with a
+// page limit large enough and background reclaim off, so that nothing is reclaimed behind the
+// scenario's back.
 class Rig {
  public:
   static Result<std::unique_ptr<Rig>> Create(const std::string& store_spec, std::uint64_t vram) {
     std::unique_ptr<Rig> r(new Rig());
-    MemoryContextOptions mo;
-    mo.stats = &r->stats_;
-    mo.pages_limit = PageCount((std::uint64_t{4} << 30) / kPageSize);
-    r->memory_ = std::make_unique<MemoryContext>(mo);
-    UTTM_ASSIGN_OR_RETURN(r->store_, CreateBackupStore(store_spec, &r->stats_));
+    RuntimeOptions ro;
+    ro.name = "bench";
+    ro.page_limit = Bytes(std::uint64_t{4} << 30);
+    ro.store_spec = store_spec;
+    ro.stats = &r->stats_;
+    ro.reclaim_thread = false;
+    ro.watermark_swapout = false;
+    ro.cgroup_headroom = false;
+    UTTM_ASSIGN_OR_RETURN(r->runtime_, Runtime::Open(ro));
     SimGpuOptions so;
     so.vram_size = Bytes(vram);
-    so.memory = r->memory_.get();
-    so.backup_store = r->store_.get();
-    Rig* rp = r.get();
-    so.wrap_funcs = [rp](DeviceFuncs* driver) {
-      rp->shrinker_ = std::make_unique<BoShrinker>(driver);
-      return rp->shrinker_->funcs();
-    };
-    UTTM_ASSIGN_OR_RETURN(r->gpu_, SimGpu::Create(so));
-    UTTM_RETURN_IF_ERROR(r->shrinker_->Attach(r->gpu_->device()));
+    UTTM_ASSIGN_OR_RETURN(r->gpu_, r->runtime_->AddSimGpu(so));
+    r->shrinker_ = r->runtime_->shrinker(r->gpu_->device());
     return r;
   }
   ~Rig() {
     bos.clear();
-    if (gpu_) gpu_->device()->FlushDelayedDeletes();
-    gpu_.reset();
+    if (gpu_ != nullptr) {
+      gpu_->Drain();
+      gpu_->device()->FlushDelayedDeletes();
+    }
   }
 
   // Creates `n` objects of `size` in `mem`, filled with non-zero bytes.
@@ -160,7 +160,7 @@ class Rig {
   }
 
   Stats& stats() { return stats_; }
-  MemoryContext& memory() { return *memory_; }
+  MemoryContext& memory() { return runtime_->memory(); }
   BoShrinker& shrinker() { return *shrinker_; }
   SimGpu& gpu() { return *gpu_; }
   std::vector<BoRef> bos;
@@ -168,10 +168,9 @@ class Rig {
  private:
   Rig() = default;
   Stats stats_;
-  std::unique_ptr<MemoryContext> memory_;
-  std::unique_ptr<BackupStore> store_;
-  std::unique_ptr<BoShrinker> shrinker_;
-  std::unique_ptr<SimGpu> gpu_;
+  std::unique_ptr<Runtime> runtime_;
+  SimGpu* gpu_ = nullptr;           // the runtime's
+  BoShrinker* shrinker_ = nullptr;  // the runtime's
 };
 
 // A raw file of the store's kind: an unlinked file in the same directory, or a memfd.

@@ -11,6 +11,7 @@
 // Build against the installed package: see examples/CMakeLists.txt (find_package) or
 //   g++ -std=c++20 sim_gpu_textures.cc $(pkg-config --cflags --libs uttm)
 #include <uttm/buffer_object.h>
+#include <uttm/reservation_guard.h>
 #include <uttm/runtime.h>
 
 #include <cstdint>
@@ -91,9 +92,12 @@ int main() {
         }
       }
       uttm::BufferObject& use = *textures[t];
-      if (auto s = use.Reserve(ctx); !s.ok()) return 1;
-      uttm::Status s = use.Validate(uttm::Placement{uttm::Place{.mem_type = uttm::kMemVram}}, ctx);
-      use.Unreserve();
+      uttm::Status s;
+      {
+        auto reserved = uttm::ReservationGuard::Acquire(use, ctx);
+        if (!reserved.ok()) return 1;
+        s = use.Validate(uttm::Placement{uttm::Place{.mem_type = uttm::kMemVram}}, ctx);
+      }
       if (!s.ok() && s.code() != uttm::Errc::kNoSpace && s.code() != uttm::Errc::kNoMemory &&
           s.code() != uttm::Errc::kBusy) {
         std::fprintf(stderr, "frame %d: validate texture %d: %s\n", frame, t, s.ToString().c_str());

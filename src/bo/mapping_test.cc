@@ -20,6 +20,7 @@
 #include "uttm/fault_injection.h"
 #include "uttm/memfd_store.h"
 #include "uttm/page_vector.h"
+#include "uttm/reservation_guard.h"
 
 namespace uttm {
 namespace {
@@ -180,6 +181,32 @@ TEST_F(MappingTest, MappingsNestAndShareOneAddress) {
   EXPECT_EQ(bo->pin_count(), 1);
   moved.reset();
   EXPECT_EQ(bo->pin_count(), 0);
+}
+
+// The reservation as a scope: held while the guard lives (another try fails), released at its
+// end or by Release, handed over by a move; an adopted reservation is released too.
+TEST_F(MappingTest, AReservationGuardHoldsForItsScope) {
+  BoRef bo = Make(kMemTt);
+  OperationContext ctx;
+  {
+    auto guard = ReservationGuard::Acquire(*bo, ctx);
+    ASSERT_TRUE(guard.ok()) << guard.status().ToString();
+    EXPECT_FALSE(bo->TryReserve());
+    EXPECT_EQ(ReservationGuard::Acquire(*bo, ctx, /*no_wait=*/true).status().code(), Errc::kBusy);
+    ReservationGuard moved = std::move(*guard);
+    EXPECT_FALSE(*guard);
+    EXPECT_TRUE(moved);
+    EXPECT_TRUE(bo->Validate(PlacementOf(kMemSystem), ctx).ok());
+  }
+  ASSERT_TRUE(bo->TryReserve());
+  bo->resv()->AssertHeld();
+  ReservationGuard adopted = ReservationGuard::Adopt(*bo);
+  adopted.Release();
+  EXPECT_FALSE(adopted);
+  EXPECT_TRUE(bo->TryReserve());
+  bo->resv()->AssertHeld();
+  bo->Unreserve();
+  EXPECT_EQ(bo->resource()->mem_type(), kMemSystem);
 }
 
 // The page vector alone, with chunks that are not end to end: the pool hands back a single page

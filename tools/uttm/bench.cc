@@ -15,6 +15,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine.h"
@@ -23,6 +24,7 @@
 #include "uttm/bo_shrink.h"
 #include "uttm/bo_shrinker.h"
 #include "uttm/buffer_object.h"
+#include "uttm/mapping.h"
 #include "uttm/memory_context.h"
 #include "uttm/reclaimer.h"
 #include "uttm/resource_manager.h"
@@ -30,6 +32,7 @@
 #include "uttm/sim_gpu.h"
 #include "uttm/stats.h"
 #include "workload.h"
+#include "zipf.h"
 
 namespace uttm::tool {
 namespace {
@@ -378,6 +381,182 @@ Status BenchDemo(std::uint64_t ops, std::vector<Figure>* out) {
   return Status::Ok();
 }
 
+// The working set over budget (the job uttm exists for): `n` buffers of `size` bytes over a page
+// limit of `limit`, 2 threads (each over its own half of the buffers, in a shuffled order),
+// `accesses` accesses picked by Zipf(0.9); 10 % rewrite the whole buffer with a new version
+// (mapped with discard), the rest map it and check every byte. The same accesses on plain memory
+// with no limit are the baseline; the restore bandwidth (bytes restored over the time of the maps
+// that restored) is compared with a raw pread on the same file system.
+struct WorkingSet {
+  std::size_t n;
+  std::uint64_t size;
+  std::uint64_t limit;
+  std::size_t accesses;
+};
+
+std::uint64_t WsWord(std::size_t buffer, std::uint32_t version, std::uint64_t word) {
+  return ((std::uint64_t{buffer} << 40) ^ (std::uint64_t{version} << 32) ^ word) *
+             0x9E3779B97F4A7C15ull +
+         1;
+}
+
+void WsFill(std::uint64_t* words, std::size_t count, std::size_t buffer, std::uint32_t version) {
+  for (std::size_t k = 0; k < count; ++k) words[k] = WsWord(buffer, version, k);
+}
+
+bool WsCheck(const std::uint64_t* words, std::size_t count, std::size_t buffer,
+             std::uint32_t version) {
+  for (std::size_t k = 0; k < count; ++k) {
+    if (words[k] != WsWord(buffer, version, k)) return false;
+  }
+  return true;
+}
+
+// Runs the accesses of thread `t` of 2; `access(id, rewrite)` does one and returns false on a
+// failure. Latencies in microseconds are appended to `lat`.
+template <typename Access>
+bool WsRun(const WorkingSet& p, int t, std::vector<double>* lat, Access access) {
+  std::vector<std::size_t> mine;
+  for (std::size_t i = static_cast<std::size_t>(t); i < p.n; i += 2) mine.push_back(i);
+  Rng rng(MixKeys(7, static_cast<std::uint64_t>(t)));
+  for (std::size_t i = mine.size(); i > 1; --i) std::swap(mine[i - 1], mine[rng.Below(i)]);
+  ZipfSampler zipf(mine.size(), 0.9);
+  for (std::size_t a = static_cast<std::size_t>(t); a < p.accesses; a += 2) {
+    const std::size_t id = mine[zipf.Sample(rng) - 1];
+    const bool rewrite = rng.Below(100) < 10;
+    const auto t0 = Clock::now();
+    if (!access(id, rewrite)) return false;
+    lat->push_back(Since(t0) * 1e6);
+  }
+  return true;
+}
+
+double Percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[static_cast<std::size_t>(q * static_cast<double>(v.size() - 1))];
+}
+
+template <typename Access>
+bool WsRunBoth(const WorkingSet& p, std::vector<double>* lat, Access access) {
+  std::vector<double> other_lat;
+  bool other_ok = true;
+  std::thread other([&] { other_ok = WsRun(p, 1, &other_lat, access); });
+  const bool ok = WsRun(p, 0, lat, access);
+  other.join();
+  lat->insert(lat->end(), other_lat.begin(), other_lat.end());
+  return ok && other_ok;
+}
+
+Status BenchWorkingSet(const WorkingSet& p, std::vector<Figure>* out) {
+  const std::size_t words = p.size / 8;
+  // uttm: a runtime with the page limit, a private file store, background reclaim on.
+  Stats stats;
+  RuntimeOptions ro;
+  ro.name = "working-set";
+  ro.page_limit = Bytes(p.limit);
+  ro.stats = &stats;
+  ro.detect_pressure = false;
+  UTTM_ASSIGN_OR_RETURN(std::unique_ptr<Runtime> rt, Runtime::Open(ro));
+  SimGpuOptions so;
+  so.vram_size = Bytes(4 << 20);
+  UTTM_ASSIGN_OR_RETURN(SimGpu * gpu, rt->AddSimGpu(so));
+  std::vector<BoRef> bos;
+  std::vector<std::uint32_t> version(p.n, 1);
+  OperationContext ctx;
+  Place system;
+  system.mem_type = kMemSystem;
+  for (std::size_t i = 0; i < p.n; ++i) {
+    UTTM_ASSIGN_OR_RETURN(BoRef bo, BufferObject::Create(gpu->device(), {.size = Bytes(p.size)},
+                                                         Placement{system}, ctx));
+    UTTM_ASSIGN_OR_RETURN(Mapping m, Mapping::Create(bo, kMapWrite | kMapDiscard, ctx));
+    WsFill(reinterpret_cast<std::uint64_t*>(m.data()), words, i, 1);
+    bos.push_back(std::move(bo));
+  }
+  const std::uint64_t read0 = stats.Get(Stat::kStoreBytesRead);
+  const std::uint64_t written0 = stats.Get(Stat::kStoreBytesWritten);
+  Mutex mu;
+  double restore_s = 0;
+  std::uint64_t peak_rss = 0;
+  auto uttm_access = [&](std::size_t id, bool rewrite) {
+    OperationContext c;
+    const auto t0 = Clock::now();
+    Result<Mapping> m = Mapping::Create(bos[id], rewrite ? (kMapWrite | kMapDiscard) : kMapRead, c);
+    if (!m.ok()) return false;
+    const double map_s = Since(t0);
+    auto* w = reinterpret_cast<std::uint64_t*>(m->data());
+    if (rewrite) {
+      WsFill(w, words, id, ++version[id]);
+    } else if (!WsCheck(w, words, id, version[id])) {
+      return false;
+    }
+    const std::uint64_t rss = ReadRssBytes();
+    MutexLock lock(&mu);
+    if (c.pages_restored > 0) restore_s += map_s;
+    peak_rss = std::max(peak_rss, rss);
+    return true;
+  };
+  std::vector<double> lat;
+  const auto t0 = Clock::now();
+  if (!WsRunBoth(p, &lat, uttm_access)) {
+    return Status(Errc::kFault, "working set: an access failed or read wrong bytes");
+  }
+  const double uttm_s = Since(t0);
+  for (std::size_t i = 0; i < p.n; ++i) {  // every buffer verified at the end
+    UTTM_ASSIGN_OR_RETURN(Mapping m, Mapping::Create(bos[i], kMapRead, ctx));
+    if (!WsCheck(reinterpret_cast<const std::uint64_t*>(m.data()), words, i, version[i])) {
+      return Status(Errc::kFault, "working set: the final check of a buffer failed");
+    }
+  }
+  const std::uint64_t restored = stats.Get(Stat::kStoreBytesRead) - read0;
+  const std::uint64_t written = stats.Get(Stat::kStoreBytesWritten) - written0;
+  bos.clear();
+  gpu->Drain();
+  rt.reset();
+
+  // Plain memory, no limit: the same accesses.
+  std::vector<std::vector<std::uint64_t>> plain(p.n, std::vector<std::uint64_t>(words));
+  std::fill(version.begin(), version.end(), 1);
+  for (std::size_t i = 0; i < p.n; ++i) WsFill(plain[i].data(), words, i, 1);
+  auto plain_access = [&](std::size_t id, bool rewrite) {
+    if (rewrite) {
+      WsFill(plain[id].data(), words, id, ++version[id]);
+      return true;
+    }
+    return WsCheck(plain[id].data(), words, id, version[id]);
+  };
+  std::vector<double> plat;
+  const auto p0 = Clock::now();
+  if (!WsRunBoth(p, &plat, plain_access)) {
+    return Status(Errc::kFault, "working set: a plain-memory access read wrong bytes");
+  }
+  const double plain_s = Since(p0);
+  plain.clear();
+
+  double raw_w = 0, raw_r = 0;
+  const std::size_t raw_n = std::min<std::size_t>(p.n, 64);
+  UTTM_RETURN_IF_ERROR(RawWriteRead(false, raw_n, p.size, &raw_w, &raw_r));
+  const double mib = 1 << 20;
+  const double accesses = static_cast<double>(p.accesses);
+  out->push_back({"working set: accesses", "/s", accesses / uttm_s, accesses / plain_s,
+                  "plain memory, no limit", true});
+  if (restore_s > 0) {
+    out->push_back(
+        {"working set: restore", "MiB/s", static_cast<double>(restored) / restore_s / mib,
+         static_cast<double>(raw_n * p.size) / raw_r / mib, "raw pread, fresh pages", true});
+  }
+  out->push_back({"working set: p50 access", "us", Percentile(lat, 0.5), Percentile(plat, 0.5),
+                  "plain memory", false});
+  out->push_back({"working set: p99 access", "us", Percentile(lat, 0.99), Percentile(plat, 0.99),
+                  "plain memory", false});
+  out->push_back({"working set: peak RSS", "MiB", static_cast<double>(peak_rss) / mib,
+                  static_cast<double>(p.limit) / mib, "the page limit", false});
+  out->push_back({"working set: store traffic", "MiB",
+                  static_cast<double>(restored + written) / mib,
+                  accesses * static_cast<double>(p.size) / mib, "bytes accessed", false});
+  return Status::Ok();
+}
+
 }  // namespace
 
 int RunBench(bool quick, int rounds, const std::string& json_path) {
@@ -415,6 +594,12 @@ int RunBench(bool quick, int rounds, const std::string& json_path) {
         [&](auto* out) { return BenchEvict(quick ? (8u << 20) : (64u << 20), out); });
     run(r, "shrinker", [&](auto* out) { return BenchShrinker(total, out); });
     run(r, "demo", [&](auto* out) { return BenchDemo(quick ? 400 : 4000, out); });
+    // The figure: 1024 x 4 MiB (4 GiB) over a 1 GiB page limit, 3000 accesses.
+    run(r, "working set", [&](auto* out) {
+      return BenchWorkingSet(quick ? WorkingSet{32, 1u << 20, 8u << 20, 300}
+                                   : WorkingSet{1024, 4u << 20, std::uint64_t{1} << 30, 3000},
+                             out);
+    });
   }
   const std::vector<Summary> summaries = Summarise(figs);
 

@@ -335,12 +335,15 @@ std::byte* PageVector::PageAddress(std::size_t i) const {
 }
 
 void PageVector::MovePagesHome(std::byte* base, std::size_t pages) {
-  // Each chunk's pages replace the empty mapping MREMAP_DONTUNMAP left at home. Moving a range we
-  // own onto a mapping we own cannot fail short of a kernel bug.
+  // Each chunk's pages replace the empty mapping MREMAP_DONTUNMAP left at home. They leave an
+  // empty mapping behind in the range too (MREMAP_DONTUNMAP again): a hole there could be taken
+  // by another thread's mmap (a thread stack, say) before the caller unmaps the whole range, and
+  // that munmap would then tear down someone else's memory (the fuzzer found exactly this).
+  // Moving a range we own onto a mapping we own cannot fail short of a kernel bug.
   for (std::size_t i = 0; i < pages;) {
     const std::size_t len = std::size_t{1} << OrderOf(slots_[i]);
     void* back = mremap(base + i * kPageSize, len * kPageSize, len * kPageSize,
-                        MREMAP_MAYMOVE | MREMAP_FIXED, PageOf(slots_[i]));
+                        MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, PageOf(slots_[i]));
     UTTM_CHECK(back != MAP_FAILED, "PageVector: cannot move mapped pages back home");
     i += len;
   }

@@ -242,7 +242,10 @@ class UTTM_EXPORT PageVector {
   Status CheckChunks(std::size_t from, std::size_t to) const;
   // Turns a restore in progress into leftover pages (for a backup of a partial vector).
   void CollapseRestore();
-  void DropHandlesAndLeftovers(std::size_t from);
+  // Drops the store handles and frees the leftover pages among `slots` (zeroing them).
+  void DropHandlesAndLeftovers(std::span<std::uintptr_t> slots);
+  // Drops a legacy swapout's store copy and clears kSwapped.
+  void DropSwapHandles();
   Status RestoreChunk(OperationContext& ctx, BackupStore* store);
   Status RestoreChunks(OperationContext& ctx, BackupStore* store);
 

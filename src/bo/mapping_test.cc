@@ -14,6 +14,7 @@
 
 #include "testing/bo_content.h"
 #include "testing/content.h"
+#include "testing/shrinker_device.h"
 #include "testing/test_device.h"
 #include "uttm/bo_shrinker.h"
 #include "uttm/buffer_object.h"
@@ -34,23 +35,7 @@ constexpr std::uint64_t kPages = 300;  // orders 8, 5, 3, 2: several chunks
 
 class MappingTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    MemoryContextOptions mo;
-    mo.stats = &stats_;
-    memory_ = std::make_unique<MemoryContext>(mo);
-    MemfdStoreOptions so;
-    so.stats = &stats_;
-    so.allow_without_swap = true;
-    auto store = NewMemfdStore(so);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
-    dev_ = std::make_unique<TestDevice>(PageCount(256), Bytes(64 << 20), memory_.get(),
-                                        store_.get(), [&](DeviceFuncs* driver) {
-                                          shrinker_ = std::make_unique<BoShrinker>(driver);
-                                          return shrinker_->funcs();
-                                        });
-    ASSERT_TRUE(shrinker_->Attach(dev_->get()).ok());
-  }
+  void SetUp() override { ASSERT_TRUE(rig_.Init(PageCount(256)).ok()); }
   void TearDown() override {
     (*dev_)->FlushDelayedDeletes();
     dev_.reset();
@@ -65,17 +50,14 @@ class MappingTest : public ::testing::Test {
     EXPECT_TRUE(bo.ok()) << bo.status().ToString();
     return bo.ok() ? *bo : BoRef();
   }
-  std::uint64_t Shrink() {
-    ShrinkControl sc;
-    sc.nr_to_scan = 4096;
-    return shrinker_->Scan(sc);
-  }
+  std::uint64_t Shrink() { return rig_.Shrink(); }
 
-  Stats stats_;
-  std::unique_ptr<MemoryContext> memory_;
-  std::unique_ptr<BackupStore> store_;
-  std::unique_ptr<BoShrinker> shrinker_;
-  std::unique_ptr<TestDevice> dev_;
+  testing::ShrinkerDevice rig_;
+  Stats& stats_ = rig_.stats;
+  std::unique_ptr<MemoryContext>& memory_ = rig_.memory;
+  std::unique_ptr<BackupStore>& store_ = rig_.store;
+  std::unique_ptr<BoShrinker>& shrinker_ = rig_.shrinker;
+  std::unique_ptr<TestDevice>& dev_ = rig_.dev;
 };
 
 TEST_F(MappingTest, OneContiguousAddressForTheWholeObjectAndWritesLand) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "testing/bo_content.h"
+#include "testing/shrinker_device.h"
 #include "testing/test_device.h"
 #include "uttm/bo_shrinker.h"
 #include "uttm/bo_swapout.h"
@@ -32,21 +33,7 @@ constexpr std::uint64_t kPages = 16;
 class NothingLostTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    MemoryContextOptions mo;
-    mo.stats = &stats_;
-    memory_ = std::make_unique<MemoryContext>(mo);
-    MemfdStoreOptions so;
-    so.stats = &stats_;
-    so.allow_without_swap = true;
-    auto store = NewMemfdStore(so);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
-    dev_ = std::make_unique<TestDevice>(PageCount(256), Bytes(64 << 20), memory_.get(),
-                                        store_.get(), [&](DeviceFuncs* driver) {
-                                          shrinker_ = std::make_unique<BoShrinker>(driver);
-                                          return shrinker_->funcs();
-                                        });
-    ASSERT_TRUE(shrinker_->Attach(dev_->get()).ok());
+    ASSERT_TRUE(rig_.Init(PageCount(256)).ok());
     dev_->AddArena(testing::kMemMock2, PageCount(64));
   }
 
@@ -77,11 +64,7 @@ class NothingLostTest : public ::testing::Test {
     return s;
   }
 
-  std::uint64_t Shrink() {
-    ShrinkControl sc;
-    sc.nr_to_scan = 4096;
-    return shrinker_->Scan(sc);
-  }
+  std::uint64_t Shrink() { return rig_.Shrink(); }
 
   // Swaps out everything on the device (the watermark path's SwapoutAll); expects `pages`.
   void SwapoutAllExpecting(std::uint64_t pages) {
@@ -91,11 +74,12 @@ class NothingLostTest : public ::testing::Test {
     ASSERT_EQ(*swapped, pages);
   }
 
-  Stats stats_;
-  std::unique_ptr<MemoryContext> memory_;
-  std::unique_ptr<BackupStore> store_;
-  std::unique_ptr<BoShrinker> shrinker_;
-  std::unique_ptr<TestDevice> dev_;
+  testing::ShrinkerDevice rig_;
+  Stats& stats_ = rig_.stats;
+  std::unique_ptr<MemoryContext>& memory_ = rig_.memory;
+  std::unique_ptr<BackupStore>& store_ = rig_.store;
+  std::unique_ptr<BoShrinker>& shrinker_ = rig_.shrinker;
+  std::unique_ptr<TestDevice>& dev_ = rig_.dev;
 };
 
 // The test driver moves TT -> VRAM with BufferObject::MoveMemcpy, as a simple driver would.

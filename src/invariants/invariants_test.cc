@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "testing/shrinker_device.h"
 #include "testing/test_device.h"
 #include "uttm/buffer_object.h"
 #include "uttm/memfd_store.h"
@@ -22,23 +23,7 @@ using testing::TestDevice;
 
 class InvariantsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    MemoryContextOptions mo;
-    mo.stats = &stats_;
-    memory_ = std::make_unique<MemoryContext>(mo);
-    MemfdStoreOptions so;
-    so.stats = &stats_;
-    so.allow_without_swap = true;
-    auto store = NewMemfdStore(so);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
-    dev_ = std::make_unique<TestDevice>(PageCount(64), Bytes(64 << 20), memory_.get(), store_.get(),
-                                        [&](DeviceFuncs* driver) {
-                                          shrinker_ = std::make_unique<BoShrinker>(driver);
-                                          return shrinker_->funcs();
-                                        });
-    ASSERT_TRUE(shrinker_->Attach(dev_->get()).ok());
-  }
+  void SetUp() override { ASSERT_TRUE(rig_.Init(PageCount(64)).ok()); }
 
   void TearDown() override {
     bos_.clear();
@@ -64,11 +49,12 @@ class InvariantsTest : public ::testing::Test {
     return CheckInvariants(*memory_, o);
   }
 
-  Stats stats_;
-  std::unique_ptr<MemoryContext> memory_;
-  std::unique_ptr<BackupStore> store_;
-  std::unique_ptr<BoShrinker> shrinker_;
-  std::unique_ptr<TestDevice> dev_;
+  testing::ShrinkerDevice rig_;
+  Stats& stats_ = rig_.stats;
+  std::unique_ptr<MemoryContext>& memory_ = rig_.memory;
+  std::unique_ptr<BackupStore>& store_ = rig_.store;
+  std::unique_ptr<BoShrinker>& shrinker_ = rig_.shrinker;
+  std::unique_ptr<TestDevice>& dev_ = rig_.dev;
   std::vector<BoRef> bos_;
 };
 

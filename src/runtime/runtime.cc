@@ -49,10 +49,11 @@ std::uint64_t CountResources(ListHead& head) {
 
 std::string MiB(std::uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
 
-// The default page limit: 3/4 of the memory cgroup's limit, else half of MemAvailable.
-Result<std::uint64_t> DefaultPageLimit(std::string* why) {
-  if (auto cg = PressureHeadroom::DetectCgroup(); cg.ok()) {
-    Result<MemorySample> s = (*cg)->source().Sample();
+// The default page limit: 3/4 of the memory cgroup's limit (`cgroup`: null when the process has
+// none), else half of MemAvailable.
+Result<std::uint64_t> DefaultPageLimit(PressureHeadroom* cgroup, std::string* why) {
+  if (cgroup != nullptr) {
+    Result<MemorySample> s = cgroup->source().Sample();
     if (s.ok() && s->has_limit) {
       *why = "3/4 of the memory cgroup's limit of " + MiB(s->limit_bytes);
       return s->limit_bytes / 4 * 3;
@@ -92,10 +93,13 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& options) {
 }
 
 Status Runtime::Build() {
+  // The memory cgroup's limit, if the process has one: the default page limit and the headroom.
+  std::unique_ptr<PressureHeadroom> cgroup;
+  if (auto h = PressureHeadroom::DetectCgroup(); h.ok()) cgroup = std::move(h).value();
   std::uint64_t limit = options_.page_limit.value();
   if (limit == 0) {
     std::string why;
-    UTTM_ASSIGN_OR_RETURN(limit, DefaultPageLimit(&why));
+    UTTM_ASSIGN_OR_RETURN(limit, DefaultPageLimit(cgroup.get(), &why));
     limit = std::max<std::uint64_t>(limit / kPageSize * kPageSize, kPageSize);
     notes_.push_back("page limit " + MiB(limit) + ": " + why);
   } else {
@@ -125,12 +129,10 @@ Status Runtime::Build() {
   UTTM_RETURN_IF_ERROR(RegisterDeviceReclaim(&reclaimer_, nullptr, memory_.get()));
   pool_registered_ = true;
   if (options_.watermark_swapout) InstallWatermarkSwapout(*memory_);
-  if (options_.cgroup_headroom) {
-    if (auto h = PressureHeadroom::DetectCgroup(); h.ok()) {
-      headroom_ = std::move(h).value();
-      memory_->set_headroom(headroom_.get());
-      notes_.push_back("headroom: every charge fits below " + headroom_->Describe());
-    }
+  if (options_.cgroup_headroom && cgroup != nullptr) {
+    headroom_ = std::move(cgroup);
+    memory_->set_headroom(headroom_.get());
+    notes_.push_back("headroom: every charge fits below " + headroom_->Describe());
   }
   if (options_.reclaim_thread) {
     reclaim_thread_ = std::make_unique<ReclaimThread>(&reclaimer_, options_.reclaim_thread_options);

@@ -280,11 +280,8 @@ Status PageVector::Populate(OperationContext& ctx) {
       }
       i = j;
     }
-    swap_store_->Drop(swap_handles_.data(), swap_handles_.size());
     context_->stats().Add(Stat::kPagesSwappedIn, swap_handles_.size());
-    swap_handles_.clear();
-    swap_store_ = nullptr;
-    flags_ &= ~kPageVectorSwapped;
+    DropSwapHandles();
   }
   flags_ |= kPageVectorPopulated;
   resident_pages_ = slots_.size();
@@ -538,7 +535,7 @@ Result<PageCount> PageVector::Backup(const BackupOptions& options, BackupStore* 
     if (was_populated) {
       FreePages(0, n, /*bypass_pool=*/true);
     } else {
-      DropHandlesAndLeftovers(0);
+      DropHandlesAndLeftovers(slots_);
     }
     flags_ = (flags_ & ~kPageVectorPopulated) | kPageVectorBackedUp;
     SettleBackedUp();
@@ -717,7 +714,7 @@ Status PageVector::RestoreChunks(OperationContext& ctx, BackupStore* store) {
   return Status::Ok();
 }
 
-void PageVector::DropHandlesAndLeftovers(std::size_t from) {
+void PageVector::DropHandlesAndLeftovers(std::span<std::uintptr_t> slots) {
   // Handles in runs of kMaxRun, leftover pages in runs of adjacent addresses: no heap.
   std::array<BackupHandle, kMaxRun> handles;
   std::size_t nh = 0;
@@ -729,8 +726,7 @@ void PageVector::DropHandlesAndLeftovers(std::size_t from) {
   };
   std::byte* run = nullptr;
   std::size_t run_pages = 0;
-  for (std::size_t i = from; i < slots_.size(); ++i) {
-    const std::uintptr_t v = slots_[i];
+  for (std::uintptr_t& v : slots) {
     if (IsHandle(v)) {
       if (nh == kMaxRun) drop();
       handles[nh++] = DecodeHandle(v);
@@ -744,7 +740,7 @@ void PageVector::DropHandlesAndLeftovers(std::size_t from) {
         run_pages = 1;
       }
     }
-    slots_[i] = 0;
+    v = 0;
   }
   drop();
   if (run_pages > 0) context_->provider().FreeRange(run, run_pages);
@@ -780,14 +776,8 @@ Status PageVector::PopulateDiscarding(OperationContext& ctx) {
     return s;
   }
   // In: drop the old contents (store copies and leftover pages) and their charge.
-  std::swap(slots_, old_slots);
-  DropHandlesAndLeftovers(0);
-  std::swap(slots_, old_slots);
-  if (swapped) {
-    swap_store_->Drop(swap_handles_.data(), swap_handles_.size());
-    swap_handles_.clear();
-    swap_store_ = nullptr;
-  }
+  DropHandlesAndLeftovers(old_slots);
+  if (swapped) DropSwapHandles();
   context_->Uncharge(PageCount(old_charged), dma32_);
   flags_ = (flags_ & ~(kPageVectorBackedUp | kPageVectorPartial | kPageVectorSwapped)) |
            kPageVectorPopulated;
@@ -795,13 +785,16 @@ Status PageVector::PopulateDiscarding(OperationContext& ctx) {
   return Status::Ok();
 }
 
+void PageVector::DropSwapHandles() {
+  swap_store_->Drop(swap_handles_.data(), swap_handles_.size());
+  swap_handles_.clear();
+  swap_store_ = nullptr;
+  flags_ &= ~kPageVectorSwapped;
+}
+
 void PageVector::DiscardBackup() {
-  if ((flags_ & kPageVectorSwapped) != 0) {
-    // A whole-vector swapout holds no pages: its store copy is all there is to drop.
-    swap_store_->Drop(swap_handles_.data(), swap_handles_.size());
-    swap_handles_.clear();
-    flags_ &= ~kPageVectorSwapped;
-  }
+  // A whole-vector swapout holds no pages: its store copy is all there is to drop.
+  if ((flags_ & kPageVectorSwapped) != 0) DropSwapHandles();
   if (!is_backed_up()) return;
   // Committed fresh pages of a restore in progress, then the in-flight chunk.
   FreePages(0, restored_, /*bypass_pool=*/false);
@@ -809,7 +802,7 @@ void PageVector::DiscardBackup() {
     context_->pool().Give(std::span<const PageChunk>(&inflight_, 1), inflight_caching_);
     inflight_ = PageChunk{};
   }
-  DropHandlesAndLeftovers(restored_);
+  DropHandlesAndLeftovers(std::span<std::uintptr_t>(slots_).subspan(restored_));
   std::fill(slots_.begin(), slots_.end(), 0);
   restored_ = 0;
   inflight_done_ = 0;

@@ -32,6 +32,7 @@
 #include "uttm/file_store.h"
 #include "uttm/memory_context.h"
 #include "uttm/mutex.h"
+#include "uttm/pressure_headroom.h"
 #include "uttm/pressure_source.h"
 #include "uttm/reclaim_thread.h"
 #include "uttm/reclaimer.h"
@@ -288,25 +289,20 @@ Placement Engine::PlacementOf(const BufferClass& c) const {
 
 void Engine::WarnIfTheStoreCannotRelieveTheCgroup() {
   if (w_.limits.store.kind != StoreSpec::Kind::kMemfd) return;
-  std::unique_ptr<PressureSource> cgroup;
-  if (auto v2 = CgroupV2Source::Detect(); v2.ok()) {
-    cgroup = std::move(v2).value();
-  } else if (auto v1 = CgroupV1Source::Detect(); v1.ok()) {
-    cgroup = std::move(v1).value();
-  }
-  if (cgroup == nullptr) return;
-  Result<MemorySample> sample = cgroup->Sample();
   struct sysinfo si {};
-  const bool no_swap = sysinfo(&si) == 0 && si.totalswap == 0;
-  if (no_swap && sample.ok() && sample->has_limit) {
-    // The memfd's pages are shmem charged to this cgroup and, without swap, never leave it:
-    // backing up moves memory within the cgroup, it cannot relieve the limit.
-    std::fprintf(stderr,
-                 "uttm: warning: the memfd store cannot relieve the memory cgroup limit of %s "
-                 "(this machine has no swap: backed-up pages stay in the cgroup); use --store "
-                 "file to back up to disk\n",
-                 FormatSize(sample->limit_bytes).c_str());
-  }
+  if (sysinfo(&si) != 0 || si.totalswap != 0) return;
+  // DetectCgroup finds a cgroup only when it has a limit.
+  Result<std::unique_ptr<PressureHeadroom>> cgroup = PressureHeadroom::DetectCgroup();
+  if (!cgroup.ok()) return;
+  Result<MemorySample> sample = (*cgroup)->source().Sample();
+  if (!sample.ok()) return;
+  // The memfd's pages are shmem charged to this cgroup and, without swap, never leave it:
+  // backing up moves memory within the cgroup, it cannot relieve the limit.
+  std::fprintf(stderr,
+               "uttm: warning: the memfd store cannot relieve the memory cgroup limit of %s "
+               "(this machine has no swap: backed-up pages stay in the cgroup); use --store "
+               "file to back up to disk\n",
+               FormatSize(sample->limit_bytes).c_str());
 }
 
 Status Engine::Setup() {

@@ -120,8 +120,10 @@ void BufferObject::Release() {
   }
   // Busy or contended: keep it as a zombie until the delayed-delete worker (or a walk) can clean
   // it up. It stays on the LRU so reclaim sees it.
+  // While the count is zero no walker can take the object (GetUnlessZero fails), so its state
+  // is changed here without the reservation; the zombie is published by the store of its queue
+  // reference, after which a walker may lock it and clean it up.
   deleted_.store(true, std::memory_order_release);
-  refs_.store(1, std::memory_order_release);
   const bool was_pinned = pin_count_ > 0;
   {
     MutexLock lock(device_->lru().lock());
@@ -133,6 +135,7 @@ void BufferObject::Release() {
     }
   }
   if (was_pinned && resource_) device_->funcs().PinNotify(*this);
+  refs_.store(1, std::memory_order_release);
   device_->QueueDelayedDelete(this);
 }
 

@@ -96,6 +96,7 @@ int main() {
       {
         auto reserved = uttm::ReservationGuard::Acquire(use, ctx);
         if (!reserved.ok()) return 1;
+        use.resv()->AssertHeld();  // for clang's -Wthread-safety: the guard holds it
         s = use.Validate(uttm::Placement{uttm::Place{.mem_type = uttm::kMemVram}}, ctx);
       }
       if (!s.ok() && s.code() != uttm::Errc::kNoSpace && s.code() != uttm::Errc::kNoMemory &&

@@ -29,6 +29,7 @@ class CpuDriver final : public uttm::DeviceFuncs {
   }
   uttm::Status Move(uttm::BufferObject& bo, bool, uttm::OperationContext&,
                     std::unique_ptr<uttm::Resource>& new_res, uttm::Place*) override {
+    bo.resv()->AssertHeld();  // Move runs under the object's reservation
     bo.MoveNull(std::move(new_res));
     return uttm::Status::Ok();
   }

@@ -20,9 +20,11 @@
 // move (a multihop counts every hop).
 //
 // Locking: the placement state (resource, tt, pin count, priority, deleted) is protected by the
-// reservation. Methods marked REQUIRES(reserved) need it held by the caller (Reserve /
-// Unreserve, or an ExecContext). The LRU lock is taken internally and never held across waits.
-// References (Get/Put, BoRef) are atomic and may be taken from any thread.
+// reservation. Methods annotated UTTM_REQUIRES(resv()) need it held by the caller (Reserve /
+// Unreserve, a ReservationGuard, or an ExecContext); clang's -Wthread-safety checks it. The
+// analysis cannot see a Status-returning Reserve succeed: call resv()->AssertHeld() after it
+// (TryReserve is a plain try-acquire). The LRU lock is taken internally and never held across
+// waits. References (Get/Put, BoRef) are atomic and may be taken from any thread.
 #ifndef UTTM_BUFFER_OBJECT_H_
 #define UTTM_BUFFER_OBJECT_H_
 
@@ -49,6 +51,9 @@
 namespace uttm {
 
 class BoRef;
+namespace internal {
+class BoInternal;
+}  // namespace internal
 
 // Purgeability advice (i915/msm madvise): kDontNeed objects are purged (contents dropped) before
 // any other object is backed up. kPurged is sticky: the contents were dropped, the object reads
@@ -103,28 +108,28 @@ class UTTM_EXPORT BufferObject {
   Status Reserve(const OperationContext& ctx, WwAcquireContext* ticket = nullptr,
                  bool no_wait = false);
   Status ReserveSlowpath(const OperationContext& ctx, WwAcquireContext* ticket);
-  bool TryReserve();
-  // Marks the object most recently used (LRU tail) and unlocks. REQUIRES(reserved).
-  void Unreserve();
+  bool TryReserve() UTTM_TRY_ACQUIRE(true, resv());
+  // Marks the object most recently used (LRU tail) and unlocks.
+  void Unreserve() UTTM_RELEASE(resv());
   Reservation* resv() const { return resv_; }
 
-  // --- Placement (REQUIRES(reserved)) ---
+  // --- Placement (all but WaitIdle need the reservation) ---
   // ttm_bo_validate: OK if the resource already fits `placement`, else moves the object to the
   // first place with room (evicting others). An empty placement guts the object (its memory and
   // contents go, ttm_bo_pipeline_gutting). Errors: kInvalid for a pinned object that would have
   // to move or be gutted (upstream lets a driver gut a pinned object; here its contents are
   // kept), kNoMemory when no place has room, the move's error (object unchanged).
-  Status Validate(const Placement& placement, OperationContext& ctx);
+  Status Validate(const Placement& placement, OperationContext& ctx) UTTM_REQUIRES(resv());
   // Pinned objects never move or get evicted; their resource sits on the unevictable list.
-  void Pin();
-  void Unpin();
+  void Pin() UTTM_REQUIRES(resv());
+  void Unpin() UTTM_REQUIRES(resv());
   // Gives the page vector its pages (restoring a backed-up one); keeps LRU lists right.
-  Status Populate(OperationContext& ctx);
+  Status Populate(OperationContext& ctx) UTTM_REQUIRES(resv());
   // Waits for every fence (ttm_bo_wait_ctx): kBusy with no_wait_gpu, kInterrupted.
   Status WaitIdle(const OperationContext& ctx);
-  void SetPriority(unsigned priority);
+  void SetPriority(unsigned priority) UTTM_REQUIRES(resv());
   // Joins (or with null leaves) a bulk move. The group must share one reservation.
-  void SetBulkMove(LruBulkMove* bulk);
+  void SetBulkMove(LruBulkMove* bulk) UTTM_REQUIRES(resv());
 
   // --- Purgeable memory (reserves internally) ---
   // Sets the advice (kWillNeed or kDontNeed) and returns `retained`: false once the object was
@@ -133,8 +138,6 @@ class UTTM_EXPORT BufferObject {
   Result<bool> Madvise(Madvice advice, const OperationContext& ctx);
   // Current advice (read under the reservation, or racily for reports).
   Madvice madvice() const { return madv_; }
-  // Internal (reclaim): records that a purge dropped the contents. REQUIRES(reserved).
-  void MarkPurged();
 
   // --- CPU access: reserves internally, populates or restores first, waits for the device ---
   // An object without a resource (created with an empty placement, or gutted) is given a SYSTEM
@@ -143,20 +146,20 @@ class UTTM_EXPORT BufferObject {
   Status Read(std::uint64_t offset, std::span<std::byte> out, OperationContext& ctx);
   Status Write(std::uint64_t offset, std::span<const std::byte> data, OperationContext& ctx);
 
-  // --- Move helpers for DeviceFuncs::Move (REQUIRES(reserved)) ---
+  // --- Move helpers for DeviceFuncs::Move (the reservation held) ---
   // The new placement needs no copy (e.g. SYSTEM <-> TT of the same pages): switch resources.
-  void MoveNull(std::unique_ptr<Resource> new_res);
+  void MoveNull(std::unique_ptr<Resource> new_res) UTTM_REQUIRES(resv());
   // Copies the contents with the CPU (page vector or AccessMemory on either side), then switches.
   // A swapped-out or backed-up source page vector is restored first (and its store copy dropped).
   // On failure `new_res` is freed and the object keeps its old placement and contents.
-  Status MoveMemcpy(OperationContext& ctx, std::unique_ptr<Resource> new_res);
+  Status MoveMemcpy(OperationContext& ctx, std::unique_ptr<Resource> new_res) UTTM_REQUIRES(resv());
   // The move was queued on the device and completes with `fence` (ttm_bo_move_accel_cleanup):
   // not an eviction → the old resource goes to a ghost that waits for the fence; an eviction
   // from device memory with `pipeline` → the manager remembers the fence and the old resource is
   // freed at once (later allocations from it wait for the fence); otherwise waits, then frees.
   // On failure `new_res` is freed.
   Status MoveAccelCleanup(FenceRef fence, bool evict, bool pipeline,
-                          std::unique_ptr<Resource> new_res);
+                          std::unique_ptr<Resource> new_res) UTTM_REQUIRES(resv());
 
   // --- State (read under the reservation, or racily for reports) ---
   Device& device() const { return *device_; }
@@ -173,59 +176,66 @@ class UTTM_EXPORT BufferObject {
   LruBulkMove* bulk_move() const { return bulk_move_; }
   Caching caching() const { return caching_; }
 
-  // Internal to the core (eviction, reclaim): run the zombie cleanup now. REQUIRES(reserved).
-  void CleanupMemtypeUse();
-  // Internal: evict to the driver's evict placement (ttm_bo_evict). REQUIRES(reserved).
-  Status Evict(OperationContext& ctx);
-  // Internal: drop the backing store, keeping an empty zeroed page vector (purge / gutting).
-  Status PipelineGutting();
-  // Internal: recompute whether the current resource is unevictable (pinned, or its page vector
-  // swapped or backed up) and fix its LRU list. REQUIRES(reserved).
-  void UpdateLruState();
-  // Internal: whether the current resource belongs on the unevictable list: pinned, or nothing
-  // left to reclaim (swapped out, or backed up holding no page).
-  bool WantsUnevictable() const;
-  // Internal: is `res` compatible with `placement` (ttm_resource_compatible)?
-  bool ResourceCompatible(const Resource& res, const Placement& placement, bool evicting) const;
-
  private:
   friend class Device;
   friend class BoRef;
   friend class Mapping;
+  friend class internal::BoInternal;
+
+  // --- The core's own operations (eviction, reclaim; see src/bo/bo_internal.h) ---
+  // Runs the zombie cleanup now: the resource and the page vector go.
+  void CleanupMemtypeUse() UTTM_REQUIRES(resv());
+  // Evicts to the driver's evict placement (ttm_bo_evict).
+  Status Evict(OperationContext& ctx) UTTM_REQUIRES(resv());
+  // Drops the backing store, keeping an empty zeroed page vector (purge / gutting).
+  Status PipelineGutting() UTTM_REQUIRES(resv());
+  // Recomputes whether the current resource is unevictable (pinned, or its page vector swapped
+  // or backed up) and fixes its LRU list.
+  void UpdateLruState() UTTM_REQUIRES(resv());
+  // Whether the current resource belongs on the unevictable list: pinned, or nothing left to
+  // reclaim (swapped out, or backed up holding no page).
+  bool WantsUnevictable() const;
+  // Is `res` compatible with `placement` (ttm_resource_compatible)?
+  bool ResourceCompatible(const Resource& res, const Placement& placement, bool evicting) const;
+  // Records that a purge dropped the contents.
+  void MarkPurged() UTTM_REQUIRES(resv());
+
   // The CPU mapping (mapping.h). REQUIRES(reserved).
-  Result<std::byte*> MapLocked(unsigned flags, OperationContext& ctx);
-  Result<std::byte*> MapPinned(unsigned flags, OperationContext& ctx);
-  void UnmapLocked();
+  Result<std::byte*> MapLocked(unsigned flags, OperationContext& ctx) UTTM_REQUIRES(resv());
+  Result<std::byte*> MapPinned(unsigned flags, OperationContext& ctx) UTTM_REQUIRES(resv());
+  void UnmapLocked() UTTM_REQUIRES(resv());
   BufferObject(Device* device, const BoOptions& options);
   ~BufferObject();
 
   // Page-vector flags for this object (EXTERNAL for imported objects, ZERO_ALLOC when asked).
   std::uint32_t TtFlags(bool zero_alloc) const;
-  Status CreateTt(bool zero_alloc);
+  Status CreateTt(bool zero_alloc) UTTM_REQUIRES(resv());
   // Drops whatever the page vector holds (pages, a backup), telling the driver.
-  void ReleaseTtPages();
+  void ReleaseTtPages() UTTM_REQUIRES(resv());
   // ReleaseTtPages, then drops the page vector.
-  void DestroyTt();
+  void DestroyTt() UTTM_REQUIRES(resv());
   // Gives an object without a resource a SYSTEM one.
-  Status AssignSystemResource();
+  Status AssignSystemResource() UTTM_REQUIRES(resv());
   // MoveMemcpy / MoveAccelCleanup; they leave `new_res` to the caller on failure.
-  Status CopyMove(OperationContext& ctx, std::unique_ptr<Resource>& new_res);
-  Status AccelCleanup(FenceRef fence, bool evict, bool pipeline,
-                      std::unique_ptr<Resource>& new_res);
+  Status CopyMove(OperationContext& ctx, std::unique_ptr<Resource>& new_res) UTTM_REQUIRES(resv());
+  Status AccelCleanup(FenceRef fence, bool evict, bool pipeline, std::unique_ptr<Resource>& new_res)
+      UTTM_REQUIRES(resv());
   Result<std::unique_ptr<Resource>> AllocResource(const Placement& placement, OperationContext& ctx,
-                                                  bool force_space);
+                                                  bool force_space) UTTM_REQUIRES(resv());
   Result<std::unique_ptr<Resource>> ResourceAlloc(const Place& place);
   void ResourceFree(std::unique_ptr<Resource> res);
-  Status AddMoveFence(ResourceManager* man, const OperationContext& ctx);
+  Status AddMoveFence(ResourceManager* man, const OperationContext& ctx) UTTM_REQUIRES(resv());
   Status EvictAlloc(ResourceManager* man, const Place& place, OperationContext& ctx,
-                    std::unique_ptr<Resource>* out);
+                    std::unique_ptr<Resource>* out) UTTM_REQUIRES(resv());
   Status HandleMoveMem(std::unique_ptr<Resource>& new_res, bool evict, OperationContext& ctx,
-                       Place* hop);
-  Status MoveWithHops(std::unique_ptr<Resource> new_res, bool evict, OperationContext& ctx);
-  Status BounceTempBuffer(const Place& hop, OperationContext& ctx);
-  Result<std::unique_ptr<Resource>> MemSpace(const Placement& placement, OperationContext& ctx);
-  void AssignResource(std::unique_ptr<Resource> res);
-  Status TransferToGhost();
+                       Place* hop) UTTM_REQUIRES(resv());
+  Status MoveWithHops(std::unique_ptr<Resource> new_res, bool evict, OperationContext& ctx)
+      UTTM_REQUIRES(resv());
+  Status BounceTempBuffer(const Place& hop, OperationContext& ctx) UTTM_REQUIRES(resv());
+  Result<std::unique_ptr<Resource>> MemSpace(const Placement& placement, OperationContext& ctx)
+      UTTM_REQUIRES(resv());
+  void AssignResource(std::unique_ptr<Resource> res) UTTM_REQUIRES(resv());
+  Status TransferToGhost() UTTM_REQUIRES(resv());
   Status Access(std::uint64_t offset, std::byte* buf, std::size_t len, bool write,
                 OperationContext& ctx);
   void Release();

@@ -5,7 +5,8 @@
 // A driver (the simulated GPU, a test driver, later a CUDA backend) implements this small class.
 // The core calls it with the buffer object's reservation held. Callbacks must not take the
 // device LRU lock themselves; they may call the BufferObject move helpers (MoveNull,
-// MoveMemcpy, MoveAccelCleanup) that do.
+// MoveMemcpy, MoveAccelCleanup) that do. Those helpers are annotated UTTM_REQUIRES(resv()); a
+// callback tells clang's analysis that the reservation is held with bo.resv()->AssertHeld().
 //
 //   TtCreate     make the page vector for a buffer object (default: a cached PageVector of the
 //                object's size in the device's MemoryContext, with the given flags).

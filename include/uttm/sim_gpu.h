@@ -120,10 +120,10 @@ class UTTM_EXPORT SimGpu : public DeviceFuncs {
   FenceRef Queue(std::function<void()> run);
   void EngineLoop();
   Status CopyMove(BufferObject& bo, bool evict, OperationContext& ctx,
-                  std::unique_ptr<Resource>& new_res);
+                  std::unique_ptr<Resource>& new_res) UTTM_REQUIRES(bo.resv());
   // Waits for a queued copy unless moves are pipelined, then hands `new_res` to the object.
   Status FinishCopy(BufferObject& bo, bool evict, OperationContext& ctx, FenceRef fence,
-                    std::unique_ptr<Resource>& new_res);
+                    std::unique_ptr<Resource>& new_res) UTTM_REQUIRES(bo.resv());
 
   const SimGpuOptions options_;
   std::byte* vram_base_ = nullptr;

@@ -55,15 +55,15 @@ Result<BoRef> BufferObject::CreateReserved(Device* device, const BoOptions& opti
   }
   BoRef bo = BoRef::Adopt(new BufferObject(device, options));
   if (options.resv == nullptr) {
-    bool locked = bo->resv_->TryLock();
+    bool locked = bo->resv()->TryLock();
     UTTM_CHECK(locked, "a fresh reservation must be free");
   } else if (!options.resv->IsLocked()) {
     return Status(Errc::kInvalid, "a shared reservation must be held by the caller");
   }
-  Status s = bo->resv_->ReserveFences(1);
+  Status s = bo->resv()->ReserveFences(1);
   if (s.ok()) s = bo->Validate(placement, ctx);
   if (!s.ok()) {
-    if (options.resv == nullptr) bo->resv_->Unlock();
+    if (options.resv == nullptr) bo->resv()->Unlock();
     return s;  // dropping `bo` releases it
   }
   return bo;
@@ -72,7 +72,10 @@ Result<BoRef> BufferObject::CreateReserved(Device* device, const BoOptions& opti
 Result<BoRef> BufferObject::Create(Device* device, const BoOptions& options,
                                    const Placement& placement, OperationContext& ctx) {
   UTTM_ASSIGN_OR_RETURN(BoRef bo, CreateReserved(device, options, placement, ctx));
-  if (options.resv == nullptr) bo->Unreserve();
+  if (options.resv == nullptr) {
+    bo->resv()->AssertHeld();
+    bo->Unreserve();
+  }
   return bo;
 }
 
@@ -111,10 +114,10 @@ void BufferObject::Release() {
     MutexLock lock(device_->lru().lock());
     resv_ = own_resv_.get();
   }
-  bool idle = resv_->TestSignaled(ResvUsage::kBookkeep);
-  if (idle && type_ != BoType::kSg && resv_->TryLock()) {
+  bool idle = resv()->TestSignaled(ResvUsage::kBookkeep);
+  if (idle && type_ != BoType::kSg && resv()->TryLock()) {
     CleanupMemtypeUse();
-    resv_->Unlock();
+    resv()->Unlock();
     Destroy();
     return;
   }
@@ -139,12 +142,14 @@ void BufferObject::Release() {
   device_->QueueDelayedDelete(this);
 }
 
-void BufferObject::Destroy() {
+// No reference is left, so nobody else can reach the object: its cleanup needs no reservation
+// (it is try-locked only so that the driver callbacks see it held when it is free).
+void BufferObject::Destroy() UTTM_NO_THREAD_SAFETY_ANALYSIS {
   // Whatever is left (a zombie cleaned by the worker has nothing) goes now.
   if (resource_ || tt_) {
-    bool locked = resv_->TryLock();
+    bool locked = resv()->TryLock();
     CleanupMemtypeUse();
-    if (locked) resv_->Unlock();
+    if (locked) resv()->Unlock();
   }
   BufferObject* parent = ghost_parent_;
   delete this;
@@ -170,22 +175,22 @@ Status BufferObject::Reserve(const OperationContext& ctx, WwAcquireContext* tick
   opts.interruptible = ctx.interruptible;
   opts.no_wait = no_wait;
   opts.stop = ctx.stop;
-  return resv_->Reserve(ticket, opts);
+  return resv()->Reserve(ticket, opts);
 }
 
 Status BufferObject::ReserveSlowpath(const OperationContext& ctx, WwAcquireContext* ticket) {
-  return resv_->LockSlow(ticket, ctx);
+  return resv()->LockSlow(ticket, ctx);
 }
 
-bool BufferObject::TryReserve() { return resv_->TryLock(); }
+bool BufferObject::TryReserve() { return resv()->TryLock(); }
 
 void BufferObject::Unreserve() {
   {
     MutexLock lock(device_->lru().lock());
     if (resource_) device_->lru().MoveToTail(resource_.get());
   }
-  resv_->AssertHeld();
-  resv_->Unlock();
+  resv()->AssertHeld();
+  resv()->Unlock();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -247,12 +252,12 @@ bool BufferObject::ResourceCompatible(const Resource& res, const Placement& plac
 }
 
 Status BufferObject::AddMoveFence(ResourceManager* man, const OperationContext& ctx) {
-  resv_->AssertHeld();
+  resv()->AssertHeld();
   FenceRef fence = man->move_fence();
   if (!fence || fence->IsSignaled()) return Status();
   if (ctx.no_wait_gpu) return Status(Errc::kBusy, "memory type has a pipelined move pending");
-  UTTM_RETURN_IF_ERROR(resv_->ReserveFences(1));
-  return resv_->AddFence(std::move(fence), ResvUsage::kKernel);
+  UTTM_RETURN_IF_ERROR(resv()->ReserveFences(1));
+  return resv()->AddFence(std::move(fence), ResvUsage::kKernel);
 }
 
 Result<std::unique_ptr<Resource>> BufferObject::AllocResource(const Placement& placement,
@@ -301,9 +306,10 @@ Result<std::unique_ptr<Resource>> BufferObject::MemSpace(const Placement& placem
 
 Status BufferObject::EvictAlloc(ResourceManager* man, const Place& place, OperationContext& ctx,
                                 std::unique_ptr<Resource>* out) {
-  WwAcquireContext* ticket = const_cast<WwAcquireContext*>(resv_->LockingTicket());
+  WwAcquireContext* ticket = const_cast<WwAcquireContext*>(resv()->LockingTicket());
   std::int64_t evicted = 0;
   auto evict_one = [&](BufferObject& victim, OperationContext& wctx) -> Result<std::int64_t> {
+    victim.resv()->AssertHeld();  // the walk hands over reserved victims
     if (victim.pin_count() > 0 || victim.resource() == nullptr) return std::int64_t{0};
     // Asked of zombies and ghosts too (ttm_bo_evict_cb): one outside the wanted range is not
     // worth waiting for.
@@ -413,8 +419,8 @@ Status BufferObject::HandleMoveMem(std::unique_ptr<Resource>& new_res, bool evic
     UTTM_RETURN_IF_ERROR(CreateTt(old_use_tt));
     if (new_res->mem_type() != kMemSystem) UTTM_RETURN_IF_ERROR(Populate(ctx));
   }
-  resv_->AssertHeld();
-  UTTM_RETURN_IF_ERROR(resv_->ReserveFences(1));
+  resv()->AssertHeld();
+  UTTM_RETURN_IF_ERROR(resv()->ReserveFences(1));
   Status s = device_->funcs().Move(*this, evict, ctx, new_res, hop);
   if (!s.ok()) {
     // The object stays in device memory: the page vector made for the move holds nothing of
@@ -553,9 +559,9 @@ Status BufferObject::MoveAccelCleanup(FenceRef fence, bool evict, bool pipeline,
 
 Status BufferObject::AccelCleanup(FenceRef fence, bool evict, bool pipeline,
                                   std::unique_ptr<Resource>& new_res) {
-  resv_->AssertHeld();
-  UTTM_RETURN_IF_ERROR(resv_->ReserveFences(1));
-  UTTM_RETURN_IF_ERROR(resv_->AddFence(fence, ResvUsage::kKernel));
+  resv()->AssertHeld();
+  UTTM_RETURN_IF_ERROR(resv()->ReserveFences(1));
+  UTTM_RETURN_IF_ERROR(resv()->AddFence(fence, ResvUsage::kKernel));
   bool old_tt = !resource_ || resource_->manager()->use_tt();
   if (!evict) {
     if (resource_) {
@@ -593,9 +599,9 @@ Status BufferObject::TransferToGhost() {
   ghost->ghost_ = true;
   Get();
   ghost->ghost_parent_ = this;
-  bool locked = ghost->resv_->TryLock();
+  bool locked = ghost->resv()->TryLock();
   UTTM_CHECK(locked, "a fresh ghost reservation must be free");
-  ghost->resv_->CopyFences(*resv_);
+  ghost->resv()->CopyFences(*resv_);
   ghost->resource_ = std::move(resource_);
   ghost->tt_ = std::move(tt_);
   {
@@ -608,15 +614,15 @@ Status BufferObject::TransferToGhost() {
       device_->lru().MoveToTail(ghost->resource_.get());
     }
   }
-  ghost->resv_->AssertHeld();
-  ghost->resv_->Unlock();
+  ghost->resv()->AssertHeld();
+  ghost->resv()->Unlock();
   ghost->Put();  // busy until the fence signals: becomes a zombie cleaned up later
   return Status();
 }
 
 Status BufferObject::PipelineGutting() {
   if (!resource_ && tt_ && !tt_->is_populated()) return Status();
-  bool idle = resv_->TestSignaled(ResvUsage::kBookkeep);
+  bool idle = resv()->TestSignaled(ResvUsage::kBookkeep);
   if (idle) {
     if (!tt_) {
       UTTM_RETURN_IF_ERROR(CreateTt(true));
@@ -668,13 +674,13 @@ Result<bool> BufferObject::Madvise(Madvice advice, const OperationContext& ctx) 
     return Status(Errc::kInvalid, "Madvise: advice must be kWillNeed or kDontNeed");
   }
   UTTM_RETURN_IF_ERROR(Reserve(ctx));
-  resv_->AssertHeld();
+  resv()->AssertHeld();
   const bool retained = madv_ != Madvice::kPurged;
   if (retained && madv_ != advice) {
     madv_ = advice;
     device_->funcs().MadviseNotify(*this);
   }
-  resv_->Unlock();
+  resv()->Unlock();
   return retained;
 }
 
@@ -685,9 +691,9 @@ void BufferObject::MarkPurged() {
 }
 
 Status BufferObject::WaitIdle(const OperationContext& ctx) {
-  if (resv_->TestSignaled(ResvUsage::kBookkeep)) return Status();
+  if (resv()->TestSignaled(ResvUsage::kBookkeep)) return Status();
   if (ctx.no_wait_gpu) return Status(Errc::kBusy, "buffer object is busy");
-  Status s = resv_->Wait(ResvUsage::kBookkeep, ctx, kMoveWaitTimeout);
+  Status s = resv()->Wait(ResvUsage::kBookkeep, ctx, kMoveWaitTimeout);
   if (s.code() == Errc::kTimedOut) return Status(Errc::kBusy, "buffer object stayed busy");
   return s;
 }
@@ -715,7 +721,7 @@ Status BufferObject::Access(std::uint64_t offset, std::byte* buf, std::size_t le
     return Status(Errc::kInvalid, "access beyond the end of the buffer object");
   }
   UTTM_RETURN_IF_ERROR(Reserve(ctx));
-  resv_->AssertHeld();
+  resv()->AssertHeld();
   Status s = WaitIdle(ctx);
   if (s.ok()) {
     if (!resource_ || resource_->manager()->use_tt()) {

@@ -97,6 +97,7 @@ class AccelDriver : public TestDriver {
       // the object carries), so no CPU wait here. The copies of this test's engine are done by
       // the time Move returns, so the CPU stands in for it.
       std::memset(dst, 0, bo.size().value());
+      bo.resv()->AssertHeld();
       bo.MoveNull(std::move(new_res));
       return Status();
     }
@@ -104,6 +105,7 @@ class AccelDriver : public TestDriver {
       return TestDriver::Move(bo, evict, ctx, new_res, hop);
     }
     std::memcpy(dst, src, bo.size().value());
+    bo.resv()->AssertHeld();
     return bo.MoveAccelCleanup(fence, evict, pipeline, std::move(new_res));
   }
 };
@@ -120,11 +122,13 @@ class LruWalkTest : public ::testing::Test {
   void Pin(BufferObject& bo, bool pin) {
     OperationContext ctx;
     ASSERT_TRUE(bo.Reserve(ctx).ok());
+    bo.resv()->AssertHeld();
     pin ? bo.Pin() : bo.Unpin();
     bo.Unreserve();
   }
   Status ValidateLocked(BufferObject& bo, const Placement& p, OperationContext& ctx) {
     UTTM_RETURN_IF_ERROR(bo.Reserve(ctx));
+    bo.resv()->AssertHeld();
     Status s = bo.Validate(p, ctx);
     bo.Unreserve();
     return s;
@@ -185,6 +189,7 @@ TEST_F(LruWalkTest, CursorYieldsLockedReferencedOldestFirstPriorityZeroFirst) {
   // Using b marks it most recently used: it moves behind c.
   OperationContext ctx;
   ASSERT_TRUE(b->Reserve(ctx).ok());
+  b->resv()->AssertHeld();
   b->Unreserve();
   EXPECT_EQ(Walk(kMemVram), (std::vector<BufferObject*>{c.get(), b.get(), a.get(), d.get()}));
   Pin(*pinned, false);
@@ -199,6 +204,7 @@ TEST_F(LruWalkTest, SharedAndImportedObjectsMoveToTheTailWhenUsed) {
   BoOptions shared_opts{.size = 64_KiB};
   shared_opts.resv = owner->resv();
   ASSERT_TRUE(owner->Reserve(ctx).ok());  // a shared reservation is held by its creator
+  owner->resv()->AssertHeld();
   auto shared = BufferObject::Create(dev_.get(), shared_opts, PlacementOf(kMemTt), ctx);
   owner->Unreserve();  // the owner was used: to the tail
   ASSERT_TRUE(shared.ok()) << shared.status().ToString();
@@ -211,6 +217,7 @@ TEST_F(LruWalkTest, SharedAndImportedObjectsMoveToTheTailWhenUsed) {
   EXPECT_EQ(Walk(kMemTt), (Order{shared->get(), owner.get(), imported->get(), last.get()}));
   auto use = [&](BufferObject& bo) {
     ASSERT_TRUE(bo.Reserve(ctx).ok());
+    bo.resv()->AssertHeld();
     bo.Unreserve();
   };
   use(**shared);
@@ -256,6 +263,7 @@ TEST_F(LruWalkTest, ObjectMovedAwayWhileWaitingIsSkipped) {
   // The holder moves b to TT before unlocking: the walk, blocked on b, must notice.
   ForeignLock hold_b(b->resv(), [moved] {
     OperationContext ctx;
+    moved->resv()->AssertHeld();  // ForeignLock runs this holding b's reservation
     Status s = moved->Validate(PlacementOf(kMemTt), ctx);
     UTTM_CHECK(s.ok(), "move to TT failed");
   });
@@ -349,6 +357,7 @@ TEST_F(LruWalkTest, ZombieOnLruIsReclaimedByEvictFirst) {
   victim.reset();
   // Bump `live` so the zombie is first on the LRU.
   ASSERT_TRUE(live->Reserve(ctx).ok());
+  live->resv()->AssertHeld();
   live->Unreserve();
   std::vector<BufferObject*> order = Walk(kMemVram);
   ASSERT_EQ(order.size(), 2u);
@@ -390,6 +399,7 @@ TEST_F(LruWalkTest, AZombieOutsideTheRangeIsNotEvictedForIt) {
   (*low)->Unreserve();
   low->reset();  // a busy zombie at [0, 16)
   ASSERT_TRUE((*high)->Reserve(ctx).ok());
+  (*high)->resv()->AssertHeld();
   (*high)->Unreserve();  // the zombie is first on the LRU
   auto want = BufferObject::Create(d, BoOptions{.size = 64_KiB}, Placement(), ctx);
   ASSERT_TRUE(want.ok());
@@ -461,6 +471,7 @@ TEST_F(LruWalkTest, GhostOfPipelinedMoveIsOnLruAndReclaimable) {
   Fill(**bo, 3);
   driver_.fence = Fence::Create(Fence::AllocateContext(), 1);
   ASSERT_TRUE((*bo)->Reserve(ctx).ok());
+  (*bo)->resv()->AssertHeld();
   ASSERT_TRUE((*bo)->Validate(PlacementOf(kMemMock1), ctx).ok());
   (*bo)->Unreserve();
   EXPECT_EQ((*bo)->resource()->mem_type(), kMemMock1);
@@ -591,7 +602,10 @@ TEST_F(LruWalkTest, ExecContextLocksAndValidatesSeveralObjects) {
   OperationContext ctx;
   Status s = exec.Run([&](ExecContext& e) -> Status {
     for (BoRef& bo : bos) UTTM_RETURN_IF_ERROR(e.Prepare(bo->resv(), 1));
-    for (BoRef& bo : bos) UTTM_RETURN_IF_ERROR(bo->Validate(PlacementOf(kMemVram), ctx));
+    for (BoRef& bo : bos) {
+      bo->resv()->AssertHeld();  // prepared above
+      UTTM_RETURN_IF_ERROR(bo->Validate(PlacementOf(kMemVram), ctx));
+    }
     return Status();
   });
   releaser.join();

@@ -14,7 +14,7 @@
 namespace uttm {
 
 Result<std::byte*> BufferObject::MapLocked(unsigned flags, OperationContext& ctx) {
-  resv_->AssertHeld();
+  resv()->AssertHeld();
   if (madv_ == Madvice::kPurged) {
     return Status(Errc::kInvalid, "Map: the object was purged (its contents are gone)");
   }
@@ -58,7 +58,7 @@ Result<std::byte*> BufferObject::MapPinned(unsigned flags, OperationContext& ctx
 }
 
 void BufferObject::UnmapLocked() {
-  resv_->AssertHeld();
+  resv()->AssertHeld();
   UTTM_CHECK(map_count_ > 0, "Unmap of an object that is not mapped");
   // The page vector keeps its contiguous range until its pages leave it (backup, unpopulate),
   // so the next Map of a resident object costs nothing.
@@ -72,6 +72,7 @@ Result<Mapping> Mapping::Create(BoRef bo, unsigned flags, OperationContext& ctx)
     return Status(Errc::kInvalid, "Mapping::Create: flags must include kMapRead or kMapWrite");
   }
   UTTM_RETURN_IF_ERROR(bo->Reserve(ctx));
+  bo->resv()->AssertHeld();
   Result<std::byte*> addr = bo->MapLocked(flags, ctx);
   bo->Unreserve();
   if (!addr.ok()) return addr.status();
@@ -99,6 +100,7 @@ void Mapping::reset() {
   OperationContext ctx;  // not interruptible: an unmap always completes
   Status s = bo_->Reserve(ctx);
   UTTM_CHECK(s.ok(), "Mapping::reset: an uninterruptible reserve failed");
+  bo_->resv()->AssertHeld();
   bo_->UnmapLocked();
   bo_->Unreserve();
   data_ = nullptr;

@@ -178,6 +178,7 @@ TEST_F(MappingTest, AReservationGuardHoldsForItsScope) {
     ReservationGuard moved = std::move(*guard);
     EXPECT_FALSE(*guard);
     EXPECT_TRUE(moved);
+    bo->resv()->AssertHeld();  // the guard holds it
     EXPECT_TRUE(bo->Validate(PlacementOf(kMemSystem), ctx).ok());
   }
   ASSERT_TRUE(bo->TryReserve());

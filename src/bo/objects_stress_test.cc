@@ -85,6 +85,7 @@ void Worker(TestDevice* dev, unsigned id, std::chrono::steady_clock::time_point 
         Placement p = PlacementOf(types[rng() % 3]);
         if (rng() % 2) p.places.push_back(PlaceOf(kMemSystem, kPlaceFallback));
         ASSERT_TRUE(t.bo->Reserve(ctx).ok());
+        t.bo->resv()->AssertHeld();
         Status s = t.bo->Validate(p, ctx);
         t.bo->Unreserve();
         // kNoMemory: everything in the way was pinned or busy; the object stays where it was.
@@ -104,6 +105,7 @@ void Worker(TestDevice* dev, unsigned id, std::chrono::steady_clock::time_point 
       case 7: {
         OperationContext ctx;
         ASSERT_TRUE(t.bo->Reserve(ctx).ok());
+        t.bo->resv()->AssertHeld();
         t.pinned ? t.bo->Unpin() : t.bo->Pin();
         t.pinned = !t.pinned;
         t.bo->Unreserve();
@@ -115,6 +117,7 @@ void Worker(TestDevice* dev, unsigned id, std::chrono::steady_clock::time_point 
         if (mine[k].pinned) {
           OperationContext ctx;
           ASSERT_TRUE(mine[k].bo->Reserve(ctx).ok());
+          mine[k].bo->resv()->AssertHeld();
           mine[k].bo->Unpin();
           mine[k].bo->Unreserve();
         }
@@ -129,6 +132,7 @@ void Worker(TestDevice* dev, unsigned id, std::chrono::steady_clock::time_point 
     if (t.pinned) {
       OperationContext ctx;
       ASSERT_TRUE(t.bo->Reserve(ctx).ok());
+      t.bo->resv()->AssertHeld();
       t.bo->Unpin();
       t.bo->Unreserve();
     }

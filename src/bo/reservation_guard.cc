@@ -14,8 +14,9 @@ Result<ReservationGuard> ReservationGuard::Acquire(BufferObject& bo, const Opera
 
 void ReservationGuard::Release() {
   if (bo_ == nullptr) return;
-  bo_->resv()->AssertHeld();
-  std::exchange(bo_, nullptr)->Unreserve();
+  BufferObject* bo = std::exchange(bo_, nullptr);
+  bo->resv()->AssertHeld();
+  bo->Unreserve();
 }
 
 }  // namespace uttm

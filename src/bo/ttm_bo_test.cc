@@ -59,6 +59,7 @@ TEST_P(TtmBoReserveOptimistic, ttm_bo_reserve_optimistic_no_ticket) {
   OperationContext ctx;
   ctx.interruptible = GetParam().interruptible;
   ASSERT_TRUE(bo->Reserve(ctx, nullptr, GetParam().no_wait).ok());
+  bo->resv()->AssertHeld();
   bo->Unreserve();
 }
 
@@ -72,6 +73,7 @@ TEST_F(TtmBoTest, ttm_bo_reserve_locked_no_sleep) {
   BoRef bo = MakeBo();
   OperationContext ctx;
   ASSERT_TRUE(bo->TryReserve());
+  bo->resv()->AssertHeld();
   EXPECT_EQ(bo->Reserve(ctx, nullptr, /*no_wait=*/true).code(), Errc::kBusy);
   bo->Unreserve();
 }
@@ -88,6 +90,7 @@ TEST_F(TtmBoTest, ttm_bo_reserve_double_resv) {
   OperationContext ctx;
   WwAcquireContext ticket;
   ASSERT_TRUE(bo->Reserve(ctx, &ticket).ok());
+  bo->resv()->AssertHeld();
   EXPECT_EQ(bo->Reserve(ctx, &ticket).code(), Errc::kAlready);
   bo->Unreserve();
 }
@@ -95,6 +98,7 @@ TEST_F(TtmBoTest, ttm_bo_reserve_double_resv) {
 TEST_F(TtmBoTest, ttm_bo_reserve_interrupted) {
   BoRef bo = MakeBo();
   ASSERT_TRUE(bo->TryReserve());
+  bo->resv()->AssertHeld();
   std::stop_source stop;
   OperationContext ctx;
   ctx.interruptible = true;
@@ -116,7 +120,9 @@ TEST_F(TtmBoTest, ttm_bo_reserve_deadlock) {
   WwAcquireContext older;
   WwAcquireContext younger;
   ASSERT_TRUE(bo2->Reserve(ctx, &older).ok());
+  bo2->resv()->AssertHeld();
   ASSERT_TRUE(bo1->Reserve(ctx, &younger).ok());
+  bo1->resv()->AssertHeld();
   // The younger ticket meets a lock held by an older one: it must back off.
   EXPECT_EQ(bo2->Reserve(ctx, &younger).code(), Errc::kDeadlock);
   bo1->Unreserve();
@@ -128,6 +134,7 @@ TEST_F(TtmBoTest, ttm_bo_unreserve_basic) {
   BoRef bo2 = MakeBo(kMemTt, 1);
   OperationContext ctx;
   ASSERT_TRUE(bo1->Reserve(ctx).ok());
+  bo1->resv()->AssertHeld();
   bo1->Unreserve();
   MutexLock lock(dev_->lru().lock());
   EXPECT_EQ(Order(dev_->manager(kMemTt)->lru(1)),
@@ -139,6 +146,7 @@ TEST_F(TtmBoTest, ttm_bo_unreserve_pinned) {
   BoRef other = MakeBo(kMemTt);
   OperationContext ctx;
   ASSERT_TRUE(bo->Reserve(ctx).ok());
+  bo->resv()->AssertHeld();
   bo->Pin();
   bo->Unreserve();
   {
@@ -147,6 +155,7 @@ TEST_F(TtmBoTest, ttm_bo_unreserve_pinned) {
     EXPECT_EQ(Order(dev_->manager(kMemTt)->lru(0)), std::vector<Resource*>{other->resource()});
   }
   ASSERT_TRUE(bo->Reserve(ctx).ok());
+  bo->resv()->AssertHeld();
   bo->Unpin();
   bo->Unreserve();
 }
@@ -158,6 +167,8 @@ TEST_F(TtmBoTest, ttm_bo_unreserve_bulk) {
   shared.AssertHeld();
   BoRef bo1 = MakeBo(kMemTt, 0, &shared);
   BoRef bo2 = MakeBo(kMemTt, 0, &shared);
+  bo1->resv()->AssertHeld();  // both share `shared`
+  bo2->resv()->AssertHeld();
   bo1->SetBulkMove(&bulk);
   bo2->SetBulkMove(&bulk);
   bo1->Unreserve();  // unlocks `shared`
@@ -168,6 +179,8 @@ TEST_F(TtmBoTest, ttm_bo_unreserve_bulk) {
   }
   ASSERT_TRUE(shared.TryLock());
   shared.AssertHeld();
+  bo1->resv()->AssertHeld();
+  bo2->resv()->AssertHeld();
   bo1->SetBulkMove(nullptr);
   bo2->SetBulkMove(nullptr);
   shared.Unlock();
@@ -180,6 +193,7 @@ TEST_F(TtmBoTest, ttm_bo_put_basic) {
   BoRef bo = MakeBo(kMemTt);
   OperationContext ctx;
   ASSERT_TRUE(bo->Reserve(ctx).ok());
+  bo->resv()->AssertHeld();
   ASSERT_TRUE(bo->Populate(ctx).ok());
   bo->Unreserve();
   EXPECT_EQ(dev_->manager(kMemTt)->usage(), kBoSize.value());
@@ -204,6 +218,7 @@ TEST_F(TtmBoTest, ttm_bo_pin_basic) {
   BoRef bo = MakeBo();
   OperationContext ctx;
   ASSERT_TRUE(bo->Reserve(ctx).ok());
+  bo->resv()->AssertHeld();
   for (int i = 0; i < 3; ++i) bo->Pin();
   EXPECT_EQ(bo->pin_count(), 3);
   for (int i = 0; i < 3; ++i) bo->Unpin();
@@ -215,6 +230,7 @@ TEST_F(TtmBoTest, ttm_bo_pin_unpin_resource) {
   BoRef bo = MakeBo(kMemTt);
   OperationContext ctx;
   ASSERT_TRUE(bo->Reserve(ctx).ok());
+  bo->resv()->AssertHeld();
   bo->SetBulkMove(&bulk);
   bo->Pin();
   {
@@ -236,6 +252,7 @@ TEST_F(TtmBoTest, ttm_bo_multiple_pin_one_unpin) {
   BoRef bo = MakeBo(kMemTt);
   OperationContext ctx;
   ASSERT_TRUE(bo->Reserve(ctx).ok());
+  bo->resv()->AssertHeld();
   bo->SetBulkMove(&bulk);
   bo->Pin();
   bo->Pin();

@@ -47,6 +47,7 @@ class TtmBoValidateTest : public ::testing::Test {
   Status ValidateLocked(BufferObject& bo, const Placement& p, OperationContext& ctx) {
     Status s = bo.Reserve(ctx);
     if (!s.ok()) return s;
+    bo.resv()->AssertHeld();
     s = bo.Validate(p, ctx);
     bo.Unreserve();
     return s;
@@ -73,6 +74,7 @@ TEST_P(InitReserved, ttm_bo_init_reserved_sys_man) {
   EXPECT_EQ((*bo)->resource()->mem_type(), kMemSystem);
   EXPECT_EQ(ctx.bytes_moved, kBoSize.value());
   EXPECT_TRUE((*bo)->resv()->IsLocked());
+  (*bo)->resv()->AssertHeld();
   if (GetParam() == BoType::kSg) {
     EXPECT_TRUE((*bo)->tt()->flags() & kPageVectorExternal);
   }
@@ -89,6 +91,7 @@ TEST_P(InitReserved, ttm_bo_init_reserved_mock_man) {
   EXPECT_EQ((*bo)->resource()->mem_type(), kMemVram);
   EXPECT_EQ(ctx.bytes_moved, kBoSize.value());
   EXPECT_EQ(dev_->manager(kMemVram)->usage(), kBoSize.value());
+  (*bo)->resv()->AssertHeld();  // CreateReserved returns it reserved
   (*bo)->Unreserve();
 }
 
@@ -157,6 +160,7 @@ TEST_F(TtmBoValidateTest, ttm_bo_validate_pinned) {
   ASSERT_TRUE(bo.ok());
   OperationContext ctx;
   ASSERT_TRUE((*bo)->Reserve(ctx).ok());
+  (*bo)->resv()->AssertHeld();
   (*bo)->Pin();
   EXPECT_EQ((*bo)->Validate(PlacementOf(kMemVram), ctx).code(), Errc::kInvalid);
   (*bo)->Unpin();
@@ -290,12 +294,14 @@ TEST_F(TtmBoValidateTest, ttm_bo_validate_all_pinned_evict) {
   ASSERT_TRUE(a.ok());
   OperationContext ctx;
   ASSERT_TRUE((*a)->Reserve(ctx).ok());
+  (*a)->resv()->AssertHeld();
   (*a)->Pin();
   (*a)->Unreserve();
   auto b = Make(PlacementOf(kMemSystem));
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(ValidateLocked(**b, PlacementOf(kMemVram), ctx).code(), Errc::kNoMemory);
   ASSERT_TRUE((*a)->Reserve(ctx).ok());
+  (*a)->resv()->AssertHeld();
   (*a)->Unpin();
   (*a)->Unreserve();
 }
@@ -306,6 +312,7 @@ TEST_F(TtmBoValidateTest, ttm_bo_validate_allowed_only_evict) {
   ASSERT_TRUE(pinned.ok() && evictable.ok());
   OperationContext ctx;
   ASSERT_TRUE((*pinned)->Reserve(ctx).ok());
+  (*pinned)->resv()->AssertHeld();
   (*pinned)->Pin();
   (*pinned)->Unreserve();
   auto val = Make(Placement());
@@ -315,6 +322,7 @@ TEST_F(TtmBoValidateTest, ttm_bo_validate_allowed_only_evict) {
   EXPECT_EQ((*evictable)->resource()->mem_type(), kMemSystem);
   EXPECT_EQ(ctx.bytes_moved, 2 * (512_KiB).value() + kBoSize.value());
   ASSERT_TRUE((*pinned)->Reserve(ctx).ok());
+  (*pinned)->resv()->AssertHeld();
   (*pinned)->Unpin();
   (*pinned)->Unreserve();
 }

@@ -84,6 +84,7 @@ TEST(TtmResource, ttm_resource_manager_usage_basic) {
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(vram->usage(), (32_KiB).value());
   ASSERT_TRUE((*a)->Reserve(ctx).ok());
+  (*a)->resv()->AssertHeld();
   ASSERT_TRUE((*a)->Validate(PlacementOf(kMemTt), ctx).ok());
   (*a)->Unreserve();
   EXPECT_EQ(vram->usage(), (20_KiB).value());

@@ -50,6 +50,7 @@ TEST(TtmTt, ttm_tt_create_ttm_exists) {
   ASSERT_NE(before, nullptr);
   // Moving to another page-vector type keeps (and populates) the existing page vector.
   ASSERT_TRUE((*bo)->Reserve(ctx).ok());
+  (*bo)->resv()->AssertHeld();
   ASSERT_TRUE((*bo)->Validate(PlacementOf(kMemTt), ctx).ok());
   (*bo)->Unreserve();
   EXPECT_EQ((*bo)->resource()->mem_type(), kMemTt);

@@ -192,6 +192,7 @@ std::byte* SimGpu::AccessMemory(const Resource& res) {
 
 Status SimGpu::Move(BufferObject& bo, bool evict, OperationContext& ctx,
                     std::unique_ptr<Resource>& new_res, Place* hop) {
+  bo.resv()->AssertHeld();  // the core calls Move with the reservation held
   const Resource* old = bo.resource();
   MemType to = new_res->mem_type();
   MemType from = old == nullptr ? kMemSystem : old->mem_type();

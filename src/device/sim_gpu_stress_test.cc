@@ -103,6 +103,7 @@ TEST(SimGpuStress, ThreadsAndEvictorKeepContentExact) {
       if (op == 1) {  // validate somewhere else
         Status s = l.bo->Reserve(ctx);
         if (s.ok()) {
+          l.bo->resv()->AssertHeld();
           s = l.bo->Validate(In(types[rng() % 3]), ctx);
           l.bo->Unreserve();
         }
@@ -112,15 +113,18 @@ TEST(SimGpuStress, ThreadsAndEvictorKeepContentExact) {
         }
       } else if (op == 2) {  // GPU job
         if (l.bo->Reserve(ctx).ok()) {
+          l.bo->resv()->AssertHeld();
           (void)gpu->SubmitJob(*l.bo, std::chrono::microseconds(rng() % 300));
           l.bo->Unreserve();
         }
       } else if (op == 3) {  // pin for a moment
         if (l.bo->Reserve(ctx).ok()) {
+          l.bo->resv()->AssertHeld();
           l.bo->Pin();
           l.bo->Unreserve();
           std::this_thread::sleep_for(std::chrono::microseconds(100));
           if (l.bo->Reserve(ctx).ok()) {
+            l.bo->resv()->AssertHeld();
             l.bo->Unpin();
             l.bo->Unreserve();
           }

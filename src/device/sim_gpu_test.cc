@@ -68,6 +68,7 @@ class SimGpuTest : public ::testing::Test {
 
   Status Validate(BufferObject& bo, MemType type, OperationContext& ctx) {
     UTTM_RETURN_IF_ERROR(bo.Reserve(ctx));
+    bo.resv()->AssertHeld();
     Status s = bo.Validate(In(type), ctx);
     bo.Unreserve();
     return s;
@@ -164,6 +165,7 @@ TEST_F(SimGpuTest, ContentSurvivesMovesWithinOneDomain) {
   }
   const std::uint64_t copies = gpu_->stats().copies;
   ASSERT_TRUE(vram->Reserve(ctx).ok());
+  vram->resv()->AssertHeld();
   Status s = vram->Validate(Placement{elsewhere}, ctx);
   vram->Unreserve();
   ASSERT_TRUE(s.ok()) << s.ToString();
@@ -206,6 +208,7 @@ TEST_F(SimGpuTest, PipelinedMoveLeavesGhostUntilFenceSignals) {
   Write(*bo, 7);
   OperationContext ctx;
   ASSERT_TRUE(busy->Reserve(ctx).ok());
+  busy->resv()->AssertHeld();
   ASSERT_TRUE(gpu_->SubmitJob(*busy, 100ms).ok());  // the engine is busy for a while
   busy->Unreserve();
   ASSERT_TRUE(Validate(*bo, kMemVram, ctx).ok());
@@ -223,6 +226,7 @@ TEST_F(SimGpuTest, GpuJobKeepsObjectBusy) {
   BoRef bo = Make(kMemTt);
   OperationContext ctx;
   ASSERT_TRUE(bo->Reserve(ctx).ok());
+  bo->resv()->AssertHeld();
   auto fence = gpu_->SubmitJob(*bo, 50ms);
   ASSERT_TRUE(fence.ok());
   bo->Unreserve();
@@ -247,6 +251,7 @@ TEST_F(SimGpuTest, RuntimePowerManagement) {
   BoRef bo = Make(kMemTt);
   OperationContext ctx;
   ASSERT_TRUE(bo->Reserve(ctx).ok());
+  bo->resv()->AssertHeld();
   ASSERT_TRUE(gpu_->SubmitJob(*bo, 20ms).ok());  // wakes the device
   bo->Unreserve();
   EXPECT_TRUE(gpu_->IsActive());

@@ -119,6 +119,7 @@ TEST_F(InvariantsTest, AResourceOnTheWrongListIsNamed) {
 TEST_F(InvariantsTest, ALockedObjectMakesTheCheckBusyNotWrong) {
   BoRef bo = Make(kMemSystem, 2);
   ASSERT_TRUE(bo->TryReserve());
+  bo->resv()->AssertHeld();
   EXPECT_EQ(Check().code(), Errc::kBusy);
   bo->resv()->AssertHeld();
   bo->resv()->Unlock();

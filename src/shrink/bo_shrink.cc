@@ -1,6 +1,8 @@
 // Copyright (c) uttm developers.
 #include "uttm/bo_shrink.h"
 
+#include "bo/bo_internal.h"
+
 #include "uttm/placement.h"
 
 namespace uttm {
@@ -41,7 +43,7 @@ Result<std::int64_t> Shrink(OperationContext& ctx, BufferObject& bo, const Shrin
   const bool backed_up = r.ok() && r->value() > 0;
   // Fully backed up: to the unevictable list (pinned or swapped objects live there); a partial
   // vector still holds pages and stays on its LRU list.
-  if (backed_up) bo.UpdateLruState();
+  if (backed_up) internal::BoInternal::UpdateLruState(bo);
   if (bulk != nullptr && bo.resource() != nullptr) {
     MutexLock lock(bo.device().lru().lock());
     bo.device().lru().SetBulkMove(bo.resource(), bulk);
@@ -57,7 +59,7 @@ Result<std::int64_t> Shrink(OperationContext& ctx, BufferObject& bo, const Shrin
     bo.device().funcs().TtUnpopulate(bo, *tt);
     if (flags.purge) {
       ctx.pages_purged += pages;
-      if (bo.madvice() == Madvice::kDontNeed) bo.MarkPurged();
+      if (bo.madvice() == Madvice::kDontNeed) internal::BoInternal::MarkPurged(bo);
     } else {
       ctx.pages_backed_up += pages;
     }

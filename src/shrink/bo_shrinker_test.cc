@@ -445,6 +445,7 @@ TEST_F(BoShrinkerTest, NeverBlocksOnAContendedReservation) {
   std::thread holder([&] {
     OperationContext ctx;
     ASSERT_TRUE(held->Reserve(ctx).ok());
+    held->resv()->AssertHeld();
     locked = true;
     while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     held->resv()->AssertHeld();

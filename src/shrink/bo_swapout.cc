@@ -1,6 +1,8 @@
 // Copyright (c) uttm developers.
 #include "uttm/bo_swapout.h"
 
+#include "bo/bo_internal.h"
+
 #include "uttm/bo_shrink.h"
 #include "uttm/buffer_object.h"
 #include "uttm/lru_walk.h"
@@ -27,7 +29,7 @@ Result<std::int64_t> SwapoutOne(BufferObject& bo, OperationContext& ctx) {
   const std::int64_t pages = static_cast<std::int64_t>(tt->num_pages().value());
   if (bo.deleted()) {
     UTTM_RETURN_IF_ERROR(bo.WaitIdle(ctx));
-    bo.CleanupMemtypeUse();
+    internal::BoInternal::CleanupMemtypeUse(bo);
     return pages;
   }
   if (bo.madvice() == Madvice::kDontNeed) {
@@ -51,7 +53,7 @@ Result<std::int64_t> SwapoutOne(BufferObject& bo, OperationContext& ctx) {
     bo.device().stats().Add(Stat::kSwapouts);
     // Swapped: to the unevictable list. A failed object keeps its LRU place, so this walk does
     // not meet it again at the tail (with a full store that was an endless loop).
-    bo.UpdateLruState();
+    internal::BoInternal::UpdateLruState(bo);
   }
   if (!r.ok()) {
     if (r.code() == Errc::kNoMemory) return Skip("no memory for the swapout");

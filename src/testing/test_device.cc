@@ -42,6 +42,7 @@ void TestDriver::EvictFlags(const BufferObject& bo, Placement* placement) {
 Status TestDriver::Move(BufferObject& bo, bool, OperationContext& ctx,
                         std::unique_ptr<Resource>& new_res, Place* hop) {
   ++moves;
+  bo.resv()->AssertHeld();  // the core calls Move with the reservation held
   const Resource* old = bo.resource();
   MemType to = new_res->mem_type();
   if (old == nullptr || (old->mem_type() == kMemSystem && bo.tt() == nullptr)) {

@@ -237,8 +237,10 @@ Status BenchStore(bool memfd, std::uint64_t total, std::vector<Figure>* out) {
   }));
   const double backup_s = Since(t0);
   t0 = Clock::now();
-  UTTM_RETURN_IF_ERROR(
-      rig->ForEach([](BufferObject& bo, OperationContext& ctx) { return bo.Populate(ctx); }));
+  UTTM_RETURN_IF_ERROR(rig->ForEach([](BufferObject& bo, OperationContext& ctx) {
+    bo.resv()->AssertHeld();  // ForEach reserves each object
+    return bo.Populate(ctx);
+  }));
   const double restore_s = Since(t0);
   if (rig->stats().Get(Stat::kPagesRestored) < n * (kSize / kPageSize)) {
     return Status(Errc::kFault, "restore scenario restored fewer pages than backed up");

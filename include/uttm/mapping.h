@@ -7,6 +7,7 @@
 //   if (!map.ok()) ...
 //   std::span<std::byte> bytes = map->span();     // the whole object, one contiguous address
 //   ...                                            // map.reset() or destruction unmaps
+//   auto part = uttm::Mapping::CreateRange(bo, offset, length, uttm::kMapRead, ctx);
 //
 // Create reserves the object, waits for the GPU to finish with it, makes it resident where the
 // CPU can reach it, and pins it: while mapped it is never moved, evicted, backed up or purged
@@ -33,6 +34,7 @@
 #define UTTM_MAPPING_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 
 #include "uttm/buffer_object.h"
@@ -52,6 +54,12 @@ class UTTM_EXPORT Mapping {
  public:
   // Maps the whole object. See the file comment.
   static Result<Mapping> Create(BoRef bo, unsigned flags, OperationContext& ctx);
+  // Maps bytes [offset, offset + length) of the object: data() points at byte `offset`, size() is
+  // `length`. The whole object is made resident and pinned as with Create (a range of a
+  // backed-up object restores all of it). kInvalid for an empty range, one past the object's end,
+  // or kMapDiscard on less than the whole object (discard would drop the other bytes too).
+  static Result<Mapping> CreateRange(BoRef bo, std::uint64_t offset, std::uint64_t length,
+                                     unsigned flags, OperationContext& ctx);
 
   Mapping() = default;
   Mapping(Mapping&& other) noexcept;

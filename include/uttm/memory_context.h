@@ -48,6 +48,7 @@
 #include "uttm/caching_hook.h"
 #include "uttm/export.h"
 #include "uttm/headroom.h"
+#include "uttm/host_memory.h"
 #include "uttm/operation_context.h"
 #include "uttm/page_pool.h"
 #include "uttm/page_provider.h"
@@ -72,6 +73,10 @@ struct MemoryContextOptions {
   // Provider byte limit (0 = none) and region size.
   Bytes provider_byte_limit{};
   Bytes provider_region_size = Bytes(std::uint64_t{1} << 30);
+  // Where the provider's regions come from (null: anonymous memory) and hooks on every region
+  // (host_memory.h): how a device backend supplies registered, pinned or node-local memory.
+  std::shared_ptr<HostMemory> host_memory = nullptr;
+  HostMemoryHooks host_memory_hooks = {};
   // Caching transitions (null = an owned default CachingHook that only counts).
   CachingHook* caching_hook = nullptr;
   // Counters and gauges (null = Stats::Default()).

@@ -2,19 +2,22 @@
 //
 // page_provider.h: where page memory comes from (the kernel's page allocator for TTM).
 //
-// The provider reserves large virtual regions once (anonymous, MAP_NORESERVE, 2 MiB aligned so
-// order-9 chunks can be backed by transparent huge pages) and carves chunks of order 0..9 out of
-// them with a buddy allocator of address space. Freed chunks are returned to the OS with
-// madvise(MADV_DONTNEED) over whole address ranges (adjacent chunks of one call are merged into
-// one range), so RSS really drops while the mapping stays one region. Memory handed out is always
-// zero-filled: fresh anonymous memory and memory released with MADV_DONTNEED read as zeros.
+// The provider reserves large virtual regions once (from a HostMemory, host_memory.h: anonymous
+// MAP_NORESERVE memory by default, 2 MiB aligned so order-9 chunks can be backed by transparent
+// huge pages) and carves chunks of order 0..9 out of them with a buddy allocator of address
+// space. Freed chunks are returned to the OS with HostMemory::Discard (madvise(MADV_DONTNEED))
+// over whole address ranges (adjacent chunks of one call are merged into one range), so RSS
+// really drops while the mapping stays one region. Memory handed out is always zero-filled: fresh
+// memory and memory released with Discard read as zeros. The options' hooks see every region
+// mapped and unmapped.
 //
 // Pages not handed out are poisoned for AddressSanitizer, so touching a freed page crashes in
 // ASan builds. The `provider.pages` gauge of the given Stats counts pages handed out.
 //
 // Errors: Allocate returns kNoMemory when the fault point `page.alloc` fires, when the byte limit
 // would be exceeded, when no new region can be reserved, or when the OS cannot supply the pages
-// of a prefaulted chunk. kInvalid for a bad order.
+// of a prefaulted chunk (a failing region hook or HostMemory is named in the message). kInvalid for
+// a bad order.
 //
 // Thread-safety: all methods are thread-safe (one internal mutex; madvise runs outside it).
 #ifndef UTTM_PAGE_PROVIDER_H_
@@ -26,6 +29,7 @@
 #include <span>
 
 #include "uttm/export.h"
+#include "uttm/host_memory.h"
 #include "uttm/stats.h"
 #include "uttm/status.h"
 #include "uttm/units.h"
@@ -47,7 +51,11 @@ struct PageProviderOptions {
   Bytes region_size = Bytes(std::uint64_t{1} << 30);
   // Upper bound on bytes handed out at once (0 = no limit).
   Bytes byte_limit{};
-  // Ask for transparent huge pages on the regions (MADV_HUGEPAGE).
+  // Where regions come from; null: MakeAnonymousHostMemory(huge_pages).
+  std::shared_ptr<HostMemory> host_memory = nullptr;
+  // Called for every region mapped and unmapped (see host_memory.h).
+  HostMemoryHooks hooks = {};
+  // Ask for transparent huge pages on the regions (MADV_HUGEPAGE) of the default host memory.
   bool huge_pages = true;
   // Fault every chunk in when it is handed out (MADV_POPULATE_WRITE), as the kernel's page
   // allocator hands out real pages: one call instead of a page fault per 4 KiB on first touch,
@@ -79,6 +87,8 @@ class UTTM_EXPORT PageProvider {
   std::uint64_t pages_in_use() const;
   std::size_t regions() const;
   Stats& stats() const { return *stats_; }
+  // The source of this provider's regions.
+  HostMemory& host_memory() const;
 
  private:
   struct State;

@@ -44,6 +44,7 @@
 #include "uttm/device.h"
 #include "uttm/device_funcs.h"
 #include "uttm/export.h"
+#include "uttm/host_memory.h"
 #include "uttm/memory_context.h"
 #include "uttm/mutex.h"
 #include "uttm/reclaim_thread.h"
@@ -85,6 +86,10 @@ struct RuntimeOptions {
   bool reclaim_thread = true;
   bool detect_pressure = true;
   ReclaimThreadOptions reclaim_thread_options;
+  // Host memory for pages (host_memory.h; null: anonymous memory) and hooks on each region it
+  // maps, for a device backend that registers or pins host memory.
+  std::shared_ptr<HostMemory> host_memory = nullptr;
+  HostMemoryHooks host_memory_hooks = {};
   // Counters and gauges (not owned; it must outlive the runtime). Null: the runtime's own.
   Stats* stats = nullptr;
   // Arm fault points from the UTTM_FAULTS environment variable (testing; a bad value fails Open).

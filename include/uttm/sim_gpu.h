@@ -63,7 +63,7 @@ struct SimGpuOptions {
   // Optional: given this driver, returns the DeviceFuncs the device is created with (e.g. a
   // BoShrinker's accounting decorator wrapping it). Called once, inside Create; the returned
   // object must outlive the SimGpu. Null: the SimGpu itself.
-  std::function<DeviceFuncs*(DeviceFuncs* driver)> wrap_funcs;
+  std::function<DeviceFuncs*(DeviceFuncs* driver)> wrap_funcs = nullptr;
 };
 
 // Counters of the engine's work, for reports.

@@ -4,6 +4,7 @@
 
 #include "uttm/mapping.h"
 
+#include <string>
 #include <utility>
 
 #include "base/check.h"
@@ -78,6 +79,25 @@ Result<Mapping> Mapping::Create(BoRef bo, unsigned flags, OperationContext& ctx)
   if (!addr.ok()) return addr.status();
   const std::size_t size = bo->size().value();
   return Mapping(std::move(bo), *addr, size);
+}
+
+Result<Mapping> Mapping::CreateRange(BoRef bo, std::uint64_t offset, std::uint64_t length,
+                                     unsigned flags, OperationContext& ctx) {
+  if (!bo) return Status(Errc::kInvalid, "Mapping::CreateRange: null buffer object");
+  const std::uint64_t size = bo->size().value();
+  if (length == 0 || offset >= size || length > size - offset) {
+    return Status(Errc::kInvalid, "Mapping::CreateRange: bytes [" + std::to_string(offset) + ", +" +
+                                      std::to_string(length) + ") are not inside the object of " +
+                                      std::to_string(size) + " bytes");
+  }
+  if ((flags & kMapDiscard) != 0 && length != size) {
+    return Status(Errc::kInvalid,
+                  "Mapping::CreateRange: kMapDiscard needs the whole object (it drops every byte)");
+  }
+  UTTM_ASSIGN_OR_RETURN(Mapping whole, Create(std::move(bo), flags, ctx));
+  whole.data_ += offset;
+  whole.size_ = static_cast<std::size_t>(length);
+  return whole;
 }
 
 Mapping::Mapping(Mapping&& other) noexcept

@@ -75,6 +75,58 @@ TEST_F(MappingTest, OneContiguousAddressForTheWholeObjectAndWritesLand) {
   ExpectContent(*bo, 1, 2);  // the writes through the mapping are the object's contents
 }
 
+TEST_F(MappingTest, ARangeMapsTheRightBytesAndWritesLandAtTheirOffset) {
+  BoRef bo = Make(kMemTt);
+  Fill(*bo, 5);
+  ASSERT_GT(Shrink(), 0u);  // backed up: the range restores the object
+  OperationContext ctx;
+  const std::uint64_t offset = 37 * kPageSize + 123;  // not page aligned
+  const std::uint64_t length = 100 * kPageSize + 7;
+  std::vector<std::byte> v2 = testing::Content({5, 2}, 0, kPages * kPageSize);
+  {
+    auto map = Mapping::CreateRange(bo, offset, length, kMapRead | kMapWrite, ctx);
+    ASSERT_TRUE(map.ok()) << map.status().ToString();
+    ASSERT_EQ(map->size(), length);
+    EXPECT_FALSE(testing::FindMismatch({5, 1}, offset, map->span()).has_value());
+    std::memcpy(map->data(), v2.data() + offset, length);
+  }
+  // Inside the range: version 2; outside it: version 1, untouched.
+  std::vector<std::byte> got(kPages * kPageSize);
+  ASSERT_TRUE(bo->Read(0, got, ctx).ok());
+  EXPECT_FALSE(testing::FindMismatch({5, 1}, 0, std::span(got).first(offset)).has_value());
+  EXPECT_FALSE(
+      testing::FindMismatch({5, 2}, offset, std::span(got).subspan(offset, length)).has_value());
+  EXPECT_FALSE(
+      testing::FindMismatch({5, 1}, offset + length, std::span(got).subspan(offset + length))
+          .has_value());
+}
+
+TEST_F(MappingTest, BadRangesAreClearErrorsAndChangeNothing) {
+  BoRef bo = Make(kMemTt);
+  Fill(*bo, 6);
+  OperationContext ctx;
+  const std::uint64_t size = kPages * kPageSize;
+  struct Case {
+    std::uint64_t offset, length;
+    unsigned flags;
+  };
+  for (const Case& c :
+       {Case{0, 0, kMapRead}, Case{size, 1, kMapRead}, Case{1, size, kMapRead},
+        Case{~std::uint64_t{0}, 2, kMapRead}, Case{4096, ~std::uint64_t{0}, kMapRead},
+        Case{0, size - 1, kMapWrite | kMapDiscard}}) {
+    auto map = Mapping::CreateRange(bo, c.offset, c.length, c.flags, ctx);
+    ASSERT_FALSE(map.ok()) << c.offset << "+" << c.length;
+    EXPECT_EQ(map.code(), Errc::kInvalid);
+    EXPECT_NE(map.status().ToString().find("Mapping::CreateRange"), std::string::npos);
+  }
+  EXPECT_EQ(bo->pin_count(), 0);
+  ExpectContent(*bo, 6, 1);
+  // The whole object as a range, with discard, is allowed.
+  auto map = Mapping::CreateRange(bo, 0, size, kMapWrite | kMapDiscard, ctx);
+  ASSERT_TRUE(map.ok()) << map.status().ToString();
+  EXPECT_EQ(map->size(), size);
+}
+
 TEST_F(MappingTest, AMappedObjectIsPinnedAgainstTheShrinkerAndEviction) {
   BoRef bo = Make(kMemTt);
   Fill(*bo, 2);

@@ -1,6 +1,6 @@
 // Copyright (c) uttm developers.
 //
-// The page provider: a buddy allocator of address space over large anonymous regions.
+// The page provider: a buddy allocator of address space over large regions of host memory.
 #include "uttm/page_provider.h"
 
 #include <sys/mman.h>
@@ -66,27 +66,31 @@ struct PageProvider::State {
   std::vector<Region> regions UTTM_GUARDED_BY(mu);
   std::uint64_t pages_in_use UTTM_GUARDED_BY(mu) = 0;
 
-  // Reserves one more region and adds it to the order-9 free list.
-  bool Grow() UTTM_REQUIRES(mu) {
+  // Maps one more region and adds it to the order-9 free list.
+  Status Grow() UTTM_REQUIRES(mu) {
     std::size_t bytes = (options.region_size.value() + kHugeBytes - 1) & ~(kHugeBytes - 1);
     if (bytes == 0) bytes = kHugeBytes;
-    // Over-reserve by one huge page so the region can be aligned to 2 MiB, then trim.
-    std::size_t map_bytes = bytes + kHugeBytes;
-    void* p = mmap(nullptr, map_bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) return false;
-    auto raw = reinterpret_cast<std::uintptr_t>(p);
-    std::uintptr_t base = (raw + kHugeBytes - 1) & ~(kHugeBytes - 1);
-    if (base > raw) munmap(p, base - raw);
-    std::uintptr_t end = raw + map_bytes;
-    if (end > base + bytes) munmap(reinterpret_cast<void*>(base + bytes), end - (base + bytes));
-    if (options.huge_pages) madvise(reinterpret_cast<void*>(base), bytes, MADV_HUGEPAGE);
     try {
-      regions.push_back(Region{reinterpret_cast<std::byte*>(base), bytes});
+      regions.reserve(regions.size() + 1);
     } catch (const std::bad_alloc&) {
-      munmap(reinterpret_cast<void*>(base), bytes);
-      return false;
+      return Status(Errc::kNoMemory, "page provider: no memory to record a new region");
     }
+    Result<std::byte*> mapped = options.host_memory->MapRegion(bytes);
+    if (!mapped.ok()) {
+      return Status(Errc::kNoMemory,
+                    "page provider: host memory '" + options.host_memory->name() +
+                        "' gave no region: " + std::string(mapped.status().message()));
+    }
+    if (options.hooks.region_created) {
+      Status hooked = options.hooks.region_created(*mapped, bytes);
+      if (!hooked.ok()) {
+        options.host_memory->UnmapRegion(*mapped, bytes);
+        return Status(Errc::kNoMemory, "page provider: the region_created hook refused a region: " +
+                                           std::string(hooked.message()));
+      }
+    }
+    const auto base = reinterpret_cast<std::uintptr_t>(*mapped);
+    regions.push_back(Region{*mapped, bytes});  // capacity reserved above
     UTTM_ASAN_POISON(reinterpret_cast<void*>(base), bytes);
     // A block the free list cannot take (no heap for its node) stays reserved address space,
     // never handed out; the region is unmapped as a whole at the end.
@@ -98,7 +102,8 @@ struct PageProvider::State {
       }
     } catch (const std::bad_alloc&) {
     }
-    return any;
+    if (!any) return Status(Errc::kNoMemory, "page provider: no memory for the free lists");
+    return Status();
   }
 
   // Inserts a free block, merging it with its free buddies.
@@ -131,14 +136,21 @@ PageProvider::PageProvider(const PageProviderOptions& options)
     : stats_(options.stats != nullptr ? options.stats : &Stats::Default()),
       state_(std::make_unique<State>()) {
   state_->options = options;
+  if (!state_->options.host_memory) {
+    state_->options.host_memory = MakeAnonymousHostMemory(options.huge_pages);
+  }
 }
+
+HostMemory& PageProvider::host_memory() const { return *state_->options.host_memory; }
 
 PageProvider::~PageProvider() {
   MutexLock lock(&state_->mu);
   stats_->GaugeAdd(Stat::kProviderPages, -static_cast<std::int64_t>(state_->pages_in_use));
   for (const Region& r : state_->regions) {
     UTTM_ASAN_UNPOISON(r.base, r.bytes);
-    munmap(r.base, r.bytes);
+    if (state_->options.hooks.region_released)
+      state_->options.hooks.region_released(r.base, r.bytes);
+    state_->options.host_memory->UnmapRegion(r.base, r.bytes);
   }
 }
 
@@ -153,18 +165,18 @@ Result<PageChunk> PageProvider::Allocate(PageOrder order) {
     bool fail =
         ShouldFail(FaultPoint::kPageAlloc) || (limit != 0 && s.pages_in_use + pages > limit);
     unsigned from = order.value();
+    Status grown;
     if (!fail) {
       while (from <= kMaxPageOrder && s.free[from].empty()) ++from;
       if (from > kMaxPageOrder) {
-        if (!s.Grow()) {
-          fail = true;
-        } else {
-          from = kMaxPageOrder;
-        }
+        grown = s.Grow();
+        fail = !grown.ok();
+        from = kMaxPageOrder;
       }
     }
     if (fail) {
       stats_->Add(Stat::kProviderAllocFailures);
+      if (!grown.ok()) return grown;
       return Status(Errc::kNoMemory, "page provider: out of memory");
     }
     auto it = s.free[from].begin();
@@ -188,7 +200,7 @@ Result<PageChunk> PageProvider::Allocate(PageOrder order) {
     const int err = Prefault(p, pages * kPageSize);
     if (err != 0) {
       // The OS could not supply the pages now: give the address range back, report no memory.
-      madvise(p, pages * kPageSize, MADV_DONTNEED);
+      state_->options.host_memory->Discard(p, pages * kPageSize);
       UTTM_ASAN_POISON(p, pages * kPageSize);
       State& s = *state_;
       {
@@ -243,10 +255,9 @@ void PageProvider::FreeRange(std::byte* addr, std::size_t pages) {
   if (pages == 0) return;
   UTTM_DCHECK((reinterpret_cast<std::uintptr_t>(addr) & (kPageSize - 1)) == 0,
               "FreeRange: address not page aligned");
-  // Release the memory before the range becomes allocatable again; errors are impossible for a
-  // valid private anonymous range, so a failure is a caller bug.
-  int rc = madvise(addr, pages * kPageSize, MADV_DONTNEED);
-  UTTM_CHECK(rc == 0, "madvise(MADV_DONTNEED) failed on a provider range");
+  // Release the memory before the range becomes allocatable again; Discard cannot fail for a
+  // valid range, so a failure is a caller bug (it checks).
+  state_->options.host_memory->Discard(addr, pages * kPageSize);
   stats_->Add(Stat::kProviderReleaseCalls);
   UTTM_ASAN_POISON(addr, pages * kPageSize);
   {

@@ -24,6 +24,8 @@ PageProviderOptions ProviderOptions(const MemoryContextOptions& o, Stats* stats)
   PageProviderOptions p;
   p.byte_limit = o.provider_byte_limit;
   p.region_size = o.provider_region_size;
+  p.host_memory = o.host_memory;
+  p.hooks = o.host_memory_hooks;
   p.stats = stats;
   return p;
 }

@@ -109,6 +109,8 @@ Status Runtime::Build() {
   mo.pages_limit = PageCount(limit / kPageSize);
   mo.page_pool_size = PageCount(options_.page_pool_size.value() / kPageSize);
   mo.soft_pages_limit = options_.soft_page_limit;
+  mo.host_memory = options_.host_memory;
+  mo.host_memory_hooks = options_.host_memory_hooks;
   mo.stats = stats_;
   memory_ = std::make_unique<MemoryContext>(mo);
 

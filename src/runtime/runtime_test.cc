@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <map>
 #include <vector>
 
 #include "testing/content.h"
@@ -98,6 +99,39 @@ TEST(RuntimeTest, OpensInAFewLinesAndHoldsFourTimesItsLimit) {
   bos.clear();
   EXPECT_TRUE((*rt)->Close().ok());
   EXPECT_TRUE((*rt)->devices().empty());
+}
+
+TEST(RuntimeTest, HostMemoryHooksSeeEveryRegionTheBuffersUse) {
+  std::map<std::byte*, std::size_t> created, released;
+  RuntimeOptions o = Small(16 * kMiB);
+  o.host_memory_hooks.region_created = [&](std::byte* base, std::size_t bytes) {
+    created[base] = bytes;
+    return Status();
+  };
+  o.host_memory_hooks.region_released = [&](std::byte* base, std::size_t bytes) {
+    released[base] = bytes;
+  };
+  {
+    Result<std::unique_ptr<Runtime>> rt = Runtime::Open(o);
+    ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+    Result<SimGpu*> gpu = (*rt)->AddSimGpu({.name = "gpu0"});
+    ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
+    BoRef bo = MakeWithContent((*gpu)->device(), 7, 4 * kMiB, kMemTt);
+    ASSERT_TRUE(bo);
+    ASSERT_TRUE(bo->tt() != nullptr && bo->tt()->is_populated());
+    ASSERT_FALSE(created.empty());
+    // Every page of the object lies in a region the hook saw.
+    bo->tt()->ForEachRun([&](std::size_t, std::byte* addr, std::size_t pages) {
+      auto it = created.upper_bound(addr);
+      ASSERT_NE(it, created.begin());
+      --it;
+      EXPECT_LE(addr + pages * kPageSize, it->first + it->second);
+    });
+    ExpectContent(*bo, 7);
+    EXPECT_TRUE(released.empty());
+    bo.reset();
+  }
+  EXPECT_EQ(released, created);
 }
 
 TEST(RuntimeTest, BadOptionsAreClearErrors) {

@@ -3,9 +3,10 @@
 // bo_swapout.h: the legacy watermark swapout (TTM's ttm_bo_swapout, ttm_device_swapout,
 // ttm_global_swapout in drivers/gpu/drm/ttm/ttm_bo.c and ttm_device.c).
 //
-// GlobalSwapout walks the process-wide device list (optionally only the devices drawing pages
-// from one MemoryContext); the first device that swaps something out goes to the back of the
-// list (round-robin fairness) and its result is returned. DeviceSwapout tries each use_tt manager
+// GlobalSwapout walks the devices drawing pages from one MemoryContext (TTM's global device list;
+// here each context keeps its own, so two runtimes never swap each other's objects); the first
+// device that swaps something out goes to the back of the list (round-robin fairness) and its
+// result is returned. DeviceSwapout tries each use_tt manager
 // (SYSTEM first) with try-locks only and stops at the first object swapped. Per object:
 //   pinned, not eviction-valuable, no page vector, unpopulated, EXTERNAL or already swapped:
 //     skipped;
@@ -19,8 +20,9 @@
 // over pages_limit swaps other objects out first (and fails with kNoMemory if nothing can go).
 //
 // Errors: the first error other than "skipped" ends the walk and is returned.
-// Locking: never blocks on a reservation. The device-list lock is held across a GlobalSwapout,
-// as TTM holds ttm_global_mutex: driver callbacks run from it must not create or destroy devices.
+// Locking: never blocks on a reservation. The context's device-list lock is held across a
+// GlobalSwapout, as TTM holds ttm_global_mutex: driver callbacks run from it must not create or
+// destroy devices of that context.
 #ifndef UTTM_BO_SWAPOUT_H_
 #define UTTM_BO_SWAPOUT_H_
 
@@ -37,16 +39,18 @@ namespace uttm {
 // Swaps out (at least) one object of `device`. Returns pages swapped (0: nothing possible).
 UTTM_EXPORT Result<std::uint64_t> DeviceSwapout(Device& device, OperationContext& ctx);
 
-// One round over the devices (only those using `memory` when it is not null).
-UTTM_EXPORT Result<std::uint64_t> GlobalSwapout(OperationContext& ctx,
-                                                MemoryContext* memory = nullptr);
+// One round over the devices whose page vectors draw on `memory` (ttm_global_swapout, with the
+// memory context as the scope of "global"): the first device that swaps something out wins and
+// goes to the back of the list. Returns pages swapped (0: nothing possible).
+UTTM_EXPORT Result<std::uint64_t> GlobalSwapout(OperationContext& ctx, MemoryContext& memory);
 
 // Swaps out everything it can from `device` (hibernation-like; ttm_device_prepare_hibernation).
 // Returns the total pages swapped.
 UTTM_EXPORT Result<std::uint64_t> SwapoutAll(Device& device, OperationContext& ctx);
 
-// The debugfs tt_shrink trigger: the result of one GlobalSwapout with a default context.
-UTTM_EXPORT Result<std::uint64_t> TtShrink();
+// The debugfs tt_shrink trigger: the result of one GlobalSwapout over `memory` with a default
+// operation context.
+UTTM_EXPORT Result<std::uint64_t> TtShrink(MemoryContext& memory);
 
 // memory.set_over_limit(GlobalSwapout over the devices using `memory`).
 UTTM_EXPORT void InstallWatermarkSwapout(MemoryContext& memory);

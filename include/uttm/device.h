@@ -48,7 +48,7 @@ struct DeviceOptions {
   BackupStore* backup_store = nullptr;
 };
 
-class UTTM_EXPORT Device {
+class UTTM_EXPORT Device : public MemoryUser {
  public:
   // `funcs` must outlive the device.
   static Result<std::unique_ptr<Device>> Create(DeviceFuncs* funcs, const DeviceOptions& options);
@@ -89,9 +89,10 @@ class UTTM_EXPORT Device {
   // Live buffer objects of this device (including zombies and ghosts).
   std::uint64_t bo_count() const { return bo_count_.load(std::memory_order_relaxed); }
 
-  // The process-wide list of devices, in round-robin order. `fn` runs under the list lock.
-  static void ForEachDevice(const std::function<void(Device&)>& fn);
-  // Moves `dev` to the back of the device list (the one that made progress goes last).
+  // The devices whose page vectors draw on `memory` (MemoryContext's user list), in round-robin
+  // order. `fn` runs under the list lock.
+  static void ForEachDevice(MemoryContext& memory, const std::function<void(Device&)>& fn);
+  // Moves `dev` to the back of its memory context's list (the one that made progress goes last).
   static void RotateToBack(Device* dev);
 
  private:

@@ -43,12 +43,14 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <memory>
 
 #include "uttm/caching_hook.h"
 #include "uttm/export.h"
 #include "uttm/headroom.h"
 #include "uttm/host_memory.h"
+#include "uttm/mutex.h"
 #include "uttm/operation_context.h"
 #include "uttm/page_pool.h"
 #include "uttm/page_provider.h"
@@ -81,6 +83,14 @@ struct MemoryContextOptions {
   CachingHook* caching_hook = nullptr;
   // Counters and gauges (null = Stats::Default()).
   Stats* stats = nullptr;
+};
+
+// Something that draws pages from a MemoryContext and registers there, so that walks over the
+// context (the watermark swapout, tt_shrink, invariant checks) find it: the device layer's
+// Device. The context never owns or calls a user; it only keeps the list.
+class UTTM_EXPORT MemoryUser {
+ protected:
+  ~MemoryUser() = default;
 };
 
 class UTTM_EXPORT MemoryContext {
@@ -124,6 +134,15 @@ class UTTM_EXPORT MemoryContext {
   void set_dma32_pages_limit(PageCount p) { dma32_pages_limit_.store(p.value()); }
   bool soft_pages_limit() const { return soft_pages_limit_.load(); }
   void set_soft_pages_limit(bool soft) { soft_pages_limit_.store(soft); }
+  // --- Users (TTM's device list, kept per context instead of per process, so two runtimes never
+  // see each other's devices). Thread-safe; fn runs under the list lock, so it must not add or
+  // remove users.
+  void AddUser(MemoryUser* user) UTTM_EXCLUDES(users_mu_);
+  void RemoveUser(MemoryUser* user) UTTM_EXCLUDES(users_mu_);
+  void ForEachUser(const std::function<void(MemoryUser&)>& fn) UTTM_EXCLUDES(users_mu_);
+  // Moves `user` to the back of the list (round robin: the one that made progress goes last).
+  void RotateUserToBack(MemoryUser* user) UTTM_EXCLUDES(users_mu_);
+
   // True when the accounted pages exceed either limit.
   bool over_limit() const;
   // Pages above the tighter of the two limits (0 when under both).
@@ -143,6 +162,8 @@ class UTTM_EXPORT MemoryContext {
   OverLimitFn over_limit_;
   std::atomic<ReclaimHook*> reclaim_hook_{nullptr};
   std::atomic<Headroom*> headroom_{nullptr};
+  Mutex users_mu_;
+  std::list<MemoryUser*> users_ UTTM_GUARDED_BY(users_mu_);
 
   // The headroom part of Charge: OK, or kNoMemory naming the outside limit.
   Status FitHeadroom(PageCount pages, const OperationContext& ctx);

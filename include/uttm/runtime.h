@@ -150,6 +150,9 @@ class UTTM_EXPORT Runtime {
   // CheckInvariants over the memory context, every device and every shrinker of the runtime.
   // REQUIRES a quiescent point (no other thread using the runtime's objects).
   Status CheckInvariants();
+  // The debugfs tt_shrink trigger over this runtime's devices (bo_swapout.h TtShrink): swaps out
+  // one object; returns the pages swapped (0: nothing could go).
+  Result<std::uint64_t> TtShrink();
 
  private:
   struct DeviceEntry;

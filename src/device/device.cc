@@ -10,20 +10,6 @@
 #include "uttm/system_manager.h"
 
 namespace uttm {
-namespace {
-
-struct DeviceList {
-  Mutex mu;
-  std::list<Device*> devices UTTM_GUARDED_BY(mu);
-};
-
-DeviceList& Devices() {
-  static auto* list = new DeviceList();
-  return *list;
-}
-
-}  // namespace
-
 Device::Device(DeviceFuncs* funcs, const DeviceOptions& options)
     : name_(options.name),
       funcs_(funcs),
@@ -35,18 +21,12 @@ Result<std::unique_ptr<Device>> Device::Create(DeviceFuncs* funcs, const DeviceO
   std::unique_ptr<Device> dev(new Device(funcs, options));
   UTTM_RETURN_IF_ERROR(dev->SetManager(std::make_unique<SystemManager>()));
   dev->delete_worker_ = std::thread([d = dev.get()] { d->DelayedDeleteWorker(); });
-  DeviceList& list = Devices();
-  MutexLock lock(&list.mu);
-  list.devices.push_back(dev.get());
+  dev->memory_->AddUser(dev.get());
   return dev;
 }
 
 Device::~Device() {
-  {
-    DeviceList& list = Devices();
-    MutexLock lock(&list.mu);
-    list.devices.remove(this);
-  }
+  memory_->RemoveUser(this);
   FlushDelayedDeletes();
   {
     MutexLock lock(&delete_mu_);
@@ -178,17 +158,11 @@ void Device::ResumeDelayedDeletes() {
   delete_cv_.SignalAll();
 }
 
-void Device::ForEachDevice(const std::function<void(Device&)>& fn) {
-  DeviceList& list = Devices();
-  MutexLock lock(&list.mu);
-  for (Device* d : list.devices) fn(*d);
+void Device::ForEachDevice(MemoryContext& memory, const std::function<void(Device&)>& fn) {
+  // Only devices register as users of a memory context.
+  memory.ForEachUser([&](MemoryUser& user) { fn(static_cast<Device&>(user)); });
 }
 
-void Device::RotateToBack(Device* dev) {
-  DeviceList& list = Devices();
-  MutexLock lock(&list.mu);
-  auto it = std::find(list.devices.begin(), list.devices.end(), dev);
-  if (it != list.devices.end()) list.devices.splice(list.devices.end(), list.devices, it);
-}
+void Device::RotateToBack(Device* dev) { dev->memory_->RotateUserToBack(dev); }
 
 }  // namespace uttm

@@ -24,13 +24,13 @@ using testing::TestDriver;
 
 bool OnDeviceList(const Device* dev) {
   bool found = false;
-  Device::ForEachDevice([&](Device& d) { found |= (&d == dev); });
+  Device::ForEachDevice(MemoryContext::Default(), [&](Device& d) { found |= (&d == dev); });
   return found;
 }
 
 std::size_t DeviceListSize() {
   std::size_t n = 0;
-  Device::ForEachDevice([&](Device&) { ++n; });
+  Device::ForEachDevice(MemoryContext::Default(), [&](Device&) { ++n; });
   return n;
 }
 
@@ -71,10 +71,31 @@ TEST(TtmDevice, ttm_device_init_multiple) {
   // Round robin: the rotated device goes to the back.
   Device::RotateToBack(devs[0].get());
   Device* last = nullptr;
-  Device::ForEachDevice([&](Device& d) { last = &d; });
+  Device::ForEachDevice(MemoryContext::Default(), [&](Device& d) { last = &d; });
   EXPECT_EQ(last, devs[0].get());
   devs.clear();
   EXPECT_EQ(DeviceListSize(), before);
+}
+
+TEST(TtmDevice, EachMemoryContextListsOnlyItsOwnDevices) {
+  MemoryContext a_memory, b_memory;
+  TestDriver a_driver, b_driver;
+  DeviceOptions a_opts, b_opts;
+  a_opts.memory = &a_memory;
+  b_opts.memory = &b_memory;
+  auto a = Device::Create(&a_driver, a_opts);
+  auto b = Device::Create(&b_driver, b_opts);
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::vector<Device*> in_a, in_b;
+  Device::ForEachDevice(a_memory, [&](Device& d) { in_a.push_back(&d); });
+  Device::ForEachDevice(b_memory, [&](Device& d) { in_b.push_back(&d); });
+  EXPECT_EQ(in_a, std::vector<Device*>{a->get()});
+  EXPECT_EQ(in_b, std::vector<Device*>{b->get()});
+  EXPECT_FALSE(OnDeviceList(a->get()));  // not on the default context's list either
+  a->reset();
+  in_a.clear();
+  Device::ForEachDevice(a_memory, [&](Device& d) { in_a.push_back(&d); });
+  EXPECT_TRUE(in_a.empty());
 }
 
 TEST(TtmDevice, ttm_device_fini_basic) {

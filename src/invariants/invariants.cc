@@ -236,9 +236,7 @@ Status CheckDeviceInvariants(Device& device) {
 
 Status CheckInvariants(MemoryContext& memory, const InvariantOptions& options) {
   std::vector<Device*> devices;
-  Device::ForEachDevice([&](Device& d) {
-    if (&d.memory() == &memory) devices.push_back(&d);
-  });
+  Device::ForEachDevice(memory, [&](Device& d) { devices.push_back(&d); });
   DeletePause pause(devices);
   Totals totals;
   for (Device* d : devices) {

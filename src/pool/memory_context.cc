@@ -53,6 +53,27 @@ MemoryContext::MemoryContext(const MemoryContextOptions& options)
 
 MemoryContext::~MemoryContext() { pool_.reset(); }
 
+void MemoryContext::AddUser(MemoryUser* user) {
+  MutexLock lock(&users_mu_);
+  users_.push_back(user);
+}
+
+void MemoryContext::RemoveUser(MemoryUser* user) {
+  MutexLock lock(&users_mu_);
+  users_.remove(user);
+}
+
+void MemoryContext::ForEachUser(const std::function<void(MemoryUser&)>& fn) {
+  MutexLock lock(&users_mu_);
+  for (MemoryUser* u : users_) fn(*u);
+}
+
+void MemoryContext::RotateUserToBack(MemoryUser* user) {
+  MutexLock lock(&users_mu_);
+  auto it = std::find(users_.begin(), users_.end(), user);
+  if (it != users_.end()) users_.splice(users_.end(), users_, it);
+}
+
 MemoryContext& MemoryContext::Default() {
   static MemoryContext* context = new MemoryContext();
   return *context;

@@ -332,6 +332,8 @@ BoShrinker* Runtime::shrinker(const Device* device) const {
   return nullptr;
 }
 
+Result<std::uint64_t> Runtime::TtShrink() { return uttm::TtShrink(*memory_); }
+
 Status Runtime::CheckInvariants() {
   InvariantOptions o;
   {

@@ -221,6 +221,23 @@ TEST(RuntimeTest, TwoRuntimesDoNotTouchEachOthersObjects) {
   EXPECT_EQ((*b)->memory().pages_allocated().in_bytes().value(), 6 * kMiB);
   for (std::uint64_t i = 0; i < in_b.size(); ++i) ExpectContent(*in_b[i], 100 + i);
   for (std::uint64_t i = 0; i < in_a.size(); ++i) ExpectContent(*in_a[i], i);
+  // tt_shrink of one runtime swaps only its own objects, until it has none left to swap.
+  const std::uint64_t b_pages = (*b)->memory().pages_allocated().value();
+  std::uint64_t swapped = 0;
+  for (int round = 0; round < 64; ++round) {
+    Result<std::uint64_t> r = (*a)->TtShrink();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    if (*r == 0) break;
+    swapped += *r;
+  }
+  EXPECT_GT(swapped, 0u);
+  EXPECT_EQ((*b)->memory().pages_allocated().value(), b_pages);
+  EXPECT_EQ((*b)->store().BytesUsed(), 0u);
+  Result<std::uint64_t> r = (*b)->TtShrink();
+  ASSERT_TRUE(r.ok());
+  EXPECT_GT(*r, 0u);  // b's own objects were still there to swap
+  for (std::uint64_t i = 0; i < in_b.size(); ++i) ExpectContent(*in_b[i], 100 + i);
+  for (std::uint64_t i = 0; i < in_a.size(); ++i) ExpectContent(*in_a[i], i);
 }
 
 TEST(RuntimeTest, FaultsComeFromTheEnvironmentOnlyWhenAsked) {

@@ -86,12 +86,11 @@ Result<std::uint64_t> DeviceSwapout(Device& device, OperationContext& ctx) {
   return std::uint64_t{0};
 }
 
-Result<std::uint64_t> GlobalSwapout(OperationContext& ctx, MemoryContext* memory) {
+Result<std::uint64_t> GlobalSwapout(OperationContext& ctx, MemoryContext& memory) {
   Device* winner = nullptr;
   Result<std::uint64_t> result = std::uint64_t{0};
-  Device::ForEachDevice([&](Device& dev) {
+  Device::ForEachDevice(memory, [&](Device& dev) {
     if (winner != nullptr) return;
-    if (memory != nullptr && &dev.memory() != memory) return;
     Result<std::uint64_t> r = DeviceSwapout(dev, ctx);
     result = r;
     if (r.ok() && *r > 0) winner = &dev;
@@ -109,9 +108,9 @@ Result<std::uint64_t> SwapoutAll(Device& device, OperationContext& ctx) {
   }
 }
 
-Result<std::uint64_t> TtShrink() {
+Result<std::uint64_t> TtShrink(MemoryContext& memory) {
   OperationContext ctx;
-  return GlobalSwapout(ctx);
+  return GlobalSwapout(ctx, memory);
 }
 
 void InstallWatermarkSwapout(MemoryContext& memory) {
@@ -119,7 +118,7 @@ void InstallWatermarkSwapout(MemoryContext& memory) {
   memory.set_over_limit([m](const OperationContext& caller) -> Result<std::uint64_t> {
     OperationContext ctx = caller;
     ctx.trylock_only = true;
-    return GlobalSwapout(ctx, m);
+    return GlobalSwapout(ctx, *m);
   });
 }
 

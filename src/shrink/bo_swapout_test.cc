@@ -132,10 +132,10 @@ TEST_F(BoSwapoutTest, TtShrinkSwapsOneObjectAndPinnedOnesStay) {
   (*pinned)->Pin();
   (*pinned)->resv()->Unlock();
   ASSERT_TRUE(MakeBo(1, 10).ok());
-  Result<std::uint64_t> r = TtShrink();
+  Result<std::uint64_t> r = TtShrink(*memory_);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(*r, 256u);
-  r = TtShrink();
+  r = TtShrink(*memory_);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(*r, 0u);  // only the pinned one is left
   EXPECT_FALSE(Swapped(**pinned));

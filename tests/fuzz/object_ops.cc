@@ -718,7 +718,7 @@ Status World::Step(Op op) {
       const int dev = static_cast<int>(in_.Below(num_devices()));
       OperationContext ctx;
       Result<std::uint64_t> r = kind == 0   ? DeviceSwapout(*device(dev), ctx)
-                                : kind == 1 ? GlobalSwapout(ctx, memory_.get())
+                                : kind == 1 ? GlobalSwapout(ctx, *memory_)
                                             : SwapoutAll(*device(dev), ctx);
       Trace(std::string(kind == 0   ? "device swapout"
                         : kind == 1 ? "global swapout"

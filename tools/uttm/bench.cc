@@ -383,19 +383,6 @@ Status BenchDemo(std::uint64_t ops, std::vector<Figure>* out) {
   return Status::Ok();
 }
 
-// The working set over budget (the job uttm exists for): `n` buffers of `size` bytes over a page
-// limit of `limit`, 2 threads (each over its own half of the buffers, in a shuffled order),
-// `accesses` accesses picked by Zipf(0.9); 10 % rewrite the whole buffer with a new version
-// (mapped with discard), the rest map it and check every byte. The same accesses on plain memory
-// with no limit are the baseline; the restore bandwidth (bytes restored over the time of the maps
-// that restored) is compared with a raw pread on the same file system.
-struct WorkingSet {
-  std::size_t n;
-  std::uint64_t size;
-  std::uint64_t limit;
-  std::size_t accesses;
-};
-
 std::uint64_t WsWord(std::size_t buffer, std::uint32_t version, std::uint64_t word) {
   return ((std::uint64_t{buffer} << 40) ^ (std::uint64_t{version} << 32) ^ word) *
              0x9E3779B97F4A7C15ull +
@@ -450,7 +437,15 @@ bool WsRunBoth(const WorkingSet& p, std::vector<double>* lat, Access access) {
   return ok && other_ok;
 }
 
-Status BenchWorkingSet(const WorkingSet& p, std::vector<Figure>* out) {
+}  // namespace
+
+Result<WorkingSetResult> RunWorkingSet(const WorkingSet& p) {
+  if (p.n < 2 || p.size < 8 || p.size % 8 != 0 || p.limit == 0 || p.accesses == 0) {
+    return Status(Errc::kInvalid,
+                  "working set: at least 2 buffers, a size that is a multiple of 8, "
+                  "a page limit and some accesses");
+  }
+  WorkingSetResult res;
   const std::size_t words = p.size / 8;
   // uttm: a runtime with the page limit, a private file store, background reclaim on.
   Stats stats;
@@ -538,23 +533,41 @@ Status BenchWorkingSet(const WorkingSet& p, std::vector<Figure>* out) {
   double raw_w = 0, raw_r = 0;
   const std::size_t raw_n = std::min<std::size_t>(p.n, 64);
   UTTM_RETURN_IF_ERROR(RawWriteRead(false, raw_n, p.size, &raw_w, &raw_r));
+  const double accesses = static_cast<double>(p.accesses);
+  res.accesses_per_s = accesses / uttm_s;
+  res.plain_accesses_per_s = accesses / plain_s;
+  res.restore_bytes_per_s = restore_s > 0 ? static_cast<double>(restored) / restore_s : 0;
+  res.raw_pread_bytes_per_s = static_cast<double>(raw_n * p.size) / raw_r;
+  res.p50_us = Percentile(lat, 0.5);
+  res.p99_us = Percentile(lat, 0.99);
+  res.plain_p50_us = Percentile(plat, 0.5);
+  res.plain_p99_us = Percentile(plat, 0.99);
+  res.peak_rss_bytes = peak_rss;
+  res.restored_bytes = restored;
+  res.written_bytes = written;
+  return res;
+}
+
+namespace {
+
+Status BenchWorkingSet(const WorkingSet& p, std::vector<Figure>* out) {
+  UTTM_ASSIGN_OR_RETURN(WorkingSetResult r, RunWorkingSet(p));
   const double mib = 1 << 20;
   const double accesses = static_cast<double>(p.accesses);
-  out->push_back({"working set: accesses", "/s", accesses / uttm_s, accesses / plain_s,
+  out->push_back({"working set: accesses", "/s", r.accesses_per_s, r.plain_accesses_per_s,
                   "plain memory, no limit", true});
-  if (restore_s > 0) {
-    out->push_back(
-        {"working set: restore", "MiB/s", static_cast<double>(restored) / restore_s / mib,
-         static_cast<double>(raw_n * p.size) / raw_r / mib, "raw pread, fresh pages", true});
+  if (r.restore_bytes_per_s > 0) {
+    out->push_back({"working set: restore", "MiB/s", r.restore_bytes_per_s / mib,
+                    r.raw_pread_bytes_per_s / mib, "raw pread, fresh pages", true});
   }
-  out->push_back({"working set: p50 access", "us", Percentile(lat, 0.5), Percentile(plat, 0.5),
-                  "plain memory", false});
-  out->push_back({"working set: p99 access", "us", Percentile(lat, 0.99), Percentile(plat, 0.99),
-                  "plain memory", false});
-  out->push_back({"working set: peak RSS", "MiB", static_cast<double>(peak_rss) / mib,
+  out->push_back(
+      {"working set: p50 access", "us", r.p50_us, r.plain_p50_us, "plain memory", false});
+  out->push_back(
+      {"working set: p99 access", "us", r.p99_us, r.plain_p99_us, "plain memory", false});
+  out->push_back({"working set: peak RSS", "MiB", static_cast<double>(r.peak_rss_bytes) / mib,
                   static_cast<double>(p.limit) / mib, "the page limit", false});
   out->push_back({"working set: store traffic", "MiB",
-                  static_cast<double>(restored + written) / mib,
+                  static_cast<double>(r.restored_bytes + r.written_bytes) / mib,
                   accesses * static_cast<double>(p.size) / mib, "bytes accessed", false});
   return Status::Ok();
 }

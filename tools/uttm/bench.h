@@ -23,9 +23,43 @@
 #ifndef UTTM_TOOLS_UTTM_BENCH_H_
 #define UTTM_TOOLS_UTTM_BENCH_H_
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
+#include "uttm/status.h"
+
 namespace uttm::tool {
+
+// The working set over budget (the job uttm exists for): `n` buffers of `size` bytes over a page
+// limit of `limit`, 2 threads (each over its own half of the buffers, in a shuffled order),
+// `accesses` accesses picked by Zipf(0.9); 10 % rewrite the whole buffer with a new version
+// (mapped with discard), the rest map it and check every byte; every buffer is checked at the
+// end. The same accesses on plain memory with no limit are the baseline; the restore bandwidth
+// (bytes restored over the time of the maps that restored) is compared with a raw pread of the
+// same bytes on the same file system. Shared by `uttm bench` and bench/working_set_bench.
+struct WorkingSet {
+  std::size_t n;
+  std::uint64_t size;
+  std::uint64_t limit;
+  std::size_t accesses;
+};
+
+struct WorkingSetResult {
+  double accesses_per_s = 0;
+  double plain_accesses_per_s = 0;
+  double restore_bytes_per_s = 0;  // 0 when nothing was restored
+  double raw_pread_bytes_per_s = 0;
+  double p50_us = 0, p99_us = 0;
+  double plain_p50_us = 0, plain_p99_us = 0;
+  std::uint64_t peak_rss_bytes = 0;
+  std::uint64_t restored_bytes = 0;
+  std::uint64_t written_bytes = 0;
+};
+
+// Runs the scenario once. kInvalid for parameters that make no scenario; kFault when a byte read
+// back was wrong (never a result then); the runtime's and the raw baseline's errors.
+Result<WorkingSetResult> RunWorkingSet(const WorkingSet& params);
 
 // Runs the scenarios `rounds` times (0: 5, or 3 with `quick`; smaller scenarios with `quick`),
 // round by round, prints a table of medians, writes JSON to `json_path` when not empty. Returns

@@ -47,7 +47,12 @@ namespace uttm {
   X(kRestoreInterrupt, "restore.interrupt", "an interruptible restore stops with EINTR")      \
   X(kBackupPartial, "backup.partial", "a backup stops after half the pages (partial backup)") \
   X(kWaitInterrupt, "wait.interrupt", "an interruptible wait returns EINTR")                  \
-  X(kMoveCopy, "move.copy", "a device copy between placements fails with EIO")
+  X(kMoveCopy, "move.copy", "a device copy between placements fails with EIO")                \
+  X(kGemCreate, "gem.create", "creating a GEM object's backing file fails (EMFILE)")          \
+  X(kGemExtend, "gem.extend", "reserving a backing file's blocks fails with ENOSPC")          \
+  X(kGemWriteback, "gem.writeback", "writing a backing file's dirty pages back fails (EIO)")  \
+  X(kGemTruncate, "gem.truncate", "truncating a purged object's backing file fails (EIO)")    \
+  X(kGemSwapIn, "gem.swapin", "reading a backing file's pages back in fails (EIO)")
 
 enum class FaultPoint : unsigned {
 #define UTTM_FAULT_ENUM_(id, name, desc) id,

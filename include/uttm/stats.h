@@ -75,6 +75,12 @@ struct StatValues;
   COUNTER(kChecksumFailures, "store.checksum_failures", "runs", "backups that failed checksum")  \
   COUNTER(kResvContended, "resv.contended", "calls", "reservation locks that had to wait")       \
   COUNTER(kResvBackoffs, "resv.backoffs", "calls", "ticketed locks told to back off (EDEADLK)")  \
+  COUNTER(kGemPagesPurged, "gem.pages_purged", "pages", "GEM shmem pages dropped by a purge")    \
+  COUNTER(kGemPagesEvicted, "gem.pages_evicted", "pages",                                        \
+          "GEM shmem pages released to their backing file by an eviction")                       \
+  COUNTER(kGemPagesSwappedIn, "gem.pages_swapped_in", "pages",                                   \
+          "GEM shmem pages brought back from their backing file")                                \
+  GAUGE(kGemPagesHeld, "gem.pages_held", "pages", "pages GEM shmem objects hold mapped")         \
   GAUGE(kPagesAllocated, "pages.allocated", "pages", "pages held by page vectors (pages_limit)") \
   GAUGE(kDma32PagesAllocated, "pages.dma32_allocated", "pages", "pages under the dma32 limit")   \
   GAUGE(kPoolPages, "pool.pages", "pages", "pages parked in pools")                              \

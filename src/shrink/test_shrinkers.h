@@ -31,19 +31,9 @@
 #define MADV_POPULATE_WRITE 23
 #endif
 
-namespace uttm::testing {
+#include "testing/proc_status.h"
 
-inline std::uint64_t RssAnonBytes() {
-  std::FILE* f = std::fopen("/proc/self/status", "r");
-  if (f == nullptr) return 0;
-  char line[256];
-  unsigned long long kb = 0;
-  while (std::fgets(line, sizeof(line), f) != nullptr) {
-    if (std::sscanf(line, "RssAnon: %llu kB", &kb) == 1) break;
-  }
-  std::fclose(f);
-  return static_cast<std::uint64_t>(kb) * 1024;
-}
+namespace uttm::testing {
 
 // Maps and populates `bytes` of anonymous memory; nullptr on failure.
 inline void* MapPopulated(std::size_t bytes) {

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "testing/proc_status.h"
+
 namespace uttm::testing_util {
 
 // True in ASan/TSan builds, where shadow memory makes process RSS meaningless for page tests.
@@ -24,18 +26,7 @@ inline bool UnderSanitizer() {
 #endif
 }
 
-// Resident anonymous memory of this process in bytes (RssAnon in /proc/self/status).
-inline std::uint64_t RssAnonBytes() {
-  FILE* f = std::fopen("/proc/self/status", "r");
-  if (f == nullptr) return 0;
-  char line[256];
-  unsigned long kb = 0;
-  while (std::fgets(line, sizeof line, f) != nullptr) {
-    if (std::sscanf(line, "RssAnon: %lu kB", &kb) == 1) break;
-  }
-  std::fclose(f);
-  return std::uint64_t{kb} * 1024;
-}
+using testing::RssAnonBytes;  // testing/proc_status.h
 
 }  // namespace uttm::testing_util
 

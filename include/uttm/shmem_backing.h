@@ -1,0 +1,99 @@
+// Copyright (c) uttm developers.
+//
+// shmem_backing.h: the pages of one GEM shmem object, in a file (the kernel's shmem file of a
+// drm_gem_object, in user space).
+//
+// The backing file is created lazily, at the first Map (an object that never gets pages never
+// gets a file): a memfd when no directory is given (tmpfs, exactly the kernel's shmem; its pages
+// can only leave memory where the machine has swap), or an unlinked file, mode 0600, in the
+// directory the user names (the user-space stand-in for shmem plus swap: the kernel writes dirty
+// pages back and drops clean ones under its own pressure, memory cgroup limits included).
+//
+//   Map        creates the file (fault point gem.create), reserves its blocks with fallocate so a
+//              write through the mapping can never meet a full disk (gem.extend: kNoSpace), maps it
+//              shared and faults every page in with MADV_POPULATE_WRITE: a page the file system
+//              cannot read back (gem.swapin) is kIo here, never a SIGBUS later. With `lock_pages`
+//              the pages are then mlocked, as the kernel pins the shmem pages of an object that
+//              holds them (the kernel cannot reclaim them until they are released). Idempotent
+//              while mapped.
+//   Unmap      releases the pages. With `writeback`, dirty pages are written to the file now
+//              (msync; gem.writeback: kIo and the mapping is kept, nothing lost) and dropped from
+//              the page cache (posix_fadvise DONTNEED): memory is free when it returns. Without,
+//              the mapping goes and the pages stay in the page cache for the kernel's own lazy
+//              reclaim (it writes them back under pressure).
+//   Truncate   drops the contents (the purge): unmaps and truncates the file to nothing
+//              (gem.truncate: kIo, contents and mapping kept). The next Map gives zeros.
+//
+// Errors name the file operation and the errno. Thread-safety: none; the owner (the GEM object,
+// under its reservation) serializes every call.
+#ifndef UTTM_SHMEM_BACKING_H_
+#define UTTM_SHMEM_BACKING_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "uttm/export.h"
+#include "uttm/stats.h"
+#include "uttm/status.h"
+#include "uttm/units.h"
+
+namespace uttm {
+
+struct ShmemBackingOptions {
+  // Directory for backing files (unlinked, mode 0600). Empty: a memfd.
+  std::string directory = {};
+  // mlock the pages while mapped (see the file comment). Without CAP_IPC_LOCK and over
+  // RLIMIT_MEMLOCK, pages are faulted in unlocked instead (counted in lock_failures()).
+  bool lock_pages = true;
+  // Where gem.pages_held goes (null: Stats::Default()).
+  Stats* stats = nullptr;
+};
+
+class UTTM_EXPORT ShmemBacking {
+ public:
+  // `size` is rounded up to whole pages. kInvalid for 0 or a directory that is not a writable
+  // directory. No file is created yet.
+  static Result<std::unique_ptr<ShmemBacking>> Create(Bytes size,
+                                                      const ShmemBackingOptions& options);
+  ~ShmemBacking();  // unmaps and closes; the file's blocks go with it
+  ShmemBacking(const ShmemBacking&) = delete;
+  ShmemBacking& operator=(const ShmemBacking&) = delete;
+
+  Result<std::byte*> Map();
+  Status Unmap(bool writeback);
+  Status Truncate();
+
+  bool has_file() const { return fd_ >= 0; }
+  bool mapped() const { return data_ != nullptr; }
+  std::byte* data() const { return data_; }
+  Bytes size() const { return Bytes(bytes_); }
+  PageCount num_pages() const { return PageCount(bytes_ / kPageSize); }
+  // Pages of the file in the page cache (mincore over a fresh read-only mapping); 0 without a file.
+  std::uint64_t CachedPages() const;
+  // Whether releasing pages frees memory: a directory file, or a memfd on a machine with swap.
+  bool can_release() const { return can_release_; }
+  std::uint64_t lock_failures() const { return lock_failures_; }
+  // "memfd" or the directory.
+  std::string describe() const { return options_.directory.empty() ? "memfd" : options_.directory; }
+
+ private:
+  ShmemBacking(std::uint64_t bytes, const ShmemBackingOptions& options, bool can_release);
+  Status OpenFile();
+  Status Reserve();
+  void DropMapping();
+
+  const ShmemBackingOptions options_;
+  const std::uint64_t bytes_;
+  const bool can_release_;
+  Stats* stats_;
+  int fd_ = -1;
+  bool reserved_ = false;  // fallocate done since the last truncate
+  std::byte* data_ = nullptr;
+  std::uint64_t lock_failures_ = 0;
+};
+
+}  // namespace uttm
+
+#endif  // UTTM_SHMEM_BACKING_H_

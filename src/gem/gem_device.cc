@@ -1,0 +1,55 @@
+// Copyright (c) uttm developers.
+//
+// gem_device.cc: see gem_device.h.
+#include "uttm/gem_device.h"
+
+#include <string>
+
+#include "base/check.h"
+#include "uttm/gem_shrinker.h"
+
+namespace uttm {
+
+GemDevice::GemDevice(const GemDeviceOptions& options, bool can_evict)
+    : options_(options),
+      can_evict_(can_evict),
+      stats_(options.stats != nullptr ? options.stats : &Stats::Default()),
+      funcs_(options.funcs != nullptr ? options.funcs : &default_funcs_),
+      shrinker_(std::make_unique<GemShrinker>(this)) {}
+
+Result<std::unique_ptr<GemDevice>> GemDevice::Create(const GemDeviceOptions& options) {
+  // A probe backing validates the directory and tells whether releasing pages frees memory.
+  ShmemBackingOptions probe_options = options.backing;
+  probe_options.stats = options.stats;
+  UTTM_ASSIGN_OR_RETURN(std::unique_ptr<ShmemBacking> probe,
+                        ShmemBacking::Create(Bytes(kPageSize), probe_options));
+  const bool can_evict = options.enable_eviction && probe->can_release();
+  return std::unique_ptr<GemDevice>(new GemDevice(options, can_evict));
+}
+
+GemDevice::~GemDevice() {
+  const std::uint64_t live = object_count();
+  UTTM_CHECK(live == 0, ("GEM device '" + options_.name + "' destroyed with " +
+                         std::to_string(live) + " live objects")
+                            .c_str());
+}
+
+Result<GemRef> GemDevice::CreateObject(Bytes size) {
+  ShmemBackingOptions o = options_.backing;
+  o.stats = stats_;
+  UTTM_ASSIGN_OR_RETURN(std::unique_ptr<ShmemBacking> backing, ShmemBacking::Create(size, o));
+  objects_.fetch_add(1, std::memory_order_relaxed);
+  return GemRef::Adopt(new GemShmemObject(this, std::move(backing)));
+}
+
+std::uint64_t GemDevice::purgeable_pages() {
+  MutexLock lock(dontneed_.lock());  // the device's LRU lock
+  return dontneed_.count();
+}
+
+std::uint64_t GemDevice::evictable_pages() {
+  MutexLock lock(willneed_.lock());
+  return willneed_.count();
+}
+
+}  // namespace uttm

@@ -64,6 +64,10 @@ struct GemDeviceOptions {
   GemShmemFuncs* funcs = nullptr;
   // Let the shrinker evict (msm's enable_eviction); purging is always allowed.
   bool enable_eviction = true;
+  // The shrinker's evictions never write back: pages are unmapped and left in the page cache for
+  // the kernel's own reclaim (which writes them back under pressure). False: written back and
+  // dropped at once when the reclaim context allows I/O (may_io).
+  bool lazy_release = false;
   // Counters (null: Stats::Default()).
   Stats* stats = nullptr;
 };
@@ -84,6 +88,11 @@ class UTTM_EXPORT GemDevice {
   GemShmemFuncs& funcs() { return *funcs_; }
   Stats& stats() { return *stats_; }
   bool can_evict() const { return can_evict_; }
+  bool lazy_release() const { return options_.lazy_release; }
+  // Where objects keep their pages: "memfd" or the directory.
+  std::string backing_description() const {
+    return options_.backing.directory.empty() ? "memfd" : options_.backing.directory;
+  }
   std::uint64_t object_count() const { return objects_.load(std::memory_order_relaxed); }
 
   Mutex* lru_lock() UTTM_RETURN_CAPABILITY(lru_mu_) { return &lru_mu_; }
@@ -91,6 +100,11 @@ class UTTM_EXPORT GemDevice {
   GemLru& willneed() { return willneed_; }
   GemLru& pinned() { return pinned_; }
   GemLru& evicted() { return evicted_; }
+  // Pages on each LRU, read under the LRU lock at once.
+  struct LruPages {
+    std::uint64_t dontneed = 0, willneed = 0, pinned = 0, evicted = 0;
+  };
+  LruPages lru_pages() UTTM_EXCLUDES(lru_mu_);
   // The shrinker's counts: pages of purgeable objects, and of evictable ones.
   std::uint64_t purgeable_pages() UTTM_EXCLUDES(lru_mu_);
   std::uint64_t evictable_pages() UTTM_EXCLUDES(lru_mu_);

@@ -7,8 +7,9 @@
 //   Scan   progressively more expensive stages until nr_to_scan pages are freed:
 //            1. purge idle "don't need" objects;
 //            2. evict idle evictable objects (when eviction is possible and may_fs allows
-//               writing to the backing file; may_io decides whether their pages are written
-//               back and dropped now, or left to the kernel's lazy reclaim);
+//               writing to the backing file; may_io, unless the device asks for lazy release,
+//               decides whether their pages are written back and dropped now, or left to the
+//               kernel's lazy reclaim);
 //            3. background reclaim only (the reclaim thread): purge, waiting up to 10 ms for
 //               each busy object;
 //            4. background reclaim only: evict, waiting likewise.

@@ -44,6 +44,7 @@
 #include "uttm/device.h"
 #include "uttm/device_funcs.h"
 #include "uttm/export.h"
+#include "uttm/gem_device.h"
 #include "uttm/host_memory.h"
 #include "uttm/memory_context.h"
 #include "uttm/mutex.h"
@@ -122,6 +123,13 @@ class UTTM_EXPORT Runtime {
   // Creates a simulated GPU on the runtime's memory and store (its `memory`, `backup_store` and
   // `wrap_funcs` options are the runtime's to set; kInvalid if the caller set them).
   Result<SimGpu*> AddSimGpu(const SimGpuOptions& options);
+  // Creates a device of GEM shmem objects (gem_device.h) counting in the runtime's stats, and
+  // registers its shrinker with the runtime's reclaimer (so the reclaim thread and direct reclaim
+  // purge and evict its objects). Errors: GemDevice::Create's (a bad backing directory).
+  Result<GemDevice*> AddGemDevice(const GemDeviceOptions& options);
+  // Destroys a GEM device of this runtime. kBusy while it has live objects; kNotFound.
+  Status RemoveGemDevice(GemDevice* device);
+  std::vector<GemDevice*> gem_devices() const;
   // Destroys a device added to this runtime (its delayed deletes are flushed first). kBusy while
   // it has live buffer objects (nothing changes); kNotFound for a device not added here.
   Status RemoveDevice(Device* device);
@@ -173,6 +181,7 @@ class UTTM_EXPORT Runtime {
   std::unique_ptr<ReclaimThread> reclaim_thread_;
   mutable Mutex mu_;
   std::vector<std::unique_ptr<DeviceEntry>> devices_ UTTM_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<GemDevice>> gem_devices_ UTTM_GUARDED_BY(mu_);
   bool leaked_ = false;  // a device outlived Close: the memory context and store must too
 };
 

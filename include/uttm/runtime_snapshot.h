@@ -36,6 +36,14 @@ struct RuntimeSnapshot {
     std::uint64_t shrinkable_pages = 0;  // its BoShrinker's counts
     std::uint64_t purgeable_pages = 0;
   };
+  // A GEM shmem device (gem_device.h): its objects and the pages on each of its LRUs.
+  struct GemDevice {
+    std::string name;
+    std::string backing;  // "memfd" or the directory
+    bool can_evict = false;
+    std::uint64_t objects = 0;
+    std::uint64_t purgeable_pages = 0, evictable_pages = 0, pinned_pages = 0, evicted_pages = 0;
+  };
   struct PoolType {
     std::string caching;
     std::array<std::uint64_t, kNumPageOrders> chunks_by_order{};
@@ -49,6 +57,7 @@ struct RuntimeSnapshot {
 
   std::string name;
   std::vector<Device> devices;
+  std::vector<GemDevice> gem_devices;
   std::uint64_t pages_allocated = 0;
   std::uint64_t pages_limit = 0;
   std::uint64_t pooled_pages = 0;
@@ -65,7 +74,8 @@ struct RuntimeSnapshot {
   std::string stats_text;  // Stats::ToText
 };
 
-// A JSON object: {"schema": "uttm.inspect", "version": 1, "name", "devices": [...], "memory",
+// A JSON object: {"schema": "uttm.inspect", "version": 1, "name", "devices": [...],
+// "gem_devices": [...], "memory",
 // "pool", "store", "shrinkers", "bo_shrinkers", "reclaim_thread" (when running), "stats"}.
 UTTM_EXPORT std::string SnapshotToJson(const RuntimeSnapshot& s);
 // Lines for people: devices with their managers (usage, size, LRU lengths per priority), memory,

@@ -42,6 +42,12 @@ Result<GemRef> GemDevice::CreateObject(Bytes size) {
   return GemRef::Adopt(new GemShmemObject(this, std::move(backing)));
 }
 
+// The four lists share lru_mu_, which the analysis cannot see through GemLru::lock().
+GemDevice::LruPages GemDevice::lru_pages() UTTM_NO_THREAD_SAFETY_ANALYSIS {
+  MutexLock lock(&lru_mu_);
+  return LruPages{dontneed_.count(), willneed_.count(), pinned_.count(), evicted_.count()};
+}
+
 std::uint64_t GemDevice::purgeable_pages() {
   MutexLock lock(dontneed_.lock());  // the device's LRU lock
   return dontneed_.count();

@@ -42,13 +42,14 @@ std::uint64_t GemShrinker::Scan(ShrinkControl& sc) {
     OperationContext ctx;
     ctx.no_wait_gpu = !stage.wait;
     GemLru& lru = stage.purge ? device_->dontneed() : device_->willneed();
-    freed += GemLruScan(
-        lru, target - freed, &remaining,
-        [&](GemShmemObject& obj) UTTM_NO_THREAD_SAFETY_ANALYSIS -> Result<std::uint64_t> {
-          // GemLruScan holds the reservation (try-locked) while it calls this.
-          obj.resv()->AssertHeld();
-          return stage.purge ? obj.Purge(ctx) : obj.Evict(/*writeback=*/rc.may_io, ctx);
-        });
+    freed += GemLruScan(lru, target - freed, &remaining,
+                        [&](GemShmemObject& obj)
+                            UTTM_NO_THREAD_SAFETY_ANALYSIS -> Result<std::uint64_t> {
+                              // GemLruScan holds the reservation (try-locked) while it calls this.
+                              obj.resv()->AssertHeld();
+                              const bool writeback = rc.may_io && !device_->lazy_release();
+                              return stage.purge ? obj.Purge(ctx) : obj.Evict(writeback, ctx);
+                            });
   }
   sc.nr_scanned = freed;
   // msm answers SHRINK_STOP also when it freed pages but nothing is left; the kernel then drops

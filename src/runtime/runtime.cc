@@ -245,10 +245,52 @@ Status Runtime::RemoveDevice(Device* device) {
   return Status::Ok();  // `entry` goes: the device first, then its shrinker
 }
 
+Result<GemDevice*> Runtime::AddGemDevice(const GemDeviceOptions& options) {
+  GemDeviceOptions o = options;
+  if (o.stats == nullptr) o.stats = stats_;
+  UTTM_ASSIGN_OR_RETURN(std::unique_ptr<GemDevice> dev, GemDevice::Create(o));
+  UTTM_RETURN_IF_ERROR(reclaimer_.Register(&dev->shrinker()));
+  MutexLock lock(&mu_);
+  gem_devices_.push_back(std::move(dev));
+  return gem_devices_.back().get();
+}
+
+Status Runtime::RemoveGemDevice(GemDevice* device) {
+  std::unique_ptr<GemDevice> dev;
+  {
+    MutexLock lock(&mu_);
+    auto it = std::find_if(gem_devices_.begin(), gem_devices_.end(),
+                           [&](const auto& d) { return d.get() == device; });
+    if (it == gem_devices_.end()) {
+      return Status(Errc::kNotFound, "Runtime::RemoveGemDevice: not a GEM device of this runtime");
+    }
+    if (device->object_count() != 0) {
+      return Status(Errc::kBusy, "GEM device '" + device->name() + "' has " +
+                                     std::to_string(device->object_count()) + " live objects");
+    }
+    dev = std::move(*it);
+    gem_devices_.erase(it);
+  }
+  (void)reclaimer_.Unregister(&dev->shrinker());
+  return Status::Ok();
+}
+
+std::vector<GemDevice*> Runtime::gem_devices() const {
+  MutexLock lock(&mu_);
+  std::vector<GemDevice*> out;
+  for (const auto& d : gem_devices_) out.push_back(d.get());
+  return out;
+}
+
 Status Runtime::Close() {
   if (reclaim_thread_ != nullptr) reclaim_thread_->Stop();
   std::vector<Device*> all = devices();
   std::string busy;
+  std::vector<GemDevice*> gems = gem_devices();
+  for (auto it = gems.rbegin(); it != gems.rend(); ++it) {
+    Status s = RemoveGemDevice(*it);
+    if (s.code() == Errc::kBusy) busy += (busy.empty() ? "" : "; ") + std::string(s.message());
+  }
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
     Status s = RemoveDevice(*it);
     if (s.code() == Errc::kBusy) busy += (busy.empty() ? "" : "; ") + std::string(s.message());
@@ -271,6 +313,19 @@ RuntimeSnapshot Runtime::Snapshot() const {
   s.name = options_.name;
   {
     MutexLock lock(&mu_);
+    for (const auto& g : gem_devices_) {
+      RuntimeSnapshot::GemDevice gd;
+      gd.name = g->name();
+      gd.can_evict = g->can_evict();
+      gd.objects = g->object_count();
+      gd.backing = g->backing_description();
+      const GemDevice::LruPages pages = g->lru_pages();
+      gd.purgeable_pages = pages.dontneed;
+      gd.evictable_pages = pages.willneed;
+      gd.pinned_pages = pages.pinned;
+      gd.evicted_pages = pages.evicted;
+      s.gem_devices.push_back(std::move(gd));
+    }
     for (const auto& e : devices_) {
       Device* d = e->get();
       RuntimeSnapshot::Device dev;

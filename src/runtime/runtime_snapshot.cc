@@ -89,6 +89,18 @@ std::string SnapshotToJson(const RuntimeSnapshot& s) {
                     Field("purgeable_pages", d.purgeable_pages) + "}";
   }
   j += Field("devices", "[" + devs + "]");
+  std::string gems;
+  for (const RuntimeSnapshot::GemDevice& g : s.gem_devices) {
+    gems += std::string(gems.empty() ? "" : ", ") + "{" + Field("name", Quote(g.name), true) +
+            Field("backing", Quote(g.backing)) +
+            Field("can_evict", g.can_evict ? "true" : "false") + Field("objects", g.objects) +
+            Field("lru_pages", "{" + Field("dontneed", g.purgeable_pages, true) +
+                                   Field("willneed", g.evictable_pages) +
+                                   Field("pinned", g.pinned_pages) +
+                                   Field("evicted", g.evicted_pages) + "}") +
+            "}";
+  }
+  j += Field("gem_devices", "[" + gems + "]");
   j += Field("memory", "{" + Field("pages_allocated", s.pages_allocated, true) +
                            Field("pages_limit", s.pages_limit) + "}");
   std::string types;
@@ -135,6 +147,13 @@ std::string SnapshotToText(const RuntimeSnapshot& s) {
                     m.size_bytes == 0 ? "unbounded" : Size(m.size_bytes).c_str(), lru.c_str());
       out += line;
     }
+  }
+  for (const RuntimeSnapshot::GemDevice& g : s.gem_devices) {
+    out += "gem device " + g.name + " (" + g.backing + (g.can_evict ? "" : ", no eviction") +
+           "): " + std::to_string(g.objects) + " objects; lru pages: dontneed " +
+           std::to_string(g.purgeable_pages) + ", willneed " + std::to_string(g.evictable_pages) +
+           ", pinned " + std::to_string(g.pinned_pages) + ", evicted " +
+           std::to_string(g.evicted_pages) + "\n";
   }
   out += "memory: " + std::to_string(s.pages_allocated) + " of " + std::to_string(s.pages_limit) +
          " pages held\n";

@@ -18,6 +18,7 @@
 #include "testing/content.h"
 #include "uttm/buffer_object.h"
 #include "uttm/fault_injection.h"
+#include "uttm/gem_device.h"
 #include "uttm/range_manager.h"
 
 namespace uttm {
@@ -132,6 +133,61 @@ TEST(RuntimeTest, HostMemoryHooksSeeEveryRegionTheBuffersUse) {
     bo.reset();
   }
   EXPECT_EQ(released, created);
+}
+
+TEST(RuntimeTest, GemDevicesAreReclaimedInspectedAndClosedWithTheRuntime) {
+  Result<std::unique_ptr<Runtime>> rt = Runtime::Open(Small(16 * kMiB));
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  GemDeviceOptions go;
+  go.name = "gem0";
+  go.backing.directory = ::testing::TempDir();
+  Result<GemDevice*> gem = (*rt)->AddGemDevice(go);
+  ASSERT_TRUE(gem.ok()) << gem.status().ToString();
+  go.backing.directory = "/nonexistent";
+  EXPECT_EQ((*rt)->AddGemDevice(go).code(), Errc::kInvalid);
+  std::vector<GemRef> objs;
+  for (std::uint64_t i = 0; i < 4; ++i) {
+    Result<GemRef> o = (*gem)->CreateObject(Bytes(kMiB));
+    ASSERT_TRUE(o.ok()) << o.status().ToString();
+    ASSERT_TRUE((*o)->resv()->TryLock());
+    (*o)->resv()->AssertHeld();
+    Result<std::byte*> p = (*o)->Vmap();
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    testing::FillContent({40 + i, 1}, 0, std::span(*p, kMiB));
+    ASSERT_TRUE((*o)->GetPages().ok());
+    ASSERT_TRUE((*o)->Vunmap().ok());
+    if (i % 2 == 0) (*o)->Madvise(1);
+    (*o)->resv()->Unlock();
+    objs.push_back(*o);
+  }
+  RuntimeSnapshot snap = (*rt)->Snapshot();
+  ASSERT_EQ(snap.gem_devices.size(), 1u);
+  EXPECT_EQ(snap.gem_devices[0].objects, 4u);
+  EXPECT_EQ(snap.gem_devices[0].purgeable_pages, 2 * kMiB / kPageSize);
+  EXPECT_EQ(snap.gem_devices[0].evictable_pages, 2 * kMiB / kPageSize);
+  EXPECT_NE(SnapshotToText(snap).find("gem device gem0"), std::string::npos);
+  EXPECT_NE(SnapshotToJson(snap).find("\"gem_devices\""), std::string::npos);
+  // The runtime's reclaimer reaches the GEM shrinker: don't-need objects go first.
+  ShrinkResult r = (*rt)->reclaimer().Shrink({}, kDefPriority, 2 * kMiB / kPageSize);
+  EXPECT_GE(r.freed, 2 * kMiB / kPageSize);
+  EXPECT_EQ(objs[0]->state(), GemPageState::kPurged);
+  EXPECT_EQ(objs[2]->state(), GemPageState::kPurged);
+  // A device with live objects keeps the runtime from closing it, with a clear error.
+  Status busy = (*rt)->Close();
+  EXPECT_EQ(busy.code(), Errc::kBusy);
+  EXPECT_NE(busy.ToString().find("gem0"), std::string::npos) << busy.ToString();
+  for (std::uint64_t i : {1u, 3u}) {  // the evictable ones kept every byte
+    ASSERT_TRUE(objs[i]->resv()->TryLock());
+    objs[i]->resv()->AssertHeld();
+    Result<std::byte*> p = objs[i]->Vmap();
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    EXPECT_FALSE(testing::FindMismatch({40 + i, 1}, 0, std::span(*p, kMiB)).has_value());
+    ASSERT_TRUE(objs[i]->Vunmap().ok());
+    objs[i]->resv()->Unlock();
+  }
+  objs.clear();
+  EXPECT_TRUE((*rt)->Close().ok());
+  EXPECT_TRUE((*rt)->gem_devices().empty());
 }
 
 TEST(RuntimeTest, BadOptionsAreClearErrors) {

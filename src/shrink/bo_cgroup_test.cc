@@ -43,26 +43,16 @@ using testing::TestDevice;
 
 constexpr std::uint64_t kBoBytes = 16ull << 20;
 
-std::uint64_t LimitBytes() {
-  const char* env = std::getenv("UTTM_SHRINK_CGROUP_LIMIT_MIB");
-  const std::uint64_t mib = env != nullptr ? std::strtoull(env, nullptr, 10) : 0;
-  return (mib != 0 ? mib : 256) << 20;
-}
-
-std::uint64_t Word(std::uint32_t bo, std::uint64_t i) {
-  std::uint64_t z = (std::uint64_t{bo} << 40) + i + 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+using testing::ProofLimitBytes;
+using testing::ProofWord;
 
 void Fill(std::vector<std::uint64_t>& buf, std::uint32_t bo) {
-  for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = Word(bo, i);
+  for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = ProofWord(bo, i);
 }
 
 bool Check(const std::vector<std::uint64_t>& buf, std::uint32_t bo) {
   for (std::size_t i = 0; i < buf.size(); ++i) {
-    if (buf[i] != Word(bo, i)) return false;
+    if (buf[i] != ProofWord(bo, i)) return false;
   }
   return true;
 }
@@ -84,12 +74,8 @@ enum class Mode { kThread, kHeadroom, kOff };
 
 [[noreturn]] void ChildMain(Mode mode, const std::string& expected_dir, int report_fd) {
   ChildReport rep;
-  auto finish = [&](int stage) {
-    rep.stage = stage;
-    if (write(report_fd, &rep, sizeof(rep)) != sizeof(rep)) _exit(90);
-    _exit(stage == 0 ? 0 : 10 + stage);
-  };
-  const std::uint64_t limit = LimitBytes();
+  auto finish = [&](int stage) { testing::FinishChild(report_fd, rep, stage); };
+  const std::uint64_t limit = ProofLimitBytes();
   Result<std::unique_ptr<CgroupV1Source>> src = CgroupV1Source::Detect();
   if (!src.ok() || (*src)->dir() != expected_dir) finish(1);
   CgroupV1Source* monitor = src->get();
@@ -134,13 +120,7 @@ enum class Mode { kThread, kHeadroom, kOff };
   // Allocation throttling (the kernel's reclaim throttle): above 70 % of the limit, give the
   // reclaim thread up to 200 ms to catch up before allocating more.
   auto throttle = [&] {
-    for (int i = 0; i < 200; ++i) {
-      Result<MemorySample> now = monitor->Sample();
-      if (!now.ok()) return;
-      rep.peak_usage = std::max(rep.peak_usage, now->usage_bytes);
-      if (mode != Mode::kThread || now->usage_bytes + kBoBytes < limit / 10 * 7) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    testing::ThrottleChild(*monitor, limit, kBoBytes, mode == Mode::kThread, &rep.peak_usage);
   };
 
   const std::uint32_t n = static_cast<std::uint32_t>(3 * limit / kBoBytes);
@@ -203,7 +183,7 @@ std::string RunSurvivor(Mode mode, RunResult* out, std::unique_ptr<TestCgroup>* 
            "back; this proof runs in the release build";
   }
   std::string why;
-  const std::uint64_t limit = LimitBytes();
+  const std::uint64_t limit = ProofLimitBytes();
   auto cg = testing::MakeTestCgroupOrSkip(limit, &why);
   if (cg == nullptr) return why;
   RunResult r = RunChild(cg.get(), mode);
@@ -223,7 +203,7 @@ TEST(BoCgroupTest, DriverShrinkerKeepsChildAliveWithThreeTimesTheLimitOfObjects)
   RunResult r;
   std::unique_ptr<TestCgroup> cg;
   if (std::string why = RunSurvivor(Mode::kThread, &r, &cg); !why.empty()) GTEST_SKIP() << why;
-  const std::uint64_t limit = LimitBytes();
+  const std::uint64_t limit = ProofLimitBytes();
   EXPECT_GT(r.report.episodes, 0u);
   std::printf(
       "limit %llu MiB: %llu objects, %llu random uses, %llu episodes, %llu pages freed, "
@@ -239,7 +219,7 @@ TEST(BoCgroupTest, DriverShrinkerKeepsChildAliveWithThreeTimesTheLimitOfObjects)
 
 TEST(BoCgroupTest, WithoutReclaimTheChildIsOomKilled) {
   std::string why;
-  auto cg = testing::MakeTestCgroupOrSkip(LimitBytes(), &why);
+  auto cg = testing::MakeTestCgroupOrSkip(ProofLimitBytes(), &why);
   if (cg == nullptr) GTEST_SKIP() << why;
   RunResult r = RunChild(cg.get(), Mode::kOff);
   const bool killed = WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGKILL;
@@ -252,7 +232,7 @@ TEST(BoCgroupTest, TheAllocationPathsHeadroomCheckAloneKeepsTheChildAlive) {
   RunResult r;
   std::unique_ptr<TestCgroup> cg;
   if (std::string why = RunSurvivor(Mode::kHeadroom, &r, &cg); !why.empty()) GTEST_SKIP() << why;
-  const std::uint64_t limit = LimitBytes();
+  const std::uint64_t limit = ProofLimitBytes();
   EXPECT_EQ(r.report.episodes, 0u);  // no reclaim thread ran
   EXPECT_GT(r.report.headroom_reclaims, 0u);
   std::printf(

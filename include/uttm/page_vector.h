@@ -43,6 +43,7 @@
 #include "uttm/export.h"
 #include "uttm/memory_context.h"
 #include "uttm/operation_context.h"
+#include "uttm/shmem_backing.h"
 #include "uttm/status.h"
 #include "uttm/units.h"
 
@@ -68,6 +69,11 @@ struct PageVectorOptions {
   std::uint32_t flags = 0;
   // Pages count against the dma32 limit too.
   bool dma32 = false;
+  // Non-null: a file-backed vector (i915's shmem tt, seed 003): its pages live in a file created
+  // at the first Populate (never at Create), mapped shared (ShmemBacking). Such a vector is
+  // EXTERNAL and EXTERNAL_MAPPABLE (never charged, never swapped or backed up by TTM's paths),
+  // cached only, and one contiguous range while populated. See "File-backed vectors" below.
+  const ShmemBackingOptions* shmem = nullptr;
 };
 
 struct BackupOptions {
@@ -212,12 +218,31 @@ class UTTM_EXPORT PageVector {
   // Order of the chunk starting at slot i (pages only; chunk tails report -1).
   int slot_order(std::size_t i) const;
 
+  // --- File-backed vectors (options.shmem; i915_gem_ttm.c's shmem tt) ---
+  // Populate creates the file at the first call, maps it and faults every page in (a swapped
+  // vector's pages come back from the file; kSwapped is cleared); Unpopulate unmaps, the
+  // contents staying in the file. Swapout, Backup and Restore refuse them (kInvalid): their own
+  // shrink helpers below release them, and TTM's accounting and watermark swapout never see them.
+  bool is_shmem() const { return shmem_options_ != nullptr; }
+  // The backing file (null before the first Populate, or for a pool-backed vector).
+  const ShmemBacking* shmem() const { return shmem_.get(); }
+  // i915_ttm_shrink's will-need path: marks the vector swapped and releases its pages to the
+  // file; with `writeback` they are written and dropped now, else left to the kernel's lazy
+  // reclaim. On failure (kIo) nothing changed: the swapped mark is undone, the pages stay mapped.
+  // Returns the pages released. kInvalid unless a populated file-backed vector.
+  Result<PageCount> ShmemSwapout(bool writeback);
+  // i915_ttm_purge: truncates the file (the contents are gone; the next Populate reads zeros).
+  // Returns the pages dropped (0 without a file). On failure (kIo) nothing changed.
+  Result<PageCount> ShmemPurge();
+
  private:
   PageVector(MemoryContext* context, const PageVectorOptions& options, std::size_t pages);
 
   // Allocates chunks for slots [from, end) (order descent, caching divide) and commits them.
   // On error frees what it allocated in this call. Does not touch flags.
   Status AllocateRange(std::size_t from);
+  // Populate of a file-backed vector.
+  Status ShmemPopulate();
   // Pending caching change for committed slots [divide_, end).
   void ApplyCaching(std::size_t end);
   // Gives back pages in slots [from, to) (chunk heads); `caching` for [from, divide) else cached.
@@ -251,6 +276,9 @@ class UTTM_EXPORT PageVector {
 
   MemoryContext* context_;
   std::vector<std::uintptr_t> slots_;
+  // File-backed vectors: their options and (after the first Populate) their file.
+  std::unique_ptr<ShmemBackingOptions> shmem_options_;
+  std::unique_ptr<ShmemBacking> shmem_;
   Caching caching_;
   // Changed under the owner's reservation; atomic because the LRU filing of a released object
   // (BufferObject::WantsUnevictable) looks at the state while a shrinker holding the reservation

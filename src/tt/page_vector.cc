@@ -87,14 +87,21 @@ Result<std::unique_ptr<PageVector>> PageVector::Create(MemoryContext* context,
   if (static_cast<unsigned>(options.caching) >= kNumCachingModes) {
     return Status(Errc::kInvalid, "PageVector::Create: bad caching");
   }
+  if (options.shmem != nullptr && (options.caching != Caching::kCached || options.dma32)) {
+    return Status(Errc::kInvalid, "PageVector::Create: a file-backed vector is cached, not dma32");
+  }
   return std::unique_ptr<PageVector>(new PageVector(context, options, pages));
 }
 
 PageVector::PageVector(MemoryContext* context, const PageVectorOptions& options, std::size_t pages)
     : context_(context),
       slots_(pages, 0),
+      shmem_options_(options.shmem != nullptr
+                         ? std::make_unique<ShmemBackingOptions>(*options.shmem)
+                         : nullptr),
       caching_(options.caching),
-      flags_(options.flags),
+      flags_(options.flags |
+             (options.shmem != nullptr ? kPageVectorExternal | kPageVectorExternalMappable : 0)),
       dma32_(options.dma32) {}
 
 PageVector::~PageVector() {
@@ -243,6 +250,7 @@ Status PageVector::AllocateRange(std::size_t from) {
 
 Status PageVector::Populate(OperationContext& ctx) {
   if (is_populated()) return Status::Ok();
+  if (is_shmem()) return ShmemPopulate();
   if (is_backed_up()) {
     return Status(Errc::kInvalid, "PageVector::Populate: vector is backed up; use Restore");
   }
@@ -311,8 +319,54 @@ void PageVector::KeepSwapInProgress(std::size_t progress) {
   SettleBackedUp();
 }
 
+Status PageVector::ShmemPopulate() {
+  if (shmem_ == nullptr) {
+    ShmemBackingOptions o = *shmem_options_;
+    if (o.stats == nullptr) o.stats = &context_->stats();
+    UTTM_ASSIGN_OR_RETURN(shmem_, ShmemBacking::Create(Bytes(slots_.size() * kPageSize), o));
+  }
+  UTTM_ASSIGN_OR_RETURN(std::byte * base, shmem_->Map());  // a swapped vector stays swapped
+  map_base_ = base;
+  flags_ = (flags_ & ~kPageVectorSwapped) | kPageVectorPopulated;
+  resident_pages_ = slots_.size();
+  return Status::Ok();
+}
+
+Result<PageCount> PageVector::ShmemSwapout(bool writeback) {
+  if (!is_shmem() || !is_populated()) {
+    return Status(Errc::kInvalid, "PageVector::ShmemSwapout: not a populated file-backed vector");
+  }
+  flags_ |= kPageVectorSwapped;
+  Status s = shmem_->Unmap(writeback);
+  if (!s.ok()) {
+    flags_ &= ~kPageVectorSwapped;  // i915_ttm_shrink undoes the mark on failure
+    return s;
+  }
+  map_base_ = nullptr;
+  flags_ &= ~kPageVectorPopulated;
+  resident_pages_ = 0;
+  return PageCount(slots_.size());
+}
+
+Result<PageCount> PageVector::ShmemPurge() {
+  if (!is_shmem()) return Status(Errc::kInvalid, "PageVector::ShmemPurge: not file-backed");
+  if (shmem_ == nullptr || !shmem_->has_file()) return PageCount(0);
+  UTTM_RETURN_IF_ERROR(shmem_->Truncate());
+  map_base_ = nullptr;
+  flags_ &= ~(kPageVectorPopulated | kPageVectorSwapped);
+  resident_pages_ = 0;
+  return PageCount(slots_.size());
+}
+
 void PageVector::Unpopulate() {
   if (!is_populated()) return;
+  if (is_shmem()) {
+    (void)shmem_->Unmap(/*writeback=*/false);  // cannot fail: the contents stay in the file
+    map_base_ = nullptr;
+    flags_ &= ~kPageVectorPopulated;
+    resident_pages_ = 0;
+    return;
+  }
   UnmapContiguous();
   FreePages(0, slots_.size(), /*bypass_pool=*/false);
   context_->stats().Add(Stat::kPagesUnpopulated, slots_.size());
@@ -348,7 +402,8 @@ void PageVector::MovePagesHome(std::byte* base, std::size_t pages) {
 
 Result<std::byte*> PageVector::MapContiguous() {
   if (!is_populated()) return Status(Errc::kInvalid, "PageVector::MapContiguous: not populated");
-  if (map_base_ != nullptr) return map_base_;  // mapped before: the range is still there
+  // Mapped before (the range is still there), or a file-backed vector (one shared mapping).
+  if (map_base_ != nullptr) return map_base_;
   const std::size_t n = slots_.size();
   if (n == 0) return Status(Errc::kInvalid, "PageVector::MapContiguous: empty vector");
   std::byte* const first = PageOf(slots_[0]);
@@ -403,7 +458,7 @@ Result<std::byte*> PageVector::MapContiguous() {
 }
 
 void PageVector::UnmapContiguous() {
-  if (map_base_ == nullptr) return;
+  if (map_base_ == nullptr || is_shmem()) return;  // a file's mapping is the pages themselves
   if (map_moved_) {
     MovePagesHome(map_base_, slots_.size());
     munmap(map_reserved_, map_reserved_bytes_);
@@ -449,6 +504,7 @@ Status PageVector::Read(std::uint64_t offset, std::span<std::byte> out) const {
 }
 
 Result<PageCount> PageVector::Swapout(BackupStore* store) {
+  if (is_shmem()) return Status(Errc::kInvalid, "PageVector::Swapout: a file-backed vector");
   if (store == nullptr) store = attached_store_;
   if (store == nullptr) return Status(Errc::kInvalid, "PageVector::Swapout: no store");
   if (!is_populated()) return Status(Errc::kInvalid, "PageVector::Swapout: not populated");
@@ -508,6 +564,7 @@ void PageVector::CollapseRestore() {
 }
 
 Result<PageCount> PageVector::Backup(const BackupOptions& options, BackupStore* store) {
+  if (is_shmem()) return Status(Errc::kInvalid, "PageVector::Backup: a file-backed vector");
   // Swapped (legacy) or unpopulated vectors hold no pages; a fully backed-up one has none left.
   if (!is_populated() && !is_partial()) return PageCount(0);
   UnmapContiguous();
@@ -748,6 +805,11 @@ void PageVector::DropHandlesAndLeftovers(std::span<std::uintptr_t> slots) {
 
 Status PageVector::PopulateDiscarding(OperationContext& ctx) {
   if (is_populated()) return Status::Ok();
+  if (is_shmem()) {
+    // Whatever the file holds will be overwritten: drop it instead of reading it back.
+    if ((flags_ & kPageVectorSwapped) != 0) UTTM_RETURN_IF_ERROR(ShmemPurge().status());
+    return ShmemPopulate();
+  }
   const bool swapped = (flags_ & kPageVectorSwapped) != 0;
   if (!is_backed_up() && !swapped) return Populate(ctx);
   const std::size_t n = slots_.size();
@@ -816,6 +878,10 @@ void PageVector::DiscardBackup() {
 PageVector::Usage PageVector::usage() const {
   Usage u;
   u.charged_pages = charged_pages_;
+  if (is_shmem()) {
+    u.resident_pages = is_populated() ? slots_.size() : 0;
+    return u;
+  }
   for (std::uintptr_t v : slots_) {
     if (IsPage(v)) ++u.resident_pages;
     if (IsHandle(v)) ++u.backup_pages;
@@ -866,6 +932,17 @@ Status PageVector::CheckChunks(std::size_t from, std::size_t to) const {
 
 Status PageVector::CheckConsistency() const {
   const std::size_t n = slots_.size();
+  if (is_shmem()) {
+    if (is_backed_up()) return Inconsistent("a file-backed vector is backed up");
+    if (is_populated() != (shmem_ != nullptr && shmem_->mapped())) {
+      return Inconsistent("a file-backed vector's mapping does not match its populated flag");
+    }
+    if (is_populated() && map_base_ != shmem_->data()) {
+      return Inconsistent("a file-backed vector's pages are not its file's mapping");
+    }
+    if (charged_pages_ != 0) return Inconsistent("a file-backed vector is charged");
+    return Status::Ok();
+  }
   const bool populated = is_populated();
   const bool backed_up = is_backed_up();
   const bool swapped = (flags_ & kPageVectorSwapped) != 0;
@@ -922,6 +999,7 @@ Status PageVector::CheckConsistency() const {
 
 PageVector::SlotKind PageVector::slot_kind(std::size_t i) const {
   if (i >= slots_.size()) return SlotKind::kEmpty;
+  if (is_shmem()) return is_populated() ? SlotKind::kPage : SlotKind::kEmpty;
   const std::uintptr_t v = slots_[i];
   if (v == 0) return SlotKind::kEmpty;
   if (v == kRestoredMarker) return SlotKind::kRestored;

@@ -1,0 +1,215 @@
+// Copyright (c) uttm developers.
+//
+// File-backed page vectors of buffer objects (i915's shmem tt, seed 003): the file comes with the
+// first populate, shrinking a will-need object releases its pages to the file (written back now
+// or left to the kernel) and every byte comes back, a don't-need object is purged, a failure
+// undoes the swapped mark, a busy object is not waited for when asked, and TTM's own paths (page
+// accounting, watermark swapout, the buffer-object shrinker) never touch these vectors.
+#include "uttm/shmem_tt.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <vector>
+
+#include "testing/bo_content.h"
+#include "testing/content.h"
+#include "testing/test_device.h"
+#include "uttm/bo_shrinker.h"
+#include "uttm/bo_swapout.h"
+#include "uttm/fault_injection.h"
+#include "uttm/fence.h"
+#include "uttm/memory_context.h"
+
+namespace uttm {
+namespace {
+
+using testing::ExpectContent;
+using testing::Fill;
+using testing::PlacementOf;
+using testing::TestDevice;
+
+constexpr std::uint64_t kPages = 128;
+
+// The driver side of i915: file-backed vectors for its objects, refused as eviction victims.
+class ShmemTtFuncs : public DeviceFuncs {
+ public:
+  explicit ShmemTtFuncs(DeviceFuncs* inner) : inner_(inner) {
+    options.directory = ::testing::TempDir();
+  }
+  Result<std::unique_ptr<PageVector>> TtCreate(BufferObject& bo, std::uint32_t flags) override {
+    return CreateShmemTt(bo, options, flags);
+  }
+  bool EvictionValuable(const BufferObject& bo, const Place& place) override {
+    if (bo.tt() != nullptr && bo.tt()->is_shmem()) return false;  // i915_ttm_eviction_valuable
+    return inner_->EvictionValuable(bo, place);
+  }
+  void EvictFlags(const BufferObject& bo, Placement* p) override { inner_->EvictFlags(bo, p); }
+  Status Move(BufferObject& bo, bool evict, OperationContext& ctx,
+              std::unique_ptr<Resource>& new_res, Place* hop) override {
+    return inner_->Move(bo, evict, ctx, new_res, hop);
+  }
+  std::byte* AccessMemory(const Resource& res) override { return inner_->AccessMemory(res); }
+  ShmemBackingOptions options;
+
+ private:
+  DeviceFuncs* inner_;
+};
+
+class ShmemTtTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    memory_ = std::make_unique<MemoryContext>(MemoryContextOptions{.stats = &stats_});
+    dev_ = std::make_unique<TestDevice>(PageCount(256), Bytes(64 << 20), memory_.get(), nullptr,
+                                        [this](DeviceFuncs* d) {
+                                          funcs_ = std::make_unique<ShmemTtFuncs>(d);
+                                          return funcs_.get();
+                                        });
+  }
+  void TearDown() override {
+    FaultInjection::DisarmAll();
+    (*dev_)->FlushDelayedDeletes();
+    dev_.reset();
+    EXPECT_EQ(memory_->pages_allocated().value(), 0u) << "file-backed vectors are never charged";
+  }
+  BoRef Make(std::uint64_t id) {
+    OperationContext ctx;
+    auto bo = BufferObject::Create(dev_->get(), {.size = Bytes(kPages * kPageSize)},
+                                   PlacementOf(kMemSystem), ctx);
+    EXPECT_TRUE(bo.ok()) << bo.status().ToString();
+    if (!bo.ok()) return BoRef();
+    Fill(**bo, id);
+    return *bo;
+  }
+  Result<std::uint64_t> Shrink(BufferObject& bo, ShmemShrinkFlags flags) {
+    OperationContext ctx;
+    UTTM_RETURN_IF_ERROR(bo.Reserve(ctx));
+    bo.resv()->AssertHeld();
+    Result<std::uint64_t> r = ShmemTtShrink(bo, flags);
+    bo.Unreserve();
+    return r;
+  }
+
+  Stats stats_;
+  std::unique_ptr<MemoryContext> memory_;
+  std::unique_ptr<ShmemTtFuncs> funcs_;
+  std::unique_ptr<TestDevice> dev_;
+};
+
+TEST_F(ShmemTtTest, TheFileComesWithTheFirstPopulate) {
+  OperationContext ctx;
+  auto bo = BufferObject::Create(dev_->get(), {.size = Bytes(kPages * kPageSize)},
+                                 PlacementOf(kMemSystem), ctx);
+  ASSERT_TRUE(bo.ok()) << bo.status().ToString();
+  ASSERT_NE((*bo)->tt(), nullptr);
+  EXPECT_TRUE((*bo)->tt()->is_shmem());
+  EXPECT_TRUE((*bo)->tt()->flags() & kPageVectorExternal);
+  EXPECT_TRUE((*bo)->tt()->flags() & kPageVectorExternalMappable);
+  EXPECT_EQ((*bo)->tt()->shmem(), nullptr) << "no file before the first populate";
+  Fill(**bo, 1);
+  ASSERT_NE((*bo)->tt()->shmem(), nullptr);
+  EXPECT_TRUE((*bo)->tt()->shmem()->has_file());
+  EXPECT_EQ((*bo)->tt()->shmem()->CachedPages(), kPages);
+  EXPECT_TRUE((*bo)->tt()->CheckConsistency().ok());
+  std::size_t runs = (*bo)->tt()->ForEachRun([](std::size_t, std::byte*, std::size_t) {});
+  EXPECT_EQ(runs, 1u) << "one shared mapping: one contiguous run";
+  EXPECT_EQ(memory_->pages_allocated().value(), 0u);
+  ExpectContent(**bo, 1);
+}
+
+TEST_F(ShmemTtTest, ShrinkingReleasesThePagesAndEveryByteComesBack) {
+  BoRef now = Make(2);
+  BoRef lazy = Make(3);
+  Result<std::uint64_t> r = Shrink(*now, {.writeback = true});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, kPages);
+  EXPECT_TRUE(now->tt()->is_swapped());
+  EXPECT_FALSE(now->tt()->is_populated());
+  EXPECT_EQ(now->tt()->shmem()->CachedPages(), 0u) << "written back and dropped at once";
+  r = Shrink(*lazy, {.writeback = false});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, kPages);
+  EXPECT_EQ(lazy->tt()->shmem()->CachedPages(), kPages) << "left for the kernel's own reclaim";
+  EXPECT_EQ(stats_.Get(Stat::kGemPagesEvicted), 2 * kPages);
+  // Shrinking again finds nothing: already swapped.
+  r = Shrink(*now, {.writeback = true});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 0u);
+  ExpectContent(*now, 2);
+  ExpectContent(*lazy, 3);
+  EXPECT_FALSE(now->tt()->is_swapped());
+  EXPECT_TRUE(now->tt()->CheckConsistency().ok());
+}
+
+TEST_F(ShmemTtTest, ADontNeedObjectIsPurgedAndStaysPurged) {
+  BoRef bo = Make(4);
+  OperationContext ctx;
+  ASSERT_TRUE(bo->Madvise(Madvice::kDontNeed, ctx).ok());
+  Result<std::uint64_t> r = Shrink(*bo, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, kPages);
+  EXPECT_EQ(bo->madvice(), Madvice::kPurged);
+  EXPECT_EQ(bo->tt()->shmem()->CachedPages(), 0u);
+  Result<bool> retained = bo->Madvise(Madvice::kWillNeed, ctx);
+  ASSERT_TRUE(retained.ok());
+  EXPECT_FALSE(*retained);
+  std::vector<std::byte> got(kPages * kPageSize, std::byte{1});
+  ASSERT_TRUE(bo->Read(0, got, ctx).ok());
+  for (std::size_t i = 0; i < got.size(); i += 1021) ASSERT_EQ(got[i], std::byte{0}) << i;
+}
+
+TEST_F(ShmemTtTest, AFailedWriteBackUndoesTheSwappedMark) {
+  BoRef bo = Make(5);
+  ASSERT_TRUE(FaultInjection::Arm(FaultPoint::kGemWriteback, {.times = 1}).ok());
+  Result<std::uint64_t> r = Shrink(*bo, {.writeback = true});
+  EXPECT_EQ(r.code(), Errc::kIo);
+  EXPECT_FALSE(bo->tt()->is_swapped());
+  EXPECT_TRUE(bo->tt()->is_populated());
+  ExpectContent(*bo, 5);
+  // A failed read on the way back leaves it swapped; the next access brings it back whole.
+  ASSERT_TRUE(Shrink(*bo, {.writeback = true}).ok());
+  ASSERT_TRUE(FaultInjection::Arm(FaultPoint::kGemSwapIn, {.times = 1}).ok());
+  std::vector<std::byte> got(kPages * kPageSize);
+  OperationContext ctx;
+  EXPECT_EQ(bo->Read(0, got, ctx).code(), Errc::kIo);
+  EXPECT_TRUE(bo->tt()->is_swapped());
+  ExpectContent(*bo, 5);
+}
+
+TEST_F(ShmemTtTest, ABusyObjectIsNotWaitedForWhenAsked) {
+  BoRef bo = Make(6);
+  FenceRef fence = Fence::Create(Fence::AllocateContext(), 1);
+  {
+    OperationContext ctx;
+    ASSERT_TRUE(bo->Reserve(ctx).ok());
+    bo->resv()->AssertHeld();
+    ASSERT_TRUE(bo->resv()->ReserveFences(1).ok());
+    ASSERT_TRUE(bo->resv()->AddFence(fence, ResvUsage::kWrite).ok());
+    bo->Unreserve();
+  }
+  EXPECT_EQ(Shrink(*bo, {.no_gpu_wait = true}).code(), Errc::kBusy);
+  EXPECT_TRUE(bo->tt()->is_populated());
+  ASSERT_TRUE(fence->Signal().ok());
+  Result<std::uint64_t> r = Shrink(*bo, {.no_gpu_wait = true});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, kPages);
+  ExpectContent(*bo, 6);
+}
+
+TEST_F(ShmemTtTest, TtmsOwnPathsNeverTouchThem) {
+  std::vector<BoRef> bos;
+  for (std::uint64_t i = 0; i < 4; ++i) bos.push_back(Make(10 + i));
+  EXPECT_EQ(memory_->pages_allocated().value(), 0u);
+  Result<std::uint64_t> swapped = TtShrink(*memory_);
+  ASSERT_TRUE(swapped.ok()) << swapped.status().ToString();
+  EXPECT_EQ(*swapped, 0u) << "the watermark swapout skips EXTERNAL vectors";
+  for (const BoRef& bo : bos) {
+    EXPECT_TRUE(bo->tt()->is_populated());
+    EXPECT_EQ(bo->tt()->Backup({}).code(), Errc::kInvalid);
+    EXPECT_EQ(bo->tt()->Swapout(nullptr).code(), Errc::kInvalid);
+  }
+  for (std::uint64_t i = 0; i < bos.size(); ++i) ExpectContent(*bos[i], 10 + i);
+}
+
+}  // namespace
+}  // namespace uttm

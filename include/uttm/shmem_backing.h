@@ -29,6 +29,7 @@
 #ifndef UTTM_SHMEM_BACKING_H_
 #define UTTM_SHMEM_BACKING_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -49,6 +50,10 @@ struct ShmemBackingOptions {
   bool lock_pages = true;
   // Where gem.pages_held goes (null: Stats::Default()).
   Stats* stats = nullptr;
+  // Optional: pages mapped and backings that hold a mapping, kept up to date by every backing
+  // made with these options (a shrinker's cheap Count). Must outlive them.
+  std::atomic<std::int64_t>* mapped_pages = nullptr;
+  std::atomic<std::int64_t>* mapped_backings = nullptr;
 };
 
 class UTTM_EXPORT ShmemBacking {
@@ -83,6 +88,8 @@ class UTTM_EXPORT ShmemBacking {
   Status OpenFile();
   Status Reserve();
   void DropMapping();
+  // Counts a mapping made (+1) or dropped (-1) in the gauge and the options' counters.
+  void CountMapping(int sign);
 
   const ShmemBackingOptions options_;
   const std::uint64_t bytes_;

@@ -20,6 +20,8 @@
 #include "uttm/fault_injection.h"
 #include "uttm/fence.h"
 #include "uttm/memory_context.h"
+#include "uttm/reclaimer.h"
+#include "uttm/shmem_tt_shrinker.h"
 
 namespace uttm {
 namespace {
@@ -38,7 +40,7 @@ class ShmemTtFuncs : public DeviceFuncs {
     options.directory = ::testing::TempDir();
   }
   Result<std::unique_ptr<PageVector>> TtCreate(BufferObject& bo, std::uint32_t flags) override {
-    return CreateShmemTt(bo, options, flags);
+    return CreateShmemTt(bo, shrinker != nullptr ? shrinker->backing_options() : options, flags);
   }
   bool EvictionValuable(const BufferObject& bo, const Place& place) override {
     if (bo.tt() != nullptr && bo.tt()->is_shmem()) return false;  // i915_ttm_eviction_valuable
@@ -51,6 +53,7 @@ class ShmemTtFuncs : public DeviceFuncs {
   }
   std::byte* AccessMemory(const Resource& res) override { return inner_->AccessMemory(res); }
   ShmemBackingOptions options;
+  ShmemTtShrinker* shrinker = nullptr;  // its options count the vectors, once it exists
 
  private:
   DeviceFuncs* inner_;
@@ -65,10 +68,13 @@ class ShmemTtTest : public ::testing::Test {
                                           funcs_ = std::make_unique<ShmemTtFuncs>(d);
                                           return funcs_.get();
                                         });
+    shrinker_ = std::make_unique<ShmemTtShrinker>(dev_->get(), funcs_->options);
+    funcs_->shrinker = shrinker_.get();
   }
   void TearDown() override {
     FaultInjection::DisarmAll();
     (*dev_)->FlushDelayedDeletes();
+    EXPECT_EQ(shrinker_->resident_pages(), 0u) << "every object was released";
     dev_.reset();
     EXPECT_EQ(memory_->pages_allocated().value(), 0u) << "file-backed vectors are never charged";
   }
@@ -94,6 +100,7 @@ class ShmemTtTest : public ::testing::Test {
   std::unique_ptr<MemoryContext> memory_;
   std::unique_ptr<ShmemTtFuncs> funcs_;
   std::unique_ptr<TestDevice> dev_;
+  std::unique_ptr<ShmemTtShrinker> shrinker_;
 };
 
 TEST_F(ShmemTtTest, TheFileComesWithTheFirstPopulate) {
@@ -209,6 +216,44 @@ TEST_F(ShmemTtTest, TtmsOwnPathsNeverTouchThem) {
     EXPECT_EQ(bo->tt()->Swapout(nullptr).code(), Errc::kInvalid);
   }
   for (std::uint64_t i = 0; i < bos.size(); ++i) ExpectContent(*bos[i], 10 + i);
+}
+
+TEST_F(ShmemTtTest, TheShrinkerCountsResidentMemoryAndPurgesBeforeItShrinks) {
+  std::vector<BoRef> bos;
+  for (std::uint64_t i = 0; i < 4; ++i) bos.push_back(Make(20 + i));
+  ShmemTtShrinker& s = *shrinker_;
+  EXPECT_EQ(s.Count({}), 4 * kPages);
+  EXPECT_GE(s.batch(), 128u);
+  OperationContext ctx;
+  ASSERT_TRUE(bos[1]->Madvise(Madvice::kDontNeed, ctx).ok());
+  ASSERT_TRUE(bos[3]->Madvise(Madvice::kDontNeed, ctx).ok());
+  // Without may_fs nothing may be released to the files.
+  ShrinkControl sc;
+  sc.nr_to_scan = kPages;
+  sc.reclaim.may_fs = false;
+  EXPECT_EQ(s.Scan(sc), kShrinkStop);
+  EXPECT_EQ(s.Count({}), 4 * kPages);
+  // The purge list first: two objects' worth takes exactly the don't-need ones.
+  sc = ShrinkControl{};
+  sc.nr_to_scan = 2 * kPages;
+  EXPECT_EQ(s.Scan(sc), 2 * kPages);
+  EXPECT_EQ(bos[1]->madvice(), Madvice::kPurged);
+  EXPECT_EQ(bos[3]->madvice(), Madvice::kPurged);
+  EXPECT_TRUE(bos[0]->tt()->is_populated());
+  EXPECT_TRUE(bos[2]->tt()->is_populated());
+  EXPECT_EQ(s.Count({}), 2 * kPages);
+  // Then the shrink list, through a reclaimer as the reclaim thread would.
+  Reclaimer reclaimer(&stats_);
+  ASSERT_TRUE(reclaimer.Register(&s).ok());
+  ShrinkResult r = reclaimer.Shrink({.background = true}, kDefPriority, 2 * kPages);
+  EXPECT_GE(r.freed, 2 * kPages);
+  EXPECT_TRUE(bos[0]->tt()->is_swapped());
+  EXPECT_TRUE(bos[2]->tt()->is_swapped());
+  EXPECT_EQ(s.Count({}), kShrinkEmpty);
+  ASSERT_TRUE(reclaimer.Unregister(&s).ok());
+  ExpectContent(*bos[0], 20);
+  ExpectContent(*bos[2], 22);
+  EXPECT_EQ(s.Count({}), 2 * kPages);
 }
 
 }  // namespace

@@ -174,15 +174,22 @@ Result<std::byte*> ShmemBacking::Map() {
         Errno(("reading the pages of a GEM backing file (" + describe() + ") in").c_str(), err));
   }
   data_ = bytes;
-  stats_->GaugeAdd(Stat::kGemPagesHeld, static_cast<std::int64_t>(bytes_ / kPageSize));
+  CountMapping(+1);
   return data_;
+}
+
+void ShmemBacking::CountMapping(int sign) {
+  const auto pages = static_cast<std::int64_t>(bytes_ / kPageSize) * sign;
+  stats_->GaugeAdd(Stat::kGemPagesHeld, pages);
+  if (options_.mapped_pages != nullptr) options_.mapped_pages->fetch_add(pages);
+  if (options_.mapped_backings != nullptr) options_.mapped_backings->fetch_add(sign);
 }
 
 void ShmemBacking::DropMapping() {
   if (data_ == nullptr) return;
   munmap(data_, bytes_);
   data_ = nullptr;
-  stats_->GaugeAdd(Stat::kGemPagesHeld, -static_cast<std::int64_t>(bytes_ / kPageSize));
+  CountMapping(-1);
 }
 
 Status ShmemBacking::Unmap(bool writeback) {

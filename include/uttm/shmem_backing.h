@@ -11,16 +11,17 @@
 //
 //   Map        creates the file (fault point gem.create), reserves its blocks with fallocate so a
 //              write through the mapping can never meet a full disk (gem.extend: kNoSpace), maps it
-//              shared and faults every page in with MADV_POPULATE_WRITE: a page the file system
+//              shared and faults every page in with MADV_POPULATE_READ: a page the file system
 //              cannot read back (gem.swapin) is kIo here, never a SIGBUS later. With `lock_pages`
 //              the pages are then mlocked, as the kernel pins the shmem pages of an object that
 //              holds them (the kernel cannot reclaim them until they are released). Idempotent
 //              while mapped.
 //   Unmap      releases the pages. With `writeback`, dirty pages are written to the file now
-//              (msync; gem.writeback: kIo and the mapping is kept, nothing lost) and dropped from
-//              the page cache (posix_fadvise DONTNEED): memory is free when it returns. Without,
-//              the mapping goes and the pages stay in the page cache for the kernel's own lazy
-//              reclaim (it writes them back under pressure).
+//              (sync_file_range, data only: the file is private and unlinked; gem.writeback:
+//              kIo, the mapping is kept, nothing lost) and dropped from the page cache
+//              (posix_fadvise DONTNEED): memory is free when it returns. Without, the mapping
+//              goes and the pages stay in the page cache for the kernel's own lazy reclaim (it
+//              writes them back under pressure).
 //   Truncate   drops the contents (the purge): unmaps and truncates the file to nothing
 //              (gem.truncate: kIo, contents and mapping kept). The next Map gives zeros.
 //

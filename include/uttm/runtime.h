@@ -51,6 +51,7 @@
 #include "uttm/reclaim_thread.h"
 #include "uttm/reclaimer.h"
 #include "uttm/runtime_snapshot.h"
+#include "uttm/shmem_tt_funcs.h"
 #include "uttm/sim_gpu.h"
 #include "uttm/stats.h"
 #include "uttm/status.h"
@@ -121,8 +122,12 @@ class UTTM_EXPORT Runtime {
   // kInvalid for a null driver; Device::Create's errors.
   Result<Device*> AddDevice(DeviceFuncs* driver, const RuntimeDeviceOptions& options = {});
   // Creates a simulated GPU on the runtime's memory and store (its `memory`, `backup_store` and
-  // `wrap_funcs` options are the runtime's to set; kInvalid if the caller set them).
-  Result<SimGpu*> AddSimGpu(const SimGpuOptions& options);
+  // `wrap_funcs` options are the runtime's to set; kInvalid if the caller set them). With a
+  // `file_backed` share, that share of its objects get file-backed page vectors
+  // (shmem_tt_funcs.h) and their shrinker joins the runtime's reclaimer. kInvalid for a share
+  // outside 0..1.
+  Result<SimGpu*> AddSimGpu(const SimGpuOptions& options,
+                            const ShmemTtFuncsOptions& file_backed = {});
   // Creates a device of GEM shmem objects (gem_device.h) counting in the runtime's stats, and
   // registers its shrinker with the runtime's reclaimer (so the reclaim thread and direct reclaim
   // purge and evict its objects). Errors: GemDevice::Create's (a bad backing directory).
@@ -148,6 +153,8 @@ class UTTM_EXPORT Runtime {
   std::vector<Device*> devices() const;
   // The driver shrinker of a device of this runtime (null for another device).
   BoShrinker* shrinker(const Device* device) const;
+  // The file-backed decorator of a simulated GPU added with a file-backed share (null otherwise).
+  ShmemTtFuncs* file_backed(const Device* device) const;
   // What Open decided and detected (page limit and where it came from, store, pressure
   // sources), one line each.
   const std::vector<std::string>& notes() const { return notes_; }

@@ -18,12 +18,14 @@
 #include "uttm/pressure_headroom.h"
 #include "uttm/pressure_source.h"
 #include "uttm/resource_manager.h"
+#include "uttm/shmem_tt_funcs.h"
 
 namespace uttm {
 
 // One device and what was made for it. Destroyed in member order reversed: the device (or the
 // simulated GPU that owns it) before the shrinker whose callbacks it uses.
 struct Runtime::DeviceEntry {
+  std::unique_ptr<ShmemTtFuncs> file_backed;  // set for a file-backed share (AddSimGpu)
   std::unique_ptr<BoShrinker> shrinker;
   std::unique_ptr<SimGpu> gpu;     // set for AddSimGpu
   std::unique_ptr<Device> device;  // set for AddDevice
@@ -182,6 +184,14 @@ Runtime::~Runtime() {
 Result<Runtime::DeviceEntry*> Runtime::Register(std::unique_ptr<DeviceEntry> entry) {
   UTTM_RETURN_IF_ERROR(entry->shrinker->Attach(entry->get()));
   UTTM_RETURN_IF_ERROR(reclaimer_.Register(entry->shrinker.get()));
+  if (entry->file_backed != nullptr) {
+    entry->file_backed->Bind(entry->get());
+    Status s = reclaimer_.Register(entry->file_backed->shrinker());
+    if (!s.ok()) {
+      (void)reclaimer_.Unregister(entry->shrinker.get());
+      return s;
+    }
+  }
   MutexLock lock(&mu_);
   devices_.push_back(std::move(entry));
   return devices_.back().get();
@@ -202,7 +212,11 @@ Result<Device*> Runtime::AddDevice(DeviceFuncs* driver, const RuntimeDeviceOptio
   return e->get();
 }
 
-Result<SimGpu*> Runtime::AddSimGpu(const SimGpuOptions& options) {
+Result<SimGpu*> Runtime::AddSimGpu(const SimGpuOptions& options,
+                                   const ShmemTtFuncsOptions& file_backed) {
+  if (!(file_backed.share >= 0 && file_backed.share <= 1)) {
+    return Status(Errc::kInvalid, "Runtime::AddSimGpu: the file-backed share must be in 0..1");
+  }
   if (options.memory != nullptr || options.backup_store != nullptr || options.wrap_funcs) {
     return Status(Errc::kInvalid,
                   "Runtime::AddSimGpu: memory, backup_store and wrap_funcs are the runtime's to "
@@ -215,6 +229,10 @@ Result<SimGpu*> Runtime::AddSimGpu(const SimGpuOptions& options) {
   BoShrinkerOptions so;
   so.name = "uttm-bo-" + options.name;
   o.wrap_funcs = [&](DeviceFuncs* driver) {
+    if (file_backed.share > 0) {
+      entry->file_backed = std::make_unique<ShmemTtFuncs>(driver, file_backed);
+      driver = entry->file_backed.get();
+    }
     entry->shrinker = std::make_unique<BoShrinker>(driver, so);
     return entry->shrinker->funcs();
   };
@@ -242,7 +260,8 @@ Status Runtime::RemoveDevice(Device* device) {
     devices_.erase(it);
   }
   (void)reclaimer_.Unregister(entry->shrinker.get());
-  return Status::Ok();  // `entry` goes: the device first, then its shrinker
+  if (entry->file_backed != nullptr) (void)reclaimer_.Unregister(entry->file_backed->shrinker());
+  return Status::Ok();  // `entry` goes: the device first, then its shrinkers
 }
 
 Result<GemDevice*> Runtime::AddGemDevice(const GemDeviceOptions& options) {
@@ -383,6 +402,14 @@ BoShrinker* Runtime::shrinker(const Device* device) const {
   MutexLock lock(&mu_);
   for (const auto& e : devices_) {
     if (e->get() == device) return e->shrinker.get();
+  }
+  return nullptr;
+}
+
+ShmemTtFuncs* Runtime::file_backed(const Device* device) const {
+  MutexLock lock(&mu_);
+  for (const auto& e : devices_) {
+    if (e->get() == device) return e->file_backed.get();
   }
   return nullptr;
 }

@@ -20,6 +20,7 @@
 #include "uttm/fault_injection.h"
 #include "uttm/gem_device.h"
 #include "uttm/range_manager.h"
+#include "uttm/shmem_tt_funcs.h"
 
 namespace uttm {
 namespace {
@@ -188,6 +189,45 @@ TEST(RuntimeTest, GemDevicesAreReclaimedInspectedAndClosedWithTheRuntime) {
   objs.clear();
   EXPECT_TRUE((*rt)->Close().ok());
   EXPECT_TRUE((*rt)->gem_devices().empty());
+}
+
+TEST(RuntimeTest, AFileBackedShareOfASimGpusObjectsIsReclaimedByItsOwnShrinker) {
+  Result<std::unique_ptr<Runtime>> rt = Runtime::Open(Small(64 * kMiB));
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  ShmemTtFuncsOptions fb;
+  fb.share = 0.5;
+  fb.backing.directory = ::testing::TempDir();
+  SimGpuOptions g;
+  g.name = "gpu0";
+  EXPECT_EQ((*rt)->AddSimGpu(g, {.share = 1.5}).code(), Errc::kInvalid);
+  Result<SimGpu*> gpu = (*rt)->AddSimGpu(g, fb);
+  ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
+  Device* dev = (*gpu)->device();
+  std::vector<BoRef> bos;
+  for (std::uint64_t i = 0; i < 8; ++i) {
+    bos.push_back(MakeWithContent(dev, 60 + i, kMiB, kMemSystem));
+    ASSERT_TRUE(bos.back());
+  }
+  ShmemTtFuncs* funcs = (*rt)->file_backed(dev);
+  ASSERT_NE(funcs, nullptr);
+  EXPECT_EQ(funcs->file_backed_objects(), 4u) << "half of the objects, spread evenly";
+  std::uint64_t file_backed = 0;
+  for (const BoRef& bo : bos) file_backed += bo->tt()->is_shmem() ? 1 : 0;
+  EXPECT_EQ(file_backed, 4u);
+  EXPECT_EQ((*rt)->memory().pages_allocated().in_bytes().value(), 4 * kMiB)
+      << "only the pool-backed half is charged";
+  EXPECT_EQ(funcs->shrinker()->resident_pages(), 4 * kMiB / kPageSize);
+  bool listed = false;
+  for (const auto& sh : (*rt)->Snapshot().shrinkers) listed |= sh.name == "uttm-shmem-tt-gpu0";
+  EXPECT_TRUE(listed);
+  // The runtime's reclaimer reaches the file-backed shrinker.
+  ShrinkResult r =
+      (*rt)->reclaimer().Shrink({.background = true}, kDefPriority, 8 * kMiB / kPageSize);
+  EXPECT_GT(r.freed, 0u);
+  EXPECT_LT(funcs->shrinker()->resident_pages(), 4 * kMiB / kPageSize);
+  for (std::uint64_t i = 0; i < bos.size(); ++i) ExpectContent(*bos[i], 60 + i);
+  bos.clear();
+  EXPECT_TRUE((*rt)->Close().ok());
 }
 
 TEST(RuntimeTest, BadOptionsAreClearErrors) {

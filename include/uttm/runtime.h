@@ -88,6 +88,10 @@ struct RuntimeOptions {
   bool reclaim_thread = true;
   bool detect_pressure = true;
   ReclaimThreadOptions reclaim_thread_options;
+  // Bytes the file-backed page vectors of the runtime's devices (AddSimGpu's file-backed share)
+  // may hold resident before the reclaim thread reclaims them (a pressure source of its own);
+  // 0: no budget (only the detected pressure sources bound them). Needs the reclaim thread.
+  Bytes file_backed_budget{};
   // Host memory for pages (host_memory.h; null: anonymous memory) and hooks on each region it
   // maps, for a device backend that registers or pins host memory.
   std::shared_ptr<HostMemory> host_memory = nullptr;
@@ -174,6 +178,8 @@ class UTTM_EXPORT Runtime {
   explicit Runtime(const RuntimeOptions& options);
   Status Build();
   Result<DeviceEntry*> Register(std::unique_ptr<DeviceEntry> entry);
+  // Resident bytes of every file-backed page vector of the runtime's devices.
+  std::uint64_t FileBackedResidentBytes() const;
 
   const RuntimeOptions options_;
   std::unique_ptr<Stats> owned_stats_;

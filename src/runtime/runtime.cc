@@ -85,6 +85,10 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& options) {
                   "RuntimeOptions::page_pool_size: must be a multiple of 4096 (got " +
                       std::to_string(options.page_pool_size.value()) + ")");
   }
+  if (options.file_backed_budget.value() != 0 && !options.reclaim_thread) {
+    return Status(Errc::kInvalid,
+                  "RuntimeOptions::file_backed_budget: needs the reclaim thread (reclaim_thread)");
+  }
   if (options.faults_from_environment) {
     Status s = FaultInjection::ConfigureFromEnvironment();
     if (!s.ok()) return Status(Errc::kInvalid, "UTTM_FAULTS: " + std::string(s.message()));
@@ -143,6 +147,12 @@ Status Runtime::Build() {
     MemoryContext* m = memory_.get();
     UTTM_RETURN_IF_ERROR(reclaim_thread_->AddSource(std::make_unique<BudgetSource>(
         "page-limit", [m] { return m->pages_allocated().value() * kPageSize; }, limit)));
+    if (options_.file_backed_budget.value() != 0) {
+      UTTM_RETURN_IF_ERROR(reclaim_thread_->AddSource(std::make_unique<BudgetSource>(
+          "file-backed", [this] { return FileBackedResidentBytes(); },
+          options_.file_backed_budget.value())));
+      notes_.push_back("file-backed budget " + MiB(options_.file_backed_budget.value()));
+    }
     if (options_.detect_pressure) {
       std::vector<std::string> found;
       for (auto& source : DetectPressureSources(&found)) {
@@ -404,6 +414,17 @@ BoShrinker* Runtime::shrinker(const Device* device) const {
     if (e->get() == device) return e->shrinker.get();
   }
   return nullptr;
+}
+
+std::uint64_t Runtime::FileBackedResidentBytes() const {
+  MutexLock lock(&mu_);
+  std::uint64_t pages = 0;
+  for (const auto& e : devices_) {
+    if (e->file_backed != nullptr && e->file_backed->shrinker() != nullptr) {
+      pages += e->file_backed->shrinker()->resident_pages();
+    }
+  }
+  return pages * kPageSize;
 }
 
 ShmemTtFuncs* Runtime::file_backed(const Device* device) const {

@@ -855,6 +855,16 @@ void PageVector::DropSwapHandles() {
 }
 
 void PageVector::DiscardBackup() {
+  if (is_shmem()) {
+    // The file is the only copy of a swapped file-backed vector: discarding drops its contents.
+    if ((flags_ & kPageVectorSwapped) != 0) {
+      if (!ShmemPurge().ok()) {
+        shmem_.reset();  // truncation failed: close the (unlinked) file, its blocks go with it
+        flags_ &= ~kPageVectorSwapped;
+      }
+    }
+    return;
+  }
   // A whole-vector swapout holds no pages: its store copy is all there is to drop.
   if ((flags_ & kPageVectorSwapped) != 0) DropSwapHandles();
   if (!is_backed_up()) return;

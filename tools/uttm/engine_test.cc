@@ -191,6 +191,32 @@ TEST(EngineTest, InterruptedOpsAreRestartedAndLoseNothing) {
   }
 }
 
+// A file-backed share (devices.file_backed): half the buffers' page vectors live in files,
+// released to them by their own shrinker under the file-backed budget; every buffer verifies and
+// the report counts them.
+TEST(EngineTest, FileBackedBuffersAreReleasedToTheirFilesAndVerify) {
+  const std::string workload = Temp("file-backed.json"), report = Temp("file-backed-report.json");
+  Outcome shown = RunUttm("workload show demo");
+  ASSERT_EQ(shown.code, kExitOk) << shown.output;
+  Json w = Json::parse(shown.output);
+  w["devices"]["file_backed"] = 0.5;
+  w["limits"]["file_backed"] = 48 << 20;
+  {
+    std::ofstream out(workload);
+    out << w.dump();
+  }
+  Outcome o =
+      RunUttm(fmt::format("run --workload {} --quiet --ops 1500 --report {}", workload, report));
+  EXPECT_EQ(o.code, kExitOk) << o.output;
+  Json r = ParseFile(report);
+  ASSERT_TRUE(r.is_object()) << o.output;
+  EXPECT_TRUE(r["verified"].get<bool>()) << r["errors"].dump();
+  EXPECT_TRUE(r["errors"].empty()) << r["errors"].dump();
+  EXPECT_GT(r["counters"]["file_backed_buffers"].get<std::uint64_t>(), 0u);
+  EXPECT_GT(r["counters"]["file_backed_pages_released"].get<std::uint64_t>(), 0u);
+  EXPECT_EQ(r["memory"]["file_backed_budget_bytes"].get<std::uint64_t>(), 48u << 20);
+}
+
 // With CPU copies (`--moves memcpy`) the move.copy fault point is reached: each failed copy fails
 // its op with EIO, the buffer keeps its placement and content, and every buffer verifies.
 TEST(EngineTest, FailedCpuCopiesKeepEveryBufferIntact) {

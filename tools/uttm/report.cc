@@ -82,9 +82,13 @@ std::string ReportToJson(const Report& r) {
                    {"store_write_errors", r.counters.store_write_errors},
                    {"store_read_errors", r.counters.store_read_errors},
                    {"placement_fallbacks", r.counters.placement_fallbacks},
-                   {"restarts", r.counters.restarts}};
+                   {"restarts", r.counters.restarts},
+                   {"file_backed_buffers", r.counters.file_backed_buffers},
+                   {"file_backed_pages_released", r.counters.file_backed_pages_released},
+                   {"file_backed_pages_purged", r.counters.file_backed_pages_purged}};
   j["memory"] = {{"peak_rss_bytes", r.memory.peak_rss_bytes},
                  {"page_limit_bytes", r.memory.page_limit_bytes},
+                 {"file_backed_budget_bytes", r.memory.file_backed_budget_bytes},
                  {"rss_slack_bytes", r.memory.rss_slack_bytes},
                  {"rss_checked", r.memory.rss_checked}};
   j["throughput"] = {{"backup_bytes_per_s", r.throughput.backup_bytes_per_s},
@@ -159,6 +163,11 @@ std::string ReportToText(const Report& r) {
   if (r.counters.restarts > 0) {
     line(
         fmt::format("  restarts:   {} ops interrupted (EINTR) and restarted", r.counters.restarts));
+  }
+  if (r.counters.file_backed_buffers > 0) {
+    line(fmt::format("  files:      {} file-backed buffers; {} pages released, {} purged",
+                     r.counters.file_backed_buffers, r.counters.file_backed_pages_released,
+                     r.counters.file_backed_pages_purged));
   }
   line(fmt::format("  memory:     peak RSS {} (page limit {}, slack {})",
                    FormatSize(r.memory.peak_rss_bytes), FormatSize(r.memory.page_limit_bytes),

@@ -74,11 +74,17 @@ struct Report {
     std::uint64_t placement_fallbacks = 0;
     // Ops interrupted (EINTR) and restarted.
     std::uint64_t restarts = 0;
+    // File-backed buffers (devices.file_backed): how many were made, and the pages their
+    // shrinker released to their files and purged.
+    std::uint64_t file_backed_buffers = 0;
+    std::uint64_t file_backed_pages_released = 0;
+    std::uint64_t file_backed_pages_purged = 0;
   } counters;
 
   struct Memory {
     std::uint64_t peak_rss_bytes = 0;
     std::uint64_t page_limit_bytes = 0;
+    std::uint64_t file_backed_budget_bytes = 0;  // resident file-backed buffers allowed
     std::uint64_t rss_slack_bytes = 0;  // what the run allowed above the limit (tool, heap, ...)
     // Whether peak RSS was held to page limit + slack (false in sanitizer builds, whose shadow
     // memory and quarantine make RSS meaningless).

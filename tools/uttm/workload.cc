@@ -362,7 +362,7 @@ class Reader {
       Bool(*v, "interruptible", &out->interruptible);
     }
     if (const Json* v = Member(j, "", "devices", true); v != nullptr && Object(*v, "devices")) {
-      Keys(*v, "devices", {"count", "vram", "moves"});
+      Keys(*v, "devices", {"count", "vram", "moves", "file_backed"});
       if (const Json* c = Member(*v, "devices", "count", false)) {
         Uint32(*c, "devices.count", &out->devices.count);
       }
@@ -373,11 +373,17 @@ class Reader {
         const int m = Enum(*c, "devices.moves", {"engine", "memcpy"});
         if (m >= 0) out->devices.moves = static_cast<Moves>(m);
       }
+      if (const Json* c = Member(*v, "devices", "file_backed", false)) {
+        Number(*c, "devices.file_backed", &out->devices.file_backed);
+      }
     }
     if (const Json* v = Member(j, "", "limits", true); v != nullptr && Object(*v, "limits")) {
-      Keys(*v, "limits", {"page_limit", "store"});
+      Keys(*v, "limits", {"page_limit", "store", "file_backed"});
       if (const Json* c = Member(*v, "limits", "page_limit", true)) {
         Size(*c, "limits.page_limit", &out->limits.page_limit);
+      }
+      if (const Json* c = Member(*v, "limits", "file_backed", false)) {
+        Size(*c, "limits.file_backed", &out->limits.file_backed);
       }
       if (const Json* c = Member(*v, "limits", "store", false)) {
         std::string spec;
@@ -453,6 +459,14 @@ std::vector<std::string> Check(const Workload& w) {
                               w.devices.count));
   }
   CheckPageMultiple(w.devices.vram, "devices.vram", "", &err);
+  if (!(w.devices.file_backed >= 0 && w.devices.file_backed <= 1)) {
+    err.push_back(fmt::format("devices.file_backed: must be between 0 and 1 (got {})",
+                              w.devices.file_backed));
+  }
+  if (w.limits.file_backed % kPageSize != 0) {
+    err.push_back(fmt::format("limits.file_backed: must be a multiple of 4096 (got {})",
+                              w.limits.file_backed));
+  }
   CheckPageMultiple(w.limits.page_limit, "limits.page_limit", "", &err);
   if (w.classes.empty()) err.push_back("classes: must list at least one buffer class");
   std::set<std::string> names;
@@ -746,9 +760,13 @@ std::string WorkloadToJson(const Workload& w) {
   if (!w.description.empty()) j["description"] = w.description;
   j["seed"] = w.seed;
   j["interruptible"] = w.interruptible;
-  j["devices"] = {
-      {"count", w.devices.count}, {"vram", w.devices.vram}, {"moves", MovesName(w.devices.moves)}};
-  j["limits"] = {{"page_limit", w.limits.page_limit}, {"store", FormatStoreSpec(w.limits.store)}};
+  j["devices"] = {{"count", w.devices.count},
+                  {"vram", w.devices.vram},
+                  {"moves", MovesName(w.devices.moves)},
+                  {"file_backed", w.devices.file_backed}};
+  j["limits"] = {{"page_limit", w.limits.page_limit},
+                 {"store", FormatStoreSpec(w.limits.store)},
+                 {"file_backed", w.limits.file_backed}};
   nlohmann::ordered_json classes = nlohmann::ordered_json::array();
   for (const BufferClass& c : w.classes) {
     nlohmann::ordered_json jc;

@@ -106,11 +106,16 @@ struct Devices {
   std::uint32_t count = 1;  // 1..16 simulated devices, each with its own VRAM domain
   std::uint64_t vram = 0;   // bytes of VRAM per device (> 0, page multiple)
   Moves moves = Moves::kEngine;
+  // The share (0..1) of buffers whose page vectors live in files (i915's shmem tt; gem.md),
+  // released to their files by their own shrinker instead of backed up to the store.
+  double file_backed = 0;
   friend bool operator==(const Devices&, const Devices&) = default;
 };
 
 struct Limits {
   std::uint64_t page_limit = 0;  // bytes of system pages the manager may hold (> 0, page multiple)
+  // Bytes the file-backed buffers may hold resident (0: the page limit); page multiple.
+  std::uint64_t file_backed = 0;
   StoreSpec store;
   friend bool operator==(const Limits&, const Limits&) = default;
 };

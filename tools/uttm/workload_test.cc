@@ -73,7 +73,8 @@ TEST(WorkloadTest, UnknownKeySuggestsClosest) {
 TEST(WorkloadTest, UnknownKeyWithoutCloseMatchListsKnownKeys) {
   Json j = Valid();
   j["devices"]["xyzzyplugh"] = 1;
-  EXPECT_EQ(ErrorOf(j), "devices.xyzzyplugh: unknown key (known keys: count, vram, moves)");
+  EXPECT_EQ(ErrorOf(j),
+            "devices.xyzzyplugh: unknown key (known keys: count, vram, moves, file_backed)");
 }
 
 TEST(WorkloadTest, WrongType) {
@@ -89,6 +90,25 @@ TEST(WorkloadTest, WrongType) {
   j = Valid();
   j["devices"]["count"] = 1.5;
   EXPECT_EQ(ErrorOf(j), "devices.count: expected a non-negative integer, got 1.5");
+}
+
+TEST(WorkloadTest, FileBackedShareAndBudgetAreValidated) {
+  Json j = Valid();
+  j["devices"]["file_backed"] = 1.5;
+  EXPECT_EQ(ErrorOf(j), "devices.file_backed: must be between 0 and 1 (got 1.5)");
+  j = Valid();
+  j["devices"]["file_backed"] = "half";
+  EXPECT_EQ(ErrorOf(j), "devices.file_backed: expected a number, got string");
+  j = Valid();
+  j["limits"]["file_backed"] = 1000;
+  EXPECT_EQ(ErrorOf(j), "limits.file_backed: must be a multiple of 4096 (got 1000)");
+  j = Valid();
+  j["devices"]["file_backed"] = 0.25;
+  j["limits"]["file_backed"] = "16MiB";
+  auto w = ParseWorkload(j.dump());
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(w->devices.file_backed, 0.25);
+  EXPECT_EQ(w->limits.file_backed, 16u << 20);
 }
 
 // A number beyond double range is valid JSON syntax the parser refuses: an error, never a crash.

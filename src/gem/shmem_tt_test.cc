@@ -19,6 +19,7 @@
 #include "uttm/bo_swapout.h"
 #include "uttm/fault_injection.h"
 #include "uttm/fence.h"
+#include "uttm/mapping.h"
 #include "uttm/memory_context.h"
 #include "uttm/reclaimer.h"
 #include "uttm/shmem_tt_shrinker.h"
@@ -216,6 +217,34 @@ TEST_F(ShmemTtTest, TtmsOwnPathsNeverTouchThem) {
     EXPECT_EQ(bo->tt()->Swapout(nullptr).code(), Errc::kInvalid);
   }
   for (std::uint64_t i = 0; i < bos.size(); ++i) ExpectContent(*bos[i], 10 + i);
+}
+
+TEST_F(ShmemTtTest, ASwappedObjectCanBeDestroyedMappedWithDiscardOrGutted) {
+  // Destroyed while swapped: the file's contents are dropped with it (this crashed once).
+  BoRef gone = Make(30);
+  ASSERT_TRUE(Shrink(*gone, {.writeback = true}).ok());
+  gone.reset();
+  // Mapped with discard while swapped: nothing is read back, the caller writes every byte.
+  BoRef bo = Make(31);
+  ASSERT_TRUE(Shrink(*bo, {.writeback = false}).ok());
+  OperationContext ctx;
+  {
+    auto map = Mapping::Create(bo, kMapWrite | kMapDiscard, ctx);
+    ASSERT_TRUE(map.ok()) << map.status().ToString();
+    EXPECT_EQ(bo->tt()->shmem()->CachedPages(), kPages) << "a fresh zeroed file, mapped";
+    for (std::size_t i = 0; i < map->size(); i += 997) ASSERT_EQ(map->data()[i], std::byte{0});
+    testing::FillContent({31, 2}, 0, map->span());
+  }
+  ExpectContent(*bo, 31, 2);
+  // Gutted (validated to no placement) while swapped: the contents go, the object reads zeros.
+  ASSERT_TRUE(Shrink(*bo, {.writeback = true}).ok());
+  ASSERT_TRUE(bo->Reserve(ctx).ok());
+  bo->resv()->AssertHeld();
+  ASSERT_TRUE(bo->Validate(Placement{}, ctx).ok());
+  bo->Unreserve();
+  std::vector<std::byte> got(kPages * kPageSize, std::byte{1});
+  ASSERT_TRUE(bo->Read(0, got, ctx).ok());
+  for (std::size_t i = 0; i < got.size(); i += 1021) ASSERT_EQ(got[i], std::byte{0}) << i;
 }
 
 TEST_F(ShmemTtTest, TheShrinkerCountsResidentMemoryAndPurgesBeforeItShrinks) {

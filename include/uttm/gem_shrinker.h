@@ -28,6 +28,7 @@
 namespace uttm {
 
 class GemDevice;
+class GemLru;
 
 class UTTM_EXPORT GemShrinker final : public Shrinker {
  public:
@@ -37,6 +38,8 @@ class UTTM_EXPORT GemShrinker final : public Shrinker {
   const char* name() const override { return name_.c_str(); }
 
  private:
+  void StartWriteback(GemLru& lru, std::uint64_t pages);
+
   GemDevice* const device_;
   const std::string name_;
 };

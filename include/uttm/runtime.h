@@ -166,8 +166,9 @@ class UTTM_EXPORT Runtime {
   // The state `uttm inspect` prints (devices, managers, LRUs, pool, store, shrinkers, reclaim,
   // stats). Takes each part's lock in turn: consistent per part, not across parts.
   RuntimeSnapshot Snapshot() const;
-  // CheckInvariants over the memory context, every device and every shrinker of the runtime.
-  // REQUIRES a quiescent point (no other thread using the runtime's objects).
+  // CheckInvariants over the memory context, every device and every shrinker of the runtime. The
+  // runtime's reclaim thread pauses for the check. REQUIRES a quiescent point otherwise (no other
+  // thread of the caller using the runtime's objects): kBusy when one holds an object.
   Status CheckInvariants();
   // The debugfs tt_shrink trigger over this runtime's devices (bo_swapout.h TtShrink): swaps out
   // one object; returns the pages swapped (0: nothing could go).

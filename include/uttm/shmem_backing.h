@@ -69,6 +69,10 @@ class UTTM_EXPORT ShmemBacking {
 
   Result<std::byte*> Map();
   Status Unmap(bool writeback);
+  // Starts writing the dirty pages back without waiting (sync_file_range WRITE): a later
+  // Unmap(writeback) then finds its I/O in flight or done. Errors are ignored (the Unmap that
+  // follows reports them).
+  void StartWriteback();
   Status Truncate();
 
   bool has_file() const { return fd_ >= 0; }

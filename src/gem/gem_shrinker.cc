@@ -3,6 +3,8 @@
 // gem_shrinker.cc: see gem_shrinker.h.
 #include "uttm/gem_shrinker.h"
 
+#include <vector>
+
 #include "uttm/gem_device.h"
 #include "uttm/gem_lru.h"
 #include "uttm/gem_shmem_object.h"
@@ -16,6 +18,28 @@ std::uint64_t GemShrinker::Count(const ShrinkControl&) {
   std::uint64_t n = device_->purgeable_pages();
   if (device_->can_evict()) n += device_->evictable_pages();
   return n != 0 ? n : kShrinkEmpty;
+}
+
+// The objects an eviction pass is about to take, oldest first, up to `pages`: their write-back
+// starts now, all at once, so that each eviction then finds its I/O in flight or done instead of
+// waiting for its own pages alone (one object at a time kept the disk's queue nearly empty).
+void GemShrinker::StartWriteback(GemLru& lru, std::uint64_t pages) {
+  std::vector<GemRef> next;
+  {
+    MutexLock lock(lru.lock());
+    std::uint64_t seen = 0;
+    lru.ForEach([&](GemShmemObject& obj) {
+      if (seen >= pages || !obj.GetUnlessZero()) return;
+      next.push_back(GemRef::Adopt(&obj));
+      seen += obj.num_pages().value();
+    });
+  }
+  for (const GemRef& obj : next) {
+    if (!obj->resv()->TryLock()) continue;
+    obj->resv()->AssertHeld();
+    if (obj->IsEvictable()) obj->backing().StartWriteback();
+    obj->resv()->Unlock();
+  }
 }
 
 std::uint64_t GemShrinker::Scan(ShrinkControl& sc) {
@@ -37,17 +61,18 @@ std::uint64_t GemShrinker::Scan(ShrinkControl& sc) {
       {true, true, rc.background},
       {false, true, evict && rc.background},
   };
+  const bool writeback = rc.may_io && !device_->lazy_release();
   for (const Stage& stage : stages) {
     if (!stage.allowed || freed >= target) continue;
     OperationContext ctx;
     ctx.no_wait_gpu = !stage.wait;
     GemLru& lru = stage.purge ? device_->dontneed() : device_->willneed();
+    if (!stage.purge && writeback) StartWriteback(lru, target - freed);
     freed += GemLruScan(lru, target - freed, &remaining,
                         [&](GemShmemObject& obj)
                             UTTM_NO_THREAD_SAFETY_ANALYSIS -> Result<std::uint64_t> {
                               // GemLruScan holds the reservation (try-locked) while it calls this.
                               obj.resv()->AssertHeld();
-                              const bool writeback = rc.may_io && !device_->lazy_release();
                               return stage.purge ? obj.Purge(ctx) : obj.Evict(writeback, ctx);
                             });
   }

@@ -219,6 +219,11 @@ Status ShmemBacking::Unmap(bool writeback) {
   return Status();
 }
 
+void ShmemBacking::StartWriteback() {
+  if (data_ == nullptr || fd_ < 0) return;
+  (void)sync_file_range(fd_, 0, static_cast<off_t>(bytes_), SYNC_FILE_RANGE_WRITE);
+}
+
 Status ShmemBacking::Truncate() {
   if (fd_ < 0) return Status();
   if (ShouldFail(FaultPoint::kGemTruncate)) {

@@ -443,7 +443,16 @@ Status Runtime::CheckInvariants() {
     MutexLock lock(&mu_);
     for (const auto& e : devices_) o.shrinkers.push_back(e->shrinker.get());
   }
-  return uttm::CheckInvariants(*memory_, o);
+  // The runtime's own reclaim thread would hold objects' reservations now and then (the check
+  // then answers kBusy): it pauses for the check.
+  const bool pause = reclaim_thread_ != nullptr && reclaim_thread_->running();
+  if (pause) reclaim_thread_->Stop();
+  Status s = uttm::CheckInvariants(*memory_, o);
+  if (pause) {
+    Status restarted = reclaim_thread_->Start();
+    if (!restarted.ok() && s.ok()) return restarted;
+  }
+  return s;
 }
 
 }  // namespace uttm

@@ -161,8 +161,9 @@ Result<std::byte*> ShmemBacking::Map() {
   const bool fresh = fd_ < 0 || !reserved_;
   if (fd_ < 0) UTTM_RETURN_IF_ERROR(OpenFile());
   UTTM_RETURN_IF_ERROR(Reserve());
-  // Pages coming back from the file: one large read into the page cache first, instead of the
-  // page faults' readahead windows (measured: about 3x faster for 4 MiB objects on this disk).
+  // Pages coming back from the file: one read request for the whole file into the page cache
+  // first, instead of the page faults' readahead windows (a small gain here: gem_bench swap-in
+  // 1.0 -> 1.1 GB/s).
   if (!fresh) readahead(fd_, 0, bytes_);
   void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
   if (p == MAP_FAILED) return Status(Errc::kNoMemory, Errno("mmap of a GEM backing file", errno));

@@ -3,6 +3,7 @@
 // gem_shrinker.cc: see gem_shrinker.h.
 #include "uttm/gem_shrinker.h"
 
+#include <new>
 #include <vector>
 
 #include "uttm/gem_device.h"
@@ -24,12 +25,20 @@ std::uint64_t GemShrinker::Count(const ShrinkControl&) {
 // starts now, all at once, so that each eviction then finds its I/O in flight or done instead of
 // waiting for its own pages alone (one object at a time kept the disk's queue nearly empty).
 void GemShrinker::StartWriteback(GemLru& lru, std::uint64_t pages) {
+  // At most 64 objects, in room reserved beforehand: nothing is allocated under the LRU lock, and
+  // a reclaim path that cannot allocate simply skips this head start.
+  constexpr std::size_t kMaxObjects = 64;
   std::vector<GemRef> next;
+  try {
+    next.reserve(kMaxObjects);
+  } catch (const std::bad_alloc&) {
+    return;
+  }
   {
     MutexLock lock(lru.lock());
     std::uint64_t seen = 0;
     lru.ForEach([&](GemShmemObject& obj) {
-      if (seen >= pages || !obj.GetUnlessZero()) return;
+      if (seen >= pages || next.size() == kMaxObjects || !obj.GetUnlessZero()) return;
       next.push_back(GemRef::Adopt(&obj));
       seen += obj.num_pages().value();
     });

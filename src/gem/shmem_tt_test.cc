@@ -184,6 +184,33 @@ TEST_F(ShmemTtTest, AFailedWriteBackUndoesTheSwappedMark) {
   ExpectContent(*bo, 5);
 }
 
+TEST_F(ShmemTtTest, FileFaultsAtCreateExtendAndTruncateLoseNothing) {
+  OperationContext ctx;
+  auto bo = BufferObject::Create(dev_->get(), {.size = Bytes(kPages * kPageSize)},
+                                 PlacementOf(kMemSystem), ctx);
+  ASSERT_TRUE(bo.ok()) << bo.status().ToString();
+  const std::vector<std::byte> v1 = testing::Content({7, 1}, 0, kPages * kPageSize);
+  // The file cannot be made, then its blocks cannot be reserved: the write fails whole.
+  for (FaultPoint p : {FaultPoint::kGemCreate, FaultPoint::kGemExtend}) {
+    ASSERT_TRUE(FaultInjection::Arm(p, {.times = 1}).ok());
+    Status s = (*bo)->Write(0, v1, ctx);
+    EXPECT_FALSE(s.ok()) << FaultInjection::Name(p);
+    if (p == FaultPoint::kGemExtend) {
+      EXPECT_EQ(s.code(), Errc::kNoSpace) << s.ToString();
+    }
+    EXPECT_FALSE((*bo)->tt()->is_populated());
+  }
+  ASSERT_TRUE((*bo)->Write(0, v1, ctx).ok());
+  ExpectContent(**bo, 7);
+  // A purge whose truncate fails keeps the object whole and not purged.
+  ASSERT_TRUE((*bo)->Madvise(Madvice::kDontNeed, ctx).ok());
+  ASSERT_TRUE(FaultInjection::Arm(FaultPoint::kGemTruncate, {.times = 1}).ok());
+  EXPECT_EQ(Shrink(**bo, {}).code(), Errc::kIo);
+  EXPECT_EQ((*bo)->madvice(), Madvice::kDontNeed);
+  ASSERT_TRUE((*bo)->Madvise(Madvice::kWillNeed, ctx).ok());
+  ExpectContent(**bo, 7);
+}
+
 TEST_F(ShmemTtTest, ABusyObjectIsNotWaitedForWhenAsked) {
   BoRef bo = Make(6);
   FenceRef fence = Fence::Create(Fence::AllocateContext(), 1);

@@ -10,6 +10,8 @@
 //     reclaim must write them back and drop them under the group's limit;
 //   * with write-back: written and dropped by the shrinker itself.
 // Both must finish with no OOM kill. The control run without the shrinker is OOM-killed.
+// The same proof runs for buffer objects whose page vectors live in files (seed 003) with their
+// own shrinker.
 // Skipped, with the reason printed, when not root, without a v1 memory controller, under a
 // sanitizer, or when $TMPDIR is a tmpfs (its pages could not leave memory without swap).
 #include <gtest/gtest.h>
@@ -28,12 +30,15 @@
 
 #include "pressure/test_cgroup.h"
 #include "testing/proc_status.h"
+#include "testing/test_device.h"
 #include "tt/test_util.h"
+#include "uttm/buffer_object.h"
 #include "uttm/gem_device.h"
 #include "uttm/gem_shmem_object.h"
 #include "uttm/pressure_source.h"
 #include "uttm/reclaim_thread.h"
 #include "uttm/reclaimer.h"
+#include "uttm/shmem_tt_funcs.h"
 
 namespace uttm {
 namespace {
@@ -86,13 +91,34 @@ bool WithWords(const GemRef& obj, Fn fn) {
   return ok;
 }
 
+// The proofs' uses once the objects exist: `n` uses in a fixed pseudo-random order, then every
+// object once more, each checked by `verify(i)`. Returns 0, or the stage that failed (8: a use,
+// 9: the final check).
+template <typename Throttle, typename Verify>
+int UseAndVerify(std::uint32_t n, ChildReport& rep, Throttle throttle, Verify verify) {
+  std::uint64_t rng = 42;
+  for (std::uint32_t k = 0; k < n; ++k) {
+    throttle();
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    if (!verify(static_cast<std::uint32_t>((rng >> 33) % n))) return 8;
+    rep.bytes_verified += kObjectBytes;
+    ++rep.uses;
+  }
+  for (std::uint32_t i = 0; i < n; ++i) {
+    throttle();
+    if (!verify(i)) return 9;
+    rep.bytes_verified += kObjectBytes;
+  }
+  return 0;
+}
+
 [[noreturn]] void ChildMain(Mode mode, const std::string& expected_dir, int report_fd) {
   ChildReport rep;
   g_report = &rep;
   auto finish = [&](int stage) { testing::FinishChild(report_fd, rep, stage); };
   const std::uint64_t limit = ProofLimitBytes();
-  Result<std::unique_ptr<CgroupV1Source>> src = CgroupV1Source::Detect();
-  if (!src.ok() || (*src)->dir() != expected_dir) finish(1);
+  Result<std::unique_ptr<CgroupV1Source>> src = testing::DetectProofGroup(expected_dir);
+  if (!src.ok()) finish(1);
   CgroupV1Source* monitor = src->get();
   Stats stats;
   GemDeviceOptions go;
@@ -103,11 +129,7 @@ bool WithWords(const GemRef& obj, Fn fn) {
   Result<std::unique_ptr<GemDevice>> dev = GemDevice::Create(go);
   if (!dev.ok() || !(*dev)->can_evict()) finish(2);
   Reclaimer reclaimer(&stats);
-  ReclaimThreadOptions o;
-  o.period = std::chrono::milliseconds(2);
-  o.high_watermark = 0.6;
-  o.low_watermark = 0.4;
-  ReclaimThread thread(&reclaimer, o);
+  ReclaimThread thread(&reclaimer, testing::ProofReclaimOptions());
   if (!thread.AddSource(std::move(*src)).ok()) finish(3);
   if (mode != Mode::kOff && !reclaimer.Register(&(*dev)->shrinker()).ok()) finish(4);
   if (!thread.Start().ok()) finish(5);
@@ -141,20 +163,7 @@ bool WithWords(const GemRef& obj, Fn fn) {
       return true;
     });
   };
-  std::uint64_t rng = 42;
-  for (std::uint32_t k = 0; k < n; ++k) {
-    throttle();
-    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-    const std::uint32_t i = static_cast<std::uint32_t>((rng >> 33) % n);
-    if (!verify(i)) finish(8);
-    rep.bytes_verified += kObjectBytes;
-    ++rep.uses;
-  }
-  for (std::uint32_t i = 0; i < n; ++i) {
-    throttle();
-    if (!verify(i)) finish(9);
-    rep.bytes_verified += kObjectBytes;
-  }
+  if (int stage = UseAndVerify(n, rep, throttle, verify); stage != 0) finish(stage);
   thread.Stop();
   rep.episodes = thread.episodes();
   rep.pages_evicted = stats.Get(Stat::kGemPagesEvicted);
@@ -162,6 +171,81 @@ bool WithWords(const GemRef& obj, Fn fn) {
   if (mode != Mode::kOff) (void)reclaimer.Unregister(&(*dev)->shrinker());
   objs.clear();
   dev->reset();
+  finish(0);
+  _exit(0);
+}
+
+// The same proof for buffer objects with file-backed page vectors (shmem_tt.h, seed 003): every
+// object file-backed through ShmemTtFuncs, their ShmemTtShrinker on the reclaim thread.
+[[noreturn]] void VectorChildMain(Mode mode, const std::string& expected_dir, int report_fd) {
+  ChildReport rep;
+  g_report = &rep;
+  auto finish = [&](int stage) { testing::FinishChild(report_fd, rep, stage); };
+  const std::uint64_t limit = ProofLimitBytes();
+  Result<std::unique_ptr<CgroupV1Source>> src = testing::DetectProofGroup(expected_dir);
+  if (!src.ok()) finish(1);
+  CgroupV1Source* monitor = src->get();
+  Stats stats;
+  MemoryContextOptions mo;
+  mo.stats = &stats;
+  MemoryContext memory(mo);
+  ShmemTtFuncsOptions fo;
+  fo.share = 1.0;
+  fo.backing.directory = ::testing::TempDir();
+  std::unique_ptr<ShmemTtFuncs> funcs;
+  auto dev = std::make_unique<testing::TestDevice>(
+      PageCount(256), Bytes(64 << 20), &memory, nullptr, [&](DeviceFuncs* driver) {
+        funcs = std::make_unique<ShmemTtFuncs>(driver, fo);
+        return funcs.get();
+      });
+  funcs->Bind(dev->get());
+  Reclaimer reclaimer(&stats);
+  ReclaimThread thread(&reclaimer, testing::ProofReclaimOptions());
+  if (!thread.AddSource(std::move(*src)).ok()) finish(3);
+  if (mode != Mode::kOff && !reclaimer.Register(funcs->shrinker()).ok()) finish(4);
+  if (!thread.Start().ok()) finish(5);
+  auto throttle = [&] {
+    testing::ThrottleChild(*monitor, limit, kObjectBytes, mode != Mode::kOff, &rep.peak_usage);
+  };
+  const std::uint32_t n = static_cast<std::uint32_t>(3 * limit / kObjectBytes);
+  std::vector<std::uint64_t> words(kObjectBytes / 8);
+  std::vector<BoRef> bos;
+  OperationContext ctx;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    throttle();
+    Result<BoRef> bo = BufferObject::Create(dev->get(), {.size = Bytes(kObjectBytes)},
+                                            testing::PlacementOf(kMemSystem), ctx);
+    if (!bo.ok()) finish(6);
+    for (std::size_t k = 0; k < words.size(); ++k) words[k] = ProofWord(i, k);
+    if (Status s = (*bo)->Write(0, std::as_bytes(std::span(words)), ctx); !s.ok()) {
+      Note("Write: " + s.ToString());
+      finish(7);
+    }
+    bos.push_back(*bo);
+    ++rep.objects;
+  }
+  rep.locked_bytes = testing::ProcStatusBytes("VmLck");
+  auto verify = [&](std::uint32_t i) {
+    if (Status s = bos[i]->Read(0, std::as_writable_bytes(std::span(words)), ctx); !s.ok()) {
+      Note("Read: " + s.ToString());
+      return false;
+    }
+    for (std::size_t k = 0; k < words.size(); ++k) {
+      if (words[k] != ProofWord(i, k)) {
+        Note("the words were wrong");
+        return false;
+      }
+    }
+    return true;
+  };
+  if (int stage = UseAndVerify(n, rep, throttle, verify); stage != 0) finish(stage);
+  thread.Stop();
+  rep.episodes = thread.episodes();
+  rep.pages_evicted = stats.Get(Stat::kGemPagesEvicted);
+  if (mode != Mode::kOff) (void)reclaimer.Unregister(funcs->shrinker());
+  bos.clear();
+  dev->device->FlushDelayedDeletes();
+  dev.reset();
   finish(0);
   _exit(0);
 }
@@ -181,14 +265,16 @@ std::string CannotRun() {
   return "";
 }
 
-void RunSurvivor(Mode mode) {
+using Child = void (*)(Mode, const std::string&, int);
+
+void RunSurvivor(Mode mode, Child child = ChildMain) {
   if (std::string why = CannotRun(); !why.empty()) GTEST_SKIP() << why;
   std::string why;
   const std::uint64_t limit = ProofLimitBytes();
   auto cg = testing::MakeTestCgroupOrSkip(limit, &why);
   if (cg == nullptr) GTEST_SKIP() << why;
   RunResult r = testing::RunInCgroup<ChildReport>(cg.get(), std::chrono::seconds(120),
-                                                  [&](int fd) { ChildMain(mode, cg->dir(), fd); });
+                                                  [&](int fd) { child(mode, cg->dir(), fd); });
   EXPECT_TRUE(r.problem.empty()) << r.problem;
   ASSERT_TRUE(r.have_report) << "status " << r.status << " oom_kill " << cg->OomKills();
   EXPECT_EQ(r.report.stage, 0) << r.report.error;
@@ -196,7 +282,9 @@ void RunSurvivor(Mode mode) {
   EXPECT_EQ(r.report.objects, 3 * limit / kObjectBytes);
   EXPECT_EQ(r.report.bytes_verified, (r.report.objects + r.report.uses) * kObjectBytes);
   EXPECT_GT(r.report.pages_evicted, 0u);
-  EXPECT_GT(r.report.pages_swapped_in, 0u);
+  if (child == ChildMain) {
+    EXPECT_GT(r.report.pages_swapped_in, 0u);
+  }
   EXPECT_EQ(cg->OomKills(), 0u);
   std::cout << "limit " << (limit >> 20) << " MiB: " << r.report.objects << " objects, "
             << r.report.uses << " random uses, " << r.report.episodes << " episodes, "
@@ -212,18 +300,26 @@ TEST(GemCgroupTest, LazyReleaseByTheKernelsOwnReclaimKeepsTheChildAlive) {
 
 TEST(GemCgroupTest, WriteBackEvictionKeepsTheChildAlive) { RunSurvivor(Mode::kWriteback); }
 
-TEST(GemCgroupTest, WithoutTheShrinkerTheChildIsOomKilled) {
+void ExpectOomKill(Child child) {
   if (std::string why = CannotRun(); !why.empty()) GTEST_SKIP() << why;
   std::string why;
   auto cg = testing::MakeTestCgroupOrSkip(ProofLimitBytes(), &why);
   if (cg == nullptr) GTEST_SKIP() << why;
   RunResult r = testing::RunInCgroup<ChildReport>(
-      cg.get(), std::chrono::seconds(120), [&](int fd) { ChildMain(Mode::kOff, cg->dir(), fd); });
+      cg.get(), std::chrono::seconds(120), [&](int fd) { child(Mode::kOff, cg->dir(), fd); });
   const bool killed = WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGKILL;
   EXPECT_TRUE(killed || cg->OomKills() > 0) << "status " << r.status;
   EXPECT_FALSE(r.have_report) << "the child must not have finished";
   EXPECT_GE(cg->OomKills(), 1u);
 }
+
+TEST(GemCgroupTest, WithoutTheShrinkerTheChildIsOomKilled) { ExpectOomKill(ChildMain); }
+
+TEST(ShmemTtCgroupTest, FileBackedVectorsKeepTheChildAlive) {
+  RunSurvivor(Mode::kWriteback, VectorChildMain);
+}
+
+TEST(ShmemTtCgroupTest, WithoutTheirShrinkerTheChildIsOomKilled) { ExpectOomKill(VectorChildMain); }
 
 }  // namespace
 }  // namespace uttm

@@ -22,6 +22,7 @@
 
 #include "pressure/file_util.h"
 #include "uttm/pressure_source.h"
+#include "uttm/reclaim_thread.h"
 #include "uttm/status.h"
 
 namespace uttm::testing {
@@ -64,6 +65,27 @@ inline void ThrottleChild(CgroupV1Source& monitor, std::uint64_t limit, std::uin
     if (!wait || now->usage_bytes + next < limit / 10 * 7) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+}
+
+// The reclaim thread of the proofs' children: a 2 ms period, reclaim from 60 % of the limit down
+// to 40 %.
+inline ReclaimThreadOptions ProofReclaimOptions() {
+  ReclaimThreadOptions o;
+  o.period = std::chrono::milliseconds(2);
+  o.high_watermark = 0.6;
+  o.low_watermark = 0.4;
+  return o;
+}
+
+// The cgroup v1 source of the calling process, which must be the proof's group `expected_dir`
+// (kNotFound otherwise): what a child checks first.
+inline Result<std::unique_ptr<CgroupV1Source>> DetectProofGroup(const std::string& expected_dir) {
+  Result<std::unique_ptr<CgroupV1Source>> src = CgroupV1Source::Detect();
+  if (!src.ok()) return src.status();
+  if ((*src)->dir() != expected_dir) {
+    return Status(Errc::kNotFound, "the child is in " + (*src)->dir() + ", not " + expected_dir);
+  }
+  return src;
 }
 
 class TestCgroup {

@@ -76,8 +76,8 @@ enum class Mode { kThread, kHeadroom, kOff };
   ChildReport rep;
   auto finish = [&](int stage) { testing::FinishChild(report_fd, rep, stage); };
   const std::uint64_t limit = ProofLimitBytes();
-  Result<std::unique_ptr<CgroupV1Source>> src = CgroupV1Source::Detect();
-  if (!src.ok() || (*src)->dir() != expected_dir) finish(1);
+  Result<std::unique_ptr<CgroupV1Source>> src = testing::DetectProofGroup(expected_dir);
+  if (!src.ok()) finish(1);
   CgroupV1Source* monitor = src->get();
 
   Stats stats;
@@ -107,11 +107,7 @@ enum class Mode { kThread, kHeadroom, kOff };
                                           });
   if (!shrinker->Attach(dev->get()).ok()) finish(3);
   Reclaimer reclaimer(&stats);
-  ReclaimThreadOptions o;
-  o.period = std::chrono::milliseconds(2);
-  o.high_watermark = 0.6;
-  o.low_watermark = 0.4;
-  ReclaimThread thread(&reclaimer, o);
+  ReclaimThread thread(&reclaimer, testing::ProofReclaimOptions());
   if (!thread.AddSource(std::move(*src)).ok()) finish(4);
   if (mode != Mode::kOff) {
     if (!RegisterDeviceReclaim(&reclaimer, shrinker.get(), &memory).ok()) finish(5);

@@ -90,9 +90,7 @@ class UTTM_EXPORT GemDevice {
   bool can_evict() const { return can_evict_; }
   bool lazy_release() const { return options_.lazy_release; }
   // Where objects keep their pages: "memfd" or the directory.
-  std::string backing_description() const {
-    return options_.backing.directory.empty() ? "memfd" : options_.backing.directory;
-  }
+  std::string backing_description() const { return ShmemBacking::Describe(options_.backing); }
   std::uint64_t object_count() const { return objects_.load(std::memory_order_relaxed); }
 
   Mutex* lru_lock() UTTM_RETURN_CAPABILITY(lru_mu_) { return &lru_mu_; }

@@ -243,6 +243,8 @@ class UTTM_EXPORT PageVector {
   Status AllocateRange(std::size_t from);
   // Populate of a file-backed vector.
   Status ShmemPopulate();
+  // A file-backed vector's mapping went: no pages held, `clear_flags` cleared.
+  void ShmemReleased(std::uint32_t clear_flags);
   // Pending caching change for committed slots [divide_, end).
   void ApplyCaching(std::size_t end);
   // Gives back pages in slots [from, to) (chunk heads); `caching` for [from, divide) else cached.

@@ -179,6 +179,8 @@ class UTTM_EXPORT Runtime {
   explicit Runtime(const RuntimeOptions& options);
   Status Build();
   Result<DeviceEntry*> Register(std::unique_ptr<DeviceEntry> entry);
+  // The entry of `device` (null: not a device of this runtime).
+  const DeviceEntry* FindEntry(const Device* device) const UTTM_REQUIRES(mu_);
   // Resident bytes of every file-backed page vector of the runtime's devices.
   std::uint64_t FileBackedResidentBytes() const;
 

@@ -85,8 +85,11 @@ class UTTM_EXPORT ShmemBacking {
   // Whether releasing pages frees memory: a directory file, or a memfd on a machine with swap.
   bool can_release() const { return can_release_; }
   std::uint64_t lock_failures() const { return lock_failures_; }
-  // "memfd" or the directory.
-  std::string describe() const { return options_.directory.empty() ? "memfd" : options_.directory; }
+  // Where backings made with `options` keep their pages: "memfd" or the directory.
+  static std::string Describe(const ShmemBackingOptions& options) {
+    return options.directory.empty() ? "memfd" : options.directory;
+  }
+  std::string describe() const { return Describe(options_); }
 
  private:
   ShmemBacking(std::uint64_t bytes, const ShmemBackingOptions& options, bool can_release);

@@ -22,6 +22,7 @@
 #include "uttm/mapping.h"
 #include "uttm/memory_context.h"
 #include "uttm/reclaimer.h"
+#include "uttm/shmem_tt_funcs.h"
 #include "uttm/shmem_tt_shrinker.h"
 
 namespace uttm {
@@ -34,43 +35,21 @@ using testing::TestDevice;
 
 constexpr std::uint64_t kPages = 128;
 
-// The driver side of i915: file-backed vectors for its objects, refused as eviction victims.
-class ShmemTtFuncs : public DeviceFuncs {
- public:
-  explicit ShmemTtFuncs(DeviceFuncs* inner) : inner_(inner) {
-    options.directory = ::testing::TempDir();
-  }
-  Result<std::unique_ptr<PageVector>> TtCreate(BufferObject& bo, std::uint32_t flags) override {
-    return CreateShmemTt(bo, shrinker != nullptr ? shrinker->backing_options() : options, flags);
-  }
-  bool EvictionValuable(const BufferObject& bo, const Place& place) override {
-    if (bo.tt() != nullptr && bo.tt()->is_shmem()) return false;  // i915_ttm_eviction_valuable
-    return inner_->EvictionValuable(bo, place);
-  }
-  void EvictFlags(const BufferObject& bo, Placement* p) override { inner_->EvictFlags(bo, p); }
-  Status Move(BufferObject& bo, bool evict, OperationContext& ctx,
-              std::unique_ptr<Resource>& new_res, Place* hop) override {
-    return inner_->Move(bo, evict, ctx, new_res, hop);
-  }
-  std::byte* AccessMemory(const Resource& res) override { return inner_->AccessMemory(res); }
-  ShmemBackingOptions options;
-  ShmemTtShrinker* shrinker = nullptr;  // its options count the vectors, once it exists
-
- private:
-  DeviceFuncs* inner_;
-};
-
 class ShmemTtTest : public ::testing::Test {
  protected:
   void SetUp() override {
     memory_ = std::make_unique<MemoryContext>(MemoryContextOptions{.stats = &stats_});
     dev_ = std::make_unique<TestDevice>(PageCount(256), Bytes(64 << 20), memory_.get(), nullptr,
                                         [this](DeviceFuncs* d) {
-                                          funcs_ = std::make_unique<ShmemTtFuncs>(d);
+                                          // The driver side of i915: every object file-backed.
+                                          ShmemTtFuncsOptions o;
+                                          o.share = 1.0;
+                                          o.backing.directory = ::testing::TempDir();
+                                          funcs_ = std::make_unique<ShmemTtFuncs>(d, o);
                                           return funcs_.get();
                                         });
-    shrinker_ = std::make_unique<ShmemTtShrinker>(dev_->get(), funcs_->options);
-    funcs_->shrinker = shrinker_.get();
+    funcs_->Bind(dev_->get());
+    shrinker_ = funcs_->shrinker();
   }
   void TearDown() override {
     FaultInjection::DisarmAll();
@@ -101,7 +80,7 @@ class ShmemTtTest : public ::testing::Test {
   std::unique_ptr<MemoryContext> memory_;
   std::unique_ptr<ShmemTtFuncs> funcs_;
   std::unique_ptr<TestDevice> dev_;
-  std::unique_ptr<ShmemTtShrinker> shrinker_;
+  ShmemTtShrinker* shrinker_ = nullptr;
 };
 
 TEST_F(ShmemTtTest, TheFileComesWithTheFirstPopulate) {

@@ -408,12 +408,17 @@ RuntimeSnapshot Runtime::Snapshot() const {
   return s;
 }
 
-BoShrinker* Runtime::shrinker(const Device* device) const {
-  MutexLock lock(&mu_);
+const Runtime::DeviceEntry* Runtime::FindEntry(const Device* device) const {
   for (const auto& e : devices_) {
-    if (e->get() == device) return e->shrinker.get();
+    if (e->get() == device) return e.get();
   }
   return nullptr;
+}
+
+BoShrinker* Runtime::shrinker(const Device* device) const {
+  MutexLock lock(&mu_);
+  const DeviceEntry* e = FindEntry(device);
+  return e != nullptr ? e->shrinker.get() : nullptr;
 }
 
 std::uint64_t Runtime::FileBackedResidentBytes() const {
@@ -429,10 +434,8 @@ std::uint64_t Runtime::FileBackedResidentBytes() const {
 
 ShmemTtFuncs* Runtime::file_backed(const Device* device) const {
   MutexLock lock(&mu_);
-  for (const auto& e : devices_) {
-    if (e->get() == device) return e->file_backed.get();
-  }
-  return nullptr;
+  const DeviceEntry* e = FindEntry(device);
+  return e != nullptr ? e->file_backed.get() : nullptr;
 }
 
 Result<std::uint64_t> Runtime::TtShrink() { return uttm::TtShrink(*memory_); }

@@ -332,6 +332,12 @@ Status PageVector::ShmemPopulate() {
   return Status::Ok();
 }
 
+void PageVector::ShmemReleased(std::uint32_t clear_flags) {
+  map_base_ = nullptr;
+  flags_ &= ~clear_flags;
+  resident_pages_ = 0;
+}
+
 Result<PageCount> PageVector::ShmemSwapout(bool writeback) {
   if (!is_shmem() || !is_populated()) {
     return Status(Errc::kInvalid, "PageVector::ShmemSwapout: not a populated file-backed vector");
@@ -342,9 +348,7 @@ Result<PageCount> PageVector::ShmemSwapout(bool writeback) {
     flags_ &= ~kPageVectorSwapped;  // i915_ttm_shrink undoes the mark on failure
     return s;
   }
-  map_base_ = nullptr;
-  flags_ &= ~kPageVectorPopulated;
-  resident_pages_ = 0;
+  ShmemReleased(kPageVectorPopulated);
   return PageCount(slots_.size());
 }
 
@@ -352,9 +356,7 @@ Result<PageCount> PageVector::ShmemPurge() {
   if (!is_shmem()) return Status(Errc::kInvalid, "PageVector::ShmemPurge: not file-backed");
   if (shmem_ == nullptr || !shmem_->has_file()) return PageCount(0);
   UTTM_RETURN_IF_ERROR(shmem_->Truncate());
-  map_base_ = nullptr;
-  flags_ &= ~(kPageVectorPopulated | kPageVectorSwapped);
-  resident_pages_ = 0;
+  ShmemReleased(kPageVectorPopulated | kPageVectorSwapped);
   return PageCount(slots_.size());
 }
 
@@ -362,9 +364,7 @@ void PageVector::Unpopulate() {
   if (!is_populated()) return;
   if (is_shmem()) {
     (void)shmem_->Unmap(/*writeback=*/false);  // cannot fail: the contents stay in the file
-    map_base_ = nullptr;
-    flags_ &= ~kPageVectorPopulated;
-    resident_pages_ = 0;
+    ShmemReleased(kPageVectorPopulated);
     return;
   }
   UnmapContiguous();

@@ -26,6 +26,7 @@
 #include "uttm/export.h"
 #include "uttm/gem_lru.h"
 #include "uttm/gem_shmem_object.h"
+#include "uttm/gem_shrinker.h"
 #include "uttm/mutex.h"
 #include "uttm/shmem_backing.h"
 #include "uttm/shrinker.h"
@@ -108,7 +109,7 @@ class UTTM_EXPORT GemDevice {
   std::uint64_t evictable_pages() UTTM_EXCLUDES(lru_mu_);
 
   // The staged shrinker of this device (gem_shrinker.h), for a Reclaimer.
-  Shrinker& shrinker() { return *shrinker_; }
+  GemShrinker& shrinker() { return *shrinker_; }
 
  private:
   friend class GemShmemObject;
@@ -125,7 +126,7 @@ class UTTM_EXPORT GemDevice {
   GemLru pinned_{&lru_mu_, "pinned"};
   GemLru evicted_{&lru_mu_, "evicted"};
   std::atomic<std::uint64_t> objects_{0};
-  std::unique_ptr<Shrinker> shrinker_;
+  std::unique_ptr<GemShrinker> shrinker_;
 };
 
 }  // namespace uttm

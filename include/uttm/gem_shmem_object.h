@@ -93,6 +93,11 @@ class UTTM_EXPORT GemShmemObject : public ListLink<GemLruTag> {
   // The CPU address of the whole object (a pin while mapped).
   Result<std::byte*> Vmap() UTTM_REQUIRES(resv());
   Status Vunmap() UTTM_REQUIRES(resv());
+  // Starts reading the pages of an object without pages (evicted, or unmapped after its last
+  // user) back from its file without waiting, so that the GetPages which follows finds them in
+  // memory: a streaming user prefetches the next object while it works on this one. kInvalid
+  // when purged; a no-op for an object that holds its pages or never had any.
+  Status Prefetch() UTTM_REQUIRES(resv());
 
   // --- Purgeability (the seed's convention) ---
   // drm_gem_shmem_madvise_locked: sets madv while the object is not purged (a negative value

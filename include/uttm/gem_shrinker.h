@@ -9,7 +9,10 @@
 //            2. evict idle evictable objects (when eviction is possible and may_fs allows
 //               writing to the backing file; may_io, unless the device asks for lazy release,
 //               decides whether their pages are written back and dropped now, or left to the
-//               kernel's lazy reclaim);
+//               kernel's lazy reclaim). Write-back goes in batches of up to 256 MiB: the batch
+//               is evicted lazily, its I/O started together, then waited for object by object;
+//               an object whose write-back fails is swapped back in (counted in
+//               writeback_failures(); its pages are not counted as freed);
 //            3. background reclaim only (the reclaim thread): purge, waiting up to 10 ms for
 //               each busy object;
 //            4. background reclaim only: evict, waiting likewise.
@@ -20,9 +23,12 @@
 #ifndef UTTM_GEM_SHRINKER_H_
 #define UTTM_GEM_SHRINKER_H_
 
+#include <atomic>
+#include <cstdint>
 #include <string>
 
 #include "uttm/export.h"
+#include "uttm/operation_context.h"
 #include "uttm/shrinker.h"
 
 namespace uttm {
@@ -37,11 +43,16 @@ class UTTM_EXPORT GemShrinker final : public Shrinker {
   std::uint64_t Scan(ShrinkControl& sc) override;
   const char* name() const override { return name_.c_str(); }
 
+  // Write-backs that failed in the eviction stage (their objects were swapped back in).
+  std::uint64_t writeback_failures() const { return writeback_failures_.load(); }
+
  private:
-  void StartWriteback(GemLru& lru, std::uint64_t pages);
+  std::uint64_t EvictWithWriteback(GemLru& lru, std::uint64_t target, std::uint64_t* remaining,
+                                   const OperationContext& ctx);
 
   GemDevice* const device_;
   const std::string name_;
+  std::atomic<std::uint64_t> writeback_failures_{0};
 };
 
 }  // namespace uttm

@@ -18,10 +18,18 @@
 //              while mapped.
 //   Unmap      releases the pages. With `writeback`, dirty pages are written to the file now
 //              (sync_file_range, data only: the file is private and unlinked; gem.writeback:
-//              kIo, the mapping is kept, nothing lost) and dropped from the page cache
-//              (posix_fadvise DONTNEED): memory is free when it returns. Without, the mapping
-//              goes and the pages stay in the page cache for the kernel's own lazy reclaim (it
-//              writes them back under pressure).
+//              kIo, the mapping is kept and its pages marked dirty again, nothing lost) and dropped
+//              from the page cache (posix_fadvise DONTNEED): memory is free when it returns.
+//              Without, the mapping goes and the pages stay in the page cache for the kernel's own
+//              lazy reclaim (it writes them back under pressure).
+//   StartWriteback / FinishWriteback
+//              the write-back of an unmapped file in two steps, so that a caller releasing many
+//              objects keeps the disk busy with all of them at once (the GEM shrinker's batch):
+//              start the I/O for each, then wait for each and drop its pages. Writing back pages
+//              nobody maps is also cheaper than writing mapped ones (no write-protect walk).
+//   Prefetch   starts reading an unmapped file's pages into the page cache (readahead), so that
+//              the next Map finds them there: a streaming user swaps one object in while the
+//              next one's read is in flight.
 //   Truncate   drops the contents (the purge): unmaps and truncates the file to nothing
 //              (gem.truncate: kIo, contents and mapping kept). The next Map gives zeros.
 //
@@ -69,10 +77,18 @@ class UTTM_EXPORT ShmemBacking {
 
   Result<std::byte*> Map();
   Status Unmap(bool writeback);
-  // Starts writing the dirty pages back without waiting (sync_file_range WRITE): a later
-  // Unmap(writeback) then finds its I/O in flight or done. Errors are ignored (the Unmap that
-  // follows reports them).
+  // Starts writing the file's dirty pages back without waiting (sync_file_range WRITE), mapped or
+  // not: a later Unmap(writeback) or FinishWriteback finds its I/O in flight or done. Errors are
+  // ignored (the call that waits reports them). No-op without a file.
   void StartWriteback();
+  // For an unmapped file: writes its dirty pages back, waits, and drops them from the page cache.
+  // kIo (gem.writeback, or the file system's error): the pages stay in the page cache, and the
+  // next Map marks them dirty again (a failed write-back leaves them clean, so the kernel could
+  // otherwise drop the only good copy); the caller should Map again at once. kInvalid when mapped.
+  Status FinishWriteback();
+  // Starts reading an unmapped file back into the page cache (readahead) without waiting. No-op
+  // when mapped, without a file or after a truncate.
+  void Prefetch();
   Status Truncate();
 
   bool has_file() const { return fd_ >= 0; }
@@ -96,6 +112,8 @@ class UTTM_EXPORT ShmemBacking {
   Status OpenFile();
   Status Reserve();
   void DropMapping();
+  // Marks every mapped page dirty (a write of its own first byte through the shared mapping).
+  void Redirty();
   // Counts a mapping made (+1) or dropped (-1) in the gauge and the options' counters.
   void CountMapping(int sign);
 
@@ -105,6 +123,9 @@ class UTTM_EXPORT ShmemBacking {
   Stats* stats_;
   int fd_ = -1;
   bool reserved_ = false;  // fallocate done since the last truncate
+  // A write-back failed: the page cache may hold the only good copy, marked clean. The next Map
+  // dirties every page again.
+  bool redirty_ = false;
   std::byte* data_ = nullptr;
   std::uint64_t lock_failures_ = 0;
 };

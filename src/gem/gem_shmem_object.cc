@@ -157,6 +157,12 @@ Status GemShmemObject::Vunmap() {
   return Status();
 }
 
+Status GemShmemObject::Prefetch() {
+  if (madv_ < 0) return Status(Errc::kInvalid, "Prefetch of a purged GEM object");
+  backing_->Prefetch();  // a no-op while mapped
+  return Status();
+}
+
 bool GemShmemObject::Madvise(int madv) {
   if (madv_ >= 0) {
     madv_ = madv;

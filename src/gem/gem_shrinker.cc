@@ -3,6 +3,7 @@
 // gem_shrinker.cc: see gem_shrinker.h.
 #include "uttm/gem_shrinker.h"
 
+#include <algorithm>
 #include <new>
 #include <vector>
 
@@ -21,34 +22,65 @@ std::uint64_t GemShrinker::Count(const ShrinkControl&) {
   return n != 0 ? n : kShrinkEmpty;
 }
 
-// The objects an eviction pass is about to take, oldest first, up to `pages`: their write-back
-// starts now, all at once, so that each eviction then finds its I/O in flight or done instead of
-// waiting for its own pages alone (one object at a time kept the disk's queue nearly empty).
-void GemShrinker::StartWriteback(GemLru& lru, std::uint64_t pages) {
-  // At most 64 objects, in room reserved beforehand: nothing is allocated under the LRU lock, and
-  // a reclaim path that cannot allocate simply skips this head start.
-  constexpr std::size_t kMaxObjects = 64;
-  std::vector<GemRef> next;
+// The write-back eviction stage, a batch of up to 256 MiB at a time: each victim is evicted
+// lazily (the driver tears its mappings down; the pages leave the mapping and stay dirty in the
+// page cache) and its write-back started at once, so the disk writes it while the next victim is
+// unmapped; then each is waited for and its pages dropped. The disk sees the batch queued
+// together, and pages nobody maps are written without the write-protect walk a mapped page
+// needs. A write-back that fails swaps its object back in with its pages marked dirty
+// again: nothing is lost, and its pages do not count as freed.
+std::uint64_t GemShrinker::EvictWithWriteback(GemLru& lru, std::uint64_t target,
+                                              std::uint64_t* remaining,
+                                              const OperationContext& ctx) {
+  constexpr std::uint64_t kBatchPages = std::uint64_t{256} << 20 >> kPageShift;
+  constexpr std::size_t kBatchObjects = 1024;
+  std::vector<GemRef> batch;
   try {
-    next.reserve(kMaxObjects);
+    batch.reserve(kBatchObjects);
   } catch (const std::bad_alloc&) {
-    return;
+    // No room to track a batch: each victim is written back on its own (capacity stays 0).
   }
-  {
-    MutexLock lock(lru.lock());
-    std::uint64_t seen = 0;
-    lru.ForEach([&](GemShmemObject& obj) {
-      if (seen >= pages || next.size() == kMaxObjects || !obj.GetUnlessZero()) return;
-      next.push_back(GemRef::Adopt(&obj));
-      seen += obj.num_pages().value();
-    });
+  std::uint64_t freed = 0;
+  while (freed < target) {
+    batch.clear();
+    std::uint64_t got = GemLruScan(
+        lru, std::min(target - freed, kBatchPages), remaining,
+        [&](GemShmemObject& obj) UTTM_NO_THREAD_SAFETY_ANALYSIS -> Result<std::uint64_t> {
+          obj.resv()->AssertHeld();
+          if (batch.size() == batch.capacity()) return obj.Evict(true, ctx);
+          Result<std::uint64_t> r = obj.Evict(/*writeback=*/false, ctx);
+          if (r.ok()) {
+            // Its I/O starts now, while the next victim is being unmapped.
+            obj.backing().StartWriteback();
+            obj.Get();
+            batch.push_back(GemRef::Adopt(&obj));
+          }
+          return r;
+        });
+    if (got == 0) break;
+    // An object someone locked meanwhile is being used again: its pages are still in the page
+    // cache (the write-back of the others goes on; the kernel reclaims it lazily if need be).
+    auto locked = [](const GemRef& o, auto&& fn) {
+      if (!o->resv()->TryLock()) return;
+      o->resv()->AssertHeld();
+      if (o->evicted()) fn();
+      o->resv()->Unlock();
+    };
+    bool failed = false;
+    for (const GemRef& o : batch) {
+      locked(o, [&]() UTTM_NO_THREAD_SAFETY_ANALYSIS {
+        o->resv()->AssertHeld();
+        if (o->backing().FinishWriteback().ok()) return;
+        ++writeback_failures_;
+        failed = true;
+        // The page cache holds the only good copy: back into the mapping, dirty again.
+        if (device_->funcs().SwapIn(*o).ok()) got -= o->num_pages().value();
+      });
+    }
+    freed += got;
+    if (failed) break;  // the disk refused a write: no second try in this scan
   }
-  for (const GemRef& obj : next) {
-    if (!obj->resv()->TryLock()) continue;
-    obj->resv()->AssertHeld();
-    if (obj->IsEvictable()) obj->backing().StartWriteback();
-    obj->resv()->Unlock();
-  }
+  return freed;
 }
 
 std::uint64_t GemShrinker::Scan(ShrinkControl& sc) {
@@ -76,13 +108,16 @@ std::uint64_t GemShrinker::Scan(ShrinkControl& sc) {
     OperationContext ctx;
     ctx.no_wait_gpu = !stage.wait;
     GemLru& lru = stage.purge ? device_->dontneed() : device_->willneed();
-    if (!stage.purge && writeback) StartWriteback(lru, target - freed);
+    if (!stage.purge && writeback) {
+      freed += EvictWithWriteback(lru, target - freed, &remaining, ctx);
+      continue;
+    }
     freed += GemLruScan(lru, target - freed, &remaining,
                         [&](GemShmemObject& obj)
                             UTTM_NO_THREAD_SAFETY_ANALYSIS -> Result<std::uint64_t> {
                               // GemLruScan holds the reservation (try-locked) while it calls this.
                               obj.resv()->AssertHeld();
-                              return stage.purge ? obj.Purge(ctx) : obj.Evict(writeback, ctx);
+                              return stage.purge ? obj.Purge(ctx) : obj.Evict(false, ctx);
                             });
   }
   sc.nr_scanned = freed;

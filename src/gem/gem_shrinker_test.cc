@@ -351,6 +351,58 @@ TEST_F(GemShrinkerTest, InjectedBackingFaultsLoseNothing) {
   ExpectContent(obj, 11);
 }
 
+TEST_F(GemShrinkerTest, AFailedWritebackInTheShrinkersBatchSwapsTheObjectBackIn) {
+  for (std::uint64_t i = 0; i < 3; ++i) objs_.push_back(MakeFilled(20 + i));
+  // The second write-back the batch waits for fails: that object (the second oldest) comes back
+  // into its mapping, the other two are evicted, and only their pages count as freed.
+  ASSERT_TRUE(FaultInjection::Arm(FaultPoint::kGemWriteback, {.after = 1, .times = 1}).ok());
+  ShrinkControl sc;
+  sc.nr_to_scan = 3 * kPages;
+  EXPECT_EQ(dev_->shrinker().Scan(sc), 2 * kPages);
+  EXPECT_EQ(FaultInjection::Failures(FaultPoint::kGemWriteback), 1u);
+  EXPECT_EQ(dev_->shrinker().writeback_failures(), 1u);
+  EXPECT_EQ(objs_[0]->state(), GemPageState::kEvicted);
+  EXPECT_EQ(objs_[1]->state(), GemPageState::kEvictable) << "swapped back in";
+  EXPECT_TRUE(objs_[1]->backing().mapped());
+  EXPECT_EQ(objs_[2]->state(), GemPageState::kEvicted);
+  EXPECT_EQ(driver_.rebuilds, 1) << "the driver rebuilt the swapped-in object's mapping";
+  EXPECT_EQ(objs_[0]->backing().CachedPages(), 0u) << "written back and dropped";
+  FaultInjection::DisarmAll();
+  for (std::uint64_t i = 0; i < 3; ++i) ExpectContent(objs_[i], 20 + i);
+  // The scan did not try again; the next one (the content checks swapped all three in) writes
+  // them all back.
+  EXPECT_EQ(dev_->shrinker().Scan(sc), 3 * kPages);
+  EXPECT_EQ(objs_[1]->state(), GemPageState::kEvicted);
+  ExpectContent(objs_[1], 21);
+}
+
+TEST_F(GemShrinkerTest, PrefetchReadsAnEvictedObjectBackWithoutSwappingItIn) {
+  GemRef obj = MakeFilled(30);
+  Locked(obj, [&] {
+    obj->resv()->AssertHeld();
+    OperationContext ctx;
+    ASSERT_TRUE(obj->Evict(/*writeback=*/true, ctx).ok());
+    ASSERT_EQ(obj->backing().CachedPages(), 0u);
+    ASSERT_TRUE(obj->Prefetch().ok());
+    EXPECT_EQ(obj->state(), GemPageState::kEvicted) << "a prefetch changes no state";
+    EXPECT_FALSE(obj->backing().mapped());
+  });
+  // readahead(2) returns with the reads in flight; mincore counts a page once it is read.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (obj->backing().CachedPages() != kPages && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(obj->backing().CachedPages(), kPages) << "nothing read the pages but the prefetch";
+  ExpectContent(obj, 30);
+  Locked(obj, [&] {
+    obj->resv()->AssertHeld();
+    EXPECT_TRUE(obj->Prefetch().ok()) << "a no-op while it holds its pages";
+    obj->Madvise(1);
+    ASSERT_TRUE(obj->PurgeLocked().ok());
+    EXPECT_EQ(obj->Prefetch().code(), Errc::kInvalid) << "purged";
+  });
+}
+
 TEST_F(GemShrinkerTest, EvictionAndPurgeReallyGiveMemoryBack) {
   constexpr std::uint64_t kBig = 64ull << 20;
   Result<GemRef> a = dev_->CreateObject(Bytes(kBig));

@@ -182,7 +182,17 @@ Result<std::byte*> ShmemBacking::Map() {
   }
   data_ = bytes;
   CountMapping(+1);
+  if (redirty_) Redirty();
   return data_;
+}
+
+void ShmemBacking::Redirty() {
+  // A write fault on each clean page makes the file system track it as dirty again.
+  for (std::uint64_t off = 0; off < bytes_; off += kPageSize) {
+    volatile std::byte* b = data_ + off;
+    *b = *b;
+  }
+  redirty_ = false;
 }
 
 void ShmemBacking::CountMapping(int sign) {
@@ -210,8 +220,10 @@ Status ShmemBacking::Unmap(bool writeback) {
     if (sync_file_range(fd_, 0, static_cast<off_t>(bytes_),
                         SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
                             SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
+      const int err = errno;
+      Redirty();  // the failed pages are clean now; only the mapping's copy is good
       return Status(Errc::kIo,
-                    Errno(("writing a GEM backing file back (" + describe() + ")").c_str(), errno));
+                    Errno(("writing a GEM backing file back (" + describe() + ")").c_str(), err));
     }
   }
   DropMapping();
@@ -221,8 +233,33 @@ Status ShmemBacking::Unmap(bool writeback) {
 }
 
 void ShmemBacking::StartWriteback() {
-  if (data_ == nullptr || fd_ < 0) return;
+  if (fd_ < 0) return;
   (void)sync_file_range(fd_, 0, static_cast<off_t>(bytes_), SYNC_FILE_RANGE_WRITE);
+}
+
+Status ShmemBacking::FinishWriteback() {
+  if (data_ != nullptr) return Status(Errc::kInvalid, "FinishWriteback of a mapped GEM backing");
+  if (fd_ < 0) return Status();
+  int err = 0;
+  if (ShouldFail(FaultPoint::kGemWriteback)) {
+    err = EIO;
+  } else if (sync_file_range(fd_, 0, static_cast<off_t>(bytes_),
+                             SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                 SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
+    err = errno;
+  }
+  if (err != 0) {
+    redirty_ = true;
+    return Status(Errc::kIo,
+                  Errno(("writing a GEM backing file back (" + describe() + ")").c_str(), err));
+  }
+  posix_fadvise(fd_, 0, static_cast<off_t>(bytes_), POSIX_FADV_DONTNEED);
+  return Status();
+}
+
+void ShmemBacking::Prefetch() {
+  if (fd_ < 0 || data_ != nullptr || !reserved_) return;
+  (void)readahead(fd_, 0, bytes_);
 }
 
 Status ShmemBacking::Truncate() {

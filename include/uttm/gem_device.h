@@ -18,6 +18,7 @@
 #ifndef UTTM_GEM_DEVICE_H_
 #define UTTM_GEM_DEVICE_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -59,7 +60,8 @@ class UTTM_EXPORT GemShmemFuncs {
 
 struct GemDeviceOptions {
   std::string name = "gem";
-  // Where objects keep their pages (shmem_backing.h).
+  // Where objects keep their pages (shmem_backing.h). Its mapped_pages counter is replaced by
+  // the device's own (GemDevice::mapped_pages).
   ShmemBackingOptions backing = {};
   // Driver callbacks (not owned; null: the helpers alone).
   GemShmemFuncs* funcs = nullptr;
@@ -93,6 +95,11 @@ class UTTM_EXPORT GemDevice {
   // Where objects keep their pages: "memfd" or the directory.
   std::string backing_description() const { return ShmemBacking::Describe(options_.backing); }
   std::uint64_t object_count() const { return objects_.load(std::memory_order_relaxed); }
+  // Pages the device's objects hold mapped now (resident, unless the kernel reclaimed them from
+  // an unlocked mapping).
+  std::uint64_t mapped_pages() const {
+    return static_cast<std::uint64_t>(std::max<std::int64_t>(mapped_pages_.load(), 0));
+  }
 
   Mutex* lru_lock() UTTM_RETURN_CAPABILITY(lru_mu_) { return &lru_mu_; }
   GemLru& dontneed() { return dontneed_; }
@@ -126,6 +133,7 @@ class UTTM_EXPORT GemDevice {
   GemLru pinned_{&lru_mu_, "pinned"};
   GemLru evicted_{&lru_mu_, "evicted"};
   std::atomic<std::uint64_t> objects_{0};
+  std::atomic<std::int64_t> mapped_pages_{0};
   std::unique_ptr<GemShrinker> shrinker_;
 };
 

@@ -89,7 +89,8 @@ struct RuntimeOptions {
   bool detect_pressure = true;
   ReclaimThreadOptions reclaim_thread_options;
   // Bytes the file-backed page vectors of the runtime's devices (AddSimGpu's file-backed share)
-  // may hold resident before the reclaim thread reclaims them (a pressure source of its own);
+  // and the objects of its GEM devices (AddGemDevice) may hold mapped before the reclaim thread
+  // reclaims them (a pressure source of its own);
   // 0: no budget (only the detected pressure sources bound them). Needs the reclaim thread.
   Bytes file_backed_budget{};
   // Host memory for pages (host_memory.h; null: anonymous memory) and hooks on each region it

@@ -37,6 +37,7 @@ GemDevice::~GemDevice() {
 Result<GemRef> GemDevice::CreateObject(Bytes size) {
   ShmemBackingOptions o = options_.backing;
   o.stats = stats_;
+  o.mapped_pages = &mapped_pages_;  // the caller's counters, if any, are not kept
   UTTM_ASSIGN_OR_RETURN(std::unique_ptr<ShmemBacking> backing, ShmemBacking::Create(size, o));
   objects_.fetch_add(1, std::memory_order_relaxed);
   return GemRef::Adopt(new GemShmemObject(this, std::move(backing)));

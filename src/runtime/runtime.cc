@@ -429,6 +429,7 @@ std::uint64_t Runtime::FileBackedResidentBytes() const {
       pages += e->file_backed->shrinker()->resident_pages();
     }
   }
+  for (const auto& g : gem_devices_) pages += g->mapped_pages();
   return pages * kPageSize;
 }
 

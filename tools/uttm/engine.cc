@@ -30,6 +30,8 @@
 #include "uttm/bo_swapout.h"
 #include "uttm/buffer_object.h"
 #include "uttm/file_store.h"
+#include "uttm/gem_device.h"
+#include "uttm/gem_shmem_object.h"
 #include "uttm/memory_context.h"
 #include "uttm/mutex.h"
 #include "uttm/pressure_headroom.h"
@@ -162,9 +164,11 @@ class TimedStore final : public BackupStore {
   std::atomic<std::uint64_t> backup_ns_{0}, backup_bytes_{0}, restore_ns_{0}, restore_bytes_{0};
 };
 
-// One buffer of a lane: the object and its expected content.
+// One buffer of a lane: the object (a buffer object, or a GEM shmem object for the
+// devices.gem_shmem share) and its expected content.
 struct Buf {
   BoRef bo;
+  GemRef gem;
   std::unique_ptr<BufferContent> content;
   std::uint32_t cls = 0;
   bool dontneed = false;
@@ -188,6 +192,8 @@ class Engine {
   Engine(const Workload& w, const EngineOptions& o) : w_(w), o_(o), trace_(1 << 20) {}
 
   Status Setup();
+  // Buffers in files: file-backed page vectors or GEM shmem objects.
+  bool HasFileBacked() const { return w_.devices.file_backed > 0 || w_.devices.gem_shmem > 0; }
   // Resident bytes the file-backed buffers may hold: limits.file_backed, else the page limit.
   std::uint64_t FileBackedBudget() const {
     return w_.limits.file_backed != 0 ? w_.limits.file_backed : w_.limits.page_limit;
@@ -213,6 +219,22 @@ class Engine {
   void Access(Buf& b, const Op& op, bool write, ScratchBuffer& scratch);
   void Madvise(Buf& b, const Op& op, bool dontneed);
   void ValidatePreferred(Buf& b);
+  // The GEM shmem share (devices.gem_shmem): whether buffer `id` is a GEM object, and its ops.
+  // A GEM buffer holds a use reference on its pages from creation (as a buffer bound to a
+  // device does), so its shrinker may evict it; each access maps it (a pin) and copies.
+  bool IsGem(std::uint64_t id) const {
+    const double s = w_.devices.gem_shmem;
+    return s > 0 &&
+           std::floor(static_cast<double>(id + 1) * s) > std::floor(static_cast<double>(id) * s);
+  }
+  Status NewGemObject(Buf& b, std::uint64_t size, const std::byte* initial);
+  // Runs `fn(data)` with the object mapped (swapped in first when evicted), under its lock.
+  template <typename Fn>
+  Status WithGemMapped(Buf& b, std::uint64_t* swapped_in, Fn fn);
+  Status GemRead(Buf& b, std::uint64_t off, std::span<std::byte> out, std::uint64_t* swapped_in);
+  Status GemWrite(Buf& b, std::uint64_t off, std::span<const std::byte> in);
+  Result<bool> GemMadvise(Buf& b, bool dontneed);
+  Status ReadAll(Buf& b, std::span<std::byte> out, std::uint64_t* restored);
   void WarnIfTheStoreCannotRelieveTheCgroup();
   static bool Placeable(const Status& s);
   // The context of one op: interruptible when the workload says so (the default).
@@ -258,6 +280,9 @@ class Engine {
   std::atomic<std::uint64_t> placement_fallbacks_{0};
   std::atomic<std::uint64_t> restarts_{0};
   std::uint64_t file_backed_buffers_ = 0;  // counted at Teardown
+  GemDevice* gem_ = nullptr;               // the runtime's, with devices.gem_shmem
+  Stats gem_stats_;                        // its counters, apart from the file-backed vectors'
+  std::atomic<std::uint64_t> gem_buffers_{0};
   std::uint64_t total_ops_ = 0;
   double run_seconds_ = 0;
   Clock::time_point start_;
@@ -346,7 +371,7 @@ Status Engine::Setup() {
   ro.page_limit = Bytes(w_.limits.page_limit);
   ro.store = store_.get();
   ro.stats = &stats_;
-  if (w_.devices.file_backed > 0) ro.file_backed_budget = Bytes(FileBackedBudget());
+  if (HasFileBacked()) ro.file_backed_budget = Bytes(FileBackedBudget());
   UTTM_ASSIGN_OR_RETURN(runtime_, Runtime::Open(ro));
   for (std::uint32_t i = 0; i < w_.devices.count; ++i) {
     SimGpuOptions so;
@@ -361,6 +386,17 @@ Status Engine::Setup() {
     if (!gpu.ok())
       return Status(gpu.status().code(), fmt::format("device {}: {}", i, gpu.status().message()));
     gpus_.push_back(*gpu);
+  }
+  if (w_.devices.gem_shmem > 0) {
+    GemDeviceOptions go;
+    go.name = "gem0";
+    go.backing.directory = FileBackedDirectory();
+    go.stats = &gem_stats_;
+    Result<GemDevice*> gem = runtime_->AddGemDevice(go);
+    if (!gem.ok()) {
+      return Status(gem.status().code(), fmt::format("GEM device: {}", gem.status().message()));
+    }
+    gem_ = *gem;
   }
 
   const std::uint32_t lanes = w_.Lanes();
@@ -453,6 +489,26 @@ void Engine::Create(Lane& lane, const Op& op, ScratchBuffer& scratch) {
   BoOptions bo;
   bo.size = Bytes(op.size);
   bo.priority = static_cast<unsigned>(c.priority);
+  if (IsGem(op.buffer)) {
+    Buf b;
+    b.cls = op.class_index;
+    b.content = std::make_unique<BufferContent>(w_.seed, op.buffer, op.size / kPageSize, c.fill);
+    const std::byte* initial = nullptr;
+    if (c.fill == Fill::kPattern) {
+      scratch.resize(op.size);
+      b.content->FillInitial(scratch.data());
+      initial = scratch.data();
+    }
+    Status s = NewGemObject(b, op.size, initial);
+    if (!s.ok()) {
+      AddError("create", fmt::format("create GEM buffer {} ({}): {}", op.buffer,
+                                     FormatSize(op.size), s.ToString()));
+      return;
+    }
+    gem_buffers_.fetch_add(1, std::memory_order_relaxed);
+    lane.bufs.emplace(op.buffer, std::move(b));
+    return;
+  }
   Device* dev = GpuOf(op.buffer).device();
   const Placement all = PlacementOf(c);
   auto create = [&](const Placement& placement) {
@@ -491,8 +547,85 @@ void Engine::Create(Lane& lane, const Op& op, ScratchBuffer& scratch) {
   lane.bufs.emplace(op.buffer, std::move(b));
 }
 
+Status Engine::NewGemObject(Buf& b, std::uint64_t size, const std::byte* initial) {
+  UTTM_ASSIGN_OR_RETURN(GemRef obj, gem_->CreateObject(Bytes(size)));
+  if (!obj->resv()->TryLock()) return Status(Errc::kBusy, "a new GEM object is locked");
+  obj->resv()->AssertHeld();
+  Status s = obj->GetPages();  // the use reference the buffer holds while it lives
+  if (s.ok() && initial != nullptr) {
+    Result<std::byte*> p = obj->Vmap();
+    s = p.status();
+    if (p.ok()) {
+      std::memcpy(*p, initial, size);
+      s = obj->Vunmap();
+    }
+  }
+  obj->resv()->Unlock();
+  if (s.ok()) b.gem = std::move(obj);
+  return s;
+}
+
+template <typename Fn>
+Status Engine::WithGemMapped(Buf& b, std::uint64_t* swapped_in, Fn fn) {
+  GemShmemObject& o = *b.gem;
+  return Restarting([&]() -> Status {
+    OperationContext ctx = OpContext();
+    UTTM_RETURN_IF_ERROR(o.resv()->Lock(nullptr, ctx));
+    o.resv()->AssertHeld();
+    const bool evicted = o.evicted();
+    Result<std::byte*> p = o.Vmap();  // swaps an evicted object in; kInvalid once purged
+    Status s = p.status();
+    if (p.ok()) {
+      if (evicted && swapped_in != nullptr) *swapped_in += o.num_pages().value();
+      fn(*p);
+      s = o.Vunmap();
+    }
+    o.resv()->Unlock();
+    return s;
+  });
+}
+
+Status Engine::GemRead(Buf& b, std::uint64_t off, std::span<std::byte> out,
+                       std::uint64_t* swapped_in) {
+  return WithGemMapped(b, swapped_in,
+                       [&](const std::byte* p) { std::memcpy(out.data(), p + off, out.size()); });
+}
+
+Status Engine::GemWrite(Buf& b, std::uint64_t off, std::span<const std::byte> in) {
+  return WithGemMapped(b, nullptr,
+                       [&](std::byte* p) { std::memcpy(p + off, in.data(), in.size()); });
+}
+
+Result<bool> Engine::GemMadvise(Buf& b, bool dontneed) {
+  GemShmemObject& o = *b.gem;
+  bool retained = true;
+  Status s = Restarting([&]() -> Status {
+    OperationContext ctx = OpContext();
+    UTTM_RETURN_IF_ERROR(o.resv()->Lock(nullptr, ctx));
+    o.resv()->AssertHeld();
+    retained = o.Madvise(dontneed ? 1 : 0);  // false once purged (sticky)
+    o.resv()->Unlock();
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  // A purged GEM object is dead (no pages can come back): the buffer gets a new one, as a
+  // driver's user space allocates again. It reads zeros, as a purged buffer object does.
+  if (!retained && !dontneed) UTTM_RETURN_IF_ERROR(NewGemObject(b, o.size().value(), nullptr));
+  return retained;
+}
+
+Status Engine::ReadAll(Buf& b, std::span<std::byte> out, std::uint64_t* restored) {
+  if (b.gem) return GemRead(b, 0, out, restored);
+  return Restarting([&] {
+    OperationContext ctx = OpContext();
+    Status r = b.bo->Read(0, out, ctx);
+    *restored += ctx.pages_restored;
+    return r;
+  });
+}
+
 void Engine::Access(Buf& b, const Op& op, bool write, ScratchBuffer& scratch) {
-  ValidatePreferred(b);
+  if (!b.gem) ValidatePreferred(b);
   const std::uint64_t off = op.first_page * kPageSize;
   const std::uint64_t len = op.num_pages * kPageSize;
   if (write) {
@@ -501,9 +634,10 @@ void Engine::Access(Buf& b, const Op& op, bool write, ScratchBuffer& scratch) {
     // content in place (BufferObject::Write changes nothing on error), and the end-of-run check
     // expects exactly that, so "write failed" and "content lost" stay apart.
     const std::uint32_t gen = b.content->Stage(scratch.data(), op.first_page, op.num_pages);
-    Status s = Restarting([&] {
+    const std::span<const std::byte> in(scratch.data() + off, len);
+    Status s = b.gem ? GemWrite(b, off, in) : Restarting([&] {
       OperationContext ctx = OpContext();
-      return b.bo->Write(off, std::span<const std::byte>(scratch.data() + off, len), ctx);
+      return b.bo->Write(off, in, ctx);
     });
     if (!s.ok()) {
       AddError("write", fmt::format("write buffer {} failed, old content kept: {}", op.buffer,
@@ -516,9 +650,10 @@ void Engine::Access(Buf& b, const Op& op, bool write, ScratchBuffer& scratch) {
   scratch.resize(len);
   const auto t0 = Clock::now();
   std::uint64_t restored = 0;
-  Status s = Restarting([&] {
+  const std::span<std::byte> out(scratch.data(), len);
+  Status s = b.gem ? GemRead(b, off, out, &restored) : Restarting([&] {
     OperationContext ctx = OpContext();
-    Status r = b.bo->Read(off, std::span<std::byte>(scratch.data(), len), ctx);
+    Status r = b.bo->Read(off, out, ctx);
     restored += ctx.pages_restored;
     return r;
   });
@@ -536,7 +671,7 @@ void Engine::Access(Buf& b, const Op& op, bool write, ScratchBuffer& scratch) {
 }
 
 void Engine::Madvise(Buf& b, const Op& op, bool dontneed) {
-  Result<bool> r = Restarting([&] {
+  Result<bool> r = b.gem ? GemMadvise(b, dontneed) : Restarting([&] {
     OperationContext ctx = OpContext();
     return b.bo->Madvise(dontneed ? Madvice::kDontNeed : Madvice::kWillNeed, ctx);
   });
@@ -545,7 +680,8 @@ void Engine::Madvise(Buf& b, const Op& op, bool dontneed) {
     return;
   }
   b.dontneed = dontneed;
-  if (!dontneed && !*r && !b.lost) {
+  // A GEM buffer that answers "purged" was purged again: its object is new since the last loss.
+  if (!dontneed && !*r && (!b.lost || b.gem)) {
     b.lost = true;
     b.content->ResetToZero();
   }
@@ -641,13 +777,10 @@ void Engine::VerifyLane(Lane& lane, ScratchBuffer& scratch) {
       Madvise(b, op, /*dontneed=*/false);
     }
     if (b.lost) buf_not_retained_.fetch_add(1);
-    const std::uint64_t size = b.bo->size().value();
+    const std::uint64_t size = b.gem ? b.gem->size().value() : b.bo->size().value();
     scratch.resize(size);
-    BufferObject& bo = *b.bo;  // (clang 14 cannot capture a structured binding)
-    Status s = Restarting([&] {
-      OperationContext ctx = OpContext();
-      return bo.Read(0, std::span<std::byte>(scratch.data(), size), ctx);
-    });
+    std::uint64_t restored = 0;
+    Status s = ReadAll(b, std::span<std::byte>(scratch.data(), size), &restored);
     if (!s.ok()) {
       // Not read (no memory to bring it back, a store read error): nothing was compared, so it
       // is not a mismatch; the error says why.
@@ -852,9 +985,13 @@ Report Engine::BuildReport() {
   r.counters.file_backed_pages_released = stats_.Get(Stat::kGemPagesEvicted);
   r.counters.file_backed_pages_purged = stats_.Get(Stat::kGemPagesPurged);
   r.counters.file_backed_buffers = file_backed_buffers_;
+  r.counters.gem_buffers = gem_buffers_.load();
+  r.counters.gem_pages_evicted = gem_stats_.Get(Stat::kGemPagesEvicted);
+  r.counters.gem_pages_swapped_in = gem_stats_.Get(Stat::kGemPagesSwappedIn);
+  r.counters.gem_pages_purged = gem_stats_.Get(Stat::kGemPagesPurged);
   r.counters.placement_fallbacks = placement_fallbacks_.load();
   r.memory.page_limit_bytes = w_.limits.page_limit;
-  r.memory.file_backed_budget_bytes = w_.devices.file_backed > 0 ? FileBackedBudget() : 0;
+  r.memory.file_backed_budget_bytes = HasFileBacked() ? FileBackedBudget() : 0;
   // Above the limit: the VRAM arenas (touched pages are resident), the tool's scratch buffers
   // (a whole buffer per thread), the heap, the binary and libraries.
   std::uint64_t max_size = 0;
@@ -863,7 +1000,7 @@ Report Engine::BuildReport() {
                              2 * max_size * std::max<std::uint32_t>(1, r.threads) + (48u << 20);
   // The file-backed budget is kept by the reclaim thread, not at each populate: between two of
   // its samples every lane may map a few more buffers.
-  if (w_.devices.file_backed > 0) {
+  if (HasFileBacked()) {
     r.memory.rss_slack_bytes += 4 * max_size * std::max<std::uint32_t>(1, r.threads);
   }
   {

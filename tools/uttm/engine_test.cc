@@ -191,20 +191,29 @@ TEST(EngineTest, InterruptedOpsAreRestartedAndLoseNothing) {
   }
 }
 
+// Writes the demo workload, changed by `edit`, to `path`; false (with a test failure) if the
+// tool cannot show it.
+template <typename Edit>
+bool WriteDemoVariant(const std::string& path, Edit edit) {
+  Outcome shown = RunUttm("workload show demo");
+  EXPECT_EQ(shown.code, kExitOk) << shown.output;
+  if (shown.code != kExitOk) return false;
+  Json w = Json::parse(shown.output);
+  edit(w);
+  std::ofstream out(path);
+  out << w.dump();
+  return out.good();
+}
+
 // A file-backed share (devices.file_backed): half the buffers' page vectors live in files,
 // released to them by their own shrinker under the file-backed budget; every buffer verifies and
 // the report counts them.
 TEST(EngineTest, FileBackedBuffersAreReleasedToTheirFilesAndVerify) {
   const std::string workload = Temp("file-backed.json"), report = Temp("file-backed-report.json");
-  Outcome shown = RunUttm("workload show demo");
-  ASSERT_EQ(shown.code, kExitOk) << shown.output;
-  Json w = Json::parse(shown.output);
-  w["devices"]["file_backed"] = 0.5;
-  w["limits"]["file_backed"] = 48 << 20;
-  {
-    std::ofstream out(workload);
-    out << w.dump();
-  }
+  ASSERT_TRUE(WriteDemoVariant(workload, [](Json& w) {
+    w["devices"]["file_backed"] = 0.5;
+    w["limits"]["file_backed"] = 48 << 20;
+  }));
   Outcome o =
       RunUttm(fmt::format("run --workload {} --quiet --ops 1500 --report {}", workload, report));
   EXPECT_EQ(o.code, kExitOk) << o.output;
@@ -215,6 +224,46 @@ TEST(EngineTest, FileBackedBuffersAreReleasedToTheirFilesAndVerify) {
   EXPECT_GT(r["counters"]["file_backed_buffers"].get<std::uint64_t>(), 0u);
   EXPECT_GT(r["counters"]["file_backed_pages_released"].get<std::uint64_t>(), 0u);
   EXPECT_EQ(r["memory"]["file_backed_budget_bytes"].get<std::uint64_t>(), 48u << 20);
+}
+
+// A GEM shmem share (devices.gem_shmem): half the buffers are GEM shmem objects on the runtime's
+// GEM device, evicted to their files by its shrinker under the file-backed budget and swapped
+// back in on access; every buffer verifies, the report counts them, and inspect shows the GEM
+// device's LRUs.
+TEST(EngineTest, GemShmemBuffersAreEvictedSwappedInAndVerify) {
+  const std::string workload = Temp("gem.json"), report = Temp("gem-report.json"),
+                    inspect = Temp("gem-inspect.json");
+  ASSERT_TRUE(WriteDemoVariant(workload, [](Json& w) {
+    w["devices"]["gem_shmem"] = 0.5;
+    w["limits"]["file_backed"] = 32 << 20;
+  }));
+  Outcome o = RunUttm(
+      fmt::format("run --workload {} --quiet --ops 1500 --report {} --inspect", workload, report));
+  EXPECT_EQ(o.code, kExitOk) << o.output;
+  Json r = ParseFile(report);
+  ASSERT_TRUE(r.is_object()) << o.output;
+  EXPECT_TRUE(r["verified"].get<bool>()) << r["errors"].dump();
+  EXPECT_TRUE(r["errors"].empty()) << r["errors"].dump();
+  const Json& c = r["counters"];
+  EXPECT_GT(c["gem_buffers"].get<std::uint64_t>(), 0u);
+  EXPECT_GT(c["gem_pages_evicted"].get<std::uint64_t>(), 0u) << "the budget is 32 MiB";
+  EXPECT_GT(c["gem_pages_swapped_in"].get<std::uint64_t>(), 0u);
+  EXPECT_EQ(c["file_backed_buffers"].get<std::uint64_t>(), 0u);
+  EXPECT_EQ(r["memory"]["file_backed_budget_bytes"].get<std::uint64_t>(), 32u << 20);
+  EXPECT_THAT(o.output, HasSubstr("gem device gem0"));
+
+  Outcome i = RunUttm(fmt::format("inspect --workload {} --ops 600 --json {}", workload, inspect));
+  ASSERT_EQ(i.code, kExitOk) << i.output;
+  Json j = ParseFile(inspect);
+  ASSERT_TRUE(j.is_object()) << i.output;
+  ASSERT_EQ(j["gem_devices"].size(), 1u);
+  const Json& g = j["gem_devices"][0];
+  EXPECT_EQ(g["name"], "gem0");
+  EXPECT_GT(g["objects"].get<std::uint64_t>(), 0u);
+  const Json& lru = g["lru_pages"];
+  EXPECT_GT(lru["willneed"].get<std::uint64_t>() + lru["evicted"].get<std::uint64_t>() +
+                lru["dontneed"].get<std::uint64_t>(),
+            0u);
 }
 
 // With CPU copies (`--moves memcpy`) the move.copy fault point is reached: each failed copy fails

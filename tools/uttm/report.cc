@@ -85,7 +85,11 @@ std::string ReportToJson(const Report& r) {
                    {"restarts", r.counters.restarts},
                    {"file_backed_buffers", r.counters.file_backed_buffers},
                    {"file_backed_pages_released", r.counters.file_backed_pages_released},
-                   {"file_backed_pages_purged", r.counters.file_backed_pages_purged}};
+                   {"file_backed_pages_purged", r.counters.file_backed_pages_purged},
+                   {"gem_buffers", r.counters.gem_buffers},
+                   {"gem_pages_evicted", r.counters.gem_pages_evicted},
+                   {"gem_pages_swapped_in", r.counters.gem_pages_swapped_in},
+                   {"gem_pages_purged", r.counters.gem_pages_purged}};
   j["memory"] = {{"peak_rss_bytes", r.memory.peak_rss_bytes},
                  {"page_limit_bytes", r.memory.page_limit_bytes},
                  {"file_backed_budget_bytes", r.memory.file_backed_budget_bytes},
@@ -168,6 +172,12 @@ std::string ReportToText(const Report& r) {
     line(fmt::format("  files:      {} file-backed buffers; {} pages released, {} purged",
                      r.counters.file_backed_buffers, r.counters.file_backed_pages_released,
                      r.counters.file_backed_pages_purged));
+  }
+  if (r.counters.gem_buffers > 0) {
+    line(fmt::format(
+        "  gem:        {} GEM shmem buffers; {} pages evicted, {} swapped in, {} purged",
+        r.counters.gem_buffers, r.counters.gem_pages_evicted, r.counters.gem_pages_swapped_in,
+        r.counters.gem_pages_purged));
   }
   line(fmt::format("  memory:     peak RSS {} (page limit {}, slack {})",
                    FormatSize(r.memory.peak_rss_bytes), FormatSize(r.memory.page_limit_bytes),

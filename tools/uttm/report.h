@@ -79,6 +79,12 @@ struct Report {
     std::uint64_t file_backed_buffers = 0;
     std::uint64_t file_backed_pages_released = 0;
     std::uint64_t file_backed_pages_purged = 0;
+    // GEM shmem buffers (devices.gem_shmem): how many were made, and the pages their shrinker
+    // evicted to their files, swapped back in and purged.
+    std::uint64_t gem_buffers = 0;
+    std::uint64_t gem_pages_evicted = 0;
+    std::uint64_t gem_pages_swapped_in = 0;
+    std::uint64_t gem_pages_purged = 0;
   } counters;
 
   struct Memory {

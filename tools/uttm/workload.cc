@@ -362,7 +362,7 @@ class Reader {
       Bool(*v, "interruptible", &out->interruptible);
     }
     if (const Json* v = Member(j, "", "devices", true); v != nullptr && Object(*v, "devices")) {
-      Keys(*v, "devices", {"count", "vram", "moves", "file_backed"});
+      Keys(*v, "devices", {"count", "vram", "moves", "file_backed", "gem_shmem"});
       if (const Json* c = Member(*v, "devices", "count", false)) {
         Uint32(*c, "devices.count", &out->devices.count);
       }
@@ -375,6 +375,9 @@ class Reader {
       }
       if (const Json* c = Member(*v, "devices", "file_backed", false)) {
         Number(*c, "devices.file_backed", &out->devices.file_backed);
+      }
+      if (const Json* c = Member(*v, "devices", "gem_shmem", false)) {
+        Number(*c, "devices.gem_shmem", &out->devices.gem_shmem);
       }
     }
     if (const Json* v = Member(j, "", "limits", true); v != nullptr && Object(*v, "limits")) {
@@ -462,6 +465,10 @@ std::vector<std::string> Check(const Workload& w) {
   if (!(w.devices.file_backed >= 0 && w.devices.file_backed <= 1)) {
     err.push_back(fmt::format("devices.file_backed: must be between 0 and 1 (got {})",
                               w.devices.file_backed));
+  }
+  if (!(w.devices.gem_shmem >= 0 && w.devices.gem_shmem <= 1)) {
+    err.push_back(
+        fmt::format("devices.gem_shmem: must be between 0 and 1 (got {})", w.devices.gem_shmem));
   }
   if (w.limits.file_backed % kPageSize != 0) {
     err.push_back(fmt::format("limits.file_backed: must be a multiple of 4096 (got {})",
@@ -763,7 +770,8 @@ std::string WorkloadToJson(const Workload& w) {
   j["devices"] = {{"count", w.devices.count},
                   {"vram", w.devices.vram},
                   {"moves", MovesName(w.devices.moves)},
-                  {"file_backed", w.devices.file_backed}};
+                  {"file_backed", w.devices.file_backed},
+                  {"gem_shmem", w.devices.gem_shmem}};
   j["limits"] = {{"page_limit", w.limits.page_limit},
                  {"store", FormatStoreSpec(w.limits.store)},
                  {"file_backed", w.limits.file_backed}};

@@ -109,6 +109,10 @@ struct Devices {
   // The share (0..1) of buffers whose page vectors live in files (i915's shmem tt; gem.md),
   // released to their files by their own shrinker instead of backed up to the store.
   double file_backed = 0;
+  // The share (0..1) of buffers made as GEM shmem objects (drm_gem_shmem; gem.md) on one GEM
+  // device of the runtime instead of buffer objects: their pages live in files, their shrinker
+  // evicts them to the files and purges don't-need ones.
+  double gem_shmem = 0;
   friend bool operator==(const Devices&, const Devices&) = default;
 };
 

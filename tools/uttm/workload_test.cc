@@ -74,7 +74,8 @@ TEST(WorkloadTest, UnknownKeyWithoutCloseMatchListsKnownKeys) {
   Json j = Valid();
   j["devices"]["xyzzyplugh"] = 1;
   EXPECT_EQ(ErrorOf(j),
-            "devices.xyzzyplugh: unknown key (known keys: count, vram, moves, file_backed)");
+            "devices.xyzzyplugh: unknown key (known keys: count, vram, moves, file_backed, "
+            "gem_shmem)");
 }
 
 TEST(WorkloadTest, WrongType) {
@@ -99,6 +100,9 @@ TEST(WorkloadTest, FileBackedShareAndBudgetAreValidated) {
   j = Valid();
   j["devices"]["file_backed"] = "half";
   EXPECT_EQ(ErrorOf(j), "devices.file_backed: expected a number, got string");
+  j["devices"].erase("file_backed");
+  j["devices"]["gem_shmem"] = -0.25;
+  EXPECT_EQ(ErrorOf(j), "devices.gem_shmem: must be between 0 and 1 (got -0.25)");
   j = Valid();
   j["limits"]["file_backed"] = 1000;
   EXPECT_EQ(ErrorOf(j), "limits.file_backed: must be a multiple of 4096 (got 1000)");

@@ -27,8 +27,8 @@
 #include <utility>
 #include <vector>
 
-#include "uttm/buddy_allocator.h"
-#include "uttm/range_allocator.h"
+#include "resource/buddy_allocator.h"
+#include "resource/range_allocator.h"
 
 namespace uttm {
 namespace {

@@ -5,8 +5,8 @@
 // body (benchmark::DoNotOptimize of a counter).
 #include <benchmark/benchmark.h>
 
+#include "base/intrusive_list.h"
 #include "uttm/fault_injection.h"
-#include "uttm/intrusive_list.h"
 #include "uttm/stats.h"
 
 #include <memory>

@@ -11,6 +11,43 @@ function(uttm_apply_warnings target)
   endif()
 endfunction()
 
+# uttm_layer(NAME name HEADERS public headers SOURCES sources): one subsystem of the core library.
+# It builds as an object library that sees only its own public headers (HEADERS, in
+# include/uttm/) and internal folders plus those of the layers declared before it (the order of
+# UTTM_SUBSYSTEMS in src/CMakeLists.txt): each layer gets an include tree of symbolic links to
+# exactly those. An include in the wrong direction does not find its header and fails to build.
+# The objects go into the `uttm` library.
+function(uttm_layer)
+  cmake_parse_arguments(L "" "NAME" "HEADERS;SOURCES" ${ARGN})
+  get_property(headers GLOBAL PROPERTY UTTM_LAYER_HEADERS)
+  get_property(layers GLOBAL PROPERTY UTTM_LAYERS)
+  list(APPEND headers ${L_HEADERS})
+  list(APPEND layers ${L_NAME})
+  set_property(GLOBAL PROPERTY UTTM_LAYER_HEADERS "${headers}")
+  set_property(GLOBAL PROPERTY UTTM_LAYERS "${layers}")
+  set(root ${PROJECT_BINARY_DIR}/layers/${L_NAME})
+  file(REMOVE_RECURSE ${root})
+  file(MAKE_DIRECTORY ${root}/include/uttm ${root}/src)
+  foreach(h IN LISTS headers)
+    if(NOT EXISTS ${PROJECT_SOURCE_DIR}/include/uttm/${h})
+      message(FATAL_ERROR "uttm_layer(${L_NAME}): include/uttm/${h} does not exist")
+    endif()
+    file(CREATE_LINK ${PROJECT_SOURCE_DIR}/include/uttm/${h} ${root}/include/uttm/${h} SYMBOLIC)
+  endforeach()
+  foreach(l IN LISTS layers)
+    file(CREATE_LINK ${PROJECT_SOURCE_DIR}/src/${l} ${root}/src/${l} SYMBOLIC)
+  endforeach()
+  add_library(uttm_${L_NAME} OBJECT ${L_SOURCES})
+  target_include_directories(uttm_${L_NAME} PRIVATE ${root}/include ${root}/src)
+  target_compile_definitions(uttm_${L_NAME} PRIVATE UTTM_COMPILE_LIBRARY)
+  if(BUILD_SHARED_LIBS)
+    target_compile_definitions(uttm_${L_NAME} PRIVATE UTTM_SHARED_LIBRARY)
+  endif()
+  target_link_libraries(uttm_${L_NAME} PRIVATE Threads::Threads)
+  uttm_apply_warnings(uttm_${L_NAME})
+  target_sources(uttm PRIVATE $<TARGET_OBJECTS:uttm_${L_NAME}>)
+endfunction()
+
 # Sanitizers apply to every target of the build, so they are set globally.
 if(UTTM_SANITIZE)
   add_compile_options(-fsanitize=${UTTM_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)

@@ -1,8 +1,11 @@
 # Install rules: headers, library, CMake package (find_package(uttm) -> uttm::uttm), pkg-config.
 include(CMakePackageConfigHelpers)
 
-install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/uttm DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-        FILES_MATCHING PATTERN "*.h")
+# Exactly the public headers the layers declare (uttm_layer HEADERS); internal headers live in
+# src/ and are never installed.
+get_property(uttm_public_headers GLOBAL PROPERTY UTTM_LAYER_HEADERS)
+list(TRANSFORM uttm_public_headers PREPEND ${PROJECT_SOURCE_DIR}/include/uttm/)
+install(FILES ${uttm_public_headers} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/uttm)
 install(TARGETS uttm EXPORT uttmTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -20,15 +20,17 @@
 #define UTTM_BUDDY_MANAGER_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "uttm/buddy_allocator.h"
 #include "uttm/export.h"
 #include "uttm/mutex.h"
 #include "uttm/resource_manager.h"
 
 namespace uttm {
+
+class BuddyAllocator;  // internal (src/resource/buddy_allocator.h)
 
 struct BuddyManagerOptions {
   // Whether the memory type is backed by page vectors (the KUnit mock manager: true).
@@ -52,7 +54,7 @@ class UTTM_EXPORT BuddyResource : public Resource {
 
  private:
   friend class BuddyManager;
-  std::vector<BuddyBlockId> blocks_;
+  std::vector<std::uint32_t> blocks_;  // the allocator's block ids
   std::vector<Range> ranges_;
 };
 
@@ -78,7 +80,7 @@ class UTTM_EXPORT BuddyManager : public ResourceManager {
  private:
   const std::uint64_t default_page_size_;
   mutable Mutex mu_;
-  BuddyAllocator buddy_ UTTM_GUARDED_BY(mu_);
+  const std::unique_ptr<BuddyAllocator> buddy_ UTTM_PT_GUARDED_BY(mu_);
 };
 
 }  // namespace uttm

@@ -36,6 +36,7 @@
 
 #include "uttm/caching.h"
 #include "uttm/device.h"
+#include "uttm/device_funcs.h"
 #include "uttm/export.h"
 #include "uttm/fence.h"
 #include "uttm/lru_bulk_move.h"
@@ -79,7 +80,7 @@ struct BoOptions {
   std::uint32_t tt_flags = 0;
 };
 
-class UTTM_EXPORT BufferObject {
+class UTTM_EXPORT BufferObject final : private DelayedDelete {
  public:
   // ttm_bo_init_reserved: creates the object, reserves it (its own reservation is try-locked; a
   // shared one must already be held by the caller) and validates it into `placement`. Returns the
@@ -93,6 +94,15 @@ class UTTM_EXPORT BufferObject {
 
   BufferObject(const BufferObject&) = delete;
   BufferObject& operator=(const BufferObject&) = delete;
+
+  // --- Device-wide eviction (walks a manager's LRU) ---
+  // ttm_bo_evict_first: evicts the first buffer object on `man`'s LRU (a zombie there is waited
+  // for and cleaned up). OK also when the object vanished or moved meanwhile; kNotFound when the
+  // LRU is empty; the eviction's error otherwise.
+  static Status EvictFirst(Device& device, ResourceManager* man, OperationContext& ctx);
+  // ttm_resource_manager_evict_all: evicts everything evictable from `man`, finishes the delayed
+  // deletes, then waits for the manager's move fence.
+  static Status EvictAll(Device& device, ResourceManager* man, OperationContext& ctx);
 
   // --- References ---
   void Get() { refs_.fetch_add(1, std::memory_order_relaxed); }
@@ -181,6 +191,10 @@ class UTTM_EXPORT BufferObject {
   friend class BoRef;
   friend class Mapping;
   friend class internal::BoInternal;
+
+  // DelayedDelete: the device's worker finishes a zombie through these.
+  Reservation* delayed_delete_resv() override { return resv(); }
+  void FinishDelayedDelete() override;
 
   // --- The core's own operations (eviction, reclaim; see src/bo/bo_internal.h) ---
   // Runs the zombie cleanup now: the resource and the page vector go.

@@ -8,8 +8,11 @@
 // MemoryContext its page vectors draw pages from. Devices register in a process-wide list that
 // the watermark swapout walks round-robin.
 //
-// Errors: Create returns kInvalid for missing driver callbacks. EvictFirst returns kNotFound when
-// the manager's LRU is empty.
+// The device layer sits below the buffer objects: it knows them only as LRU entries and as
+// DelayedDelete entries. What walks buffer objects (BufferObject::EvictFirst and EvictAll, the
+// default DeviceFuncs) lives with them in the bo layer.
+//
+// Errors: Create returns kInvalid for missing driver callbacks.
 //
 // Thread-safety: all methods are thread-safe. Managers are installed before buffer objects are
 // created and removed after they are gone.
@@ -26,7 +29,6 @@
 #include <vector>
 
 #include "uttm/backup_store.h"
-#include "uttm/device_funcs.h"
 #include "uttm/export.h"
 #include "uttm/lru.h"
 #include "uttm/memory_context.h"
@@ -37,7 +39,22 @@
 
 namespace uttm {
 
-class BufferObject;
+class DeviceFuncs;
+class Reservation;
+
+// An entry of a device's delayed-delete queue: a released buffer object whose fences were still
+// pending (a zombie). The bo layer implements it; the device's worker waits for the
+// reservation's fences, then calls FinishDelayedDelete (without holding any device lock).
+class UTTM_EXPORT DelayedDelete {
+ public:
+  // The reservation whose fences (all usages) must signal first.
+  virtual Reservation* delayed_delete_resv() = 0;
+  // Frees the object's memory and drops the reference the queue held.
+  virtual void FinishDelayedDelete() = 0;
+
+ protected:
+  ~DelayedDelete() = default;
+};
 
 struct DeviceOptions {
   std::string name = "uttm";
@@ -72,12 +89,6 @@ class UTTM_EXPORT Device : public MemoryUser {
   std::unique_ptr<ResourceManager> TakeManager(MemType type);
   ResourceManager* manager(MemType type) const;
 
-  // Evicts the first buffer object on `man`'s LRU (TTM ttm_bo_evict_first): OK also when the
-  // object vanished or moved meanwhile; kNotFound when the LRU is empty.
-  Status EvictFirst(ResourceManager* man, OperationContext& ctx);
-  // Evicts everything evictable from `man`, then waits for its move fence.
-  Status EvictAll(ResourceManager* man, OperationContext& ctx);
-
   // Waits until every queued delayed delete has run. REQUIRES: delayed deletes not paused.
   void FlushDelayedDeletes();
   // Holds the delayed-delete worker between objects, for a consistent look at the device (e.g.
@@ -88,6 +99,8 @@ class UTTM_EXPORT Device : public MemoryUser {
   void ResumeDelayedDeletes();
   // Live buffer objects of this device (including zombies and ghosts).
   std::uint64_t bo_count() const { return bo_count_.load(std::memory_order_relaxed); }
+  // Queues a zombie for the delayed-delete worker (it holds a reference the worker drops).
+  void QueueDelayedDelete(DelayedDelete* zombie);
 
   // The devices whose page vectors draw on `memory` (MemoryContext's user list), in round-robin
   // order. `fn` runs under the list lock.
@@ -99,7 +112,6 @@ class UTTM_EXPORT Device : public MemoryUser {
   friend class BufferObject;
   Device(DeviceFuncs* funcs, const DeviceOptions& options);
 
-  void QueueDelayedDelete(BufferObject* bo);
   void DelayedDeleteWorker();
 
   const std::string name_;
@@ -112,7 +124,7 @@ class UTTM_EXPORT Device : public MemoryUser {
 
   Mutex delete_mu_;
   CondVar delete_cv_;
-  std::deque<BufferObject*> delete_queue_ UTTM_GUARDED_BY(delete_mu_);
+  std::deque<DelayedDelete*> delete_queue_ UTTM_GUARDED_BY(delete_mu_);
   bool delete_waiting_ UTTM_GUARDED_BY(delete_mu_) = false;  // for a zombie to go idle
   bool delete_busy_ UTTM_GUARDED_BY(delete_mu_) = false;     // freeing a zombie's memory
   int delete_paused_ UTTM_GUARDED_BY(delete_mu_) = 0;

@@ -25,7 +25,7 @@
 #include <functional>
 
 #include "uttm/export.h"
-#include "uttm/intrusive_list.h"
+#include "uttm/list_link.h"
 #include "uttm/mutex.h"
 #include "uttm/status.h"
 

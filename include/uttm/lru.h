@@ -17,7 +17,7 @@
 #define UTTM_LRU_H_
 
 #include "uttm/export.h"
-#include "uttm/intrusive_list.h"
+#include "uttm/list_link.h"
 #include "uttm/mutex.h"
 #include "uttm/resource.h"
 #include "uttm/resource_manager.h"

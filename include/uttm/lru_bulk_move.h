@@ -17,7 +17,7 @@
 #include <array>
 
 #include "uttm/export.h"
-#include "uttm/intrusive_list.h"
+#include "uttm/list_link.h"
 #include "uttm/lru.h"
 #include "uttm/placement.h"
 #include "uttm/resource.h"

@@ -18,7 +18,7 @@
 #define UTTM_LRU_CURSOR_H_
 
 #include "uttm/export.h"
-#include "uttm/intrusive_list.h"
+#include "uttm/list_link.h"
 #include "uttm/lru.h"
 #include "uttm/lru_bulk_move.h"
 #include "uttm/resource.h"

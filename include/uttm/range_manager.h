@@ -12,11 +12,14 @@
 #ifndef UTTM_RANGE_MANAGER_H_
 #define UTTM_RANGE_MANAGER_H_
 
+#include <memory>
+
 #include "uttm/mutex.h"
-#include "uttm/range_allocator.h"
 #include "uttm/resource_manager.h"
 
 namespace uttm {
+
+class RangeAllocator;  // internal (src/resource/range_allocator.h)
 
 class UTTM_EXPORT RangeManager : public ResourceManager {
  public:
@@ -35,7 +38,7 @@ class UTTM_EXPORT RangeManager : public ResourceManager {
 
  private:
   mutable Mutex mu_;
-  RangeAllocator allocator_ UTTM_GUARDED_BY(mu_);
+  const std::unique_ptr<RangeAllocator> allocator_ UTTM_PT_GUARDED_BY(mu_);
 };
 
 }  // namespace uttm

@@ -16,7 +16,7 @@
 #include <cstdint>
 
 #include "uttm/caching.h"
-#include "uttm/intrusive_list.h"
+#include "uttm/list_link.h"
 #include "uttm/placement.h"
 #include "uttm/units.h"
 
@@ -74,9 +74,13 @@ class Resource : public ListLink<LruTag> {
   bool unevictable() const { return unevictable_; }
   void set_unevictable(bool u) { unevictable_ = u; }
 
-  using LruList = IntrusiveList<Resource, LruTag, kLruResource>;
-  static Resource* FromLruNode(ListNode* n) { return LruList::FromNode(n); }
-  ListNode* lru_node() { return LruList::ToNode(this); }
+  // The resource a node of an LRU list is, or null for another kind of node (a cursor's hitch).
+  static Resource* FromLruNode(ListNode* n) {
+    return (n == nullptr || n->kind() != kLruResource)
+               ? nullptr
+               : static_cast<Resource*>(static_cast<ListLink<LruTag>*>(n));
+  }
+  ListNode* lru_node() { return static_cast<ListLink<LruTag>*>(this); }
 
  private:
   ResourceManager* const manager_;

@@ -23,7 +23,7 @@
 
 #include "uttm/export.h"
 #include "uttm/fence.h"
-#include "uttm/intrusive_list.h"
+#include "uttm/list_link.h"
 #include "uttm/mutex.h"
 #include "uttm/placement.h"
 #include "uttm/resource.h"

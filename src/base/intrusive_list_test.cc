@@ -1,5 +1,5 @@
 // Copyright (c) uttm developers.
-#include "uttm/intrusive_list.h"
+#include "base/intrusive_list.h"
 
 #include <gtest/gtest.h>
 

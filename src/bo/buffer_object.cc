@@ -9,6 +9,7 @@
 
 #include "base/check.h"
 #include "uttm/fault_injection.h"
+#include "uttm/lru_cursor.h"
 #include "uttm/lru_walk.h"
 
 namespace uttm {
@@ -140,6 +141,54 @@ void BufferObject::Release() {
   if (was_pinned && resource_) device_->funcs().PinNotify(*this);
   refs_.store(1, std::memory_order_release);
   device_->QueueDelayedDelete(this);
+}
+
+void BufferObject::FinishDelayedDelete() {
+  Status locked = resv()->Lock(nullptr);
+  UTTM_CHECK(locked.ok(), "delayed delete could not lock a zombie");
+  resv()->AssertHeld();
+  CleanupMemtypeUse();
+  resv()->Unlock();
+  Put();
+}
+
+Status BufferObject::EvictFirst(Device& device, ResourceManager* man, OperationContext& ctx) {
+  BoRef bo;
+  MemType mem_type;
+  {
+    MutexLock lock(device.lru().lock());
+    LruCursor cursor(&device.lru());
+    Resource* res = cursor.First(man);
+    cursor.Fini();
+    if (res == nullptr) return Status(Errc::kNotFound, "LRU is empty");
+    mem_type = res->mem_type();
+    if (res->bo() == nullptr || !res->bo()->GetUnlessZero()) return Status();
+    bo = BoRef::Adopt(res->bo());
+  }
+  UTTM_RETURN_IF_ERROR(bo->Reserve(ctx, nullptr, ctx.no_wait_gpu));
+  bo->resv()->AssertHeld();
+  Status s;
+  if (bo->resource() == nullptr || bo->resource()->mem_type() != mem_type) {
+    s = Status();  // moved meanwhile
+  } else if (bo->deleted()) {
+    s = bo->WaitIdle(ctx);
+    if (s.ok()) bo->CleanupMemtypeUse();
+  } else {
+    s = bo->Evict(ctx);
+  }
+  bo->resv()->Unlock();
+  return s;
+}
+
+Status BufferObject::EvictAll(Device& device, ResourceManager* man, OperationContext& ctx) {
+  for (;;) {
+    Status s = EvictFirst(device, man, ctx);
+    if (s.code() == Errc::kNotFound) break;
+    if (!s.ok()) return s;
+  }
+  device.FlushDelayedDeletes();
+  if (FenceRef fence = man->move_fence()) return fence->Wait(ctx);
+  return Status();
 }
 
 // No reference is left, so nobody else can reach the object: its cleanup needs no reservation

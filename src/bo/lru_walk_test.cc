@@ -365,12 +365,13 @@ TEST_F(LruWalkTest, ZombieOnLruIsReclaimedByEvictFirst) {
   EXPECT_TRUE(order[0]->deleted());
   OperationContext no_wait;
   no_wait.no_wait_gpu = true;
-  EXPECT_EQ(dev_->EvictFirst(dev_->manager(kMemVram), no_wait).code(), Errc::kBusy);
+  EXPECT_EQ(BufferObject::EvictFirst(*dev_.get(), dev_->manager(kMemVram), no_wait).code(),
+            Errc::kBusy);
   std::thread signaller([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     (void)busy->Signal();
   });
-  Status s = dev_->EvictFirst(dev_->manager(kMemVram), ctx);
+  Status s = BufferObject::EvictFirst(*dev_.get(), dev_->manager(kMemVram), ctx);
   signaller.join();
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(dev_->manager(kMemVram)->usage(), (64_KiB).value());  // only `live` is left
@@ -490,7 +491,7 @@ TEST_F(LruWalkTest, GhostOfPipelinedMoveIsOnLruAndReclaimable) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     (void)driver_.fence->Signal();
   });
-  Status s = d->EvictFirst(d->manager(kMemVram), ctx);
+  Status s = BufferObject::EvictFirst(*d, d->manager(kMemVram), ctx);
   signaller.join();
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(d->manager(kMemVram)->usage(), 0u);
@@ -514,7 +515,7 @@ TEST_F(LruWalkTest, PipelinedEvictionMoveFence) {
   FenceRef fence = Fence::Create(Fence::AllocateContext(), 1);
   driver_.fence = fence;
   driver_.pipeline = true;
-  ASSERT_TRUE(d->EvictFirst(d->manager(kMemVram), ctx).ok());
+  ASSERT_TRUE(BufferObject::EvictFirst(*d, d->manager(kMemVram), ctx).ok());
   EXPECT_EQ((*victim)->resource()->mem_type(), kMemMock1);
   EXPECT_EQ(d->manager(kMemVram)->usage(), 0u);  // freed at once
   EXPECT_EQ(d->manager(kMemVram)->move_fence(), fence);

@@ -135,7 +135,7 @@ TEST_F(MappingTest, AMappedObjectIsPinnedAgainstTheShrinkerAndEviction) {
   ASSERT_TRUE(map.ok()) << map.status().ToString();
   EXPECT_EQ(shrinker_->shrinkable_pages(), 0u);
   Shrink();
-  (void)(*dev_)->EvictAll((*dev_)->manager(kMemTt), ctx);
+  (void)BufferObject::EvictAll(*(*dev_).get(), (*dev_)->manager(kMemTt), ctx);
   EXPECT_TRUE(bo->tt()->is_populated());
   EXPECT_EQ(store_->BytesUsed(), 0u);
   EXPECT_EQ(bo->resource()->mem_type(), kMemTt);

@@ -184,7 +184,7 @@ TEST_F(NothingLostTest, AFailedMemcpyMoveFreesItsResourceAndItsPageVector) {
   {
     ScopedFault fault(FaultPoint::kMoveCopy, FaultSpec{.times = 1});
     OperationContext ctx;
-    s = (*dev_)->EvictFirst((*dev_)->manager(kMemVram), ctx);
+    s = BufferObject::EvictFirst(*(*dev_).get(), (*dev_)->manager(kMemVram), ctx);
   }
   EXPECT_EQ(s.code(), Errc::kIo) << s.ToString();
   // The TT resource of the failed hop went back to its manager (and off the LRU) ...
@@ -201,8 +201,8 @@ TEST_F(NothingLostTest, AFailedMemcpyMoveFreesItsResourceAndItsPageVector) {
   EXPECT_EQ(memory_->pages_allocated().value(), 0u);
   ExpectContent(*bo, 6);
   OperationContext ctx;
-  ASSERT_TRUE(
-      (*dev_)->EvictFirst((*dev_)->manager(kMemVram), ctx).ok());  // works without the fault
+  ASSERT_TRUE(BufferObject::EvictFirst(*(*dev_).get(), (*dev_)->manager(kMemVram), ctx)
+                  .ok());  // works without the fault
   ExpectContent(*bo, 6);
 }
 

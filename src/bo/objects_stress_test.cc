@@ -150,7 +150,7 @@ TEST(ObjectsStress, WorkersAndEvictorKeepContentsIntact) {
   std::thread evictor([&] {
     while (!stop.load()) {
       OperationContext ctx;
-      Status s = dev->EvictFirst(dev->manager(kMemVram), ctx);
+      Status s = BufferObject::EvictFirst(*dev.get(), dev->manager(kMemVram), ctx);
       if (s.ok()) evictions.fetch_add(1);
       ASSERT_TRUE(s.ok() || s.code() == Errc::kNotFound || s.code() == Errc::kNoMemory ||
                   s.code() == Errc::kBusy)

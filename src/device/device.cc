@@ -5,8 +5,7 @@
 #include <list>
 
 #include "base/check.h"
-#include "uttm/buffer_object.h"
-#include "uttm/lru_cursor.h"
+#include "uttm/reservation.h"
 #include "uttm/system_manager.h"
 
 namespace uttm {
@@ -60,48 +59,9 @@ ResourceManager* Device::manager(MemType type) const {
   return type < kNumMemTypes ? managers_[type].get() : nullptr;
 }
 
-Status Device::EvictFirst(ResourceManager* man, OperationContext& ctx) {
-  BoRef bo;
-  MemType mem_type;
-  {
-    MutexLock lock(lru_.lock());
-    LruCursor cursor(&lru_);
-    Resource* res = cursor.First(man);
-    cursor.Fini();
-    if (res == nullptr) return Status(Errc::kNotFound, "LRU is empty");
-    mem_type = res->mem_type();
-    if (res->bo() == nullptr || !res->bo()->GetUnlessZero()) return Status();
-    bo = BoRef::Adopt(res->bo());
-  }
-  UTTM_RETURN_IF_ERROR(bo->Reserve(ctx, nullptr, ctx.no_wait_gpu));
-  bo->resv()->AssertHeld();
-  Status s;
-  if (bo->resource() == nullptr || bo->resource()->mem_type() != mem_type) {
-    s = Status();  // moved meanwhile
-  } else if (bo->deleted()) {
-    s = bo->WaitIdle(ctx);
-    if (s.ok()) bo->CleanupMemtypeUse();
-  } else {
-    s = bo->Evict(ctx);
-  }
-  bo->resv()->Unlock();
-  return s;
-}
-
-Status Device::EvictAll(ResourceManager* man, OperationContext& ctx) {
-  for (;;) {
-    Status s = EvictFirst(man, ctx);
-    if (s.code() == Errc::kNotFound) break;
-    if (!s.ok()) return s;
-  }
-  FlushDelayedDeletes();
-  if (FenceRef fence = man->move_fence()) return fence->Wait(ctx);
-  return Status();
-}
-
-void Device::QueueDelayedDelete(BufferObject* bo) {
+void Device::QueueDelayedDelete(DelayedDelete* zombie) {
   MutexLock lock(&delete_mu_);
-  delete_queue_.push_back(bo);
+  delete_queue_.push_back(zombie);
   delete_cv_.SignalAll();
 }
 
@@ -112,7 +72,7 @@ void Device::DelayedDeleteWorker() {
       delete_cv_.Wait(&delete_mu_);
     }
     if (delete_queue_.empty()) return;
-    BufferObject* bo = delete_queue_.front();
+    DelayedDelete* zombie = delete_queue_.front();
     delete_queue_.pop_front();
     delete_waiting_ = true;
     delete_mu_.Unlock();
@@ -120,20 +80,14 @@ void Device::DelayedDeleteWorker() {
     // touches nothing of the object's memory, so a pause does not wait for it: an observer that
     // pauses while a zombie's fence is pending (maybe one the observer signals itself) goes on.
     OperationContext ctx;
-    Status idle = bo->resv()->Wait(ResvUsage::kBookkeep, ctx);
+    Status idle = zombie->delayed_delete_resv()->Wait(ResvUsage::kBookkeep, ctx);
     (void)idle;
     delete_mu_.Lock();
     while (delete_paused_ > 0) delete_cv_.Wait(&delete_mu_);
     delete_waiting_ = false;
     delete_busy_ = true;
     delete_mu_.Unlock();
-    // Free its memory and drop the reference the queue held.
-    Status locked = bo->resv()->Lock(nullptr);
-    UTTM_CHECK(locked.ok(), "delayed delete could not lock a zombie");
-    bo->resv()->AssertHeld();
-    bo->CleanupMemtypeUse();
-    bo->resv()->Unlock();
-    bo->Put();
+    zombie->FinishDelayedDelete();
     delete_mu_.Lock();
     delete_busy_ = false;
     delete_cv_.SignalAll();

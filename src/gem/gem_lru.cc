@@ -4,6 +4,7 @@
 #include "uttm/gem_lru.h"
 
 #include "base/check.h"
+#include "base/intrusive_list.h"
 #include "uttm/gem_shmem_object.h"
 
 namespace uttm {

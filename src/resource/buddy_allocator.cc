@@ -2,7 +2,7 @@
 //
 // BuddyAllocator: a table of blocks (roots first, then children in pairs so a block's buddy is
 // index ^ 1), intrusive free lists per [clear][order] and a bitmap of non-empty lists.
-#include "uttm/buddy_allocator.h"
+#include "resource/buddy_allocator.h"
 
 #include <algorithm>
 #include <bit>
@@ -10,7 +10,7 @@
 #include <cstdio>
 
 #include "base/check.h"
-#include "resource/buddy_allocator.h"
+#include "resource/buddy_math.h"
 
 namespace uttm {
 

@@ -5,7 +5,7 @@
 // cases, and a randomized check against a bitmap model. Upstream draws a random seed per run; we
 // run fixed seeds so failures reproduce. fragmentation_performance lives in
 // bench/allocator_bench.cc.
-#include "uttm/buddy_allocator.h"
+#include "resource/buddy_allocator.h"
 
 #include <gtest/gtest.h>
 
@@ -17,7 +17,7 @@
 #include <random>
 #include <vector>
 
-#include "resource/buddy_allocator.h"
+#include "resource/buddy_math.h"
 
 namespace uttm {
 namespace {

@@ -3,8 +3,14 @@
 
 #include <algorithm>
 #include <bit>
+#include <memory>
+#include <type_traits>
 
 #include "base/check.h"
+#include "resource/buddy_allocator.h"
+
+// BuddyResource keeps the allocator's block ids without its header.
+static_assert(std::is_same_v<uttm::BuddyBlockId, std::uint32_t>);
 
 namespace uttm {
 namespace {
@@ -30,16 +36,17 @@ bool BuddyResource::contiguous() const {
 
 BuddyManager::BuddyManager(MemType mem_type, PageCount pages, const BuddyManagerOptions& options)
     : ResourceManager(mem_type, options.use_tt, pages.value()),
-      default_page_size_(std::max<std::uint64_t>(options.default_page_size, 1)) {
+      default_page_size_(std::max<std::uint64_t>(options.default_page_size, 1)),
+      buddy_(std::make_unique<BuddyAllocator>()) {
   UTTM_CHECK(std::has_single_bit(default_page_size_), "default_page_size must be a power of two");
   MutexLock lock(&mu_);
-  Status s = buddy_.Init(pages.value(), 1);
+  Status s = buddy_->Init(pages.value(), 1);
   UTTM_CHECK(s.ok(), "buddy manager needs at least one page");
 }
 
 BuddyManager::~BuddyManager() {
   MutexLock lock(&mu_);
-  UTTM_CHECK(buddy_.Fini().ok(), "buddy manager destroyed with live resources");
+  UTTM_CHECK(buddy_->Fini().ok(), "buddy manager destroyed with live resources");
 }
 
 Result<std::unique_ptr<Resource>> BuddyManager::Alloc(const AllocRequest& req, const Place& place) {
@@ -73,7 +80,7 @@ Result<std::unique_ptr<Resource>> BuddyManager::Alloc(const AllocRequest& req, c
       end = last & ~(min_block - 1);
       if (start >= end) return Status(Errc::kNoSpace, "place range smaller than the alignment");
     }
-    Status s = buddy_.AllocBlocks(start, end, pages, min_block, flags, &res->blocks_);
+    Status s = buddy_->AllocBlocks(start, end, pages, min_block, flags, &res->blocks_);
     if (!s.ok()) {
       // kInvalid here means the request can never fit (e.g. above the largest order).
       if (s.code() == Errc::kInvalid) return Status(Errc::kNoSpace, s.message());
@@ -81,7 +88,7 @@ Result<std::unique_ptr<Resource>> BuddyManager::Alloc(const AllocRequest& req, c
     }
     res->ranges_.reserve(res->blocks_.size());
     for (BuddyBlockId b : res->blocks_) {
-      res->ranges_.push_back({buddy_.BlockOffset(b), buddy_.BlockSize(b)});
+      res->ranges_.push_back({buddy_->BlockOffset(b), buddy_->BlockSize(b)});
     }
   }
   std::uint64_t lowest = res->ranges_.front().start;
@@ -95,7 +102,7 @@ Result<std::unique_ptr<Resource>> BuddyManager::Alloc(const AllocRequest& req, c
 void BuddyManager::Free(std::unique_ptr<Resource> res) {
   auto* r = static_cast<BuddyResource*>(res.get());
   MutexLock lock(&mu_);
-  Status s = buddy_.FreeBlocks(&r->blocks_, 0);
+  Status s = buddy_->FreeBlocks(&r->blocks_, 0);
   UTTM_CHECK(s.ok(), "freeing a resource the buddy manager does not hold");
 }
 
@@ -121,17 +128,17 @@ bool BuddyManager::Compatible(const Resource& res, const Place& place, Bytes) co
 void BuddyManager::DebugPrint(std::string* out) const {
   MutexLock lock(&mu_);
   *out += "buddy: default_page_size " + std::to_string(default_page_size_) + " pages\n";
-  *out += buddy_.DebugString();
+  *out += buddy_->DebugString();
 }
 
 PageCount BuddyManager::available() const {
   MutexLock lock(&mu_);
-  return PageCount(buddy_.avail());
+  return PageCount(buddy_->avail());
 }
 
 Status BuddyManager::Validate() const {
   MutexLock lock(&mu_);
-  return buddy_.Validate();
+  return buddy_->Validate();
 }
 
 }  // namespace uttm

@@ -2,14 +2,14 @@
 //
 // RangeAllocator: address-ordered node list (each node owns the hole after it, as in drm_mm)
 // plus a segregated size-class index of the nodes that have a hole.
-#include "uttm/range_allocator.h"
+#include "resource/range_allocator.h"
 
 #include <bit>
 #include <cinttypes>
 #include <cstdio>
 
 #include "base/check.h"
-#include "resource/range_allocator.h"
+#include "resource/range_bins.h"
 
 namespace uttm {
 namespace {

@@ -2,7 +2,7 @@
 //
 // RangeAllocator tests: the portable cases of the kernel's drm_mm_test.c (suite DrmMm, named
 // after the upstream cases), then our own cases and a randomized check against a bitmap model.
-#include "uttm/range_allocator.h"
+#include "resource/range_allocator.h"
 
 #include <gtest/gtest.h>
 
@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "resource/range_allocator.h"
+#include "resource/range_bins.h"
 
 namespace uttm {
 namespace {

@@ -2,6 +2,7 @@
 #include "uttm/range_manager.h"
 
 #include "base/check.h"
+#include "resource/range_allocator.h"
 
 namespace uttm {
 namespace {
@@ -21,11 +22,12 @@ void PlaceRange(const Place& place, std::uint64_t size, std::uint64_t* first, st
 }  // namespace
 
 RangeManager::RangeManager(MemType mem_type, PageCount pages)
-    : ResourceManager(mem_type, /*use_tt=*/false, pages.value()), allocator_(0, pages.value()) {}
+    : ResourceManager(mem_type, /*use_tt=*/false, pages.value()),
+      allocator_(std::make_unique<RangeAllocator>(0, pages.value())) {}
 
 RangeManager::~RangeManager() {
   MutexLock lock(&mu_);
-  UTTM_CHECK(allocator_.clean(), "range manager destroyed with live resources");
+  UTTM_CHECK(allocator_->clean(), "range manager destroyed with live resources");
 }
 
 Result<std::unique_ptr<Resource>> RangeManager::Alloc(const AllocRequest& req, const Place& place) {
@@ -42,7 +44,7 @@ Result<std::unique_ptr<Resource>> RangeManager::Alloc(const AllocRequest& req, c
   auto res = std::make_unique<RangeResource>(this, place, req.size, req.bo);
   {
     MutexLock lock(&mu_);
-    Status s = allocator_.InsertNode(&res->node, pages, opts);
+    Status s = allocator_->InsertNode(&res->node, pages, opts);
     if (!s.ok()) return s;
   }
   res->set_start(res->node.start());
@@ -54,7 +56,7 @@ Result<std::unique_ptr<Resource>> RangeManager::Alloc(const AllocRequest& req, c
 void RangeManager::Free(std::unique_ptr<Resource> res) {
   auto* r = static_cast<RangeResource*>(res.get());
   MutexLock lock(&mu_);
-  Status s = allocator_.RemoveNode(&r->node);
+  Status s = allocator_->RemoveNode(&r->node);
   UTTM_CHECK(s.ok(), "freeing a resource the range manager does not hold");
 }
 
@@ -74,12 +76,12 @@ bool RangeManager::Compatible(const Resource& res, const Place& place, Bytes) co
 
 void RangeManager::DebugPrint(std::string* out) const {
   MutexLock lock(&mu_);
-  *out += "range: " + allocator_.DebugString() + "\n";
+  *out += "range: " + allocator_->DebugString() + "\n";
 }
 
 PageCount RangeManager::available() const {
   MutexLock lock(&mu_);
-  return PageCount(allocator_.available());
+  return PageCount(allocator_->available());
 }
 
 }  // namespace uttm

@@ -683,7 +683,7 @@ Status World::Step(Op op) {
         Trace("evict: no manager, skipped");
         return Status::Ok();
       }
-      Status s = device(dev)->EvictFirst(man, ctx);
+      Status s = BufferObject::EvictFirst(*device(dev), man, ctx);
       Trace("evict first of dev " + std::to_string(dev) + " type " + std::to_string(type) + ": " +
             s.ToString());
       if (s.ok() || s.code() == Errc::kNotFound || ExpectedFailure(s, faults_armed()))

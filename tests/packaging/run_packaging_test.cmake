@@ -22,6 +22,23 @@ foreach(f include/uttm/status.h include/uttm/units.h lib/pkgconfig/uttm.pc lib/c
   endif()
 endforeach()
 
+# Only the public API is installed: the internal headers (allocators, typed list views) are not,
+# and every installed header compiles on its own, so none reaches for an uninstalled one.
+foreach(f buddy_allocator.h range_allocator.h intrusive_list.h bo_internal.h check.h)
+  if(EXISTS ${prefix}/include/uttm/${f})
+    message(FATAL_ERROR "install has the internal header ${f}")
+  endif()
+endforeach()
+file(GLOB installed_headers RELATIVE ${prefix}/include/uttm ${prefix}/include/uttm/*.h)
+list(LENGTH installed_headers n_headers)
+if(n_headers LESS 40)
+  message(FATAL_ERROR "install has only ${n_headers} headers")
+endif()
+foreach(h IN LISTS installed_headers)
+  file(WRITE ${WORK_DIR}/alone.cc "#include \"uttm/${h}\"\nint main() { return 0; }\n")
+  run(${CXX} -std=c++20 -fsyntax-only -I${prefix}/include ${WORK_DIR}/alone.cc)
+endforeach()
+
 # 1. CMake package.
 set(consumer_src ${UTTM_SOURCE_DIR}/tests/packaging/consumer)
 run(${CMAKE_COMMAND} -S ${consumer_src} -B ${WORK_DIR}/cmake-build -G Ninja

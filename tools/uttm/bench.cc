@@ -301,7 +301,7 @@ Status BenchEvict(std::uint64_t vram, std::vector<Figure>* out) {
   const std::uint64_t before = vman->usage();
   OperationContext ctx;
   auto t0 = Clock::now();
-  UTTM_RETURN_IF_ERROR(dev->EvictAll(vman, ctx));
+  UTTM_RETURN_IF_ERROR(BufferObject::EvictAll(*dev, vman, ctx));
   rig->gpu().Drain();
   const double uttm_s = Since(t0);
   const std::uint64_t evicted = (before - std::min(before, vman->usage())) / kSize;

@@ -147,7 +147,8 @@ TEST_F(SimGpuTest, ContentSurvivesMovesWithinOneDomain) {
   BoRef sys = Make(kMemSystem);
   Write(*sys, 7);
   OperationContext ctx;
-  ASSERT_TRUE(gpu_->device()->EvictFirst(gpu_->device()->manager(kMemSystem), ctx).ok());
+  ASSERT_TRUE(
+      BufferObject::EvictFirst(*gpu_->device(), gpu_->device()->manager(kMemSystem), ctx).ok());
   ASSERT_NE(sys->resource(), nullptr);
   EXPECT_EQ(sys->resource()->mem_type(), kMemSystem);
   Expect(*sys, 7);

@@ -57,7 +57,7 @@ TEST(SimGpuStress, ThreadsAndEvictorKeepContentExact) {
       OperationContext ctx;
       ctx.no_wait_gpu = rng() % 2 == 0;
       MemType type = rng() % 2 ? kMemVram : kMemTt;
-      Status s = dev->EvictFirst(dev->manager(type), ctx);
+      Status s = BufferObject::EvictFirst(*dev, dev->manager(type), ctx);
       if (!s.ok() && s.code() != Errc::kNotFound && s.code() != Errc::kBusy &&
           s.code() != Errc::kNoMemory) {
         ADD_FAILURE() << "evictor: " << s.ToString();

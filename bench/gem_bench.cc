@@ -10,7 +10,9 @@
 //                         then a raw pread of them from a dropped cache. Counters evict_ratio and
 //                         swapin_ratio (raw time / GEM time; goal >= 0.8), evict_GBps, swapin_GBps;
 //                         prefetch_swapin_* the swap-in again with the next object prefetched
-//                         (GemShmemObject::Prefetch) while this one is swapped in.
+//                         (GemShmemObject::Prefetch) while this one is swapped in;
+//                         swapin_per_file_ratio the swap-in against a raw pread of the same
+//                         bytes laid out as the objects are, one file per 4 MiB.
 //   BM_GemTimeToFree256MiB  in a 384 MiB memory cgroup, a child holds 256 MiB of objects, evicts
 //                         them all, then faults 256 MiB of new anonymous memory in: the time from
 //                         the eviction to the last new page, with write-back eviction against lazy
@@ -148,7 +150,7 @@ void BM_GemEvictSwapIn(benchmark::State& state) {
   }
   std::vector<std::byte> buf(kObjectBytes);
   for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = static_cast<std::byte>(i * 131 + 7);
-  double evict_s = 0, swapin_s = 0, prefetch_s = 0, raw_w = 0, raw_r = 0;
+  double evict_s = 0, swapin_s = 0, prefetch_s = 0, raw_w = 0, raw_r = 0, raw_files_r = 0;
   for (auto _ : state) {
     // Evicted through the device's shrinker, as reclaim does (its write-back stage starts every
     // victim's I/O before waiting for the first).
@@ -199,6 +201,24 @@ void BM_GemEvictSwapIn(benchmark::State& state) {
     }
     raw_r += Since(t0);
     close(fd);
+    // The same reads with the objects' layout: one file per 4 MiB (each read waits for its own
+    // file, as a swap-in without prefetch does).
+    std::vector<int> files;
+    for (std::uint64_t off = 0; off < total && ok; off += kObjectBytes) {
+      const int f = open(BenchDir().c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+      ok = f >= 0 && pwrite(f, buf.data(), kObjectBytes, 0) == static_cast<ssize_t>(kObjectBytes);
+      if (f >= 0) files.push_back(f);
+    }
+    for (int f : files) {
+      ok = ok && fdatasync(f) == 0;
+      posix_fadvise(f, 0, static_cast<off_t>(kObjectBytes), POSIX_FADV_DONTNEED);
+    }
+    t0 = Clock::now();
+    for (int f : files) {
+      ok = ok && pread(f, buf.data(), kObjectBytes, 0) == static_cast<ssize_t>(kObjectBytes);
+    }
+    raw_files_r += Since(t0);
+    for (int f : files) close(f);
     if (!ok) {
       state.SkipWithError("raw I/O failed");
       return;
@@ -211,6 +231,7 @@ void BM_GemEvictSwapIn(benchmark::State& state) {
   state.counters["swapin_GBps"] = bytes / swapin_s / 1e9;
   state.counters["prefetch_swapin_ratio"] = raw_r / prefetch_s;
   state.counters["prefetch_swapin_GBps"] = bytes / prefetch_s / 1e9;
+  state.counters["swapin_per_file_ratio"] = raw_files_r / swapin_s;
 }
 BENCHMARK(BM_GemEvictSwapIn)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
 

@@ -63,6 +63,11 @@ struct DeviceOptions {
   // The store page vectors back up to (attached to every page vector the default TtCreate
   // makes); may be null (then backup is unavailable, as without swap).
   BackupStore* backup_store = nullptr;
+  // Validate answers kNoSpace when no placement has room even after eviction, instead of
+  // TTM's kNoMemory (the userspace-compatible conversion upstream keeps unless a driver sets
+  // TTM_ALLOCATION_PROPAGATE_ENOSPC): the caller can tell "full of other objects" (kNoSpace)
+  // from "out of memory" (kNoMemory) and from lock contention (kDeadlock, never converted).
+  bool propagate_nospace = false;
 };
 
 class UTTM_EXPORT Device : public MemoryUser {
@@ -80,6 +85,10 @@ class UTTM_EXPORT Device : public MemoryUser {
   MemoryContext& memory() const { return *memory_; }
   Stats& stats() const { return memory_->stats(); }
   BackupStore* backup_store() const { return backup_store_; }
+  bool propagate_nospace() const { return propagate_nospace_; }
+  // The device-wide validation lock (xe_validation's rwsem): Validation transactions hold it
+  // shared, and exclusively for their one retry after running out of room (validation.h).
+  SharedMutex& validation_lock() { return validation_lock_; }
   Lru& lru() { return lru_; }
 
   // Installs (and enables) the manager of its memory type, replacing none. kInvalid if the slot
@@ -118,6 +127,8 @@ class UTTM_EXPORT Device : public MemoryUser {
   DeviceFuncs* const funcs_;
   MemoryContext* const memory_;
   BackupStore* const backup_store_;
+  const bool propagate_nospace_;
+  SharedMutex validation_lock_;
   Lru lru_;
   std::array<std::unique_ptr<ResourceManager>, kNumMemTypes> managers_;
   std::atomic<std::uint64_t> bo_count_{0};

@@ -14,9 +14,13 @@
 // Run calls the body until it gets through without contention. When a Lock/Prepare meets
 // kDeadlock, the context unlocks everything, remembers the contended reservation and the body's
 // kDeadlock makes Run LockSlow that reservation first and call the body again (a later Lock of
-// it inside the body is then a no-op). The ticket keeps its age across retries, so the context
-// only gets older and eventually wins. A body that swallows kDeadlock is a bug: Run notices and
-// returns kInvalid. Any other error from the body unlocks everything and is returned.
+// it inside the body is then a no-op). The same holds for a kDeadlock met by an eviction walk
+// inside the body (a BufferObject::Validate that ticket-locks a victim): the walk records the
+// victim's reservation in the ticket, the context backs off and LockSlows it first, and holds it
+// as an eviction victim (WwAcquireContext::IsVictim) that the next pass's walks may evict, until
+// the body locks it as a member or the context unlocks. The ticket keeps its age across retries, so
+// the context only gets older and eventually wins. A body that swallows kDeadlock is a bug: Run
+// notices and returns kInvalid. Any other error from the body unlocks everything and is returned.
 //
 // Flags: kInterruptible waits honour `stop` (kInterrupted); kIgnoreDuplicates makes locking a
 // reservation this context already holds a success (else it is kAlready).
@@ -100,6 +104,7 @@ class UTTM_EXPORT ExecContext {
   struct Entry {
     Reservation* resv = nullptr;
     std::shared_ptr<const void> keep_alive;
+    bool victim = false;  // locked after an eviction walk's back-off, not by the body
   };
 
   Status BeginPass();

@@ -38,6 +38,12 @@ struct LruWalkArg {
   // Ticket for at most one blocking lock per walk (cleared after use); null: try-lock only.
   WwAcquireContext* ticket = nullptr;
   bool trylock_only = false;
+  // The ticket of the transaction the walk works for (the reserving ticket of the object being
+  // validated; null: none). Objects it holds as eviction victims (IsVictim) are handed out
+  // without locking; a kDeadlock of the ticketed lock is recorded in it (SetContended) and ends
+  // the walk with kDeadlock, so the transaction backs off and retries with that reservation
+  // locked first.
+  WwAcquireContext* owner = nullptr;
 };
 
 class UTTM_EXPORT ReservedBoCursor {

@@ -27,6 +27,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "uttm/export.h"
 
@@ -62,6 +63,19 @@ class UTTM_EXPORT WwAcquireContext {
   void Done() { done_ = true; }
   bool done() const { return done_; }
 
+  // --- Back-off from locks taken on the ticket's behalf (owner thread only) ---
+  // An eviction walk that ticket-locks a victim for this ticket and meets kDeadlock records the
+  // contended reservation here (with what keeps it alive) before it returns kDeadlock; the
+  // ExecContext running the transaction takes it, backs off and LockSlows it first on the retry.
+  // A caller without an ExecContext takes it itself.
+  void SetContended(Reservation* resv, std::shared_ptr<const void> keep_alive);
+  Reservation* TakeContended(std::shared_ptr<const void>* keep_alive);
+  // Reservations this ticket holds only as eviction victims (locked after a back-off, not
+  // members of the transaction): an eviction walk of this ticket may evict their objects.
+  void AddVictim(const Reservation* resv);
+  void RemoveVictim(const Reservation* resv);
+  bool IsVictim(const Reservation* resv) const;
+
  private:
   friend class Reservation;
 
@@ -72,6 +86,10 @@ class UTTM_EXPORT WwAcquireContext {
   std::atomic<int> acquired_{0};
   std::atomic<bool> wounded_{false};
   bool done_ = false;  // owner thread only
+  // Owner thread only.
+  Reservation* contended_ = nullptr;
+  std::shared_ptr<const void> contended_keep_alive_;
+  std::vector<const Reservation*> victims_;
 };
 
 }  // namespace uttm

@@ -387,7 +387,7 @@ Status BufferObject::EvictAlloc(ResourceManager* man, const Place& place, Operat
     return r.status();
   };
 
-  LruWalkArg arg{.ctx = &ctx, .ticket = nullptr, .trylock_only = true};
+  LruWalkArg arg{.ctx = &ctx, .ticket = nullptr, .trylock_only = true, .owner = ticket};
   Result<std::int64_t> got = LruWalkForEvict(device_, man, arg, 1, evict_one);
   if (!got.ok()) return got.status();
   if (*got > 0) return Status();
@@ -395,7 +395,7 @@ Status BufferObject::EvictAlloc(ResourceManager* man, const Place& place, Operat
     // One ticketed lock per walk; keep walking while walks make progress.
     do {
       evicted = 0;
-      arg = LruWalkArg{.ctx = &ctx, .ticket = ticket, .trylock_only = false};
+      arg = LruWalkArg{.ctx = &ctx, .ticket = ticket, .trylock_only = false, .owner = ticket};
       got = LruWalkForEvict(device_, man, arg, 1, evict_one);
       if (!got.ok()) return got.status();
       if (*got > 0) return Status();
@@ -537,7 +537,10 @@ Status BufferObject::Validate(const Placement& placement, OperationContext& ctx)
     ret = MoveWithHops(std::move(res).value(), /*evict=*/false, ctx);
     if (!ret.ok()) return ret;
   } while (!ret.ok() && force_space);
-  if (ret.code() == Errc::kNoSpace) return Status(Errc::kNoMemory, "no space in any placement");
+  if (ret.code() == Errc::kNoSpace) {
+    if (device_->propagate_nospace()) return ret;
+    return Status(Errc::kNoMemory, "no space in any placement");
+  }
   if (!resource_ || resource_->mem_type() == kMemSystem) UTTM_RETURN_IF_ERROR(CreateTt(true));
   return Status();
 }

@@ -36,6 +36,9 @@ Result<BufferObject*> ReservedBoCursor::Next() UTTM_NO_THREAD_SAFETY_ANALYSIS {
     bool needs_unlock = false;
     if (ctx.allow_res_evict && ctx.resv != nullptr && bo->resv() == ctx.resv) {
       locked = true;  // the caller already holds this reservation
+    } else if (arg_.owner != nullptr && bo->resv()->IsLockedBy(arg_.owner) &&
+               arg_.owner->IsVictim(bo->resv())) {
+      locked = true;  // the caller's transaction holds it as an eviction victim
     } else if (bo->resv()->TryLock()) {
       locked = needs_unlock = true;
     }
@@ -63,13 +66,24 @@ Result<BufferObject*> ReservedBoCursor::Next() UTTM_NO_THREAD_SAFETY_ANALYSIS {
       return bo;
     }
     if (needs_unlock) bo->resv()->Unlock();
+    if (lock_status.code() == Errc::kDeadlock && arg_.owner != nullptr) {
+      // The transaction must back off and lock this one first: the ticket keeps it (and a
+      // reference on its object) for the retry.
+      bo->Get();
+      arg_.owner->SetContended(
+          bo->resv(), std::shared_ptr<const void>(bo, [](const void* p) {
+            const_cast<BufferObject*>(static_cast<const BufferObject*>(p))->Put();
+          }));
+    }
     bo->Put();
     if (!lock_status.ok()) {
       if (lock_status.code() == Errc::kDeadlock) {
         lru.lock()->Lock();
         cursor_.Fini();
         lru.lock()->Unlock();
-        return Status(Errc::kNoSpace, "wound-wait back-off during an LRU walk");
+        return Status(Errc::kDeadlock,
+                      "wound-wait back-off during an eviction walk: unlock everything and retry "
+                      "with the contended reservation locked first");
       }
       if (lock_status.code() != Errc::kAlready) {
         lru.lock()->Lock();

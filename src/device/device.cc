@@ -13,7 +13,8 @@ Device::Device(DeviceFuncs* funcs, const DeviceOptions& options)
     : name_(options.name),
       funcs_(funcs),
       memory_(options.memory != nullptr ? options.memory : &MemoryContext::Default()),
-      backup_store_(options.backup_store) {}
+      backup_store_(options.backup_store),
+      propagate_nospace_(options.propagate_nospace) {}
 
 Result<std::unique_ptr<Device>> Device::Create(DeviceFuncs* funcs, const DeviceOptions& options) {
   if (funcs == nullptr) return Status(Errc::kInvalid, "a device needs driver callbacks");

@@ -22,6 +22,7 @@ Status ExecContext::BeginPass() {
   contended_ = Entry();
   Status status = entry.resv->LockSlow(&ticket_, LockContext());
   if (!status.ok()) return status;
+  if (entry.victim) ticket_.AddVictim(entry.resv);
   objects_.push_back(entry);
   prelocked_ = std::move(entry);
   return Status();
@@ -29,8 +30,15 @@ Status ExecContext::BeginPass() {
 
 Status ExecContext::EndPass(Status body_status) {
   prelocked_ = Entry();
+  // A back-off an eviction walk met on this ticket's behalf.
+  std::shared_ptr<const void> walk_keep_alive;
+  Reservation* walk_contended = ticket_.TakeContended(&walk_keep_alive);
+  if (walk_contended != nullptr && contended_.resv == nullptr && !body_status.ok()) {
+    UnlockAll();
+    contended_ = Entry{walk_contended, std::move(walk_keep_alive), /*victim=*/true};
+  }
   if (body_status.ok()) {
-    if (contended_.resv != nullptr) {
+    if (contended_.resv != nullptr || walk_contended != nullptr) {
       UnlockAll();
       contended_ = Entry();
       return Status(Errc::kInvalid, "ExecContext::Run: the body ignored a kDeadlock back-off");
@@ -54,6 +62,13 @@ Status ExecContext::Lock(Reservation* resv, std::shared_ptr<const void> keep_ali
   }
   if (prelocked_.resv == resv) {
     prelocked_ = Entry();
+    // Locked first after a walk's back-off, and now a member of the transaction.
+    for (Entry& e : objects_) {
+      if (e.resv == resv && e.victim) {
+        e.victim = false;
+        ticket_.RemoveVictim(resv);
+      }
+    }
     return Status();
   }
   Status status = resv->Lock(&ticket_, LockContext());
@@ -89,13 +104,17 @@ Status ExecContext::Unlock(Reservation* resv) UTTM_NO_THREAD_SAFETY_ANALYSIS {
   if (it == objects_.end()) {
     return Status(Errc::kNotFound, "ExecContext::Unlock: reservation not held by this context");
   }
+  if (it->victim) ticket_.RemoveVictim(it->resv);
   it->resv->Unlock();
   objects_.erase(it);
   return Status();
 }
 
 void ExecContext::UnlockAll() UTTM_NO_THREAD_SAFETY_ANALYSIS {
-  for (auto it = objects_.rbegin(); it != objects_.rend(); ++it) it->resv->Unlock();
+  for (auto it = objects_.rbegin(); it != objects_.rend(); ++it) {
+    if (it->victim) ticket_.RemoveVictim(it->resv);
+    it->resv->Unlock();
+  }
   objects_.clear();
   prelocked_ = Entry();
 }

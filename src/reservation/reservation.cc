@@ -35,6 +35,28 @@ WwAcquireContext::~WwAcquireContext() {
   UTTM_DCHECK(acquired() == 0, "ticket destroyed while it still holds reservations");
 }
 
+void WwAcquireContext::SetContended(Reservation* resv, std::shared_ptr<const void> keep_alive) {
+  contended_ = resv;
+  contended_keep_alive_ = std::move(keep_alive);
+}
+
+Reservation* WwAcquireContext::TakeContended(std::shared_ptr<const void>* keep_alive) {
+  Reservation* r = std::exchange(contended_, nullptr);
+  *keep_alive = std::move(contended_keep_alive_);
+  contended_keep_alive_.reset();
+  return r;
+}
+
+void WwAcquireContext::AddVictim(const Reservation* resv) {
+  if (!IsVictim(resv)) victims_.push_back(resv);
+}
+
+void WwAcquireContext::RemoveVictim(const Reservation* resv) { std::erase(victims_, resv); }
+
+bool WwAcquireContext::IsVictim(const Reservation* resv) const {
+  return std::find(victims_.begin(), victims_.end(), resv) != victims_.end();
+}
+
 const char* ResvUsageName(ResvUsage usage) {
   switch (usage) {
     case ResvUsage::kKernel:

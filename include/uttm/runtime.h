@@ -171,8 +171,8 @@ class UTTM_EXPORT Runtime {
   // runtime's reclaim thread pauses for the check. REQUIRES a quiescent point otherwise (no other
   // thread of the caller using the runtime's objects): kBusy when one holds an object.
   Status CheckInvariants();
-  // The debugfs tt_shrink trigger over this runtime's devices (bo_swapout.h TtShrink): swaps out
-  // one object; returns the pages swapped (0: nothing could go).
+  // The debugfs tt_shrink trigger over this runtime's devices (bo_swapout.h TtShrink, reason
+  // kSwap): swaps out one object; returns the pages swapped (0: nothing could go).
   Result<std::uint64_t> TtShrink();
 
  private:

@@ -13,8 +13,8 @@ namespace {
 
 Status Skip(const char* why) { return Status(Errc::kBusy, why); }
 
-// ttm_bo_swapout_cb.
-Result<std::int64_t> SwapoutOne(BufferObject& bo, OperationContext& ctx) {
+// ttm_bo_swapout_cb, with the RFC's reason.
+Result<std::int64_t> SwapoutOne(BufferObject& bo, OperationContext& ctx, ShrinkReason reason) {
   bo.resv()->AssertHeld();
   const Resource* res = bo.resource();
   if (bo.pin_count() > 0 || res == nullptr) return Skip("pinned or not placed");
@@ -28,13 +28,18 @@ Result<std::int64_t> SwapoutOne(BufferObject& bo, OperationContext& ctx) {
   }
   const std::int64_t pages = static_cast<std::int64_t>(tt->num_pages().value());
   if (bo.deleted()) {
-    UTTM_RETURN_IF_ERROR(bo.WaitIdle(ctx));
+    Status idle = bo.WaitIdle(ctx);
+    if (idle.code() == Errc::kBusy) {
+      return Status(Errc::kNoSpace, "a busy zombie ends the swapout walk");
+    }
+    UTTM_RETURN_IF_ERROR(idle);
     internal::BoInternal::CleanupMemtypeUse(bo);
     return pages;
   }
   if (bo.madvice() == Madvice::kDontNeed) {
     return Shrink(ctx, bo, ShrinkFlags{.purge = true, .writeback = false, .allow_move = true});
   }
+  if (reason == ShrinkReason::kPurge) return Skip("not purgeable (a purge-only swapout)");
   if (res->mem_type() != kMemSystem) {
     Status s = bo.Validate(Placement{Place{.mem_type = kMemSystem}}, ctx);
     if (s.code() == Errc::kNoMemory || s.code() == Errc::kNoSpace) return Skip("no room in SYSTEM");
@@ -69,14 +74,28 @@ Result<std::int64_t> SwapoutOne(BufferObject& bo, OperationContext& ctx) {
 
 }  // namespace
 
-Result<std::uint64_t> DeviceSwapout(Device& device, OperationContext& ctx) {
+const char* ShrinkReasonName(ShrinkReason reason) {
+  switch (reason) {
+    case ShrinkReason::kWatermark:
+      return "watermark";
+    case ShrinkReason::kPurge:
+      return "purge";
+    case ShrinkReason::kSwap:
+      return "swap";
+  }
+  return "?";
+}
+
+Result<std::uint64_t> DeviceSwapout(Device& device, OperationContext& ctx, ShrinkReason reason) {
   OperationContext walk_ctx = ctx;
   walk_ctx.trylock_only = true;
   for (MemType t = 0; t < kNumMemTypes; ++t) {
     ResourceManager* man = device.manager(t);
     if (man == nullptr || !man->use_tt()) continue;
     LruWalkArg arg{.ctx = &walk_ctx, .ticket = nullptr, .trylock_only = true};
-    Result<std::int64_t> r = LruWalkForEvict(&device, man, arg, 1, SwapoutOne);
+    Result<std::int64_t> r = LruWalkForEvict(
+        &device, man, arg, 1,
+        [reason](BufferObject& bo, OperationContext& c) { return SwapoutOne(bo, c, reason); });
     if (!r.ok()) return r.status();
     if (*r > 0) {
       ctx.pages_backed_up += static_cast<std::uint64_t>(*r);
@@ -86,12 +105,13 @@ Result<std::uint64_t> DeviceSwapout(Device& device, OperationContext& ctx) {
   return std::uint64_t{0};
 }
 
-Result<std::uint64_t> GlobalSwapout(OperationContext& ctx, MemoryContext& memory) {
+Result<std::uint64_t> GlobalSwapout(OperationContext& ctx, MemoryContext& memory,
+                                    ShrinkReason reason) {
   Device* winner = nullptr;
   Result<std::uint64_t> result = std::uint64_t{0};
   Device::ForEachDevice(memory, [&](Device& dev) {
     if (winner != nullptr) return;
-    Result<std::uint64_t> r = DeviceSwapout(dev, ctx);
+    Result<std::uint64_t> r = DeviceSwapout(dev, ctx, reason);
     result = r;
     if (r.ok() && *r > 0) winner = &dev;
   });
@@ -102,7 +122,7 @@ Result<std::uint64_t> GlobalSwapout(OperationContext& ctx, MemoryContext& memory
 Result<std::uint64_t> SwapoutAll(Device& device, OperationContext& ctx) {
   std::uint64_t total = 0;
   for (;;) {
-    UTTM_ASSIGN_OR_RETURN(std::uint64_t n, DeviceSwapout(device, ctx));
+    UTTM_ASSIGN_OR_RETURN(std::uint64_t n, DeviceSwapout(device, ctx, ShrinkReason::kSwap));
     if (n == 0) return total;
     total += n;
   }
@@ -110,7 +130,7 @@ Result<std::uint64_t> SwapoutAll(Device& device, OperationContext& ctx) {
 
 Result<std::uint64_t> TtShrink(MemoryContext& memory) {
   OperationContext ctx;
-  return GlobalSwapout(ctx, memory);
+  return GlobalSwapout(ctx, memory, ShrinkReason::kSwap);
 }
 
 void InstallWatermarkSwapout(MemoryContext& memory) {
@@ -118,7 +138,7 @@ void InstallWatermarkSwapout(MemoryContext& memory) {
   memory.set_over_limit([m](const OperationContext& caller) -> Result<std::uint64_t> {
     OperationContext ctx = caller;
     ctx.trylock_only = true;
-    return GlobalSwapout(ctx, *m);
+    return GlobalSwapout(ctx, *m, ShrinkReason::kWatermark);
   });
 }
 

@@ -2,17 +2,20 @@
 //
 // The legacy watermark swapout (ttm_bo_swapout, ttm_global_swapout): populate over pages_limit
 // swaps other objects out round-robin across devices; EXTERNAL vectors are never touched; with
-// nothing to swap the limit is hard (kNoMemory).
+// nothing to swap the limit is hard (kNoMemory); the shrink reasons (a purge-only swapout
+// touches nothing but don't-need objects); a busy zombie ends the walk.
 #include "uttm/bo_swapout.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "testing/content.h"
 #include "testing/test_device.h"
 #include "uttm/buffer_object.h"
+#include "uttm/fence.h"
 #include "uttm/file_store.h"
 
 namespace uttm {
@@ -154,6 +157,65 @@ TEST_F(BoSwapoutTest, WithNothingToSwapTheLimitIsHard) {
   Result<BoRef> over = MakeBo(2, 2);
   EXPECT_EQ(over.code(), Errc::kNoMemory);
   EXPECT_LE(memory_->pages_allocated().value(), memory_->pages_limit().value());
+}
+
+TEST_F(BoSwapoutTest, APurgeOnlySwapoutPurgesDontNeedObjectsAndNothingElse) {
+  Result<BoRef> a = MakeBo(0, 1), b = MakeBo(0, 2), c = MakeBo(0, 3);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  OperationContext ctx;
+  ASSERT_TRUE((*b)->Madvise(Madvice::kDontNeed, ctx).ok());
+  Result<std::uint64_t> r = DeviceSwapout(*devs_[0]->get(), ctx, ShrinkReason::kPurge);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, 256u);
+  EXPECT_EQ(memory_->pages_allocated().value(), 512u) << "only the don't-need object went";
+  r = DeviceSwapout(*devs_[0]->get(), ctx, ShrinkReason::kPurge);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 0u) << "nothing else is purgeable";
+  EXPECT_FALSE(Swapped(**a));
+  EXPECT_FALSE(Swapped(**c));
+  EXPECT_EQ(stats_.Get(Stat::kSwapouts), 0u);
+  // A swap for the same device backs the others up.
+  r = DeviceSwapout(*devs_[0]->get(), ctx, ShrinkReason::kSwap);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 256u);
+  EXPECT_TRUE(Swapped(**a));
+  Result<bool> retained = (*b)->Madvise(Madvice::kWillNeed, ctx);
+  ASSERT_TRUE(retained.ok());
+  EXPECT_FALSE(*retained) << "the purge is reported";
+  EXPECT_TRUE(Holds(**a, 1));
+  EXPECT_TRUE(Holds(**c, 3));
+  std::vector<std::byte> got(kMiB, std::byte{1});
+  ASSERT_TRUE((*b)->Read(0, got, ctx).ok());
+  EXPECT_EQ(std::count(got.begin(), got.end(), std::byte{0}), static_cast<std::ptrdiff_t>(kMiB))
+      << "a purged buffer reads zeros";
+  EXPECT_STREQ(ShrinkReasonName(ShrinkReason::kPurge), "purge");
+}
+
+TEST_F(BoSwapoutTest, ABusyZombieEndsTheSwapoutWalk) {
+  FenceRef fence = Fence::Create(Fence::AllocateContext(), 1);
+  {
+    Result<BoRef> z = MakeBo(0, 7);
+    ASSERT_TRUE(z.ok());
+    ASSERT_TRUE((*z)->TryReserve());
+    (*z)->resv()->AssertHeld();
+    ASSERT_TRUE((*z)->resv()->ReserveFences(1).ok());
+    ASSERT_TRUE((*z)->resv()->AddFence(fence, ResvUsage::kWrite).ok());
+    (*z)->resv()->Unlock();
+    bos_.clear();  // the last reference goes while the fence is pending: a zombie
+  }
+  ASSERT_TRUE(MakeBo(0, 8).ok());
+  OperationContext ctx;
+  ctx.no_wait_gpu = true;
+  Result<std::uint64_t> r = DeviceSwapout(*devs_[0]->get(), ctx, ShrinkReason::kSwap);
+  EXPECT_EQ(r.code(), Errc::kNoSpace) << "the zombie (first on the LRU) ends the walk";
+  EXPECT_FALSE(Swapped(*bos_[0].bo)) << "the walk did not go past it";
+  ASSERT_TRUE(fence->Signal().ok());
+  devs_[0]->get()->FlushDelayedDeletes();
+  r = DeviceSwapout(*devs_[0]->get(), ctx, ShrinkReason::kSwap);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, 256u);
+  EXPECT_TRUE(Swapped(*bos_[0].bo));
+  EXPECT_TRUE(Holds(*bos_[0].bo, 8));
 }
 
 }  // namespace

@@ -82,6 +82,12 @@ struct BoShrinkerOptions {
   // Pages per Scan call (0: kDefaultShrinkBatch).
   std::uint64_t batch = 0;
   PowerHook* power = nullptr;
+  // The shrinker owns the device's TT domain (xe's model, seed 001 patch 8): every page vector
+  // the driver makes through funcs() is EXTERNAL_MAPPABLE (page_vector.h: still charged against
+  // the page limit, never touched by the watermark swapout), and Attach makes the TT managers'
+  // budgets stop being caps (tt_manager.h). False: the legacy split, where the TT budget caps TT
+  // placements and the watermark swapout and this shrinker both take ordinary vectors.
+  bool owns_tt = true;
 };
 
 // What the last CheckAccounting found.
@@ -101,11 +107,14 @@ class UTTM_EXPORT BoShrinker final : public Shrinker {
   // The accounting decorator to create the device with.
   DeviceFuncs* funcs();
   // Binds the device (once; kInvalid when it was not created with funcs() or already bound).
+  // With owns_tt, install the TT manager first: its budget stops being a cap here.
   Status Attach(Device* device);
 
   std::uint64_t Count(const ShrinkControl& sc) override;
   std::uint64_t Scan(ShrinkControl& sc) override;
   const char* name() const override { return options_.name.c_str(); }
+  // kNoSpace "backup store full" while the store is taken as full (see the file comment).
+  Status blocked() const override;
   int seeks() const override { return options_.seeks; }
   std::uint64_t batch() const override { return options_.batch; }
 

@@ -31,9 +31,11 @@
 // over pages_limit swaps other objects out first (and fails with kNoMemory if nothing can go).
 //
 // Errors: the first error other than "skipped" ends the walk and is returned.
-// Locking: never blocks on a reservation. The context's device-list lock is held across a
-// GlobalSwapout, as TTM holds ttm_global_mutex: driver callbacks run from it must not create or
-// destroy devices of that context.
+// Locking: never blocks on a reservation. Unlike TTM, which holds ttm_global_mutex across
+// ttm_global_swapout, no device-list lock is held while a device is walked (its GPU waits and
+// moves, which may populate and so swap out again from inside): the walk visits a snapshot whose
+// devices cannot be removed until it is done, so driver callbacks run from it must not destroy a
+// device of that context.
 #ifndef UTTM_BO_SWAPOUT_H_
 #define UTTM_BO_SWAPOUT_H_
 

@@ -86,6 +86,10 @@ class UTTM_EXPORT Device : public MemoryUser {
   Stats& stats() const { return memory_->stats(); }
   BackupStore* backup_store() const { return backup_store_; }
   bool propagate_nospace() const { return propagate_nospace_; }
+  // Set by a driver shrinker that owns the device's TT domain (BoShrinker::Attach): every page
+  // vector it makes is EXTERNAL_MAPPABLE, so TTM's watermark swapout skips the device at once.
+  void set_shrinker_owns_tt(bool owns) { shrinker_owns_tt_.store(owns); }
+  bool shrinker_owns_tt() const { return shrinker_owns_tt_.load(); }
   // The device-wide validation lock (xe_validation's rwsem): Validation transactions hold it
   // shared, and exclusively for their one retry after running out of room (validation.h).
   SharedMutex& validation_lock() { return validation_lock_; }
@@ -128,6 +132,7 @@ class UTTM_EXPORT Device : public MemoryUser {
   MemoryContext* const memory_;
   BackupStore* const backup_store_;
   const bool propagate_nospace_;
+  std::atomic<bool> shrinker_owns_tt_{false};
   SharedMutex validation_lock_;
   Lru lru_;
   std::array<std::unique_ptr<ResourceManager>, kNumMemTypes> managers_;

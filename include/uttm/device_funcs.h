@@ -19,7 +19,11 @@
 //   Move         move `bo` into `new_res` (allocated by the caller). On success the driver has
 //                handed `new_res` to one of the move helpers. Returns kMultihop with `*hop` set
 //                to a TEMPORARY place when the move must bounce through it; `new_res` is then
-//                left untouched. Any other error leaves the object where it was.
+//                left untouched. Any other error leaves the object where it was. A Move may
+//                wait for the device and may populate page vectors (a charge over the page
+//                limit then runs the watermark swapout, possibly from inside one): no device
+//                list lock is held around it (MemoryContext::ForEachUser runs unlocked). It
+//                must not destroy a device of its own memory context.
 //   AccessMemory CPU address of a non-page-vector resource (VRAM) or null if not CPU visible.
 //   SwapNotify, ReleaseNotify, DeleteMemNotify: hooks before a legacy swapout, the final release,
 //                and freeing the backing memory.

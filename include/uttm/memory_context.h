@@ -135,8 +135,10 @@ class UTTM_EXPORT MemoryContext {
   bool soft_pages_limit() const { return soft_pages_limit_.load(); }
   void set_soft_pages_limit(bool soft) { soft_pages_limit_.store(soft); }
   // --- Users (TTM's device list, kept per context instead of per process, so two runtimes never
-  // see each other's devices). Thread-safe; fn runs under the list lock, so it must not add or
-  // remove users.
+  // see each other's devices). Thread-safe. ForEachUser runs `fn` on a snapshot of the list with
+  // no lock held, so `fn` may block (wait for a GPU, move an object whose populate swaps out
+  // through this very list); the users it visits are held: RemoveUser of one waits until no walk
+  // visits it. So `fn` must not remove a user itself (that would wait for its own walk).
   void AddUser(MemoryUser* user) UTTM_EXCLUDES(users_mu_);
   void RemoveUser(MemoryUser* user) UTTM_EXCLUDES(users_mu_);
   void ForEachUser(const std::function<void(MemoryUser&)>& fn) UTTM_EXCLUDES(users_mu_);
@@ -162,8 +164,13 @@ class UTTM_EXPORT MemoryContext {
   OverLimitFn over_limit_;
   std::atomic<ReclaimHook*> reclaim_hook_{nullptr};
   std::atomic<Headroom*> headroom_{nullptr};
+  struct UserEntry {
+    MemoryUser* user;
+    int walkers;  // ForEachUser calls holding it now
+  };
   Mutex users_mu_;
-  std::list<MemoryUser*> users_ UTTM_GUARDED_BY(users_mu_);
+  CondVar users_cv_;
+  std::list<UserEntry> users_ UTTM_GUARDED_BY(users_mu_);
 
   // The headroom part of Charge: OK, or kNoMemory naming the outside limit.
   Status FitHeadroom(PageCount pages, const OperationContext& ctx);

@@ -50,6 +50,14 @@
 namespace uttm {
 
 // Page vector flags (bit values as upstream ttm_tt page_flags).
+//   EXTERNAL             the pages are not the pool's (imported, or a file's): never charged
+//                        against the page limit, never swapped out or backed up by TTM's paths.
+//   EXTERNAL_MAPPABLE    a driver shrinker owns the vector (xe's rule): TTM's watermark swapout
+//                        never touches it; the shrinker backs it up and purges it. Alone (without
+//                        EXTERNAL) the pages are the pool's and count against the page limit, so
+//                        a populate over the limit goes to direct reclaim, i.e. that shrinker:
+//                        in user space nothing else would bound them. Upstream always sets it
+//                        with EXTERNAL, the kernel's own reclaim bounding the pages.
 enum PageVectorFlag : std::uint32_t {
   kPageVectorSwapped = 1u << 0,
   kPageVectorZeroAlloc = 1u << 1,

@@ -17,6 +17,7 @@
 
 #include "uttm/export.h"
 #include "uttm/shrinker.h"
+#include "uttm/status.h"
 
 namespace uttm {
 
@@ -30,6 +31,9 @@ class UTTM_EXPORT ReclaimHook {
   // freed nothing waits while others run: they hold objects it could not lock, and will free
   // them or let them go.
   virtual std::uint32_t reclaims_in_flight() const { return 0; }
+  // After a ReclaimPages that freed nothing: what blocks reclaim (Shrinker::blocked of a
+  // registered shrinker, e.g. a full backup store), for the allocation's error; OK if unknown.
+  virtual Status ShortfallReason() const { return Status(); }
 };
 
 }  // namespace uttm

@@ -98,6 +98,9 @@ class UTTM_EXPORT Reclaimer final : public ReclaimHook {
     return in_flight_.load(std::memory_order_acquire);
   }
 
+  // The first registered shrinker's blocked() that is not OK.
+  Status ShortfallReason() const override;
+
   // Sum of the current Count() answers (no Scan), for watermark decisions and reports.
   std::uint64_t CountFreeable(const ReclaimContext& ctx);
 

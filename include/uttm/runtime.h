@@ -172,7 +172,8 @@ class UTTM_EXPORT Runtime {
   // thread of the caller using the runtime's objects): kBusy when one holds an object.
   Status CheckInvariants();
   // The debugfs tt_shrink trigger over this runtime's devices (bo_swapout.h TtShrink, reason
-  // kSwap): swaps out one object; returns the pages swapped (0: nothing could go).
+  // kSwap): swaps out one object; on devices whose shrinker owns the TT domain (the default),
+  // that shrinker backs up one batch instead. Returns the pages freed (0: nothing could go).
   Result<std::uint64_t> TtShrink();
 
  private:

@@ -23,6 +23,7 @@
 #include <cstdint>
 
 #include "uttm/export.h"
+#include "uttm/status.h"
 
 namespace uttm {
 
@@ -58,6 +59,9 @@ class UTTM_EXPORT Shrinker {
   virtual int seeks() const { return kDefaultSeeks; }
   // Pages per Scan call (0 = kDefaultShrinkBatch).
   virtual std::uint64_t batch() const { return 0; }
+  // Why this shrinker cannot free what it holds right now (a full backup store), for the error
+  // of an allocation that reclaim could not help; OK when nothing blocks it.
+  virtual Status blocked() const { return Status(); }
 };
 
 }  // namespace uttm

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <new>
@@ -55,22 +56,42 @@ MemoryContext::~MemoryContext() { pool_.reset(); }
 
 void MemoryContext::AddUser(MemoryUser* user) {
   MutexLock lock(&users_mu_);
-  users_.push_back(user);
+  users_.push_back(UserEntry{user, 0});
 }
 
 void MemoryContext::RemoveUser(MemoryUser* user) {
   MutexLock lock(&users_mu_);
-  users_.remove(user);
+  for (auto it = users_.begin(); it != users_.end(); ++it) {
+    if (it->user != user) continue;
+    while (it->walkers > 0) users_cv_.Wait(&users_mu_);  // list nodes stay put meanwhile
+    users_.erase(it);
+    return;
+  }
 }
 
 void MemoryContext::ForEachUser(const std::function<void(MemoryUser&)>& fn) {
+  // A snapshot of at most kMaxSnapshot users, each held for the walk: `fn` runs unlocked.
+  constexpr std::size_t kMaxSnapshot = 64;
+  std::array<UserEntry*, kMaxSnapshot> snapshot{};
+  std::size_t n = 0;
+  {
+    MutexLock lock(&users_mu_);
+    for (UserEntry& e : users_) {
+      if (n == kMaxSnapshot) break;  // the rest wait for the next walk
+      ++e.walkers;
+      snapshot[n++] = &e;
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i) fn(*snapshot[i]->user);
   MutexLock lock(&users_mu_);
-  for (MemoryUser* u : users_) fn(*u);
+  for (std::size_t i = 0; i < n; ++i) --snapshot[i]->walkers;
+  users_cv_.SignalAll();
 }
 
 void MemoryContext::RotateUserToBack(MemoryUser* user) {
   MutexLock lock(&users_mu_);
-  auto it = std::find(users_.begin(), users_.end(), user);
+  auto it = std::find_if(users_.begin(), users_.end(),
+                         [user](const UserEntry& e) { return e.user == user; });
   if (it != users_.end()) users_.splice(users_.end(), users_, it);
 }
 
@@ -157,6 +178,10 @@ Status MemoryContext::Charge(PageCount pages, bool dma32, const OperationContext
       ++direct_rounds;
       const ReclaimContext direct{.may_fs = true, .may_io = true, .background = false};
       if (hook->ReclaimPages(std::max<std::uint64_t>(OverBy(), 1), direct) > 0) continue;
+      // Say what stopped reclaim (a full store) rather than only "page limit reached".
+      if (Status why = hook->ShortfallReason(); !why.ok() && error.code() == Errc::kNoMemory) {
+        error = why;
+      }
     }
     // Nothing freed here. Two threads that charge at once each see the other's charge, and what
     // either could free may be locked by the other for a moment: a workload that fits must not

@@ -12,7 +12,7 @@ Result<std::unique_ptr<Resource>> TtManager::Alloc(const AllocRequest& req, cons
     return Status(Errc::kInvalid, "TT manager asked for another memory type");
   }
   std::uint64_t size = req.size.value();
-  bool temporary = place.has(kPlaceTemporary);
+  const bool temporary = place.has(kPlaceTemporary) || shrinker_bounded();
   std::uint64_t cur = allocated_.load(std::memory_order_relaxed);
   do {
     if (!temporary && cur + size > budget_.value()) {
@@ -30,7 +30,8 @@ void TtManager::Free(std::unique_ptr<Resource> res) {
 }
 
 void TtManager::DebugPrint(std::string* out) const {
-  *out += "tt: budget " + std::to_string(budget_.value()) + " allocated " +
+  *out += "tt: budget " + std::to_string(budget_.value()) +
+          (shrinker_bounded() ? " (not a cap: bounded by the shrinker)" : "") + " allocated " +
           std::to_string(allocated().value()) + " bytes; ";
   ResourceManager::DebugPrint(out);
 }

@@ -439,7 +439,28 @@ ShmemTtFuncs* Runtime::file_backed(const Device* device) const {
   return e != nullptr ? e->file_backed.get() : nullptr;
 }
 
-Result<std::uint64_t> Runtime::TtShrink() { return uttm::TtShrink(*memory_); }
+Result<std::uint64_t> Runtime::TtShrink() {
+  UTTM_ASSIGN_OR_RETURN(std::uint64_t pages, uttm::TtShrink(*memory_));
+  if (pages > 0) return pages;
+  // The devices whose TT domain their shrinker owns are not the watermark path's: their
+  // shrinkers back up one batch instead (the swap reason's "everything eligible").
+  std::vector<BoShrinker*> owners;
+  {
+    MutexLock lock(&mu_);
+    for (const auto& e : devices_) {
+      if (e->shrinker != nullptr && e->get()->shrinker_owns_tt())
+        owners.push_back(e->shrinker.get());
+    }
+  }
+  for (BoShrinker* s : owners) {
+    ShrinkControl sc;
+    sc.nr_to_scan = kDefaultShrinkBatch;
+    sc.reclaim = ReclaimContext{.may_fs = true, .may_io = true, .background = true};
+    const std::uint64_t freed = s->Scan(sc);
+    if (freed != kShrinkStop && freed > 0) return freed;
+  }
+  return std::uint64_t{0};
+}
 
 Status Runtime::CheckInvariants() {
   InvariantOptions o;

@@ -9,6 +9,7 @@
 #include "uttm/bo_shrink.h"
 #include "uttm/lru_walk.h"
 #include "uttm/memory_context.h"
+#include "uttm/tt_manager.h"
 
 namespace uttm {
 namespace {
@@ -40,6 +41,10 @@ class BoShrinker::Funcs final : public DeviceFuncs {
   Funcs(BoShrinker* owner, DeviceFuncs* driver) : owner_(owner), driver_(driver) {}
 
   Result<std::unique_ptr<PageVector>> TtCreate(BufferObject& bo, std::uint32_t flags) override {
+    // xe's rule: the shrinker's vectors are EXTERNAL_MAPPABLE (imported ones stay as they are).
+    if (owner_->options_.owns_tt && (flags & kPageVectorExternal) == 0) {
+      flags |= kPageVectorExternalMappable;
+    }
     return driver_->TtCreate(bo, flags);
   }
   Status TtPopulate(BufferObject& bo, PageVector& tt, OperationContext& ctx) override {
@@ -96,8 +101,20 @@ Status BoShrinker::Attach(Device* device) {
   if (!device_.compare_exchange_strong(expected, device)) {
     return Status(Errc::kInvalid, "BoShrinker::Attach: already attached");
   }
+  if (options_.owns_tt) {
+    device->set_shrinker_owns_tt(true);
+    for (MemType t = 0; t < kNumMemTypes; ++t) {
+      if (auto* tt = dynamic_cast<TtManager*>(device->manager(t))) tt->set_shrinker_bounded(true);
+    }
+  }
   RefreshStoreRoom(true);
   return Status::Ok();
+}
+
+Status BoShrinker::blocked() const {
+  if (store_full_at_bytes_.load(std::memory_order_relaxed) == 0) return Status();
+  return Status(Errc::kNoSpace, std::string("backup store full: shrinker ") + name() +
+                                    " cannot back anything up until the store has room");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,12 +19,14 @@
 #include "testing/test_device.h"
 #include "tt/test_util.h"
 #include "uttm/bo_shrink.h"
+#include "uttm/bo_swapout.h"
 #include "uttm/buffer_object.h"
 #include "uttm/fault_injection.h"
 #include "uttm/fence.h"
 #include "uttm/file_store.h"
 #include "uttm/reclaimer.h"
 #include "uttm/sim_gpu.h"
+#include "uttm/tt_manager.h"
 
 namespace uttm {
 namespace {
@@ -98,7 +100,8 @@ class BoShrinkerTest : public ::testing::Test {
   void SetUp() override { MakeDevice(/*with_store=*/true); }
 
   void MakeDevice(bool with_store, PowerHook* power = nullptr, PageCount pages_limit = {},
-                  Bytes provider_limit = {}) {
+                  Bytes provider_limit = {}, Bytes tt_budget = Bytes(1024 * kMiB),
+                  bool owns_tt = true) {
     MemoryContextOptions mo;
     mo.stats = &stats_;
     mo.pages_limit = pages_limit;
@@ -111,8 +114,9 @@ class BoShrinkerTest : public ::testing::Test {
     }
     BoShrinkerOptions so;
     so.power = power;
-    dev_ = std::make_unique<TestDevice>(PageCount(256), Bytes(1024 * kMiB), memory_.get(),
-                                        store_.get(), [&](DeviceFuncs* driver) {
+    so.owns_tt = owns_tt;
+    dev_ = std::make_unique<TestDevice>(PageCount(256), tt_budget, memory_.get(), store_.get(),
+                                        [&](DeviceFuncs* driver) {
                                           shrinker_ = std::make_unique<BoShrinker>(driver, so);
                                           return shrinker_->funcs();
                                         });
@@ -683,6 +687,60 @@ TEST_F(BoShrinkerTest, OvercommitTwiceTheBudgetAndRestoreExactly) {
   EXPECT_GT(stats_.Get(Stat::kPagesPurged), 0u);
   ExpectAccountingExact();
   UnregisterDeviceReclaim(&reclaimer, shrinker_.get(), memory_.get());
+}
+
+// seed 001 patch 8: with the shrinker owning the TT domain, a TT budget far below what the
+// objects need is no cap (every object stays in TT); the page limit bounds the memory, enforced by
+// direct reclaim through the shrinker; the watermark swapout never touches the shrinker's
+// EXTERNAL_MAPPABLE vectors; every byte comes back. With the legacy split the budget caps TT.
+TEST_F(BoShrinkerTest, TheTtDomainIsTheShrinkersNotACap) {
+  constexpr std::uint64_t kBo = kMiB, kLimit = 8 * kMiB, kTt = 4 * kMiB;
+  constexpr int kBos = 24;
+  for (bool owns : {true, false}) {
+    bos_.clear();
+    dev_.reset();
+    shrinker_.reset();
+    MakeDevice(true, nullptr, PageCount(kLimit / kPageSize), {}, Bytes(kTt), owns);
+    InstallWatermarkSwapout(*memory_);
+    Reclaimer reclaimer(&stats_);
+    ASSERT_TRUE(RegisterDeviceReclaim(&reclaimer, shrinker_.get(), memory_.get()).ok());
+    const std::uint64_t swapouts0 = stats_.Get(Stat::kSwapouts);
+    auto* tt = static_cast<TtManager*>((*dev_)->manager(kMemTt));
+    std::uint64_t peak_tt = 0;
+    // Legacy: the fifth object finds TT full (this test driver evicts TT only to a type it
+    // does not install), so creating it fails; owned: all 24 fit.
+    const int make = owns ? kBos : static_cast<int>(kTt / kBo);
+    for (int i = 0; i < make; ++i) {
+      ASSERT_TRUE(MakeBo(kBo, 500 + i)) << i << (owns ? " owned" : " legacy");
+      EXPECT_LE(memory_->pages_allocated().value(), memory_->pages_limit().value());
+      peak_tt = std::max(peak_tt, tt->allocated().value());
+    }
+    if (!owns) {
+      OperationContext ctx;
+      BoOptions opts;
+      opts.size = Bytes(kBo);
+      Result<BoRef> over = BufferObject::Create(dev_->get(), opts, PlacementOf(kMemTt), ctx);
+      EXPECT_FALSE(over.ok()) << "TT is full at its budget";
+    }
+    if (owns) {
+      EXPECT_TRUE(tt->shrinker_bounded());
+      // Objects fill TT up to the page limit, past the budget; the shrinker takes the oldest
+      // to SYSTEM as it backs them up (xe's shrinker moves before it backs up).
+      EXPECT_GT(peak_tt, kTt) << "the TT budget is no cap";
+      EXPECT_EQ(stats_.Get(Stat::kSwapouts), swapouts0) << "the watermark path took nothing";
+      EXPECT_TRUE(bos_.back()->tt()->flags() & kPageVectorExternalMappable);
+      EXPECT_GT(store_->pages_plain.load() + store_->pages_writeback.load(), 0u)
+          << "the shrinker backed objects up";
+    } else {
+      EXPECT_FALSE(tt->shrinker_bounded());
+      EXPECT_LE(peak_tt, kTt) << "the legacy split: the budget caps TT";
+    }
+    for (std::size_t i = 0; i < bos_.size(); ++i) {
+      EXPECT_TRUE(Matches(*bos_[i], 500 + static_cast<std::uint32_t>(i))) << i;
+    }
+    ExpectAccountingExact();
+    UnregisterDeviceReclaim(&reclaimer, shrinker_.get(), memory_.get());
+  }
 }
 
 // A pipelined move leaves a ghost holding the old TT pages until the engine's copy is done. The

@@ -22,8 +22,9 @@ Result<std::int64_t> SwapoutOne(BufferObject& bo, OperationContext& ctx, ShrinkR
     return Skip("not eviction-valuable");
   }
   PageVector* tt = bo.tt();
+  // EXTERNAL vectors are not the pool's; EXTERNAL_MAPPABLE ones are a driver shrinker's.
   if (tt == nullptr || !tt->is_populated() || tt->is_swapped() ||
-      (tt->flags() & kPageVectorExternal) != 0) {
+      (tt->flags() & (kPageVectorExternal | kPageVectorExternalMappable)) != 0) {
     return Skip("no swappable page vector");
   }
   const std::int64_t pages = static_cast<std::int64_t>(tt->num_pages().value());
@@ -87,6 +88,8 @@ const char* ShrinkReasonName(ShrinkReason reason) {
 }
 
 Result<std::uint64_t> DeviceSwapout(Device& device, OperationContext& ctx, ShrinkReason reason) {
+  // Every page vector of the device is its shrinker's (EXTERNAL_MAPPABLE): nothing to walk.
+  if (device.shrinker_owns_tt()) return std::uint64_t{0};
   OperationContext walk_ctx = ctx;
   walk_ctx.trylock_only = true;
   for (MemType t = 0; t < kNumMemTypes; ++t) {

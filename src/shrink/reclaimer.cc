@@ -127,6 +127,14 @@ void Reclaimer::Unpin(Entry* entry) {
   if (--entry->pins == 0 && entry->dead) unpinned_.SignalAll();
 }
 
+Status Reclaimer::ShortfallReason() const {
+  for (const std::shared_ptr<Entry>& e : LiveEntries()) {
+    Status why = e->shrinker->blocked();
+    if (!why.ok()) return why;
+  }
+  return Status();
+}
+
 std::vector<std::shared_ptr<Reclaimer::Entry>> Reclaimer::LiveEntries() const {
   MutexLock lock(&mu_);
   return entries_;

@@ -17,7 +17,9 @@
 namespace uttm::testing {
 
 struct ShrinkerDevice {
-  Status Init(PageCount vram_pages) {
+  // `owns_tt` (BoShrinkerOptions::owns_tt): false for the tests of the legacy split, where the
+  // watermark swapout and the shrinker both take the device's page vectors.
+  Status Init(PageCount vram_pages, bool owns_tt = true) {
     MemoryContextOptions mo;
     mo.stats = &stats;
     memory = std::make_unique<MemoryContext>(mo);
@@ -25,11 +27,11 @@ struct ShrinkerDevice {
     so.stats = &stats;
     so.allow_without_swap = true;
     UTTM_ASSIGN_OR_RETURN(store, NewMemfdStore(so));
-    dev = std::make_unique<TestDevice>(vram_pages, Bytes(64 << 20), memory.get(), store.get(),
-                                       [&](DeviceFuncs* driver) {
-                                         shrinker = std::make_unique<BoShrinker>(driver);
-                                         return shrinker->funcs();
-                                       });
+    dev = std::make_unique<TestDevice>(
+        vram_pages, Bytes(64 << 20), memory.get(), store.get(), [&](DeviceFuncs* driver) {
+          shrinker = std::make_unique<BoShrinker>(driver, BoShrinkerOptions{.owns_tt = owns_tt});
+          return shrinker->funcs();
+        });
     return shrinker->Attach(dev->get());
   }
   // One shrinker scan of up to `nr` pages; its answer.

@@ -377,7 +377,6 @@ Status Engine::Setup() {
     SimGpuOptions so;
     so.name = fmt::format("sim-gpu{}", i);
     so.vram_size = Bytes(w_.devices.vram);
-    so.tt_budget = Bytes(w_.limits.page_limit);
     so.memcpy_moves = w_.devices.moves == Moves::kMemcpy;
     ShmemTtFuncsOptions fb;
     fb.share = w_.devices.file_backed;

@@ -218,5 +218,59 @@ TEST_F(BoSwapoutTest, ABusyZombieEndsTheSwapoutWalk) {
   EXPECT_TRUE(Holds(*bos_[0].bo, 8));
 }
 
+// A driver whose first TT -> SYSTEM move takes a bounce buffer from the same memory context.
+class BounceDriver final : public DeviceFuncs {
+ public:
+  BounceDriver(DeviceFuncs* inner, MemoryContext* memory) : inner_(inner), memory_(memory) {}
+  void EvictFlags(const BufferObject& bo, Placement* placement) override {
+    inner_->EvictFlags(bo, placement);
+  }
+  std::byte* AccessMemory(const Resource& res) override { return inner_->AccessMemory(res); }
+  Status Move(BufferObject& bo, bool evict, OperationContext& ctx,
+              std::unique_ptr<Resource>& new_res, Place* hop) override {
+    if (!bounced_ && bo.resource() != nullptr && bo.resource()->mem_type() == kMemTt &&
+        new_res->mem_type() == kMemSystem) {
+      bounced_ = true;
+      // The memory context is full: this populate runs the watermark swapout again, from inside
+      // the swapout that asked for this move.
+      Result<std::unique_ptr<PageVector>> bounce =
+          PageVector::Create(memory_, PageVectorOptions{.size = Bytes(kMiB)});
+      UTTM_RETURN_IF_ERROR(bounce.status());
+      UTTM_RETURN_IF_ERROR((*bounce)->Populate(ctx));
+      nested_swapouts_ok = true;
+    }
+    return inner_->Move(bo, evict, ctx, new_res, hop);
+  }
+  bool nested_swapouts_ok = false;
+
+ private:
+  DeviceFuncs* const inner_;
+  MemoryContext* const memory_;
+  bool bounced_ = false;
+};
+
+TEST_F(BoSwapoutTest, AMoveThatPopulatesInsideTheSwapoutDoesNotDeadlock) {
+  std::unique_ptr<BounceDriver> bounce;
+  devs_.push_back(std::make_unique<TestDevice>(
+      PageCount(256), Bytes(256 * kMiB), memory_.get(), stores_[0].get(), [&](DeviceFuncs* d) {
+        bounce = std::make_unique<BounceDriver>(d, memory_.get());
+        return bounce.get();
+      }));
+  // Fill the limit (8 MiB) with this device's TT objects.
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(MakeBo(2, static_cast<std::uint8_t>(40 + i)).ok());
+  ASSERT_EQ(memory_->pages_allocated().value(), memory_->pages_limit().value());
+  OperationContext ctx;
+  Result<std::uint64_t> r = GlobalSwapout(ctx, *memory_, ShrinkReason::kSwap);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, 256u);
+  EXPECT_TRUE(bounce->nested_swapouts_ok) << "the bounce buffer was populated over the limit";
+  int swapped = 0;
+  for (Item& it : bos_) swapped += Swapped(*it.bo) ? 1 : 0;
+  EXPECT_EQ(swapped, 2) << "the nested swapout made room for the bounce, the outer one for itself";
+  for (Item& it : bos_) EXPECT_TRUE(Holds(*it.bo, it.fill)) << int{it.fill};
+  bos_.clear();
+  devs_.pop_back();  // before the driver it was created with
+}
+
 }  // namespace
 }  // namespace uttm

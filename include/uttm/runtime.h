@@ -87,6 +87,9 @@ struct RuntimeOptions {
   // detected cgroup and MemAvailable sources.
   bool reclaim_thread = true;
   bool detect_pressure = true;
+  // Each device's shrinker owns its TT domain (BoShrinkerOptions::owns_tt): TT budgets stop
+  // being caps and the watermark swapout leaves the devices' page vectors to their shrinkers.
+  bool shrinker_owns_tt = false;
   ReclaimThreadOptions reclaim_thread_options;
   // Bytes the file-backed page vectors of the runtime's devices (AddSimGpu's file-backed share)
   // and the objects of its GEM devices (AddGemDevice) may hold mapped before the reclaim thread
@@ -172,7 +175,7 @@ class UTTM_EXPORT Runtime {
   // thread of the caller using the runtime's objects): kBusy when one holds an object.
   Status CheckInvariants();
   // The debugfs tt_shrink trigger over this runtime's devices (bo_swapout.h TtShrink, reason
-  // kSwap): swaps out one object; on devices whose shrinker owns the TT domain (the default),
+  // kSwap): swaps out one object; on devices whose shrinker owns the TT domain (shrinker_owns_tt),
   // that shrinker backs up one batch instead. Returns the pages freed (0: nothing could go).
   Result<std::uint64_t> TtShrink();
 

@@ -212,6 +212,7 @@ Result<Device*> Runtime::AddDevice(DeviceFuncs* driver, const RuntimeDeviceOptio
   auto entry = std::make_unique<DeviceEntry>();
   BoShrinkerOptions so;
   so.name = "uttm-bo-" + options.name;
+  so.owns_tt = options_.shrinker_owns_tt;
   entry->shrinker = std::make_unique<BoShrinker>(driver, so);
   DeviceOptions o;
   o.name = options.name;
@@ -238,6 +239,7 @@ Result<SimGpu*> Runtime::AddSimGpu(const SimGpuOptions& options,
   o.backup_store = store_;
   BoShrinkerOptions so;
   so.name = "uttm-bo-" + options.name;
+  so.owns_tt = options_.shrinker_owns_tt;
   o.wrap_funcs = [&](DeviceFuncs* driver) {
     if (file_backed.share > 0) {
       entry->file_backed = std::make_unique<ShmemTtFuncs>(driver, file_backed);

@@ -297,6 +297,34 @@ TEST(RuntimeTest, DestroyingARuntimeUnderLiveObjectsKeepsThemWorking) {
 }
 
 // Two runtimes in one process: filling one over its limit backs up only its own objects.
+// RuntimeOptions::shrinker_owns_tt: a TT budget far below what the objects need is no cap, the
+// page limit holds through the shrinker, the watermark swapout takes nothing, TtShrink backs up
+// through the shrinker, and every byte comes back.
+TEST(RuntimeTest, WithTheShrinkerOwningTtTheTtBudgetIsNoCap) {
+  RuntimeOptions ro = Small(8 * kMiB);
+  ro.shrinker_owns_tt = true;
+  auto rt = Runtime::Open(ro);
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  SimGpuOptions so;
+  so.tt_budget = Bytes(4 * kMiB);
+  auto gpu = (*rt)->AddSimGpu(so);
+  ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
+  std::vector<BoRef> bos;
+  for (std::uint64_t i = 0; i < 12; ++i) {
+    bos.push_back(MakeWithContent((*gpu)->device(), 300 + i, kMiB, kMemTt));
+    ASSERT_TRUE(bos.back()) << i;
+    EXPECT_LE((*rt)->memory().pages_allocated().in_bytes().value(), 8 * kMiB);
+  }
+  EXPECT_EQ((*rt)->stats().Get(Stat::kSwapouts), 0u) << "the watermark path took nothing";
+  EXPECT_GT((*rt)->stats().Get(Stat::kPagesBackedUp), 0u) << "the shrinker made the room";
+  Result<std::uint64_t> r = (*rt)->TtShrink();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_GT(*r, 0u) << "tt_shrink backs up through the shrinker";
+  for (std::uint64_t i = 0; i < bos.size(); ++i) ExpectContent(*bos[i], 300 + i);
+  bos.clear();
+  (*gpu)->Drain();
+}
+
 TEST(RuntimeTest, TwoRuntimesDoNotTouchEachOthersObjects) {
   auto a = Runtime::Open(Small(8 * kMiB));
   auto b = Runtime::Open(Small(8 * kMiB));

@@ -71,12 +71,19 @@ struct GemDeviceOptions {
   // the kernel's own reclaim (which writes them back under pressure). False: written back and
   // dropped at once when the reclaim context allows I/O (may_io).
   bool lazy_release = false;
+  // Swap-in readahead (the kernel's swap readahead, for objects): a swap-in prefetches up to
+  // this many of the objects evicted right after it (GemShmemObject::Prefetch). The window
+  // adapts: it doubles (from 1) each time the object swapped in is the one evicted right after
+  // the previous one (a stream), and halves otherwise, so random access reads nothing extra.
+  // 0: off.
+  unsigned swapin_readahead = 4;  // at most GemDevice::kMaxSwapinReadahead
   // Counters (null: Stats::Default()).
   Stats* stats = nullptr;
 };
 
 class UTTM_EXPORT GemDevice {
  public:
+  static constexpr unsigned kMaxSwapinReadahead = 16;
   // kInvalid for a backing directory that cannot hold files.
   static Result<std::unique_ptr<GemDevice>> Create(const GemDeviceOptions& options);
   ~GemDevice();
@@ -115,6 +122,13 @@ class UTTM_EXPORT GemDevice {
   std::uint64_t purgeable_pages() UTTM_EXCLUDES(lru_mu_);
   std::uint64_t evictable_pages() UTTM_EXCLUDES(lru_mu_);
 
+  // Called by GemShmemObject::GetPages before it swaps `obj` in (its reservation held): adapts
+  // the readahead window and prefetches the objects evicted after it (try-locked, never waited
+  // for).
+  void SwapInReadahead(GemShmemObject& obj);
+  // The current readahead window (objects).
+  unsigned readahead_window() const { return ra_window_.load(std::memory_order_relaxed); }
+
   // The staged shrinker of this device (gem_shrinker.h), for a Reclaimer.
   GemShrinker& shrinker() { return *shrinker_; }
 
@@ -134,6 +148,9 @@ class UTTM_EXPORT GemDevice {
   GemLru evicted_{&lru_mu_, "evicted"};
   std::atomic<std::uint64_t> objects_{0};
   std::atomic<std::int64_t> mapped_pages_{0};
+  // Swap-in readahead state, under the LRU lock (the window also read racily for reports).
+  std::atomic<unsigned> ra_window_{0};
+  const GemShmemObject* ra_expected_ UTTM_GUARDED_BY(lru_mu_) = nullptr;  // identity only
   std::unique_ptr<GemShrinker> shrinker_;
 };
 

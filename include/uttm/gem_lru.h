@@ -53,6 +53,8 @@ class UTTM_EXPORT GemLru {
   // Takes `obj` off whatever list holds it (no-op when on none).
   static void Remove(GemShmemObject& obj);
 
+  // The object after `obj` on this list (null: `obj` is last, or not on this list).
+  GemShmemObject* Next(GemShmemObject& obj) UTTM_REQUIRES(lock_);
   // Calls fn(object) for each object in order. fn must not change the lists.
   void ForEach(const std::function<void(GemShmemObject&)>& fn) UTTM_REQUIRES(lock_);
 

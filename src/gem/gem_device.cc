@@ -3,6 +3,8 @@
 // gem_device.cc: see gem_device.h.
 #include "uttm/gem_device.h"
 
+#include <algorithm>
+#include <array>
 #include <string>
 
 #include "base/check.h"
@@ -32,6 +34,33 @@ GemDevice::~GemDevice() {
   UTTM_CHECK(live == 0, ("GEM device '" + options_.name + "' destroyed with " +
                          std::to_string(live) + " live objects")
                             .c_str());
+}
+
+void GemDevice::SwapInReadahead(GemShmemObject& obj) {
+  const unsigned max = std::min(options_.swapin_readahead, kMaxSwapinReadahead);
+  if (max == 0) return;
+  std::array<GemShmemObject*, kMaxSwapinReadahead> next{};
+  unsigned n = 0;
+  {
+    MutexLock lock(&lru_mu_);
+    const unsigned w = ra_window_.load(std::memory_order_relaxed);
+    const unsigned window = ra_expected_ == &obj ? std::min(w == 0 ? 1 : 2 * w, max) : w / 2;
+    ra_window_.store(window, std::memory_order_relaxed);
+    // The objects evicted right after `obj`, in eviction order; the first is the one a stream
+    // asks for next.
+    GemShmemObject* o = evicted_.Next(obj);
+    ra_expected_ = o;
+    for (; o != nullptr && n < window; o = evicted_.Next(*o)) {
+      if (o->GetUnlessZero()) next[n++] = o;
+    }
+  }
+  for (unsigned i = 0; i < n; ++i) {
+    GemRef ref = GemRef::Adopt(next[i]);
+    if (!ref->resv()->TryLock()) continue;  // in use: it needs no readahead
+    ref->resv()->AssertHeld();
+    (void)ref->Prefetch();
+    ref->resv()->Unlock();
+  }
 }
 
 Result<GemRef> GemDevice::CreateObject(Bytes size) {

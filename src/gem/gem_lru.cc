@@ -36,6 +36,12 @@ void GemLru::Remove(GemShmemObject& obj) UTTM_NO_THREAD_SAFETY_ANALYSIS {
   obj.lru_pages_ = 0;
 }
 
+GemShmemObject* GemLru::Next(GemShmemObject& obj) {
+  if (obj.lru_ != this) return nullptr;
+  ListNode* n = ObjectList::ToNode(&obj)->next();
+  return list_.is_end(n) ? nullptr : ObjectList::FromNode(n);
+}
+
 void GemLru::ForEach(const std::function<void(GemShmemObject&)>& fn) {
   for (ListNode* n = list_.front(); n != nullptr && !list_.is_end(n); n = n->next()) {
     fn(*ObjectList::FromNode(n));

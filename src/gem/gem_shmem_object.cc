@@ -107,6 +107,7 @@ void GemShmemObject::UpdateState() {
 Status GemShmemObject::GetPages() {
   if (madv_ < 0) return Status(Errc::kInvalid, "GetPages of a purged GEM object");
   if (evicted_) {
+    device_->SwapInReadahead(*this);
     UTTM_RETURN_IF_ERROR(device_->funcs().SwapIn(*this));
     if (evicted_) return Status(Errc::kInvalid, "the driver's SwapIn left the object evicted");
   } else if (!backing_->mapped()) {

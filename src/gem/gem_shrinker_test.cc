@@ -403,6 +403,48 @@ TEST_F(GemShrinkerTest, PrefetchReadsAnEvictedObjectBackWithoutSwappingItIn) {
   });
 }
 
+TEST_F(GemShrinkerTest, SwapInReadaheadFollowsAStreamAndStopsOnRandomAccess) {
+  for (std::uint64_t i = 0; i < 8; ++i) objs_.push_back(MakeFilled(40 + i));
+  for (GemRef& o : objs_) {
+    Locked(o, [&] {
+      o->resv()->AssertHeld();
+      OperationContext ctx;
+      ASSERT_TRUE(o->Evict(/*writeback=*/true, ctx).ok());
+    });
+  }
+  auto swap_in = [&](std::size_t i) {
+    Locked(objs_[i], [&] {
+      objs_[i]->resv()->AssertHeld();
+      ASSERT_TRUE(objs_[i]->GetPages().ok());
+      ASSERT_TRUE(objs_[i]->PutPages().ok());
+    });
+  };
+  // readahead(2) returns with the reads in flight; mincore counts a page once it is read.
+  auto cached = [&](std::size_t i) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (objs_[i]->backing().CachedPages() != kPages &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return objs_[i]->backing().CachedPages() == kPages;
+  };
+  swap_in(0);
+  EXPECT_EQ(dev_->readahead_window(), 0u) << "one swap-in is no stream yet";
+  swap_in(1);  // evicted right after 0: a stream
+  EXPECT_EQ(dev_->readahead_window(), 1u);
+  EXPECT_TRUE(cached(2)) << "the next object was read ahead";
+  swap_in(2);
+  EXPECT_EQ(dev_->readahead_window(), 2u);
+  EXPECT_TRUE(cached(3));
+  EXPECT_TRUE(cached(4));
+  swap_in(7);  // a jump: the window halves
+  EXPECT_EQ(dev_->readahead_window(), 1u);
+  swap_in(5);  // another
+  EXPECT_EQ(dev_->readahead_window(), 0u);
+  EXPECT_EQ(objs_[6]->backing().CachedPages(), 0u) << "random access reads nothing extra";
+  for (std::uint64_t i = 0; i < 8; ++i) ExpectContent(objs_[i], 40 + i);
+}
+
 TEST_F(GemShrinkerTest, EvictionAndPurgeReallyGiveMemoryBack) {
   constexpr std::uint64_t kBig = 64ull << 20;
   Result<GemRef> a = dev_->CreateObject(Bytes(kBig));

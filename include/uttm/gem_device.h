@@ -150,7 +150,8 @@ class UTTM_EXPORT GemDevice {
   std::atomic<std::int64_t> mapped_pages_{0};
   // Swap-in readahead state, under the LRU lock (the window also read racily for reports).
   std::atomic<unsigned> ra_window_{0};
-  const GemShmemObject* ra_expected_ UTTM_GUARDED_BY(lru_mu_) = nullptr;  // identity only
+  // Under the LRU lock (taken as evicted_.lock(), which the analysis cannot equate with lru_mu_).
+  const GemShmemObject* ra_expected_ = nullptr;  // identity only, never dereferenced
   std::unique_ptr<GemShrinker> shrinker_;
 };
 

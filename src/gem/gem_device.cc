@@ -42,7 +42,7 @@ void GemDevice::SwapInReadahead(GemShmemObject& obj) {
   std::array<GemShmemObject*, kMaxSwapinReadahead> next{};
   unsigned n = 0;
   {
-    MutexLock lock(&lru_mu_);
+    MutexLock lock(evicted_.lock());  // the device LRU lock, named as the list's for the analysis
     const unsigned w = ra_window_.load(std::memory_order_relaxed);
     const unsigned window = ra_expected_ == &obj ? std::min(w == 0 ? 1 : 2 * w, max) : w / 2;
     ra_window_.store(window, std::memory_order_relaxed);

@@ -85,11 +85,9 @@ struct BoShrinkerOptions {
   // The shrinker owns the device's TT domain (xe's model, seed 001 patch 8): every page vector
   // the driver makes through funcs() is EXTERNAL_MAPPABLE (page_vector.h: still charged against
   // the page limit, never touched by the watermark swapout), and Attach makes the TT managers'
-  // budgets stop being caps (tt_manager.h). False (the default for now): the legacy split, where
-  // the TT budget caps TT placements and the watermark swapout and this shrinker both take
-  // ordinary vectors. Opt-in because this shrinker's backup path is still slower than the
-  // watermark swapout's whole-object swap (shrink.md, "The TT domain is the shrinker's").
-  bool owns_tt = false;
+  // budgets stop being caps (tt_manager.h). False: the legacy split, where the TT budget caps TT
+  // placements and the watermark swapout and this shrinker both take ordinary vectors.
+  bool owns_tt = true;
 };
 
 // What the last CheckAccounting found.

@@ -89,7 +89,7 @@ struct RuntimeOptions {
   bool detect_pressure = true;
   // Each device's shrinker owns its TT domain (BoShrinkerOptions::owns_tt): TT budgets stop
   // being caps and the watermark swapout leaves the devices' page vectors to their shrinkers.
-  bool shrinker_owns_tt = false;
+  bool shrinker_owns_tt = true;
   ReclaimThreadOptions reclaim_thread_options;
   // Bytes the file-backed page vectors of the runtime's devices (AddSimGpu's file-backed share)
   // and the objects of its GEM devices (AddGemDevice) may hold mapped before the reclaim thread

@@ -133,7 +133,13 @@ int FdStore::Transfer(bool write, std::uint64_t offset, const PageRef& pages, st
       TruncateIov(iov, &niov, std::max(kShortWriteAlign, (want / 2) & ~(kShortWriteAlign - 1)));
     }
     const off_t pos = static_cast<off_t>(offset + *done);
-    ssize_t r = write ? ::pwritev(fd_, iov, niov, pos) : ::preadv(fd_, iov, niov, pos);
+    ssize_t r;
+    if (write) {
+      MutexLock lock(&write_mu_);  // see the file comment of fd_store.h
+      r = ::pwritev(fd_, iov, niov, pos);
+    } else {
+      r = ::preadv(fd_, iov, niov, pos);
+    }
     if (r < 0) {
       if (errno == EINTR) continue;
       return errno;

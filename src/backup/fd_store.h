@@ -10,7 +10,11 @@
 //
 // Locking: `mu_` guards the allocator and the slot table and is held only for bookkeeping; all
 // I/O, checksumming and hole punching run outside it. A slot is Busy while it is being written or
-// dropped, so no other call can allocate, read or drop it in that window.
+// dropped, so no other call can allocate, read or drop it in that window. `write_mu_` lets one
+// pwritev at a time into the file: the file system serializes buffered writes to one file on its
+// inode lock anyway, and there concurrent writers spin (rwsem_spin_on_owner) where here they
+// sleep. Measured on the working-set benchmark with every backup going through the shrinker: 11 %
+// of the time spinning before, restore bandwidth 0.72-0.74 of pread before and 0.84-1.20 after.
 #ifndef UTTM_SRC_BACKUP_FD_STORE_H_
 #define UTTM_SRC_BACKUP_FD_STORE_H_
 
@@ -118,6 +122,7 @@ class FdStore : public BackupStore {
   const std::string kind_;  // "memfd store" / "file store", for messages
 
   mutable Mutex mu_;
+  Mutex write_mu_;  // one pwritev at a time (see the file comment)
   SlotAllocator alloc_ UTTM_GUARDED_BY(mu_);
   std::vector<Slot> slots_ UTTM_GUARDED_BY(mu_);
   // Checksums large backups on a second core while they are written (null = inline only).

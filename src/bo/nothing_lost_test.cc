@@ -34,7 +34,7 @@ class NothingLostTest : public ::testing::Test {
  protected:
   void SetUp() override {
     // The legacy split: these tests drive the watermark swapout and the shrinker on one device.
-    ASSERT_TRUE(rig_.Init(PageCount(256)).ok());
+    ASSERT_TRUE(rig_.Init(PageCount(256), /*owns_tt=*/false).ok());
     dev_->AddArena(testing::kMemMock2, PageCount(64));
   }
 

@@ -19,7 +19,7 @@ namespace uttm::testing {
 struct ShrinkerDevice {
   // `owns_tt` (BoShrinkerOptions::owns_tt): false for the tests of the legacy split, where the
   // watermark swapout and the shrinker both take the device's page vectors.
-  Status Init(PageCount vram_pages, bool owns_tt = false) {
+  Status Init(PageCount vram_pages, bool owns_tt = true) {
     MemoryContextOptions mo;
     mo.stats = &stats;
     memory = std::make_unique<MemoryContext>(mo);

@@ -134,11 +134,11 @@ int FdStore::Transfer(bool write, std::uint64_t offset, const PageRef& pages, st
     }
     const off_t pos = static_cast<off_t>(offset + *done);
     ssize_t r;
-    if (write) {
+    if (write && !o_direct_) {
       MutexLock lock(&write_mu_);  // see the file comment of fd_store.h
       r = ::pwritev(fd_, iov, niov, pos);
     } else {
-      r = ::preadv(fd_, iov, niov, pos);
+      r = write ? ::pwritev(fd_, iov, niov, pos) : ::preadv(fd_, iov, niov, pos);
     }
     if (r < 0) {
       if (errno == EINTR) continue;

@@ -9,8 +9,8 @@
 //                         POSIX_FADV_DONTNEED of the same bytes to a file in the same directory,
 //                         then a raw pread of them from a dropped cache. Counters evict_ratio and
 //                         swapin_ratio (raw time / GEM time; goal >= 0.8), evict_GBps, swapin_GBps;
-//                         prefetch_swapin_* the swap-in again with the next object prefetched
-//                         (GemShmemObject::Prefetch) while this one is swapped in;
+//                         no_readahead_swapin_ratio the swap-in again with the device's swap-in
+//                         readahead off (GemDevice::set_swapin_readahead(0));
 //                         swapin_per_file_ratio the swap-in against a raw pread of the same
 //                         bytes laid out as the objects are, one file per 4 MiB.
 //   BM_GemTimeToFree256MiB  in a 384 MiB memory cgroup, a child holds 256 MiB of objects, evicts
@@ -96,39 +96,14 @@ bool EvictAll(const std::vector<GemRef>& objs, bool writeback) {
   return true;
 }
 
-// Swaps every object back in (GetPages, then the extra use reference goes), in order; with
-// `prefetch`, the read of the next object is in flight while this one is swapped in, as a
-// streaming user would do it (two ahead measured no better).
-constexpr std::size_t kPrefetchDepth = 1;
-
-bool SwapInAll(const std::vector<GemRef>& objs, bool prefetch) {
-  auto locked = [](const GemRef& o, auto&& fn) {
+// Swaps every object back in, in eviction order (GetPages, then the extra use reference goes).
+bool SwapInAll(const std::vector<GemRef>& objs) {
+  for (const GemRef& o : objs) {
     if (!o->resv()->TryLock()) return false;
     o->resv()->AssertHeld();
-    const bool ok = fn();
+    const bool ok = o->GetPages().ok() && o->PutPages().ok();
     o->resv()->Unlock();
-    return ok;
-  };
-  auto prefetch_one = [&](std::size_t i) {
-    if (!prefetch || i >= objs.size()) return true;
-    const GemRef& o = objs[i];
-    return locked(o, [&] {
-      o->resv()->AssertHeld();
-      return o->Prefetch().ok();
-    });
-  };
-  for (std::size_t i = 0; i < kPrefetchDepth && prefetch; ++i) {
-    if (!prefetch_one(i)) return false;
-  }
-  for (std::size_t i = 0; i < objs.size(); ++i) {
-    const GemRef& o = objs[i];
-    if (!prefetch_one(i + kPrefetchDepth)) return false;
-    if (!locked(o, [&] {
-          o->resv()->AssertHeld();
-          return o->GetPages().ok() && o->PutPages().ok();
-        })) {
-      return false;
-    }
+    if (!ok) return false;
   }
   return true;
 }
@@ -150,7 +125,7 @@ void BM_GemEvictSwapIn(benchmark::State& state) {
   }
   std::vector<std::byte> buf(kObjectBytes);
   for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = static_cast<std::byte>(i * 131 + 7);
-  double evict_s = 0, swapin_s = 0, prefetch_s = 0, raw_w = 0, raw_r = 0, raw_files_r = 0;
+  double evict_s = 0, swapin_s = 0, no_readahead_s = 0, raw_w = 0, raw_r = 0, raw_files_r = 0;
   for (auto _ : state) {
     // Evicted through the device's shrinker, as reclaim does (its write-back stage starts every
     // victim's I/O before waiting for the first).
@@ -163,22 +138,25 @@ void BM_GemEvictSwapIn(benchmark::State& state) {
     }
     evict_s += Since(t0);
     t0 = Clock::now();
-    if (!SwapInAll(objs, /*prefetch=*/false)) {
+    if (!SwapInAll(objs)) {
       state.SkipWithError("a swap-in failed");
       return;
     }
     swapin_s += Since(t0);
-    // Again, each next object prefetched (evicted by the shrinker as before).
+    // Again without the device's swap-in readahead (evicted by the shrinker as before).
     if ((*dev)->shrinker().Scan(sc) != total / kPageSize) {
       state.SkipWithError("the shrinker did not evict every object");
       return;
     }
+    (*dev)->set_swapin_readahead(0);
     t0 = Clock::now();
-    if (!SwapInAll(objs, /*prefetch=*/true)) {
+    const bool swapped_in = SwapInAll(objs);
+    no_readahead_s += Since(t0);
+    (*dev)->set_swapin_readahead(o.swapin_readahead);
+    if (!swapped_in) {
       state.SkipWithError("a swap-in failed");
       return;
     }
-    prefetch_s += Since(t0);
     // The raw baseline: the same bytes, the same file system, the same cache dropping.
     const int fd = open(BenchDir().c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -202,7 +180,7 @@ void BM_GemEvictSwapIn(benchmark::State& state) {
     raw_r += Since(t0);
     close(fd);
     // The same reads with the objects' layout: one file per 4 MiB (each read waits for its own
-    // file, as a swap-in without prefetch does).
+    // file, as a swap-in without readahead does).
     std::vector<int> files;
     for (std::uint64_t off = 0; off < total && ok; off += kObjectBytes) {
       const int f = open(BenchDir().c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -229,8 +207,7 @@ void BM_GemEvictSwapIn(benchmark::State& state) {
   state.counters["swapin_ratio"] = raw_r / swapin_s;
   state.counters["evict_GBps"] = bytes / evict_s / 1e9;
   state.counters["swapin_GBps"] = bytes / swapin_s / 1e9;
-  state.counters["prefetch_swapin_ratio"] = raw_r / prefetch_s;
-  state.counters["prefetch_swapin_GBps"] = bytes / prefetch_s / 1e9;
+  state.counters["no_readahead_swapin_ratio"] = raw_r / no_readahead_s;
   state.counters["swapin_per_file_ratio"] = raw_files_r / swapin_s;
 }
 BENCHMARK(BM_GemEvictSwapIn)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();

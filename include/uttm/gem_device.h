@@ -128,6 +128,10 @@ class UTTM_EXPORT GemDevice {
   void SwapInReadahead(GemShmemObject& obj);
   // The current readahead window (objects).
   unsigned readahead_window() const { return ra_window_.load(std::memory_order_relaxed); }
+  // Changes GemDeviceOptions::swapin_readahead (clamped to kMaxSwapinReadahead; 0: off).
+  void set_swapin_readahead(unsigned objects) {
+    ra_max_.store(std::min(objects, kMaxSwapinReadahead), std::memory_order_relaxed);
+  }
 
   // The staged shrinker of this device (gem_shrinker.h), for a Reclaimer.
   GemShrinker& shrinker() { return *shrinker_; }
@@ -149,6 +153,7 @@ class UTTM_EXPORT GemDevice {
   std::atomic<std::uint64_t> objects_{0};
   std::atomic<std::int64_t> mapped_pages_{0};
   // Swap-in readahead state, under the LRU lock (the window also read racily for reports).
+  std::atomic<unsigned> ra_max_;
   std::atomic<unsigned> ra_window_{0};
   // Under the LRU lock (taken as evicted_.lock(), which the analysis cannot equate with lru_mu_).
   const GemShmemObject* ra_expected_ = nullptr;  // identity only, never dereferenced

@@ -17,6 +17,7 @@ GemDevice::GemDevice(const GemDeviceOptions& options, bool can_evict)
       can_evict_(can_evict),
       stats_(options.stats != nullptr ? options.stats : &Stats::Default()),
       funcs_(options.funcs != nullptr ? options.funcs : &default_funcs_),
+      ra_max_(std::min(options.swapin_readahead, kMaxSwapinReadahead)),
       shrinker_(std::make_unique<GemShrinker>(this)) {}
 
 Result<std::unique_ptr<GemDevice>> GemDevice::Create(const GemDeviceOptions& options) {
@@ -37,7 +38,7 @@ GemDevice::~GemDevice() {
 }
 
 void GemDevice::SwapInReadahead(GemShmemObject& obj) {
-  const unsigned max = std::min(options_.swapin_readahead, kMaxSwapinReadahead);
+  const unsigned max = ra_max_.load(std::memory_order_relaxed);
   if (max == 0) return;
   std::array<GemShmemObject*, kMaxSwapinReadahead> next{};
   unsigned n = 0;

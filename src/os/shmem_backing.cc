@@ -40,6 +40,15 @@ bool MachineHasSwap() {
   return false;
 }
 
+// Reads and writes back the first byte of every page of [p, p + bytes): faults each page in,
+// writable, and on a shared file mapping makes the file system track it as dirty.
+void TouchPages(std::byte* p, std::size_t bytes) {
+  for (std::size_t off = 0; off < bytes; off += kPageSize) {
+    volatile std::byte* b = p + off;
+    *b = *b;
+  }
+}
+
 // Faults [p, p + bytes) in, so that a read error surfaces here (EFAULT, EIO) and never as a SIGBUS
 // on a later access. Read faults: a write fault on a shared file mapping makes the file system
 // track the page as dirty (ext4's page_mkwrite), which the first real write does anyway; the
@@ -51,10 +60,7 @@ int Populate(std::byte* p, std::size_t bytes) {
     if (errno != EINVAL) return errno;
     // A kernel before 5.14: touch every page (a read error would be a SIGBUS; there is no better
     // way there).
-    for (std::size_t off = 0; off < bytes; off += kPageSize) {
-      volatile std::byte* b = p + off;
-      *b = *b;
-    }
+    TouchPages(p, bytes);
     return 0;
   }
 }
@@ -187,11 +193,7 @@ Result<std::byte*> ShmemBacking::Map() {
 }
 
 void ShmemBacking::Redirty() {
-  // A write fault on each clean page makes the file system track it as dirty again.
-  for (std::uint64_t off = 0; off < bytes_; off += kPageSize) {
-    volatile std::byte* b = data_ + off;
-    *b = *b;
-  }
+  TouchPages(data_, bytes_);  // a write fault on each clean page dirties it again
   redirty_ = false;
 }
 

@@ -690,8 +690,9 @@ TEST_F(BoShrinkerTest, OvercommitTwiceTheBudgetAndRestoreExactly) {
 }
 
 // seed 001 patch 8: with the shrinker owning the TT domain, a TT budget far below what the
-// objects need is no cap (every object stays in TT); the page limit bounds the memory, enforced by
-// direct reclaim through the shrinker; the watermark swapout never touches the shrinker's
+// objects need is no cap (TT holds more than its budget; the shrinker moves the objects it backs
+// up to SYSTEM, as xe's does); the page limit bounds the memory, enforced by direct reclaim
+// through the shrinker; the watermark swapout never touches the shrinker's
 // EXTERNAL_MAPPABLE vectors; every byte comes back. With the legacy split the budget caps TT.
 TEST_F(BoShrinkerTest, TheTtDomainIsTheShrinkersNotACap) {
   constexpr std::uint64_t kBo = kMiB, kLimit = 8 * kMiB, kTt = 4 * kMiB;

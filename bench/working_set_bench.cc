@@ -8,7 +8,9 @@
 //   restore_ratio                  restore bandwidth over raw pread (goal >= 0.8);
 //   p50_us, p99_us                 access latency;
 //   peak_rss_over_limit_mib        peak RSS minus the page limit (goal <= 64);
-//   store_traffic_ratio            bytes restored + written over bytes accessed.
+//   store_traffic_ratio            bytes restored + written over bytes accessed;
+//   write_ratio                    bytes written to the store over bytes the workload rewrote
+//                                  (goal <= 1.1: clean copies save rewriting what was restored).
 // Arguments: buffers, MiB per buffer, page limit in MiB, accesses. The default case is small
 // (256 x 1 MiB over 64 MiB); BM_WorkingSet/1024/4/1024/3000 is the full-size figure (4 GiB of
 // buffers over 1 GiB, about a minute). Read medians with --benchmark_repetitions=3.
@@ -44,6 +46,10 @@ void BM_WorkingSet(benchmark::State& state) {
   state.counters["peak_rss_over_limit_mib"] =
       (static_cast<double>(last.peak_rss_bytes) - static_cast<double>(p.limit)) /
       static_cast<double>(mib);
+  state.counters["write_ratio"] =
+      last.rewritten_bytes > 0
+          ? static_cast<double>(last.written_bytes) / static_cast<double>(last.rewritten_bytes)
+          : 0;
   state.counters["store_traffic_ratio"] =
       static_cast<double>(last.restored_bytes + last.written_bytes) /
       (static_cast<double>(p.accesses) * static_cast<double>(p.size));

@@ -53,6 +53,13 @@ inline bool ShrinkAvoidWait(const ReclaimContext& rc) { return !rc.background; }
 UTTM_EXPORT Result<std::int64_t> Shrink(OperationContext& ctx, BufferObject& bo,
                                         const ShrinkFlags& flags);
 
+// Drops the clean copies (PageVector::DropCleanCopy) of the device's evictable objects, each
+// taken with a trylock (a locked object keeps its copy), to give their store space to backups
+// when the store is full. Returns the pages whose copy went. Locking: takes the LRU lock and
+// object reservations (trylock); the caller may hold one object's reservation (it is skipped),
+// not the LRU lock.
+UTTM_EXPORT std::uint64_t DropCleanCopies(Device& device);
+
 }  // namespace uttm
 
 #endif  // UTTM_BO_SHRINK_H_

@@ -153,6 +153,11 @@ class UTTM_EXPORT BufferObject final : private DelayedDelete {
   // An object without a resource (created with an empty placement, or gutted) is given a SYSTEM
   // resource first, so its pages are on an LRU list and reachable by reclaim. A Write either
   // lands whole or (on error) not at all.
+  // Clean copies (DeviceOptions::keep_clean_copies): after a restore the store's copy of the
+  // pages is kept, so evicting the object again writes nothing, until the object may have been
+  // written: a Write, a kMapWrite mapping, a fence of any usage but kRead, or a move that copies
+  // in from device memory drops it. Writing through a kMapRead mapping breaks this contract (the
+  // write may be lost at the next eviction).
   Status Read(std::uint64_t offset, std::span<std::byte> out, OperationContext& ctx);
   Status Write(std::uint64_t offset, std::span<const std::byte> data, OperationContext& ctx);
 
@@ -213,6 +218,8 @@ class UTTM_EXPORT BufferObject final : private DelayedDelete {
   bool ResourceCompatible(const Resource& res, const Placement& placement, bool evicting) const;
   // Records that a purge dropped the contents.
   void MarkPurged() UTTM_REQUIRES(resv());
+  // Drops the page vector's clean copy when a fence that may write came since it was kept.
+  void DropStaleCleanCopy() UTTM_REQUIRES(resv());
 
   // The CPU mapping (mapping.h). REQUIRES(reserved).
   Result<std::byte*> MapLocked(unsigned flags, OperationContext& ctx) UTTM_REQUIRES(resv());
@@ -276,6 +283,8 @@ class UTTM_EXPORT BufferObject final : private DelayedDelete {
   std::atomic<bool> deleted_{false};
   bool ghost_ = false;
   Madvice madv_ = Madvice::kWillNeed;
+  // Reservation::write_fences_added() when the page vector last kept clean copies.
+  std::uint64_t clean_mark_ = 0;
   // A ghost keeps the object it came from alive.
   BufferObject* ghost_parent_ = nullptr;
 };

@@ -68,6 +68,11 @@ struct DeviceOptions {
   // TTM_ALLOCATION_PROPAGATE_ENOSPC): the caller can tell "full of other objects" (kNoSpace)
   // from "out of memory" (kNoMemory) and from lock contention (kDeadlock, never converted).
   bool propagate_nospace = false;
+  // Page vectors of this device's objects keep the store's copy of the pages a restore read back
+  // while the object is not written (PageVector "clean copies"): evicting it again then writes
+  // nothing. The object drops the copy on a write mapping, a CPU write, a fence that may write,
+  // and a move that copies into the pages (buffer_object.h).
+  bool keep_clean_copies = true;
 };
 
 class UTTM_EXPORT Device : public MemoryUser {
@@ -86,6 +91,7 @@ class UTTM_EXPORT Device : public MemoryUser {
   Stats& stats() const { return memory_->stats(); }
   BackupStore* backup_store() const { return backup_store_; }
   bool propagate_nospace() const { return propagate_nospace_; }
+  bool keep_clean_copies() const { return keep_clean_copies_; }
   // Set by a driver shrinker that owns the device's TT domain (BoShrinker::Attach): every page
   // vector it makes is EXTERNAL_MAPPABLE, so TTM's watermark swapout skips the device at once.
   void set_shrinker_owns_tt(bool owns) { shrinker_owns_tt_.store(owns); }
@@ -132,6 +138,7 @@ class UTTM_EXPORT Device : public MemoryUser {
   MemoryContext* const memory_;
   BackupStore* const backup_store_;
   const bool propagate_nospace_;
+  const bool keep_clean_copies_;
   std::atomic<bool> shrinker_owns_tt_{false};
   SharedMutex validation_lock_;
   Lru lru_;

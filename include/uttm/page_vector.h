@@ -17,6 +17,16 @@
 // charged whole; upstream's proposed TTM_TT_FLAG_PARTIAL keeps a remaining-pages count likewise.)
 // A Partial vector is shrinkable by its resident pages: Backup continues it, Restore completes it.
 //
+// Clean copies (the kernel's swap cache, mm/swap_state.c): with keep_clean_copy on, a Restore
+// that read pages back from the store keeps the store's copy of each (its handle) instead of
+// dropping it, while the page's contents are unchanged. A later Backup gives those pages up without
+// writing them again (the copy is still exact); only the other pages are written. Whoever changes
+// the contents must say so first: DropCleanCopy (Write does it; a buffer object does it for a
+// write mapping, a write fence and a move that copied into the pages). A copy is kept only while
+// the store is at most half full (as the kernel frees the swap slot on swap-in once swap is half
+// full: vm_swap_full() in mm/swap.h, tested by do_swap_page in mm/memory.c). Clean pages are
+// still resident and charged; their store space counts in the store's BytesUsed.
+//
 // Contents are always zero-filled on population (pooled pages are cleared, fresh ones are zero),
 // so kZeroAlloc is always honoured. Purged (empty) slots restore as zero pages.
 //
@@ -116,8 +126,12 @@ class UTTM_EXPORT PageVector {
   bool dma32() const { return dma32_; }
   MemoryContext& context() const { return *context_; }
 
-  // The store used by Backup/Restore when none is passed (TTM's tt->backup). Not owned.
-  void AttachBackupStore(BackupStore* store) { attached_store_ = store; }
+  // The store used by Backup/Restore when none is passed (TTM's tt->backup). Not owned. Clean
+  // copies held in the previous store are dropped.
+  void AttachBackupStore(BackupStore* store) {
+    if (store != attached_store_) DropCleanCopy();
+    attached_store_ = store;
+  }
   BackupStore* backup_store() const { return attached_store_; }
 
   // Allocates every page (no-op if populated): charges the context (kNoMemory over a limit),
@@ -172,6 +186,18 @@ class UTTM_EXPORT PageVector {
   Status Write(std::uint64_t offset, std::span<const std::byte> data);
   Status Read(std::uint64_t offset, std::span<std::byte> out) const;
 
+  // --- Clean copies (see the file comment) ---
+  // Off by default. Turning it off keeps the copies already held (DropCleanCopy drops them).
+  void set_keep_clean_copy(bool keep) { keep_clean_ = keep; }
+  bool keep_clean_copy() const { return keep_clean_; }
+  // Pages whose store copy is kept (resident, unchanged since their restore).
+  PageCount clean_pages() const { return PageCount(clean_pages_); }
+  bool has_clean_copy() const { return clean_pages_ > 0; }
+  // The contents are about to change: drops every clean copy (their store space is freed). Call
+  // it before writing through PageAddress/MapContiguous; Write calls it. Cannot fail; a no-op
+  // without clean copies.
+  void DropCleanCopy();
+
   // Legacy whole-vector swapout (the watermark path): every page to `store`, then unpopulate and
   // set kSwapped. Returns the pages swapped. On any error the vector is unchanged and nothing is
   // left in the store. kInvalid unless populated.
@@ -179,11 +205,13 @@ class UTTM_EXPORT PageVector {
 
   // Backs up the pages the vector holds (TTM ttm_pool_backup): all of a Populated vector, the
   // rest of a Partial one (a restore in progress gives up its progress first: what it brought
-  // back is backed up again). Returns the pages backed up or purged (> 0 moves the vector to
-  // BackedUp, Partial when the store took only some; 0 = nothing held, nothing to do). Purge
-  // frees every page held and drops every handle: the contents are lost by contract.
-  // Errors: kInvalid (no store, or a different store than the one holding the earlier part),
-  // kBusy (store has no room and not purging), or the store's error when no page was stored
+  // back is backed up again). Clean pages are given up first, without a write (their store copy
+  // becomes their handle; this needs no store space); the rest are written. A purge, or a store
+  // other than the one holding the clean copies, drops them. Returns the pages backed up or purged
+  // (> 0 moves the vector to BackedUp, Partial when the store took only some; 0 = nothing held,
+  // nothing to do). Purge frees every page held and drops every handle: the contents are lost by
+  // contract. Errors: kInvalid (no store, or a different store than the one holding the earlier
+  // part), kBusy (store has no room and not purging), or the store's error when no page was stored
   // (the vector is then unchanged). A partial backup (store short, error mid-way, fault point
   // backup.partial) is a valid Partial state. Allocates no memory in proportion to the vector.
   Result<PageCount> Backup(const BackupOptions& options, BackupStore* store = nullptr);
@@ -211,9 +239,10 @@ class UTTM_EXPORT PageVector {
                                        // leftovers of a backup, a restore's in-flight chunk)
     std::uint64_t backup_pages = 0;    // handles held in backup_store()
     std::uint64_t swap_pages = 0;      // handles held by a legacy Swapout
+    std::uint64_t clean_pages = 0;     // resident pages whose copy in backup_store() is kept
   };
   Usage usage() const;
-  // Calls fn(store, handle) for every backup or swap handle the vector holds.
+  // Calls fn(store, handle) for every backup, swap or clean-copy handle the vector holds.
   void ForEachHandle(const std::function<void(const BackupStore*, BackupHandle)>& fn) const;
   // Checks the vector's own state: flags agree with the slots, chunks are whole, a restore's
   // progress is within bounds, handles have a store, the pages charged and counted are the pages
@@ -281,8 +310,14 @@ class UTTM_EXPORT PageVector {
   void DropHandlesAndLeftovers(std::span<std::uintptr_t> slots);
   // Drops a legacy swapout's store copy and clears kSwapped.
   void DropSwapHandles();
-  Status RestoreChunk(OperationContext& ctx, BackupStore* store);
-  Status RestoreChunks(OperationContext& ctx, BackupStore* store);
+  // `keep`: keep the store's copy of each page read (clean copies) instead of dropping it.
+  Status RestoreChunk(OperationContext& ctx, BackupStore* store, bool keep);
+  Status RestoreChunks(OperationContext& ctx, BackupStore* store, bool keep);
+  // Whether this Restore from `store` keeps clean copies (option, store, room, the array).
+  bool KeepCleanFrom(const BackupStore* store);
+  // Backup's first step: clean pages among slots [0, limit) become their handles, no write.
+  std::size_t GiveUpCleanPages(std::size_t limit);
+  void AddClean(std::int64_t pages);
 
   MemoryContext* context_;
   std::vector<std::uintptr_t> slots_;
@@ -301,6 +336,12 @@ class UTTM_EXPORT PageVector {
   BackupStore* attached_store_ = nullptr;
   // Slots [0, divide_) of the committed prefix already have caching_; [divide_, ...) are cached.
   std::size_t divide_ = 0;
+  // Clean copies: clean_[i] is the handle value (in attached_store_) of the copy of slot i's page
+  // (0: none); allocated at the first Restore that keeps copies, empty before. Between calls a
+  // non-zero entry always belongs to a slot holding a page. clean_pages_ counts them.
+  bool keep_clean_ = false;
+  std::vector<std::uint64_t> clean_;
+  std::uint64_t clean_pages_ = 0;
   // Legacy swap: one handle per page, in the store swap_store_.
   std::vector<BackupHandle> swap_handles_;
   BackupStore* swap_store_ = nullptr;

@@ -115,6 +115,9 @@ class UTTM_CAPABILITY("reservation") UTTM_EXPORT Reservation {
   void CopyFences(const Reservation& src) UTTM_REQUIRES(this);
   // Drops every slot whose fence is signalled; returns how many were dropped.
   std::size_t PruneSignaled() UTTM_REQUIRES(this);
+  // How many fences that may write (any usage but kRead) were ever added or copied in: a buffer
+  // object compares it with an earlier reading to tell whether the GPU may have written since.
+  std::uint64_t write_fences_added() const;
 
   // Snapshot of the fences with usage <= `usage`.
   std::vector<FenceRef> GetFences(ResvUsage usage) const;
@@ -148,6 +151,7 @@ class UTTM_CAPABILITY("reservation") UTTM_EXPORT Reservation {
   mutable Mutex fence_mu_;
   std::vector<FenceSlot> slots_ UTTM_GUARDED_BY(fence_mu_);
   std::size_t capacity_ UTTM_GUARDED_BY(fence_mu_) = 0;
+  std::uint64_t write_fences_added_ UTTM_GUARDED_BY(fence_mu_) = 0;
   // Which lock period capacity_ belongs to (compared with lock_seq_, bumped on every lock).
   std::uint64_t capacity_seq_ UTTM_GUARDED_BY(fence_mu_) = 0;
   std::atomic<std::uint64_t> lock_seq_{0};

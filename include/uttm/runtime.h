@@ -90,6 +90,9 @@ struct RuntimeOptions {
   // Each device's shrinker owns its TT domain (BoShrinkerOptions::owns_tt): TT budgets stop
   // being caps and the watermark swapout leaves the devices' page vectors to their shrinkers.
   bool shrinker_owns_tt = true;
+  // Page vectors keep the store's copy of restored pages until the object is written
+  // (DeviceOptions::keep_clean_copies), so evicting an object that was only read writes nothing.
+  bool keep_clean_copies = true;
   ReclaimThreadOptions reclaim_thread_options;
   // Bytes the file-backed page vectors of the runtime's devices (AddSimGpu's file-backed share)
   // and the objects of its GEM devices (AddGemDevice) may hold mapped before the reclaim thread

@@ -54,6 +54,8 @@ struct SimGpuOptions {
   // Where page vectors come from (null: MemoryContext::Default()) and are backed up to.
   MemoryContext* memory = nullptr;
   BackupStore* backup_store = nullptr;
+  // DeviceOptions::keep_clean_copies of the device.
+  bool keep_clean_copies = true;
   // Run moves on the engine and return with a fence (true), or wait for each copy (false).
   bool pipeline_moves = true;
   // Move between VRAM and the page-vector domains with the CPU instead of the engine

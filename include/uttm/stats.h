@@ -40,6 +40,10 @@ struct StatValues;
   COUNTER(kPagesUnpopulated, "pages.unpopulated", "pages", "pages taken back from page vectors") \
   COUNTER(kPagesBackedUp, "pages.backed_up", "pages", "pages written to a backup store")         \
   COUNTER(kPagesRestored, "pages.restored", "pages", "pages read back from a backup store")      \
+  COUNTER(kPagesBackedUpClean, "pages.backed_up_clean", "pages",                                 \
+          "pages given up by a backup without a write: the store still held them (clean)")       \
+  COUNTER(kCleanPagesDropped, "pages.clean_dropped", "pages",                                    \
+          "clean store copies dropped (the pages were written, freed, or the store was full)")   \
   COUNTER(kPagesPurged, "pages.purged", "pages", "pages dropped by contract (purgeable)")        \
   COUNTER(kPagesSwappedOut, "pages.swapped_out", "pages", "pages moved out by legacy swapout")   \
   COUNTER(kPagesSwappedIn, "pages.swapped_in", "pages", "pages moved back by legacy swapin")     \
@@ -86,6 +90,8 @@ struct StatValues;
   GAUGE(kPoolPages, "pool.pages", "pages", "pages parked in pools")                              \
   GAUGE(kProviderPages, "provider.pages", "pages", "pages handed out by the page provider")      \
   GAUGE(kStoreBytesUsed, "store.bytes_used", "bytes", "bytes held in backup stores")             \
+  GAUGE(kCleanPages, "pages.clean", "pages",                                                     \
+        "resident pages whose backup copy is kept: freed without a write")                       \
   GAUGE(kBufferObjects, "bo.count", "objects", "live buffer objects")
 
 enum class Stat : unsigned {

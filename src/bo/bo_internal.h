@@ -17,6 +17,11 @@ class BoInternal {
   }
   // Fixes the LRU list of the object's resource after its page vector changed state.
   static void UpdateLruState(BufferObject& bo) UTTM_REQUIRES(bo.resv()) { bo.UpdateLruState(); }
+  // Drops the page vector's clean copy if a fence that may write was added since the restore
+  // that kept it (before a backup relies on it).
+  static void DropStaleCleanCopy(BufferObject& bo) UTTM_REQUIRES(bo.resv()) {
+    bo.DropStaleCleanCopy();
+  }
   // Records that a purge dropped the contents (the advice becomes kPurged, sticky).
   static void MarkPurged(BufferObject& bo) UTTM_REQUIRES(bo.resv()) { bo.MarkPurged(); }
 };

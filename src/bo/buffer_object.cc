@@ -430,6 +430,7 @@ Status BufferObject::CreateTt(bool zero_alloc) {
   if (tt_) return Status();
   UTTM_ASSIGN_OR_RETURN(tt_, device_->funcs().TtCreate(*this, TtFlags(zero_alloc)));
   if (!tt_) return Status(Errc::kNoMemory, "driver could not create a page vector");
+  tt_->set_keep_clean_copy(device_->keep_clean_copies());
   return Status();
 }
 
@@ -478,6 +479,8 @@ Status BufferObject::HandleMoveMem(std::unique_ptr<Resource>& new_res, bool evic
     return s;
   }
   UTTM_CHECK(new_res == nullptr, "driver Move succeeded without taking the new resource");
+  // Contents copied in from device memory: a clean copy the vector had is stale.
+  if (!old_use_tt && tt_) tt_->DropCleanCopy();
   ctx.bytes_moved += size_.value();
   device_->stats().Add(Stat::kBytesMoved, size_.value());
   return Status();
@@ -716,6 +719,8 @@ Status BufferObject::Populate(OperationContext& ctx) {
   bool was_swapped = tt_->is_swapped();
   if (tt_->is_populated() && !was_swapped) return Status();
   Status s = device_->funcs().TtPopulate(*this, *tt_, ctx);
+  // A restore that kept clean copies: they hold as long as no fence that may write is added.
+  if (tt_->has_clean_copy()) clean_mark_ = resv()->write_fences_added();
   // Restored, or partly (a failed restore holds pages): back on an evictable list.
   if (was_swapped) UpdateLruState();
   return s;
@@ -734,6 +739,12 @@ Result<bool> BufferObject::Madvise(Madvice advice, const OperationContext& ctx) 
   }
   resv()->Unlock();
   return retained;
+}
+
+void BufferObject::DropStaleCleanCopy() {
+  if (tt_ && tt_->has_clean_copy() && resv()->write_fences_added() != clean_mark_) {
+    tt_->DropCleanCopy();
+  }
 }
 
 void BufferObject::MarkPurged() {

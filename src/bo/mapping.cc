@@ -25,6 +25,7 @@ Result<std::byte*> BufferObject::MapLocked(unsigned flags, OperationContext& ctx
   if (map_count_ > 0) {
     ++map_count_;
     Pin();
+    if ((flags & kMapWrite) != 0 && tt_) tt_->DropCleanCopy();
     return map_addr_;
   }
   UTTM_RETURN_IF_ERROR(WaitIdle(ctx));
@@ -55,6 +56,8 @@ Result<std::byte*> BufferObject::MapPinned(unsigned flags, OperationContext& ctx
     UTTM_RETURN_IF_ERROR(tt_->PopulateDiscarding(ctx));
   }
   UTTM_RETURN_IF_ERROR(Populate(ctx));
+  // The caller will write: the store's clean copy (if the restore kept one) goes stale.
+  if ((flags & kMapWrite) != 0) tt_->DropCleanCopy();
   return tt_->MapContiguous();
 }
 

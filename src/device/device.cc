@@ -14,7 +14,8 @@ Device::Device(DeviceFuncs* funcs, const DeviceOptions& options)
       funcs_(funcs),
       memory_(options.memory != nullptr ? options.memory : &MemoryContext::Default()),
       backup_store_(options.backup_store),
-      propagate_nospace_(options.propagate_nospace) {}
+      propagate_nospace_(options.propagate_nospace),
+      keep_clean_copies_(options.keep_clean_copies) {}
 
 Result<std::unique_ptr<Device>> Device::Create(DeviceFuncs* funcs, const DeviceOptions& options) {
   if (funcs == nullptr) return Status(Errc::kInvalid, "a device needs driver callbacks");

@@ -257,6 +257,7 @@ Status Reservation::AddFence(FenceRef fence, ResvUsage usage) {
   }
   MutexLock lock(&fence_mu_);
   ResetStaleReservation();
+  if (usage != ResvUsage::kRead) ++write_fences_added_;
   for (FenceSlot& slot : slots_) {
     const bool supersedes = fence->IsLaterOrSame(*slot.fence) && slot.usage >= usage;
     if (supersedes || slot.fence->IsSignaled()) {
@@ -286,8 +287,14 @@ void Reservation::CopyFences(const Reservation& src) {
   std::vector<FenceSlot> copy = src.GetSlots();
   MutexLock lock(&fence_mu_);
   ResetStaleReservation();
+  ++write_fences_added_;  // the copied fences may write
   slots_ = std::move(copy);
   capacity_ = std::max(capacity_, slots_.size());
+}
+
+std::uint64_t Reservation::write_fences_added() const {
+  MutexLock lock(&fence_mu_);
+  return write_fences_added_;
 }
 
 std::size_t Reservation::PruneSignaled() {

@@ -218,6 +218,7 @@ Result<Device*> Runtime::AddDevice(DeviceFuncs* driver, const RuntimeDeviceOptio
   o.name = options.name;
   o.memory = memory_.get();
   o.backup_store = store_;
+  o.keep_clean_copies = options_.keep_clean_copies;
   UTTM_ASSIGN_OR_RETURN(entry->device, Device::Create(entry->shrinker->funcs(), o));
   UTTM_ASSIGN_OR_RETURN(DeviceEntry * e, Register(std::move(entry)));
   return e->get();
@@ -237,6 +238,7 @@ Result<SimGpu*> Runtime::AddSimGpu(const SimGpuOptions& options,
   SimGpuOptions o = options;
   o.memory = memory_.get();
   o.backup_store = store_;
+  o.keep_clean_copies = options_.keep_clean_copies;
   BoShrinkerOptions so;
   so.name = "uttm-bo-" + options.name;
   so.owns_tt = options_.shrinker_owns_tt;

@@ -3,7 +3,10 @@
 
 #include "bo/bo_internal.h"
 
+#include "uttm/device.h"
+#include "uttm/lru_walk.h"
 #include "uttm/placement.h"
+#include "uttm/resource_manager.h"
 
 namespace uttm {
 
@@ -37,6 +40,8 @@ Result<std::int64_t> Shrink(OperationContext& ctx, BufferObject& bo, const Shrin
     bulk = res->bulk_move();
     if (bulk != nullptr) bo.device().lru().SetBulkMove(res, nullptr);
   }
+  // A clean copy is given up without a write only if nothing may have written the pages since.
+  internal::BoInternal::DropStaleCleanCopy(bo);
   BackupOptions opts{.purge = flags.purge, .writeback = flags.writeback};
   Result<PageCount> r = tt->Backup(
       opts, tt->backup_store() != nullptr ? tt->backup_store() : bo.device().backup_store());
@@ -65,6 +70,29 @@ Result<std::int64_t> Shrink(OperationContext& ctx, BufferObject& bo, const Shrin
     }
   }
   return static_cast<std::int64_t>(pages);
+}
+
+std::uint64_t DropCleanCopies(Device& device) {
+  std::uint64_t dropped = 0;
+  for (MemType t = 0; t < kNumMemTypes; ++t) {
+    ResourceManager* man = device.manager(t);
+    if (man == nullptr || !man->use_tt()) continue;
+    OperationContext ctx;
+    ctx.interruptible = false;
+    ctx.trylock_only = true;
+    ctx.no_wait_gpu = true;
+    LruWalkArg arg{.ctx = &ctx, .ticket = nullptr, .trylock_only = true};
+    ReservedBoCursor cursor(&device, man, arg);
+    for (;;) {
+      Result<BufferObject*> next = cursor.Next();
+      if (!next.ok() || *next == nullptr) break;
+      PageVector* tt = (*next)->tt();
+      if (tt == nullptr || !tt->has_clean_copy()) continue;
+      dropped += tt->clean_pages().value();
+      tt->DropCleanCopy();
+    }
+  }
+  return dropped;
 }
 
 }  // namespace uttm

@@ -245,11 +245,24 @@ Result<ShrinkAccounting> BoShrinker::CheckAccounting() {
 // ---------------------------------------------------------------------------------------------
 // Count and scan
 
+namespace {
+
+// Pages of the device's memory whose backup copy is kept (clean): freed without store space.
+std::uint64_t CleanPages(const Device* dev) {
+  if (dev == nullptr) return 0;
+  return static_cast<std::uint64_t>(
+      std::max<std::int64_t>(0, dev->memory().stats().Current(Stat::kCleanPages)));
+}
+
+}  // namespace
+
 std::uint64_t BoShrinker::Count(const ShrinkControl& sc) {
   std::uint64_t n = purgeable_.load(std::memory_order_relaxed);
   if (sc.reclaim.may_fs) {
     RefreshStoreRoom(false);
-    n += std::min(store_room_pages_.load(std::memory_order_relaxed),
+    // Clean pages need no room in the store; the others as much as they hold.
+    n += std::min(store_room_pages_.load(std::memory_order_relaxed) +
+                      CleanPages(device_.load(std::memory_order_acquire)),
                   shrinkable_.load(std::memory_order_relaxed));
   }
   return n != 0 ? n : kShrinkEmpty;
@@ -287,7 +300,19 @@ Result<std::int64_t> BoShrinker::ShrinkOne(BufferObject& bo, Pass pass, const Re
   const ShrinkFlags flags{
       .purge = purge, .writeback = pass == Pass::kWriteback && !purge, .allow_move = !dead};
   // On success Shrink reports the emptied vector through TtUnpopulate: the record goes.
-  return Shrink(ctx, bo, flags);
+  Result<std::int64_t> r = Shrink(ctx, bo, flags);
+  if (!r.ok() && !purge && (r.code() == Errc::kNoSpace || r.code() == Errc::kBusy)) {
+    // The store is full, but the clean copies kept for resident objects are reclaimable store
+    // space (a copy is kept only to save a write): drop them, then try this object again.
+    Device* dev = device_.load(std::memory_order_acquire);
+    BackupStore* store = dev->backup_store();
+    const bool full =
+        r.code() == Errc::kNoSpace || (store != nullptr && store->BytesAvailable() < kPageSize);
+    if (full && CleanPages(dev) > 0 && DropCleanCopies(*dev) > 0) {
+      r = Shrink(ctx, bo, flags);
+    }
+  }
+  return r;
 }
 
 bool BoShrinker::Walk(Pass pass, const ReclaimContext& rc, std::uint64_t target, bool* have_pm,

@@ -382,7 +382,15 @@ TEST_F(BoShrinkerTest, WritebackOnlyInBackgroundWithIo) {
   EXPECT_FALSE(Populated(*a));
   store_->refuse_plain_ = false;
   EXPECT_TRUE(Matches(*a, 1));
-  // Without the refusal, pass A does the work and never asks for writeback.
+  // Only read since its restore: given up again without a write (its clean copy).
+  EXPECT_EQ(Scan(4096, kBackground), 256u);
+  EXPECT_EQ(store_->pages_writeback.load() + store_->pages_plain.load(), 256u);
+  EXPECT_EQ(stats_.Get(Stat::kPagesBackedUpClean), 256u);
+  // Written: without the refusal, pass A does the work and never asks for writeback.
+  {
+    OperationContext ctx;
+    ASSERT_TRUE(a->Write(0, Pattern(kMiB, 1), ctx).ok());
+  }
   EXPECT_EQ(Scan(4096, kBackground), 256u);
   EXPECT_EQ(store_->pages_writeback.load(), 256u);
   EXPECT_EQ(store_->pages_plain.load(), 256u);

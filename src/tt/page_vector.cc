@@ -106,6 +106,7 @@ PageVector::PageVector(MemoryContext* context, const PageVectorOptions& options,
 
 PageVector::~PageVector() {
   UnmapContiguous();
+  DropCleanCopy();
   if (is_backed_up()) {
     DiscardBackup();
   } else if (is_populated()) {
@@ -368,6 +369,7 @@ void PageVector::Unpopulate() {
     return;
   }
   UnmapContiguous();
+  DropCleanCopy();
   FreePages(0, slots_.size(), /*bypass_pool=*/false);
   context_->stats().Add(Stat::kPagesUnpopulated, slots_.size());
   divide_ = 0;
@@ -475,6 +477,7 @@ Status PageVector::Write(std::uint64_t offset, std::span<const std::byte> data) 
       data.size() > num_pages().in_bytes().value() - offset) {
     return Status(Errc::kInvalid, "PageVector::Write: range beyond the vector");
   }
+  if (!data.empty()) DropCleanCopy();
   std::size_t done = 0;
   while (done < data.size()) {
     const std::uint64_t pos = offset + done;
@@ -575,12 +578,14 @@ Result<PageCount> PageVector::Backup(const BackupOptions& options, BackupStore* 
       return Status(Errc::kInvalid,
                     "PageVector::Backup: the rest of a partial backup must go to the same store");
     }
-    if (store->BytesAvailable() < kPageSize) {
+    if (clean_pages_ == 0 && store->BytesAvailable() < kPageSize) {
       return Status(Errc::kBusy, "PageVector::Backup: backup store has no space");
     }
   }
   const std::size_t n = slots_.size();
   const bool was_populated = is_populated();
+  // Clean copies are of no use to a purge, nor in another store than the one holding them.
+  if (options.purge || store != attached_store_) DropCleanCopy();
   // A restore in progress gives up its progress: everything held becomes leftover pages.
   CollapseRestore();
   // Everything leaving for the OS or a store is made cached first.
@@ -606,7 +611,9 @@ Result<PageCount> PageVector::Backup(const BackupOptions& options, BackupStore* 
   const std::size_t limit = ShouldFail(FaultPoint::kBackupPartial) ? (n + 1) / 2 : n;
   std::array<BackupHandle, kMaxRun> handles;
   const BackupFlags flags{options.writeback};
-  std::size_t count = 0;
+  // Clean pages first: they need neither a write nor store space.
+  const std::size_t clean = GiveUpCleanPages(limit);
+  std::size_t count = clean;
   Status error;
   std::size_t i = 0;
   while (i < limit) {
@@ -641,11 +648,12 @@ Result<PageCount> PageVector::Backup(const BackupOptions& options, BackupStore* 
   flags_ = (flags_ & ~kPageVectorPopulated) | kPageVectorBackedUp;
   attached_store_ = store;
   SettleBackedUp();
-  context_->stats().Add(Stat::kPagesBackedUp, count);
+  context_->stats().Add(Stat::kPagesBackedUp, count - clean);
+  context_->stats().Add(Stat::kPagesBackedUpClean, clean);
   return PageCount(count);
 }
 
-Status PageVector::RestoreChunk(OperationContext& ctx, BackupStore* store) {
+Status PageVector::RestoreChunk(OperationContext& ctx, BackupStore* store, bool keep) {
   const std::size_t n = inflight_.pages();
   // Leftover pages copied into the chunk are freed in runs (no heap: the reclaim and fault-in
   // paths allocate nothing in proportion to the object).
@@ -680,7 +688,13 @@ Status PageVector::RestoreChunk(OperationContext& ctx, BackupStore* store) {
       Status cs =
           store->CopyPages(handles.data(), len, inflight_.addr + i * kPageSize, ctx, &copied);
       if (cs.ok()) copied = len;
-      store->Drop(handles.data(), copied);
+      if (keep) {
+        // The store's copy stays: it is the page's clean copy until the page is written.
+        for (std::size_t p = 0; p < copied; ++p) clean_[restored_ + i + p] = handles[p].value();
+        AddClean(static_cast<std::int64_t>(copied));
+      } else {
+        store->Drop(handles.data(), copied);
+      }
       for (std::size_t p = 0; p < copied; ++p) slots_[restored_ + i + p] = kRestoredMarker;
       ctx.pages_restored += copied;
       context_->stats().Add(Stat::kPagesRestored, copied);
@@ -691,7 +705,8 @@ Status PageVector::RestoreChunk(OperationContext& ctx, BackupStore* store) {
       }
     } else {
       if (IsPage(v)) {
-        // A leftover page of a partial backup: copy it over and free it.
+        // A leftover page of a partial backup: copy it over and free it (a clean copy it has
+        // stays right for the copy).
         std::memcpy(inflight_.addr + i * kPageSize, PageOf(v), kPageSize);
         free_leftover(PageOf(v));
       }
@@ -718,7 +733,7 @@ Status PageVector::Restore(OperationContext& ctx, BackupStore* store) {
   }
   UTTM_RETURN_IF_ERROR(ChargeUpTo(n, ctx));
   restore_started_ = true;
-  Status s = RestoreChunks(ctx, store);
+  Status s = RestoreChunks(ctx, store, KeepCleanFrom(store));
   if (!s.ok()) {
     // Resumable: the committed chunks are kept; the in-flight chunk keeps only the pages it
     // filled (as leftovers in place), so the vector holds no page it does not use. What it holds
@@ -735,7 +750,7 @@ Status PageVector::Restore(OperationContext& ctx, BackupStore* store) {
   return Status::Ok();
 }
 
-Status PageVector::RestoreChunks(OperationContext& ctx, BackupStore* store) {
+Status PageVector::RestoreChunks(OperationContext& ctx, BackupStore* store, bool keep) {
   const std::size_t n = slots_.size();
   PagePool& pool = context_->pool();
   while (restored_ < n) {
@@ -747,7 +762,7 @@ Status PageVector::RestoreChunks(OperationContext& ctx, BackupStore* store) {
       inflight_caching_ = cc->caching;
       inflight_done_ = 0;
     }
-    Status s = RestoreChunk(ctx, store);
+    Status s = RestoreChunk(ctx, store, keep);
     if (!s.ok()) {
       if (inflight_done_ == 0) {
         pool.Give(std::span<const PageChunk>(&inflight_, 1), inflight_caching_);
@@ -837,7 +852,9 @@ Status PageVector::PopulateDiscarding(OperationContext& ctx) {
     charged_pages_ = old_charged;
     return s;
   }
-  // In: drop the old contents (store copies and leftover pages) and their charge.
+  // In: drop the old contents (store copies, clean copies of leftover pages, the leftover pages)
+  // and their charge.
+  DropCleanCopy();
   DropHandlesAndLeftovers(old_slots);
   if (swapped) DropSwapHandles();
   context_->Uncharge(PageCount(old_charged), dma32_);
@@ -854,6 +871,75 @@ void PageVector::DropSwapHandles() {
   flags_ &= ~kPageVectorSwapped;
 }
 
+void PageVector::AddClean(std::int64_t pages) {
+  clean_pages_ = static_cast<std::uint64_t>(static_cast<std::int64_t>(clean_pages_) + pages);
+  context_->stats().GaugeAdd(Stat::kCleanPages, pages);
+}
+
+void PageVector::DropCleanCopy() {
+  if (clean_pages_ == 0) return;
+  UTTM_CHECK(attached_store_ != nullptr, "clean copies without a store");
+  // In runs of kMaxRun handles on the stack: no heap.
+  std::array<BackupHandle, kMaxRun> handles;
+  std::size_t nh = 0;
+  for (std::uint64_t& h : clean_) {
+    if (h == 0) continue;
+    handles[nh++] = BackupHandle(h);
+    h = 0;
+    if (nh == kMaxRun) {
+      attached_store_->Drop(handles.data(), nh);
+      nh = 0;
+    }
+  }
+  if (nh > 0) attached_store_->Drop(handles.data(), nh);
+  context_->stats().Add(Stat::kCleanPagesDropped, clean_pages_);
+  AddClean(-static_cast<std::int64_t>(clean_pages_));
+}
+
+bool PageVector::KeepCleanFrom(const BackupStore* store) {
+  if (!keep_clean_ || store == nullptr || store != attached_store_) return false;
+  // Half full or more: the copies would crowd out backups (vm_swap_full()).
+  if (store->BytesUsed() >= store->BytesAvailable()) return false;
+  if (clean_.size() != slots_.size()) {
+    // Once per vector, on the restore path (never in reclaim). Without memory for it the
+    // restore simply keeps no copies.
+    try {
+      clean_.assign(slots_.size(), 0);
+    } catch (const std::bad_alloc&) {
+      clean_.clear();
+      return false;
+    }
+  }
+  return true;
+}
+
+std::size_t PageVector::GiveUpCleanPages(std::size_t limit) {
+  if (clean_pages_ == 0) return 0;
+  std::size_t given = 0;
+  for (std::size_t i = 0; i < limit;) {
+    if (clean_[i] == 0) {
+      ++i;
+      continue;
+    }
+    // A run of clean pages at adjacent addresses: each slot takes its copy's handle, and the
+    // pages go back to the OS in one call.
+    std::size_t j = i + 1;
+    while (j < limit && clean_[j] != 0 && PageOf(slots_[j]) == PageOf(slots_[j - 1]) + kPageSize) {
+      ++j;
+    }
+    std::byte* const first = PageOf(slots_[i]);
+    for (std::size_t p = i; p < j; ++p) {
+      slots_[p] = EncodeHandle(BackupHandle(clean_[p]));
+      clean_[p] = 0;
+    }
+    context_->provider().FreeRange(first, j - i);
+    given += j - i;
+    i = j;
+  }
+  AddClean(-static_cast<std::int64_t>(given));
+  return given;
+}
+
 void PageVector::DiscardBackup() {
   if (is_shmem()) {
     // The file is the only copy of a swapped file-backed vector: discarding drops its contents.
@@ -868,6 +954,7 @@ void PageVector::DiscardBackup() {
   // A whole-vector swapout holds no pages: its store copy is all there is to drop.
   if ((flags_ & kPageVectorSwapped) != 0) DropSwapHandles();
   if (!is_backed_up()) return;
+  DropCleanCopy();  // of leftover pages
   // Committed fresh pages of a restore in progress, then the in-flight chunk.
   FreePages(0, restored_, /*bypass_pool=*/false);
   if (inflight_.addr != nullptr) {
@@ -898,6 +985,7 @@ PageVector::Usage PageVector::usage() const {
   }
   if (inflight_.addr != nullptr) u.resident_pages += inflight_.pages();
   u.swap_pages = swap_handles_.size();
+  u.clean_pages = clean_pages_;
   return u;
 }
 
@@ -907,6 +995,11 @@ void PageVector::ForEachHandle(
     if (IsHandle(v)) fn(attached_store_, DecodeHandle(v));
   }
   for (BackupHandle h : swap_handles_) fn(swap_store_, h);
+  if (clean_pages_ > 0) {
+    for (std::uint64_t h : clean_) {
+      if (h != 0) fn(attached_store_, BackupHandle(h));
+    }
+  }
 }
 
 namespace {
@@ -967,6 +1060,14 @@ Status PageVector::CheckConsistency() const {
   }
   const std::uint64_t held = CountResident();
   if (held != resident_pages_) return Inconsistent("resident page count differs from the slots");
+  if (clean_pages_ > 0 && attached_store_ == nullptr) return Inconsistent("clean copies, no store");
+  std::uint64_t clean = 0;
+  for (std::size_t i = 0; i < clean_.size(); ++i) {
+    if (clean_[i] == 0) continue;
+    ++clean;
+    if (!IsPage(slots_[i])) return Inconsistent(i, "a clean copy for a slot holding no page");
+  }
+  if (clean != clean_pages_) return Inconsistent("clean page count differs from the clean copies");
   const bool external = (flags_ & kPageVectorExternal) != 0;
   if (!external && charged_pages_ != held) {
     return Inconsistent("charged pages differ from the pages held");

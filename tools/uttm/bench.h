@@ -54,7 +54,8 @@ struct WorkingSetResult {
   double plain_p50_us = 0, plain_p99_us = 0;
   std::uint64_t peak_rss_bytes = 0;
   std::uint64_t restored_bytes = 0;
-  std::uint64_t written_bytes = 0;
+  std::uint64_t written_bytes = 0;    // to the store, during the accesses
+  std::uint64_t rewritten_bytes = 0;  // by the workload's rewrites, during the accesses
 };
 
 // Runs the scenario once. kInvalid for parameters that make no scenario; kFault when a byte read

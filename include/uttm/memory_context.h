@@ -66,6 +66,8 @@ struct MemoryContextOptions {
   PageCount pages_limit{};
   PageCount dma32_pages_limit{};
   PageCount page_pool_size{};
+  // Pages the pool keeps uncleared between a backup and the next restore (PagePoolOptions).
+  PageCount recycle_pages = PagePoolOptions{}.recycle_pages;
   // TTM's soft pages_limit: a charge that the over-limit callback and direct reclaim cannot bring
   // under pages_limit goes over it anyway (counted in charge.over_soft_limit), so an object
   // larger than the limit can be populated. False: the limit is hard (kNoMemory). The dma32

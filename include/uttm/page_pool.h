@@ -10,6 +10,16 @@
 // pool types until they hold at most `page_pool_size` pages. Chunks leaving a pool for the OS are
 // made kCached first (CachingHook) and released through the PageProvider.
 //
+// Recycling: pages a page vector just gave up to a backup store (their contents are safe in the
+// store) may be kept, uncleared and kCached, up to `recycle_pages`, for the next restore: a
+// restore overwrites every byte of its chunks anyway, so handing it these pages saves the OS the
+// zeroing of fresh ones (the clear_page of a fault on new memory, which otherwise costs a restore
+// more than its read) and the release and fault-in calls. Only AllocateForOverwrite hands them
+// out, to callers that overwrite every byte before anyone reads one; no byte of one buffer ever
+// becomes visible in another. They count in pooled_pages() and "pool.pages" and go to the OS first
+// when the pool is shrunk or trimmed. The kernel's allocator likewise gives a swap-in page that
+// is about to be overwritten without zeroing it (only __GFP_ZERO allocations clear).
+//
 // The pool registers nothing by itself: shrinker() is its Shrinker ("uttm-pool", seeks 1,
 // batch 160 pages) for whoever runs reclaim. Count = pooled pages (kShrinkEmpty when none);
 // Scan frees up to nr_to_scan pages to the OS.
@@ -49,6 +59,9 @@ struct PagePoolOptions {
   PageCount page_pool_size = PageCount(std::uint64_t{1} << 18);
   // Also pool kCached chunks (TTM on x86 does not).
   bool pool_cached = false;
+  // Most pages kept for recycling (see the file comment; 0: none). 16 MiB: the pages of a few
+  // large objects between their backup and the next restore.
+  PageCount recycle_pages = PageCount(4096);
 };
 
 // A chunk together with the caching it currently has.
@@ -75,7 +88,8 @@ class UTTM_EXPORT PagePool final : private StatSource {
   // One chunk for a vector of `caching`, trying orders from `max_order` down to 0 (TTM's order
   // descent): at each order the pool type first, then the provider (whose chunks are kCached;
   // once the provider served an order the pools are not tried again at that order). Fresh and
-  // pooled chunks are zero-filled. kNoMemory when even order 0 fails; kInvalid for a bad order.
+  // pooled chunks are zero-filled. When the provider refuses every order, a recycled chunk is
+  // cleared and used. kNoMemory when even order 0 fails; kInvalid for a bad order.
   Result<CachedChunk> Allocate(Caching caching, PageOrder max_order);
 
   // Gives back chunks that currently have `caching`: pooled cachings are cleared and kept (then
@@ -85,8 +99,18 @@ class UTTM_EXPORT PagePool final : private StatSource {
   // Returns chunks straight to the OS, bypassing the pools (purge); made kCached first.
   void Release(std::span<const PageChunk> chunks, Caching caching);
 
-  // Frees up to about `pages` pooled pages to the OS, round-robin over the pool types, one chunk
-  // per type per round. Returns the pages freed.
+  // Takes back `pages` kCached pages at `addr` (page aligned, handed out by the provider, part of
+  // one or more chunks) whose contents were saved elsewhere: kept uncleared for
+  // AllocateForOverwrite as far as recycle_pages allows, the rest released to the OS. Never fails.
+  void Recycle(std::byte* addr, std::size_t pages);
+  // A chunk whose every byte the caller overwrites before reading any: a recycled chunk (kCached,
+  // uncleared) of the largest order up to `max_order` there is, else Allocate(caching, max_order).
+  // *recycled (if not null) tells which: only a fresh or pooled chunk is zero-filled.
+  Result<CachedChunk> AllocateForOverwrite(Caching caching, PageOrder max_order, bool* recycled);
+  std::uint64_t recycled_pages() const;
+
+  // Frees up to about `pages` pooled pages to the OS, recycled ones first, then round-robin over
+  // the pool types, one chunk per type per round. Returns the pages freed.
   std::uint64_t Shrink(std::uint64_t pages);
   // Empties every pool type (ttm_pool_fini).
   void Fini();
@@ -119,6 +143,10 @@ class UTTM_EXPORT PagePool final : private StatSource {
       UTTM_REQUIRES(mu_);
   // At most kReleaseBatch chunks.
   void ReleaseToOs(std::span<const CachedChunk> chunks);
+  // The largest recycled chunk of order <= max_order (uncleared, unpoisoned), if any.
+  std::optional<PageChunk> TakeRecycled(PageOrder max_order);
+  // Releases up to `pages` recycled pages to the OS (all with UINT64_MAX). Returns the pages freed.
+  std::uint64_t ReleaseRecycled(std::uint64_t pages);
   // StatSource: hits_, pooled_pages_ and peak_pooled_pages_.
   void CollectStats(StatValues* values) const override;
   void ResetStats() override;
@@ -135,6 +163,11 @@ class UTTM_EXPORT PagePool final : private StatSource {
   std::uint64_t hits_ UTTM_GUARDED_BY(mu_) = 0;
   std::uint64_t page_pool_size_ UTTM_GUARDED_BY(mu_);
   std::size_t cursor_ UTTM_GUARDED_BY(mu_) = 0;
+  // Recycled chunks by order (see the file comment), and their pages.
+  const std::uint64_t recycle_limit_;
+  std::array<std::vector<std::byte*>, kNumPageOrders> recycled_ UTTM_GUARDED_BY(mu_);
+  std::uint64_t recycled_pages_ UTTM_GUARDED_BY(mu_) = 0;
+  std::uint64_t recycle_hits_ UTTM_GUARDED_BY(mu_) = 0;
   std::unique_ptr<Shrinker> shrinker_;
 };
 

@@ -352,6 +352,8 @@ class UTTM_EXPORT PageVector {
   PageChunk inflight_;
   Caching inflight_caching_ = Caching::kCached;
   std::size_t inflight_done_ = 0;
+  // The in-flight chunk came uncleared from the pool's recycled pages.
+  bool inflight_uncleared_ = false;
   // The contiguous mapping (MapContiguous): its base, whether pages were moved into it, and the
   // reserved range (aligned inside a larger reservation).
   std::byte* map_base_ = nullptr;

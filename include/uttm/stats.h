@@ -48,6 +48,8 @@ struct StatValues;
   COUNTER(kPagesSwappedOut, "pages.swapped_out", "pages", "pages moved out by legacy swapout")   \
   COUNTER(kPagesSwappedIn, "pages.swapped_in", "pages", "pages moved back by legacy swapin")     \
   COUNTER(kPoolHits, "pool.hits", "chunks", "page chunks served from a pool")                    \
+  COUNTER(kPoolRecycleHits, "pool.recycle_hits", "chunks",                                       \
+          "chunks a restore got uncleared from pages a backup just gave up")                     \
   COUNTER(kPoolMisses, "pool.misses", "chunks", "page chunks taken from the page provider")      \
   COUNTER(kPoolPagesTrimmed, "pool.pages_trimmed", "pages", "pool pages given back to the OS")   \
   COUNTER(kProviderAllocFailures, "provider.alloc_failures", "calls", "failed OS allocations")   \

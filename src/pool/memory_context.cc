@@ -43,6 +43,7 @@ MemoryContext::MemoryContext(const MemoryContextOptions& options)
   pool_options.page_pool_size =
       PageCount(options.page_pool_size.value() != 0 ? options.page_pool_size.value() : half);
   pool_options.pool_cached = options.pool_cached;
+  pool_options.recycle_pages = options.recycle_pages;
   pool_ = std::make_unique<PagePool>(&provider_, hook_, stats_, pool_options);
   pages_limit_.store(options.pages_limit.value() != 0 ? options.pages_limit.value() : half);
   soft_pages_limit_.store(options.soft_pages_limit);

@@ -8,6 +8,7 @@
 #include <new>
 
 #include "base/check.h"
+#include "os/asan.h"
 
 namespace uttm {
 
@@ -49,6 +50,7 @@ PagePool::PagePool(PageProvider* provider, CachingHook* hook, Stats* stats,
       stats_(stats != nullptr ? stats : &Stats::Default()),
       pool_cached_(options.pool_cached),
       page_pool_size_(options.page_pool_size.value()),
+      recycle_limit_(options.recycle_pages.value()),
       shrinker_(std::make_unique<PoolShrinker>(this)) {
   stats_->AddSource(this);
 }
@@ -87,6 +89,12 @@ Result<CachedChunk> PagePool::Allocate(Caching caching, PageOrder max_order) {
         stats_->Add(Stat::kPoolMisses);
         return CachedChunk{*fresh, Caching::kCached};
       }
+    }
+    // The provider is out (its byte limit): recycled pages are memory already ours. Cleared,
+    // they serve like any other chunk.
+    if (std::optional<PageChunk> r = TakeRecycled(max_order)) {
+      std::memset(r->addr, 0, r->bytes());
+      return CachedChunk{*r, Caching::kCached};
     }
     // Direct reclaim, then one more try.
     ReclaimHook* hook = reclaim_hook_.load();
@@ -192,16 +200,115 @@ std::uint64_t PagePool::ReleaseFromPool(std::uint64_t pages, bool excess_only) {
 }
 
 std::uint64_t PagePool::Shrink(std::uint64_t pages) {
-  return ReleaseFromPool(pages, /*excess_only=*/false);
+  const std::uint64_t recycled = ReleaseRecycled(pages);
+  if (recycled >= pages) return recycled;
+  return recycled + ReleaseFromPool(pages - recycled, /*excess_only=*/false);
 }
 
-void PagePool::Fini() { ReleaseFromPool(UINT64_MAX, /*excess_only=*/false); }
+void PagePool::Fini() {
+  ReleaseRecycled(UINT64_MAX);
+  ReleaseFromPool(UINT64_MAX, /*excess_only=*/false);
+}
+
+void PagePool::Recycle(std::byte* addr, std::size_t pages) {
+  // Split into naturally aligned blocks (the buddy view of the range), each a chunk of its order.
+  while (pages > 0) {
+    const auto index = reinterpret_cast<std::uintptr_t>(addr) >> kPageShift;
+    unsigned order = kMaxPageOrder;
+    while (order > 0 && ((index & ((std::uintptr_t{1} << order) - 1)) != 0 ||
+                         (std::size_t{1} << order) > pages)) {
+      --order;
+    }
+    const std::size_t n = std::size_t{1} << order;
+    // Poisoned before another thread can take it from the list (it unpoisons what it takes):
+    // nobody may touch the block until it is handed out again.
+    UTTM_ASAN_POISON(addr, n * kPageSize);
+    bool kept = false;
+    {
+      MutexLock lock(&mu_);
+      if (recycled_pages_ + n <= recycle_limit_) {
+        try {
+          recycled_[order].push_back(addr);
+          recycled_pages_ += n;
+          peak_pooled_pages_ = std::max(peak_pooled_pages_, pooled_pages_ + recycled_pages_);
+          kept = true;
+        } catch (const std::bad_alloc&) {
+          // The list could not grow: the block goes back to the OS below.
+        }
+      }
+    }
+    if (!kept) provider_->FreeRange(addr, n);
+    addr += n * kPageSize;
+    pages -= n;
+  }
+}
+
+std::optional<PageChunk> PagePool::TakeRecycled(PageOrder max_order) {
+  std::byte* addr = nullptr;
+  unsigned order = max_order.value() + 1;
+  {
+    MutexLock lock(&mu_);
+    if (recycled_pages_ == 0) return std::nullopt;
+    while (order-- > 0) {
+      if (!recycled_[order].empty()) {
+        addr = recycled_[order].back();
+        recycled_[order].pop_back();
+        recycled_pages_ -= std::uint64_t{1} << order;
+        ++recycle_hits_;
+        break;
+      }
+    }
+  }
+  if (addr == nullptr) return std::nullopt;
+  UTTM_ASAN_UNPOISON(addr, (std::size_t{1} << order) * kPageSize);
+  return PageChunk{addr, PageOrder(order)};
+}
+
+Result<CachedChunk> PagePool::AllocateForOverwrite(Caching caching, PageOrder max_order,
+                                                   bool* recycled) {
+  if (!max_order.is_valid()) return Status(Errc::kInvalid, "page order above kMaxPageOrder");
+  if (recycled != nullptr) *recycled = false;
+  std::optional<PageChunk> r = TakeRecycled(max_order);
+  if (!r) return Allocate(caching, max_order);
+  if (recycled != nullptr) *recycled = true;
+  return CachedChunk{*r, Caching::kCached};
+}
+
+std::uint64_t PagePool::ReleaseRecycled(std::uint64_t pages) {
+  std::uint64_t freed = 0;
+  while (freed < pages) {
+    std::byte* addr = nullptr;
+    unsigned order = 0;
+    {
+      MutexLock lock(&mu_);
+      if (recycled_pages_ == 0) break;
+      for (order = kNumPageOrders; order-- > 0;) {
+        if (!recycled_[order].empty()) break;
+      }
+      addr = recycled_[order].back();
+      recycled_[order].pop_back();
+      recycled_pages_ -= std::uint64_t{1} << order;
+    }
+    const std::size_t n = std::size_t{1} << order;
+    UTTM_ASAN_UNPOISON(addr, n * kPageSize);  // the provider poisons what it takes back
+    provider_->FreeRange(addr, n);
+    freed += n;
+  }
+  if (freed != 0) stats_->Add(Stat::kPoolPagesTrimmed, freed);
+  return freed;
+}
+
+std::uint64_t PagePool::recycled_pages() const {
+  MutexLock lock(&mu_);
+  return recycled_pages_;
+}
 
 void PagePool::CollectStats(StatValues* values) const {
   MutexLock lock(&mu_);
   values->counter[static_cast<unsigned>(Stat::kPoolHits)] += hits_;
+  values->counter[static_cast<unsigned>(Stat::kPoolRecycleHits)] += recycle_hits_;
   values->current[static_cast<unsigned>(Stat::kPoolPages)] +=
-      static_cast<std::int64_t>(pooled_pages_);
+      static_cast<std::int64_t>(pooled_pages_ + recycled_pages_);
   values->peak[static_cast<unsigned>(Stat::kPoolPages)] +=
       static_cast<std::int64_t>(peak_pooled_pages_);
 }
@@ -209,12 +316,13 @@ void PagePool::CollectStats(StatValues* values) const {
 void PagePool::ResetStats() {
   MutexLock lock(&mu_);
   hits_ = 0;
-  peak_pooled_pages_ = pooled_pages_;
+  recycle_hits_ = 0;
+  peak_pooled_pages_ = pooled_pages_ + recycled_pages_;
 }
 
 std::uint64_t PagePool::pooled_pages() const {
   MutexLock lock(&mu_);
-  return pooled_pages_;
+  return pooled_pages_ + recycled_pages_;
 }
 
 std::size_t PagePool::chunk_count(Caching caching, PageOrder order) const {

@@ -365,5 +365,99 @@ TEST(MemoryContextTest, AChargeWaitingForReclaimIsInterruptible) {
   memory.set_reclaim_hook(nullptr);
 }
 
+// Recycled pages: kept uncleared up to the limit, handed out only for overwrite, split into
+// aligned chunks, released first when the pool shrinks, and cleared when they must serve an
+// ordinary allocation because the provider is out.
+TEST(PagePoolRecycleTest, KeptUpToTheLimitAndHandedOutOnlyForOverwrite) {
+  MemoryContextOptions mo;
+  mo.recycle_pages = PageCount(600);
+  MemoryContext ctx(mo);
+  PagePool& pool = ctx.pool();
+  PageProvider& provider = ctx.provider();
+  auto big = provider.Allocate(PageOrder(9));
+  auto small = provider.Allocate(PageOrder(6));
+  auto extra = provider.Allocate(PageOrder(6));
+  ASSERT_TRUE(big.ok() && small.ok() && extra.ok());
+  std::memset(big->addr, 0x5a, big->bytes());
+  pool.Recycle(big->addr, 512);
+  pool.Recycle(small->addr, 64);
+  EXPECT_EQ(pool.recycled_pages(), 576u);
+  EXPECT_EQ(pool.pooled_pages(), 576u);
+  pool.Recycle(extra->addr, 64);  // over the limit: straight back to the OS
+  EXPECT_EQ(pool.recycled_pages(), 576u);
+  EXPECT_EQ(provider.pages_in_use(), 576u);
+  // An ordinary allocation never gets them (it must be zero-filled).
+  auto fresh = pool.Allocate(Caching::kCached, PageOrder(9));
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_NE(fresh->chunk.addr, big->addr);
+  EXPECT_EQ(fresh->chunk.addr[100], std::byte{0});
+  pool.Give(std::span<const PageChunk>(&fresh->chunk, 1), fresh->caching);
+  // For overwrite: the largest recycled chunk up to the order asked, uncleared.
+  bool recycled = false;
+  auto got = pool.AllocateForOverwrite(Caching::kCached, PageOrder(9), &recycled);
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(recycled);
+  EXPECT_EQ(got->chunk.addr, big->addr);
+  EXPECT_EQ(got->chunk.order.value(), 9u);
+  EXPECT_EQ(got->chunk.addr[4095], std::byte{0x5a}) << "handed out as it was";
+  got = pool.AllocateForOverwrite(Caching::kCached, PageOrder(9), &recycled);
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(recycled);
+  EXPECT_EQ(got->chunk.order.value(), 6u);
+  got = pool.AllocateForOverwrite(Caching::kCached, PageOrder(3), &recycled);
+  ASSERT_TRUE(got.ok());
+  EXPECT_FALSE(recycled) << "none left: an ordinary (zeroed) chunk";
+  EXPECT_EQ(got->chunk.addr[0], std::byte{0});
+  provider.Free(got->chunk);
+  provider.Free(*big);
+  provider.Free(*small);
+  EXPECT_EQ(provider.pages_in_use(), pool.pooled_pages());
+}
+
+TEST(PagePoolRecycleTest, AnUnalignedRangeIsSplitIntoAlignedChunksAndShrinkReleasesThemFirst) {
+  MemoryContext ctx;
+  PagePool& pool = ctx.pool();
+  auto big = ctx.provider().Allocate(PageOrder(9));
+  ASSERT_TRUE(big.ok());
+  // Pages 1..511 of an order-9 chunk: orders 0, 1, 2, ... 8 by alignment.
+  ctx.provider().FreeRange(big->addr, 1);
+  pool.Recycle(big->addr + kPageSize, 511);
+  EXPECT_EQ(pool.recycled_pages(), 511u);
+  std::vector<PageChunk> taken;
+  for (unsigned order = 9; order-- > 0;) {
+    bool recycled = false;
+    auto c = pool.AllocateForOverwrite(Caching::kCached, PageOrder(9), &recycled);
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE(recycled);
+    EXPECT_EQ(c->chunk.order.value(), order);
+    const auto addr = reinterpret_cast<std::uintptr_t>(c->chunk.addr);
+    EXPECT_EQ(addr % c->chunk.bytes(), 0u) << "aligned to its size";
+    taken.push_back(c->chunk);
+  }
+  EXPECT_EQ(pool.recycled_pages(), 0u);
+  for (const PageChunk& c : taken) pool.Recycle(c.addr, c.pages());
+  EXPECT_EQ(pool.recycled_pages(), 511u);
+  EXPECT_EQ(pool.Shrink(600), 511u);
+  EXPECT_EQ(pool.recycled_pages(), 0u);
+  EXPECT_EQ(ctx.provider().pages_in_use(), 0u);
+}
+
+TEST(PagePoolRecycleTest, ClearedForAnOrdinaryAllocationWhenTheProviderIsOut) {
+  MemoryContextOptions mo;
+  mo.provider_byte_limit = Bytes(2 << 20);
+  MemoryContext ctx(mo);
+  auto big = ctx.provider().Allocate(PageOrder(9));
+  ASSERT_TRUE(big.ok());
+  std::memset(big->addr, 0x77, big->bytes());
+  ctx.pool().Recycle(big->addr, 512);
+  auto c = ctx.pool().Allocate(Caching::kCached, PageOrder(9));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->chunk.addr, big->addr);
+  for (std::size_t i = 0; i < c->chunk.bytes(); i += 997) {
+    ASSERT_EQ(c->chunk.addr[i], std::byte{0}) << i;
+  }
+  ctx.provider().Free(c->chunk);
+}
+
 }  // namespace
 }  // namespace uttm

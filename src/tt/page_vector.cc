@@ -635,7 +635,7 @@ Result<PageCount> PageVector::Backup(const BackupOptions& options, BackupStore* 
     }
     const std::size_t k = *r;
     for (std::size_t p = 0; p < k; ++p) slots_[i + p] = EncodeHandle(handles[p]);
-    context_->provider().FreeRange(src, k);
+    context_->pool().Recycle(src, k);  // safe in the store: a restore may overwrite them
     count += k;
     i += k;
     if (k < len) break;  // the store took only part of the run: a partial backup
@@ -710,7 +710,8 @@ Status PageVector::RestoreChunk(OperationContext& ctx, BackupStore* store, bool 
         std::memcpy(inflight_.addr + i * kPageSize, PageOf(v), kPageSize);
         free_leftover(PageOf(v));
       }
-      // Empty (purged) slots stay zero: the in-flight chunk is zero-filled.
+      // Empty (purged) slots read as zeros: a fresh chunk is zero-filled, a recycled one not.
+      if (v == 0 && inflight_uncleared_) std::memset(inflight_.addr + i * kPageSize, 0, kPageSize);
       slots_[slot] = kRestoredMarker;
       ++i;
     }
@@ -755,8 +756,10 @@ Status PageVector::RestoreChunks(OperationContext& ctx, BackupStore* store, bool
   PagePool& pool = context_->pool();
   while (restored_ < n) {
     if (inflight_.addr == nullptr) {
-      Result<CachedChunk> cc =
-          pool.Allocate(caching_, PageOrder::LargestFitting(PageCount(n - restored_)));
+      // Every page of the chunk is overwritten below (a purged slot is cleared explicitly), so
+      // pages a backup just gave up serve without being cleared.
+      Result<CachedChunk> cc = pool.AllocateForOverwrite(
+          caching_, PageOrder::LargestFitting(PageCount(n - restored_)), &inflight_uncleared_);
       if (!cc.ok()) return cc.status();
       inflight_ = cc->chunk;
       inflight_caching_ = cc->caching;
@@ -932,7 +935,7 @@ std::size_t PageVector::GiveUpCleanPages(std::size_t limit) {
       slots_[p] = EncodeHandle(BackupHandle(clean_[p]));
       clean_[p] = 0;
     }
-    context_->provider().FreeRange(first, j - i);
+    context_->pool().Recycle(first, j - i);
     given += j - i;
     i = j;
   }

@@ -196,7 +196,10 @@ TEST(PageVectorBackupTest, BackupRestoreRoundTripFreesPagesAndStore) {
   EXPECT_EQ(n->value(), 1027u);
   EXPECT_TRUE(v->is_backed_up());
   EXPECT_EQ(CountKind(*v, PageVector::SlotKind::kHandle), 1027u);
-  EXPECT_EQ(ctx.provider().pages_in_use(), 0u);  // every page went straight back to the OS
+  // Every page went straight back to the OS, or to the pool's bounded store of recycled pages
+  // for the next restore.
+  EXPECT_EQ(ctx.provider().pages_in_use(), ctx.pool().recycled_pages());
+  EXPECT_LE(ctx.pool().recycled_pages(), PagePoolOptions{}.recycle_pages.value());
   EXPECT_EQ(ctx.pages_allocated().value(), 0u);
   auto again = v->Backup({});  // everything is in the store already
   ASSERT_TRUE(again.ok());
@@ -229,7 +232,7 @@ TEST(PageVectorBackupTest, PartialBackupScenario) {
     EXPECT_TRUE(v->is_backed_up());
     EXPECT_EQ(CountKind(*v, PageVector::SlotKind::kHandle), 51u);
     EXPECT_EQ(CountKind(*v, PageVector::SlotKind::kPage), 50u);
-    EXPECT_EQ(ctx.provider().pages_in_use(), 50u);
+    EXPECT_EQ(ctx.provider().pages_in_use(), 50u + ctx.pool().recycled_pages());
     // Only what went to the store is uncharged: the 50 leftover pages are still counted.
     EXPECT_TRUE(v->is_partial());
     EXPECT_EQ(v->resident_pages().value(), 50u);
@@ -462,7 +465,11 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(PageVectorRestoreTest, StopTokenInterruptsAndDestroyMidRestoreLeaksNothing) {
-  MemoryContext ctx;
+  // No recycled pages: the restore's chunks must come from the provider, whose failure is the
+  // interruption tested.
+  MemoryContextOptions mo;
+  mo.recycle_pages = PageCount(0);
+  MemoryContext ctx(mo);
   auto store = FileStore();
   OperationContext op;
   auto v = Make(&ctx, 1024 + 512);
@@ -488,6 +495,31 @@ TEST(PageVectorRestoreTest, StopTokenInterruptsAndDestroyMidRestoreLeaksNothing)
   EXPECT_EQ(store->BytesUsed(), 0u);
   EXPECT_EQ(ctx.provider().pages_in_use(), ctx.pool().pooled_pages());
   EXPECT_EQ(ctx.pages_allocated().value(), 0u);
+}
+
+// A restore may get pages another vector's backup just gave up (recycled, uncleared): every
+// page is overwritten, and a purged slot reads as zeros, not as that other vector's bytes.
+TEST(PageVectorRestoreTest, RecycledPagesNeverShowAnotherVectorsBytes) {
+  Stats stats;
+  MemoryContext ctx({.stats = &stats});
+  OperationContext op;
+  auto store = FileStore();
+  auto purged = Make(&ctx, 512, Caching::kCached);
+  ASSERT_TRUE(purged->Populate(op).ok());
+  Fill(purged.get(), 11);
+  ASSERT_TRUE(purged->Backup({.purge = true}).ok());
+  auto other = Make(&ctx, 512, Caching::kCached);
+  ASSERT_TRUE(other->Populate(op).ok());
+  auto data = Fill(other.get(), 12);
+  ASSERT_TRUE(other->Backup({}, store.get()).ok());
+  ASSERT_EQ(ctx.pool().recycled_pages(), 512u);
+  ASSERT_TRUE(purged->Restore(op).ok());
+  EXPECT_EQ(stats.Get(Stat::kPoolRecycleHits), 1u) << "the purged vector got the recycled chunk";
+  std::vector<std::byte> got(512 * kPageSize);
+  ASSERT_TRUE(purged->Read(0, got).ok());
+  for (std::size_t i = 0; i < got.size(); i += 8) ASSERT_EQ(got[i], std::byte{0}) << i;
+  ASSERT_TRUE(other->Restore(op).ok());
+  ExpectContents(other.get(), data);
 }
 
 TEST(PageVectorRssTest, Backup512MiBToFileStoreReleasesMemory) {

@@ -48,6 +48,7 @@
 #include "uttm/host_memory.h"
 #include "uttm/memory_context.h"
 #include "uttm/mutex.h"
+#include "uttm/prefetcher.h"
 #include "uttm/reclaim_thread.h"
 #include "uttm/reclaimer.h"
 #include "uttm/runtime_snapshot.h"
@@ -93,6 +94,8 @@ struct RuntimeOptions {
   // Page vectors keep the store's copy of restored pages until the object is written
   // (DeviceOptions::keep_clean_copies), so evicting an object that was only read writes nothing.
   bool keep_clean_copies = true;
+  // Worker threads of the runtime's Prefetcher (Runtime::Prefetch); 0: none.
+  unsigned prefetch_threads = 1;
   ReclaimThreadOptions reclaim_thread_options;
   // Bytes the file-backed page vectors of the runtime's devices (AddSimGpu's file-backed share)
   // and the objects of its GEM devices (AddGemDevice) may hold mapped before the reclaim thread
@@ -160,6 +163,13 @@ class UTTM_EXPORT Runtime {
   Reclaimer& reclaimer() { return reclaimer_; }
   // Null when the reclaim thread is off.
   ReclaimThread* reclaim_thread() { return reclaim_thread_.get(); }
+  // Makes `bo` resident ahead of its use, on the runtime's Prefetcher (prefetcher.h): returns at
+  // once; a Mapping::Create of it meanwhile waits only for its restore. kInvalid for a null
+  // object, one of another runtime's device, prefetch_threads 0 or a closed runtime; kBusy when
+  // the queue is full (the hint is dropped).
+  Status Prefetch(BoRef bo);
+  // Null when prefetch_threads is 0.
+  Prefetcher* prefetcher() { return prefetcher_.get(); }
   // The devices, in order of addition.
   std::vector<Device*> devices() const;
   // The driver shrinker of a device of this runtime (null for another device).
@@ -203,6 +213,7 @@ class UTTM_EXPORT Runtime {
   bool pool_registered_ = false;
   std::unique_ptr<PressureHeadroom> headroom_;
   std::unique_ptr<ReclaimThread> reclaim_thread_;
+  std::unique_ptr<Prefetcher> prefetcher_;
   mutable Mutex mu_;
   std::vector<std::unique_ptr<DeviceEntry>> devices_ UTTM_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<GemDevice>> gem_devices_ UTTM_GUARDED_BY(mu_);

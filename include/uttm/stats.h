@@ -79,6 +79,12 @@ struct StatValues;
   COUNTER(kStoreParallelVerifies, "store.parallel_verifies", "chunks",                           \
           "restored chunks verified on the store's helper thread while the next one was read")   \
   COUNTER(kChecksumFailures, "store.checksum_failures", "runs", "backups that failed checksum")  \
+  COUNTER(kPrefetches, "prefetch.done", "objects", "objects a Prefetcher made resident")         \
+  COUNTER(kPrefetchPagesRestored, "prefetch.pages_restored", "pages",                            \
+          "pages Prefetcher workers restored ahead of use")                                      \
+  COUNTER(kPrefetchFailures, "prefetch.failed", "objects", "prefetch hints that failed")         \
+  COUNTER(kPrefetchDropped, "prefetch.dropped", "objects",                                       \
+          "prefetch hints dropped (queue full, or stopped)")                                     \
   COUNTER(kResvContended, "resv.contended", "calls", "reservation locks that had to wait")       \
   COUNTER(kResvBackoffs, "resv.backoffs", "calls", "ticketed locks told to back off (EDEADLK)")  \
   COUNTER(kGemPagesPurged, "gem.pages_purged", "pages", "GEM shmem pages dropped by a purge")    \

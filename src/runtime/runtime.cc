@@ -162,6 +162,10 @@ Status Runtime::Build() {
     }
     UTTM_RETURN_IF_ERROR(reclaim_thread_->Start());
   }
+  if (options_.prefetch_threads > 0) {
+    prefetcher_ = std::make_unique<Prefetcher>(
+        PrefetcherOptions{.threads = options_.prefetch_threads, .stats = stats_});
+  }
   return Status::Ok();
 }
 
@@ -315,8 +319,27 @@ std::vector<GemDevice*> Runtime::gem_devices() const {
   return out;
 }
 
+Status Runtime::Prefetch(BoRef bo) {
+  if (!bo) return Status(Errc::kInvalid, "Runtime::Prefetch: null buffer object");
+  if (prefetcher_ == nullptr) {
+    return Status(Errc::kInvalid,
+                  "Runtime::Prefetch: the runtime has no prefetcher "
+                  "(RuntimeOptions::prefetch_threads is 0)");
+  }
+  {
+    MutexLock lock(&mu_);
+    if (FindEntry(&bo->device()) == nullptr) {
+      return Status(Errc::kInvalid,
+                    "Runtime::Prefetch: the object belongs to a device of another runtime");
+    }
+  }
+  return prefetcher_->Prefetch(std::move(bo));
+}
+
 Status Runtime::Close() {
   if (reclaim_thread_ != nullptr) reclaim_thread_->Stop();
+  // Hints hold references to objects: they go before the devices.
+  if (prefetcher_ != nullptr) prefetcher_->Stop();
   std::vector<Device*> all = devices();
   std::string busy;
   std::vector<GemDevice*> gems = gem_devices();

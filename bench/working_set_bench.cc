@@ -11,9 +11,10 @@
 //   store_traffic_ratio            bytes restored + written over bytes accessed;
 //   write_ratio                    bytes written to the store over bytes the workload rewrote
 //                                  (goal <= 1.1: clean copies save rewriting what was restored).
-// Arguments: buffers, MiB per buffer, page limit in MiB, accesses. The default case is small
-// (256 x 1 MiB over 64 MiB); BM_WorkingSet/1024/4/1024/3000 is the full-size figure (4 GiB of
-// buffers over 1 GiB, about a minute). Read medians with --benchmark_repetitions=3.
+// Arguments: buffers, MiB per buffer, page limit in MiB, accesses, prefetch (1: each thread hints
+// its next read to Runtime::Prefetch first). The default case is small (256 x 1 MiB over 64 MiB);
+// BM_WorkingSet/1024/4/1024/3000/0 is the full-size figure (4 GiB of buffers over 1 GiB, about a
+// minute), .../1 the same with prefetch. Read medians with --benchmark_repetitions=3.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -25,9 +26,10 @@ namespace {
 
 void BM_WorkingSet(benchmark::State& state) {
   const std::uint64_t mib = std::uint64_t{1} << 20;
-  tool::WorkingSet p{
-      static_cast<std::size_t>(state.range(0)), static_cast<std::uint64_t>(state.range(1)) * mib,
-      static_cast<std::uint64_t>(state.range(2)) * mib, static_cast<std::size_t>(state.range(3))};
+  tool::WorkingSet p{static_cast<std::size_t>(state.range(0)),
+                     static_cast<std::uint64_t>(state.range(1)) * mib,
+                     static_cast<std::uint64_t>(state.range(2)) * mib,
+                     static_cast<std::size_t>(state.range(3)), state.range(4) != 0};
   tool::WorkingSetResult last;
   for (auto _ : state) {
     Result<tool::WorkingSetResult> r = tool::RunWorkingSet(p);
@@ -55,8 +57,9 @@ void BM_WorkingSet(benchmark::State& state) {
       (static_cast<double>(p.accesses) * static_cast<double>(p.size));
 }
 BENCHMARK(BM_WorkingSet)
-    ->Args({256, 1, 64, 1000})
-    ->Args({1024, 4, 1024, 3000})
+    ->Args({256, 1, 64, 1000, 0})
+    ->Args({1024, 4, 1024, 3000, 0})
+    ->Args({1024, 4, 1024, 3000, 1})
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

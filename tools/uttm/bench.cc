@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -17,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "engine.h"
@@ -402,8 +404,9 @@ bool WsCheck(const std::uint64_t* words, std::size_t count, std::size_t buffer,
   return true;
 }
 
-// Runs the accesses of thread `t` of 2; `access(id, rewrite)` does one and returns false on a
-// failure. Latencies in microseconds are appended to `lat`.
+// Runs the accesses of thread `t` of 2; `access(id, rewrite, next)` does one and returns false on
+// a failure (`next`: the buffer the thread reads next, or SIZE_MAX when it rewrites it or there
+// is none). Latencies in microseconds are appended to `lat`.
 template <typename Access>
 bool WsRun(const WorkingSet& p, int t, std::vector<double>* lat, Access access) {
   std::vector<std::size_t> mine;
@@ -411,12 +414,19 @@ bool WsRun(const WorkingSet& p, int t, std::vector<double>* lat, Access access) 
   Rng rng(MixKeys(7, static_cast<std::uint64_t>(t)));
   for (std::size_t i = mine.size(); i > 1; --i) std::swap(mine[i - 1], mine[rng.Below(i)]);
   ZipfSampler zipf(mine.size(), 0.9);
-  for (std::size_t a = static_cast<std::size_t>(t); a < p.accesses; a += 2) {
+  auto draw = [&] {
     const std::size_t id = mine[zipf.Sample(rng) - 1];
-    const bool rewrite = rng.Below(100) < 10;
+    return std::pair<std::size_t, bool>(id, rng.Below(100) < 10);
+  };
+  std::pair<std::size_t, bool> cur = draw();
+  for (std::size_t a = static_cast<std::size_t>(t); a < p.accesses; a += 2) {
+    const bool last = a + 2 >= p.accesses;
+    const std::pair<std::size_t, bool> next = last ? cur : draw();
+    const std::size_t hint = last || next.second ? SIZE_MAX : next.first;
     const auto t0 = Clock::now();
-    if (!access(id, rewrite)) return false;
+    if (!access(cur.first, cur.second, hint)) return false;
     lat->push_back(Since(t0) * 1e6);
+    cur = next;
   }
   return true;
 }
@@ -484,7 +494,8 @@ Result<WorkingSetResult> RunWorkingSet(const WorkingSet& p) {
   double restore_s = 0;
   std::uint64_t peak_rss = 0;
   std::atomic<std::uint64_t> rewrites{0};
-  auto uttm_access = [&](std::size_t id, bool rewrite) {
+  auto uttm_access = [&](std::size_t id, bool rewrite, std::size_t next) {
+    if (p.prefetch && next != SIZE_MAX) (void)rt->Prefetch(bos[next]);  // a hint: may be refused
     OperationContext c;
     const auto t0 = Clock::now();
     Result<Mapping> m = Mapping::Create(bos[id], rewrite ? (kMapWrite | kMapDiscard) : kMapRead, c);
@@ -526,7 +537,7 @@ Result<WorkingSetResult> RunWorkingSet(const WorkingSet& p) {
   std::vector<std::vector<std::uint64_t>> plain(p.n, std::vector<std::uint64_t>(words));
   std::fill(version.begin(), version.end(), 1);
   for (std::size_t i = 0; i < p.n; ++i) WsFill(plain[i].data(), words, i, 1);
-  auto plain_access = [&](std::size_t id, bool rewrite) {
+  auto plain_access = [&](std::size_t id, bool rewrite, std::size_t) {
     if (rewrite) {
       WsFill(plain[id].data(), words, id, ++version[id]);
       return true;
@@ -628,8 +639,9 @@ int RunBench(bool quick, int rounds, const std::string& json_path) {
     run(r, "demo", [&](auto* out) { return BenchDemo(quick ? 400 : 4000, out); });
     // The figure: 1024 x 4 MiB (4 GiB) over a 1 GiB page limit, 3000 accesses.
     run(r, "working set", [&](auto* out) {
-      return BenchWorkingSet(quick ? WorkingSet{32, 1u << 20, 8u << 20, 300}
-                                   : WorkingSet{1024, 4u << 20, std::uint64_t{1} << 30, 3000},
+      return BenchWorkingSet(quick
+                                 ? WorkingSet{32, 1u << 20, 8u << 20, 300, false}
+                                 : WorkingSet{1024, 4u << 20, std::uint64_t{1} << 30, 3000, false},
                              out);
     });
   }

@@ -43,6 +43,9 @@ struct WorkingSet {
   std::uint64_t size;
   std::uint64_t limit;
   std::size_t accesses;
+  // Each thread hints the buffer of its next read to the runtime's prefetcher (Runtime::Prefetch)
+  // before its current access, as a server that knows its next request does.
+  bool prefetch = false;
 };
 
 struct WorkingSetResult {

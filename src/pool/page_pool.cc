@@ -254,7 +254,6 @@ std::optional<PageChunk> PagePool::TakeRecycled(PageOrder max_order) {
         addr = recycled_[order].back();
         recycled_[order].pop_back();
         recycled_pages_ -= std::uint64_t{1} << order;
-        ++recycle_hits_;
         break;
       }
     }
@@ -270,6 +269,10 @@ Result<CachedChunk> PagePool::AllocateForOverwrite(Caching caching, PageOrder ma
   if (recycled != nullptr) *recycled = false;
   std::optional<PageChunk> r = TakeRecycled(max_order);
   if (!r) return Allocate(caching, max_order);
+  {
+    MutexLock lock(&mu_);
+    ++recycle_hits_;
+  }
   if (recycled != nullptr) *recycled = true;
   return CachedChunk{*r, Caching::kCached};
 }
@@ -277,22 +280,10 @@ Result<CachedChunk> PagePool::AllocateForOverwrite(Caching caching, PageOrder ma
 std::uint64_t PagePool::ReleaseRecycled(std::uint64_t pages) {
   std::uint64_t freed = 0;
   while (freed < pages) {
-    std::byte* addr = nullptr;
-    unsigned order = 0;
-    {
-      MutexLock lock(&mu_);
-      if (recycled_pages_ == 0) break;
-      for (order = kNumPageOrders; order-- > 0;) {
-        if (!recycled_[order].empty()) break;
-      }
-      addr = recycled_[order].back();
-      recycled_[order].pop_back();
-      recycled_pages_ -= std::uint64_t{1} << order;
-    }
-    const std::size_t n = std::size_t{1} << order;
-    UTTM_ASAN_UNPOISON(addr, n * kPageSize);  // the provider poisons what it takes back
-    provider_->FreeRange(addr, n);
-    freed += n;
+    std::optional<PageChunk> c = TakeRecycled(PageOrder(kMaxPageOrder));
+    if (!c) break;
+    provider_->FreeRange(c->addr, c->pages());
+    freed += c->pages();
   }
   if (freed != 0) stats_->Add(Stat::kPoolPagesTrimmed, freed);
   return freed;

@@ -4,15 +4,18 @@
 // measured in the same iteration:
 //   BM_GemEvictSwapIn/M   evict M MiB of 4 MiB objects with write-back through the device's
 //                         shrinker (the pages written to their files and dropped), then swap them
-//                         all back in (read from the
-//                         disk: the page cache was dropped), against a raw pwrite + fdatasync +
-//                         POSIX_FADV_DONTNEED of the same bytes to a file in the same directory,
-//                         then a raw pread of them from a dropped cache. Counters evict_ratio and
-//                         swapin_ratio (raw time / GEM time; goal >= 0.8), evict_GBps, swapin_GBps;
-//                         no_readahead_swapin_ratio the swap-in again with the device's swap-in
-//                         readahead off (GemDevice::set_swapin_readahead(0));
-//                         swapin_per_file_ratio the swap-in against a raw pread of the same
-//                         bytes laid out as the objects are, one file per 4 MiB.
+//                         all back in (read from the disk: the page cache was dropped), against a
+//                         raw pwrite + fdatasync + POSIX_FADV_DONTNEED of the same bytes to a file
+//                         in the same directory, then a raw pread of them from a dropped cache.
+//                         Counters evict_ratio and swapin_ratio (raw time / GEM time; goal >= 0.8),
+//                         evict_GBps, swapin_GBps, with the default options (large folios, no
+//                         swap-in readahead); swapin_per_file_ratio the swap-in against a raw
+//                         pread of the same bytes laid out as the objects are, one file per 4 MiB;
+//                         readahead_swapin_ratio the swap-in with the device's swap-in readahead
+//                         turned on (readahead(2) brings single pages); small_folio_swapin_ratio
+//                         and small_folio_evict_ratio a device without large folios
+//                         (ShmemBackingOptions::large_folios false, readahead on: the former
+//                         default).
 //   BM_GemTimeToFree256MiB  in a 384 MiB memory cgroup, a child holds 256 MiB of objects, evicts
 //                         them all, then faults 256 MiB of new anonymous memory in: the time from
 //                         the eviction to the last new page, with write-back eviction against lazy
@@ -108,53 +111,61 @@ bool SwapInAll(const std::vector<GemRef>& objs) {
   return true;
 }
 
+// Evicts every object of `dev` through its shrinker, then swaps them all back in, adding the
+// seconds of each to `evict_s` and `swapin_s`; false (with `state` told why) on an error.
+bool EvictAndSwapIn(benchmark::State& state, GemDevice& dev, const std::vector<GemRef>& objs,
+                    std::uint64_t total, double* evict_s, double* swapin_s) {
+  // Evicted through the device's shrinker, as reclaim does (its write-back stage starts every
+  // victim's I/O before waiting for the first).
+  auto t0 = Clock::now();
+  ShrinkControl sc;
+  sc.nr_to_scan = total / kPageSize;
+  if (dev.shrinker().Scan(sc) != total / kPageSize) {
+    state.SkipWithError("the shrinker did not evict every object");
+    return false;
+  }
+  *evict_s += Since(t0);
+  t0 = Clock::now();
+  if (!SwapInAll(objs)) {
+    state.SkipWithError("a swap-in failed");
+    return false;
+  }
+  *swapin_s += Since(t0);
+  return true;
+}
+
 void BM_GemEvictSwapIn(benchmark::State& state) {
   const std::uint64_t total = static_cast<std::uint64_t>(state.range(0)) << 20;
   GemDeviceOptions o;
   o.name = "bench";
   o.backing.directory = BenchDir();
+  GemDeviceOptions small_o = o;
+  small_o.name = "bench-small-folios";
+  small_o.backing.large_folios = false;
   Result<std::unique_ptr<GemDevice>> dev = GemDevice::Create(o);
-  if (!dev.ok()) {
-    state.SkipWithError(dev.status().ToString().c_str());
+  Result<std::unique_ptr<GemDevice>> small = GemDevice::Create(small_o);
+  if (!dev.ok() || !small.ok()) {
+    state.SkipWithError((dev.ok() ? small : dev).status().ToString().c_str());
     return;
   }
   std::vector<GemRef> objs = MakeObjects(**dev, total);
-  if (objs.empty()) {
+  std::vector<GemRef> small_objs = MakeObjects(**small, total);
+  if (objs.empty() || small_objs.empty()) {
     state.SkipWithError("cannot make the objects");
     return;
   }
   std::vector<std::byte> buf(kObjectBytes);
   for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = static_cast<std::byte>(i * 131 + 7);
-  double evict_s = 0, swapin_s = 0, no_readahead_s = 0, raw_w = 0, raw_r = 0, raw_files_r = 0;
+  double evict_s = 0, swapin_s = 0, ra_evict_s = 0, ra_swapin_s = 0, small_evict_s = 0,
+         small_swapin_s = 0, raw_w = 0, raw_r = 0, raw_files_r = 0;
   for (auto _ : state) {
-    // Evicted through the device's shrinker, as reclaim does (its write-back stage starts every
-    // victim's I/O before waiting for the first).
-    auto t0 = Clock::now();
-    ShrinkControl sc;
-    sc.nr_to_scan = total / kPageSize;
-    if ((*dev)->shrinker().Scan(sc) != total / kPageSize) {
-      state.SkipWithError("the shrinker did not evict every object");
-      return;
-    }
-    evict_s += Since(t0);
-    t0 = Clock::now();
-    if (!SwapInAll(objs)) {
-      state.SkipWithError("a swap-in failed");
-      return;
-    }
-    swapin_s += Since(t0);
-    // Again without the device's swap-in readahead (evicted by the shrinker as before).
-    if ((*dev)->shrinker().Scan(sc) != total / kPageSize) {
-      state.SkipWithError("the shrinker did not evict every object");
-      return;
-    }
+    if (!EvictAndSwapIn(state, **dev, objs, total, &evict_s, &swapin_s)) return;
+    // Again with the swap-in readahead on.
+    (*dev)->set_swapin_readahead(GemDeviceOptions{}.swapin_readahead);
+    const bool ra_ok = EvictAndSwapIn(state, **dev, objs, total, &ra_evict_s, &ra_swapin_s);
     (*dev)->set_swapin_readahead(0);
-    t0 = Clock::now();
-    const bool swapped_in = SwapInAll(objs);
-    no_readahead_s += Since(t0);
-    (*dev)->set_swapin_readahead(o.swapin_readahead);
-    if (!swapped_in) {
-      state.SkipWithError("a swap-in failed");
+    if (!ra_ok) return;
+    if (!EvictAndSwapIn(state, **small, small_objs, total, &small_evict_s, &small_swapin_s)) {
       return;
     }
     // The raw baseline: the same bytes, the same file system, the same cache dropping.
@@ -164,7 +175,7 @@ void BM_GemEvictSwapIn(benchmark::State& state) {
       return;
     }
     bool ok = true;
-    t0 = Clock::now();
+    auto t0 = Clock::now();
     for (std::uint64_t off = 0; off < total && ok; off += kObjectBytes) {
       ok = pwrite(fd, buf.data(), kObjectBytes, static_cast<off_t>(off)) ==
            static_cast<ssize_t>(kObjectBytes);
@@ -207,8 +218,10 @@ void BM_GemEvictSwapIn(benchmark::State& state) {
   state.counters["swapin_ratio"] = raw_r / swapin_s;
   state.counters["evict_GBps"] = bytes / evict_s / 1e9;
   state.counters["swapin_GBps"] = bytes / swapin_s / 1e9;
-  state.counters["no_readahead_swapin_ratio"] = raw_r / no_readahead_s;
   state.counters["swapin_per_file_ratio"] = raw_files_r / swapin_s;
+  state.counters["readahead_swapin_ratio"] = raw_r / ra_swapin_s;
+  state.counters["small_folio_swapin_ratio"] = raw_r / small_swapin_s;
+  state.counters["small_folio_evict_ratio"] = raw_w / small_evict_s;
 }
 BENCHMARK(BM_GemEvictSwapIn)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
 

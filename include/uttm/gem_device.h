@@ -75,7 +75,10 @@ struct GemDeviceOptions {
   // this many of the objects evicted right after it (GemShmemObject::Prefetch). The window
   // adapts: it doubles (from 1) each time the object swapped in is the one evicted right after
   // the previous one (a stream), and halves otherwise, so random access reads nothing extra.
-  // 0: off.
+  // 0: off. Only for backings without large folios (ShmemBackingOptions::large_folios false):
+  // with them the device starts with none, because readahead(2) brings single pages back and
+  // the fault path's own readahead (large folios, reading ahead inside each object) is faster
+  // (gem.md, Benchmarks); set_swapin_readahead turns it on anyway.
   unsigned swapin_readahead = 4;  // at most GemDevice::kMaxSwapinReadahead
   // Counters (null: Stats::Default()).
   Stats* stats = nullptr;

@@ -12,7 +12,10 @@
 //   Map        creates the file (fault point gem.create), reserves its blocks with fallocate so a
 //              write through the mapping can never meet a full disk (gem.extend: kNoSpace), maps it
 //              shared and faults every page in with MADV_POPULATE_READ: a page the file system
-//              cannot read back (gem.swapin) is kIo here, never a SIGBUS later. With `lock_pages`
+//              cannot read back (gem.swapin) is kIo here, never a SIGBUS later. With
+//              `large_folios` the mapping is advised MADV_HUGEPAGE first, so the fault path reads
+//              the file (and allocates new pages) in large folios where the file system has them;
+//              without, a file coming back from disk is read ahead whole first. With `lock_pages`
 //              the pages are then mlocked, as the kernel pins the shmem pages of an object that
 //              holds them (the kernel cannot reclaim them until they are released). Idempotent
 //              while mapped.
@@ -29,7 +32,9 @@
 //              nobody maps is also cheaper than writing mapped ones (no write-protect walk).
 //   Prefetch   starts reading an unmapped file's pages into the page cache (readahead), so that
 //              the next Map finds them there: a streaming user swaps one object in while the
-//              next one's read is in flight.
+//              next one's read is in flight. readahead(2) fills the page cache with single
+//              pages, never large folios: with `large_folios` a prefetched Map maps more, smaller
+//              pages (slower on a fast disk: see gem.md).
 //   Truncate   drops the contents (the purge): unmaps and truncates the file to nothing
 //              (gem.truncate: kIo, contents and mapping kept). The next Map gives zeros.
 //
@@ -57,6 +62,11 @@ struct ShmemBackingOptions {
   // mlock the pages while mapped (see the file comment). Without CAP_IPC_LOCK and over
   // RLIMIT_MEMLOCK, pages are faulted in unlocked instead (counted in lock_failures()).
   bool lock_pages = true;
+  // Advise the mapping MADV_HUGEPAGE (see Map): the page cache then holds the file in large
+  // folios (2 MiB where the file system supports them: ext4 from Linux 6.16, xfs, tmpfs as its
+  // shmem_enabled setting allows), which makes reading, mapping and writing it back cheaper per
+  // byte. A hint only: where the kernel ignores it, pages are single pages as before.
+  bool large_folios = true;
   // Where gem.pages_held goes (null: Stats::Default()).
   Stats* stats = nullptr;
   // Optional: pages mapped and backings that hold a mapping, kept up to date by every backing

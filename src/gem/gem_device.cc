@@ -17,7 +17,9 @@ GemDevice::GemDevice(const GemDeviceOptions& options, bool can_evict)
       can_evict_(can_evict),
       stats_(options.stats != nullptr ? options.stats : &Stats::Default()),
       funcs_(options.funcs != nullptr ? options.funcs : &default_funcs_),
-      ra_max_(std::min(options.swapin_readahead, kMaxSwapinReadahead)),
+      ra_max_(options.backing.large_folios
+                  ? 0
+                  : std::min(options.swapin_readahead, kMaxSwapinReadahead)),
       shrinker_(std::make_unique<GemShrinker>(this)) {}
 
 Result<std::unique_ptr<GemDevice>> GemDevice::Create(const GemDeviceOptions& options) {

@@ -101,6 +101,16 @@ class GemShrinkerTest : public ::testing::Test {
       ASSERT_TRUE(obj->Vunmap().ok());
     });
   }
+  // Evicts every object of objs_, written back, in order.
+  void EvictAllWithWriteback() {
+    for (GemRef& o : objs_) {
+      Locked(o, [&] {
+        o->resv()->AssertHeld();
+        OperationContext ctx;
+        ASSERT_TRUE(o->Evict(/*writeback=*/true, ctx).ok());
+      });
+    }
+  }
   std::uint64_t Pages(GemLru& lru) {
     MutexLock lock(lru.lock());
     return lru.count();
@@ -403,15 +413,27 @@ TEST_F(GemShrinkerTest, PrefetchReadsAnEvictedObjectBackWithoutSwappingItIn) {
   });
 }
 
-TEST_F(GemShrinkerTest, SwapInReadaheadFollowsAStreamAndStopsOnRandomAccess) {
-  for (std::uint64_t i = 0; i < 8; ++i) objs_.push_back(MakeFilled(40 + i));
-  for (GemRef& o : objs_) {
-    Locked(o, [&] {
-      o->resv()->AssertHeld();
-      OperationContext ctx;
-      ASSERT_TRUE(o->Evict(/*writeback=*/true, ctx).ok());
+TEST_F(GemShrinkerTest, LargeFolioBackingsHaveNoSwapInReadaheadUnlessAskedFor) {
+  ASSERT_TRUE(GemDeviceOptions{}.backing.large_folios);
+  for (std::uint64_t i = 0; i < 4; ++i) objs_.push_back(MakeFilled(60 + i));
+  EvictAllWithWriteback();
+  for (std::size_t i = 0; i < 3; ++i) {  // a stream
+    Locked(objs_[i], [&] {
+      objs_[i]->resv()->AssertHeld();
+      ASSERT_TRUE(objs_[i]->GetPages().ok());
+      ASSERT_TRUE(objs_[i]->PutPages().ok());
     });
   }
+  EXPECT_EQ(dev_->readahead_window(), 0u);
+  EXPECT_EQ(objs_[3]->backing().CachedPages(), 0u) << "nothing read ahead";
+  for (std::uint64_t i = 0; i < 4; ++i) ExpectContent(objs_[i], 60 + i);
+}
+
+TEST_F(GemShrinkerTest, SwapInReadaheadFollowsAStreamAndStopsOnRandomAccess) {
+  // Off by default on large folios (readahead(2) would bring single pages back): asked for here.
+  dev_->set_swapin_readahead(GemDeviceOptions{}.swapin_readahead);
+  for (std::uint64_t i = 0; i < 8; ++i) objs_.push_back(MakeFilled(40 + i));
+  EvictAllWithWriteback();
   auto swap_in = [&](std::size_t i) {
     Locked(objs_[i], [&] {
       objs_[i]->resv()->AssertHeld();

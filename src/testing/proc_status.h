@@ -5,9 +5,14 @@
 #ifndef UTTM_SRC_TESTING_PROC_STATUS_H_
 #define UTTM_SRC_TESTING_PROC_STATUS_H_
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 namespace uttm::testing {
 
@@ -32,6 +37,37 @@ inline std::uint64_t ProcStatusBytes(const char* key) {
 // mappings included).
 inline std::uint64_t RssAnonBytes() { return ProcStatusBytes("RssAnon"); }
 inline std::uint64_t RssBytes() { return ProcStatusBytes("VmRSS"); }
+
+// How many of the resident pages of [p, p + bytes) (page aligned) belong to a large folio (a
+// compound page: /proc/self/pagemap gives each page's frame, /proc/kpageflags its flags).
+// nullopt when the frames cannot be read (they read as 0 without CAP_SYS_ADMIN).
+inline std::optional<std::uint64_t> PagesInLargeFolios(const void* p, std::size_t bytes) {
+  constexpr std::uint64_t kPage = 4096;
+  constexpr std::uint64_t kPresent = std::uint64_t{1} << 63;
+  constexpr std::uint64_t kPfnMask = (std::uint64_t{1} << 55) - 1;
+  constexpr std::uint64_t kCompound = (std::uint64_t{1} << 15) | (std::uint64_t{1} << 16);
+  const int map = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  const int flags = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+  std::optional<std::uint64_t> n;
+  if (map >= 0 && flags >= 0) {
+    n = 0;
+    const std::uint64_t first = reinterpret_cast<std::uintptr_t>(p) / kPage;
+    for (std::uint64_t i = 0; i < bytes / kPage && n.has_value(); ++i) {
+      std::uint64_t entry = 0, f = 0;
+      if (pread(map, &entry, 8, static_cast<off_t>((first + i) * 8)) != 8) n.reset();
+      if (!n.has_value() || (entry & kPresent) == 0) continue;
+      const std::uint64_t pfn = entry & kPfnMask;
+      if (pfn == 0 || pread(flags, &f, 8, static_cast<off_t>(pfn * 8)) != 8) {
+        n.reset();
+      } else if ((f & kCompound) != 0) {
+        ++*n;
+      }
+    }
+  }
+  if (map >= 0) close(map);
+  if (flags >= 0) close(flags);
+  return n;
+}
 
 }  // namespace uttm::testing
 

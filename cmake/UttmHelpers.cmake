@@ -48,6 +48,25 @@ function(uttm_layer)
   target_sources(uttm PRIVATE $<TARGET_OBJECTS:uttm_${L_NAME}>)
 endfunction()
 
+# uttm_optional_library(NAME name HEADERS public headers SOURCES sources): a library beside the
+# core (uttm::name, target uttm_name) with dependencies of its own: an optional store. It sees
+# the public headers and the internal folders of every layer, and claims its public headers (so
+# they are installed with it).
+function(uttm_optional_library)
+  cmake_parse_arguments(L "" "NAME" "HEADERS;SOURCES" ${ARGN})
+  get_property(headers GLOBAL PROPERTY UTTM_LAYER_HEADERS)
+  list(APPEND headers ${L_HEADERS})
+  set_property(GLOBAL PROPERTY UTTM_LAYER_HEADERS "${headers}")
+  add_library(uttm_${L_NAME} STATIC ${L_SOURCES})
+  add_library(uttm::${L_NAME} ALIAS uttm_${L_NAME})
+  set_target_properties(uttm_${L_NAME} PROPERTIES EXPORT_NAME ${L_NAME})
+  target_include_directories(uttm_${L_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  target_compile_definitions(uttm_${L_NAME} PRIVATE UTTM_COMPILE_LIBRARY)
+  target_link_libraries(uttm_${L_NAME} PUBLIC uttm)
+  uttm_apply_warnings(uttm_${L_NAME})
+  set_property(GLOBAL APPEND PROPERTY UTTM_OPTIONAL_LIBRARIES uttm_${L_NAME})
+endfunction()
+
 # Sanitizers apply to every target of the build, so they are set globally.
 if(UTTM_SANITIZE)
   add_compile_options(-fsanitize=${UTTM_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)

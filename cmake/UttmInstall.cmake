@@ -11,6 +11,12 @@ install(TARGETS uttm EXPORT uttmTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+get_property(uttm_optional_libraries GLOBAL PROPERTY UTTM_OPTIONAL_LIBRARIES)
+if(uttm_optional_libraries)
+  install(TARGETS ${uttm_optional_libraries} EXPORT uttmTargets
+          ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+          LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+endif()
 install(EXPORT uttmTargets NAMESPACE uttm:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/uttm)
 
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/uttmConfig.cmake.in

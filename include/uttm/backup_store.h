@@ -50,6 +50,9 @@ struct BackupFlags {
   // Start writing the data out to the store's medium now (TTM's writeback flag), so memory that
   // holds it (page cache, shmem) can be reclaimed; best effort.
   bool writeback = false;
+  // What the pages hold, for stores that compress: elements of this many bytes (2: fp16/bf16
+  // tensors, 4: fp32), whose bytes such a store may split into planes. 0: unknown.
+  std::uint32_t element_size = 0;
 };
 
 class UTTM_EXPORT BackupStore {
@@ -99,6 +102,11 @@ class UTTM_EXPORT BackupStore {
 
   // Short description for reports ("file:/tmp (O_DIRECT)", "memfd").
   virtual std::string Describe() const = 0;
+
+  // True when what the store holds is memory under the same limits as the pages it backs up
+  // (a compressed RAM store): a restore then keeps no clean copy there, as zswap frees an entry
+  // once it is loaded, since the copy would take the budget the restored pages need.
+  virtual bool HoldsMemory() const { return false; }
 
   // Convenience single-page forms.
   Result<BackupHandle> BackupPage(const std::byte* src, const BackupFlags& flags);

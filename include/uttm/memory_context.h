@@ -45,6 +45,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <string>
 
 #include "uttm/caching_hook.h"
 #include "uttm/export.h"
@@ -118,6 +119,19 @@ class UTTM_EXPORT MemoryContext {
   Status Charge(PageCount pages, bool dma32, const OperationContext& ctx);
   void Uncharge(PageCount pages, bool dma32);
 
+  // Memory uttm holds outside page vectors (the slabs of a compressed RAM store): counted
+  // against pages_limit, so a limit covers it too, but never reclaims, waits or fails, since it
+  // grows only while a backup frees more than it takes. Not in pages_allocated() (which stays the
+  // page vectors' pages, as the invariant checker compares); in over_limit(), OverBy() and
+  // accounted_pages(). Gauge pages.external.
+  void ChargeExternal(PageCount pages);
+  void UnchargeExternal(PageCount pages);
+  PageCount external_pages() const { return PageCount(external_pages_.load()); }
+  // pages_allocated() + external_pages(): what pages_limit is compared with.
+  PageCount accounted_pages() const {
+    return PageCount(pages_allocated_.load() + external_pages_.load());
+  }
+
   void set_over_limit(OverLimitFn fn) { over_limit_ = std::move(fn); }
   // Installs (null: removes) the outside limit every charge must also fit below. Not owned; it
   // must outlive its installation. Thread-safe.
@@ -160,6 +174,7 @@ class UTTM_EXPORT MemoryContext {
   std::unique_ptr<PagePool> pool_;
   std::atomic<std::uint64_t> pages_allocated_{0};
   std::atomic<std::uint64_t> dma32_pages_allocated_{0};
+  std::atomic<std::uint64_t> external_pages_{0};
   std::atomic<std::uint64_t> pages_limit_;
   std::atomic<std::uint64_t> dma32_pages_limit_;
   std::atomic<bool> soft_pages_limit_{false};
@@ -174,6 +189,8 @@ class UTTM_EXPORT MemoryContext {
   CondVar users_cv_;
   std::list<UserEntry> users_ UTTM_GUARDED_BY(users_mu_);
 
+  // The message of a charge that stays over a limit (naming a compressed store's share).
+  std::string LimitMessage() const;
   // The headroom part of Charge: OK, or kNoMemory naming the outside limit.
   Status FitHeadroom(PageCount pages, const OperationContext& ctx);
 };

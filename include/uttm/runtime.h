@@ -36,6 +36,7 @@
 #define UTTM_RUNTIME_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -79,6 +80,11 @@ struct RuntimeOptions {
   std::string store_spec = "file";
   // A store to use instead of the spec (not owned; it must outlive the runtime).
   BackupStore* store = nullptr;
+  // Wraps the store made from store_spec before anything uses it (the caller's tracing or
+  // timing); the runtime then owns the wrapper, which must own the store. Null: none. A store
+  // made from the spec counts its own memory against the runtime's page limit where it has any
+  // (a compressed RAM store), which is why such a store is made here and not by the caller.
+  std::function<std::unique_ptr<BackupStore>(std::unique_ptr<BackupStore>)> wrap_store;
   // Legacy watermark swapout when a populate would pass the page limit (TTM's behaviour).
   bool watermark_swapout = true;
   // Check every charge against the memory cgroup's limit (direct reclaim first, then kNoMemory

@@ -66,6 +66,13 @@ struct RuntimeSnapshot {
   std::string store;  // BackupStore::Describe
   std::uint64_t store_bytes_used = 0;
   std::uint64_t store_bytes_available = 0;
+  // Compressed RAM stores (compressed_store.h), from the runtime's statistics: pages held, their
+  // compressed bytes, slab memory, and how pages were kept (zstore.*). Zero for other stores.
+  struct Compressed {
+    std::uint64_t pages = 0, payload_bytes = 0, slab_bytes = 0, same_filled = 0, compressed = 0,
+                  raw = 0, compacted = 0, external_pages = 0;
+  };
+  Compressed compressed;
   std::vector<Shrinker> shrinkers;
   bool reclaim_thread = false;
   std::uint64_t reclaim_episodes = 0;

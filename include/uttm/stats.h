@@ -35,71 +35,84 @@ class StatSource;
 struct StatValues;
 
 // COUNTER(identifier, "name", "unit", "meaning") / GAUGE(identifier, "name", "unit", "meaning")
-#define UTTM_STATS(COUNTER, GAUGE)                                                               \
-  COUNTER(kPagesPopulated, "pages.populated", "pages", "pages given to page vectors")            \
-  COUNTER(kPagesUnpopulated, "pages.unpopulated", "pages", "pages taken back from page vectors") \
-  COUNTER(kPagesBackedUp, "pages.backed_up", "pages", "pages written to a backup store")         \
-  COUNTER(kPagesRestored, "pages.restored", "pages", "pages read back from a backup store")      \
-  COUNTER(kPagesBackedUpClean, "pages.backed_up_clean", "pages",                                 \
-          "pages given up by a backup without a write: the store still held them (clean)")       \
-  COUNTER(kCleanPagesDropped, "pages.clean_dropped", "pages",                                    \
-          "clean store copies dropped (the pages were written, freed, or the store was full)")   \
-  COUNTER(kPagesPurged, "pages.purged", "pages", "pages dropped by contract (purgeable)")        \
-  COUNTER(kPagesSwappedOut, "pages.swapped_out", "pages", "pages moved out by legacy swapout")   \
-  COUNTER(kPagesSwappedIn, "pages.swapped_in", "pages", "pages moved back by legacy swapin")     \
-  COUNTER(kPoolHits, "pool.hits", "chunks", "page chunks served from a pool")                    \
-  COUNTER(kPoolRecycleHits, "pool.recycle_hits", "chunks",                                       \
-          "chunks a restore got uncleared from pages a backup just gave up")                     \
-  COUNTER(kPoolMisses, "pool.misses", "chunks", "page chunks taken from the page provider")      \
-  COUNTER(kPoolPagesTrimmed, "pool.pages_trimmed", "pages", "pool pages given back to the OS")   \
-  COUNTER(kProviderAllocFailures, "provider.alloc_failures", "calls", "failed OS allocations")   \
-  COUNTER(kProviderReleaseCalls, "provider.release_calls", "calls",                              \
-          "madvise calls releasing pages")                                                       \
-  COUNTER(kCachingTransitions, "pages.caching_transitions", "calls", "page caching changes")     \
-  COUNTER(kEvictions, "bo.evictions", "objects", "buffer objects evicted")                       \
-  COUNTER(kSwapouts, "bo.swapouts", "objects", "buffer objects swapped out by the watermark")    \
-  COUNTER(kBytesMoved, "bo.bytes_moved", "bytes", "bytes moved between placements")              \
-  COUNTER(kShrinkerScans, "shrinker.scans", "calls", "shrinker scan calls")                      \
-  COUNTER(kShrinkerPagesFreed, "shrinker.pages_freed", "pages", "pages freed by shrinkers")      \
-  COUNTER(kReclaimDirect, "reclaim.direct", "calls", "direct reclaim calls (ReclaimPages)")      \
-  COUNTER(kHeadroomReclaims, "charge.headroom_reclaims", "calls",                                \
-          "direct reclaims run because a charge did not fit below the outside (cgroup) limit")   \
-  COUNTER(kHeadroomFailures, "charge.headroom_failures", "calls",                                \
-          "charges refused because they did not fit below the outside (cgroup) limit")           \
-  COUNTER(kChargesOverSoftLimit, "charge.over_soft_limit", "calls",                              \
-          "charges let over a soft pages_limit after reclaim freed nothing more")                \
-  COUNTER(kReclaimEpisodes, "reclaim.episodes", "episodes", "background reclaim episodes")       \
-  COUNTER(kPressureEvents, "pressure.events", "events", "kernel pressure events received")       \
-  COUNTER(kStoreBytesWritten, "store.bytes_written", "bytes", "bytes written to backup stores")  \
-  COUNTER(kStoreBytesRead, "store.bytes_read", "bytes", "bytes read from backup stores")         \
-  COUNTER(kStoreWriteErrors, "store.write_errors", "calls", "failed store writes")               \
-  COUNTER(kStoreReadErrors, "store.read_errors", "calls", "failed store reads")                  \
-  COUNTER(kStoreParallelChecksums, "store.parallel_checksums", "chunks",                         \
-          "backup chunks checksummed on the store's helper thread during their write")           \
-  COUNTER(kStoreParallelVerifies, "store.parallel_verifies", "chunks",                           \
-          "restored chunks verified on the store's helper thread while the next one was read")   \
-  COUNTER(kChecksumFailures, "store.checksum_failures", "runs", "backups that failed checksum")  \
-  COUNTER(kPrefetches, "prefetch.done", "objects", "objects a Prefetcher made resident")         \
-  COUNTER(kPrefetchPagesRestored, "prefetch.pages_restored", "pages",                            \
-          "pages Prefetcher workers restored ahead of use")                                      \
-  COUNTER(kPrefetchFailures, "prefetch.failed", "objects", "prefetch hints that failed")         \
-  COUNTER(kPrefetchDropped, "prefetch.dropped", "objects",                                       \
-          "prefetch hints dropped (queue full, or stopped)")                                     \
-  COUNTER(kResvContended, "resv.contended", "calls", "reservation locks that had to wait")       \
-  COUNTER(kResvBackoffs, "resv.backoffs", "calls", "ticketed locks told to back off (EDEADLK)")  \
-  COUNTER(kGemPagesPurged, "gem.pages_purged", "pages", "GEM shmem pages dropped by a purge")    \
-  COUNTER(kGemPagesEvicted, "gem.pages_evicted", "pages",                                        \
-          "GEM shmem pages released to their backing file by an eviction")                       \
-  COUNTER(kGemPagesSwappedIn, "gem.pages_swapped_in", "pages",                                   \
-          "GEM shmem pages brought back from their backing file")                                \
-  GAUGE(kGemPagesHeld, "gem.pages_held", "pages", "pages GEM shmem objects hold mapped")         \
-  GAUGE(kPagesAllocated, "pages.allocated", "pages", "pages held by page vectors (pages_limit)") \
-  GAUGE(kDma32PagesAllocated, "pages.dma32_allocated", "pages", "pages under the dma32 limit")   \
-  GAUGE(kPoolPages, "pool.pages", "pages", "pages parked in pools")                              \
-  GAUGE(kProviderPages, "provider.pages", "pages", "pages handed out by the page provider")      \
-  GAUGE(kStoreBytesUsed, "store.bytes_used", "bytes", "bytes held in backup stores")             \
-  GAUGE(kCleanPages, "pages.clean", "pages",                                                     \
-        "resident pages whose backup copy is kept: freed without a write")                       \
+#define UTTM_STATS(COUNTER, GAUGE)                                                                \
+  COUNTER(kPagesPopulated, "pages.populated", "pages", "pages given to page vectors")             \
+  COUNTER(kPagesUnpopulated, "pages.unpopulated", "pages", "pages taken back from page vectors")  \
+  COUNTER(kPagesBackedUp, "pages.backed_up", "pages", "pages written to a backup store")          \
+  COUNTER(kPagesRestored, "pages.restored", "pages", "pages read back from a backup store")       \
+  COUNTER(kPagesBackedUpClean, "pages.backed_up_clean", "pages",                                  \
+          "pages given up by a backup without a write: the store still held them (clean)")        \
+  COUNTER(kCleanPagesDropped, "pages.clean_dropped", "pages",                                     \
+          "clean store copies dropped (the pages were written, freed, or the store was full)")    \
+  COUNTER(kPagesPurged, "pages.purged", "pages", "pages dropped by contract (purgeable)")         \
+  COUNTER(kPagesSwappedOut, "pages.swapped_out", "pages", "pages moved out by legacy swapout")    \
+  COUNTER(kPagesSwappedIn, "pages.swapped_in", "pages", "pages moved back by legacy swapin")      \
+  COUNTER(kPoolHits, "pool.hits", "chunks", "page chunks served from a pool")                     \
+  COUNTER(kPoolRecycleHits, "pool.recycle_hits", "chunks",                                        \
+          "chunks a restore got uncleared from pages a backup just gave up")                      \
+  COUNTER(kPoolMisses, "pool.misses", "chunks", "page chunks taken from the page provider")       \
+  COUNTER(kPoolPagesTrimmed, "pool.pages_trimmed", "pages", "pool pages given back to the OS")    \
+  COUNTER(kProviderAllocFailures, "provider.alloc_failures", "calls", "failed OS allocations")    \
+  COUNTER(kProviderReleaseCalls, "provider.release_calls", "calls",                               \
+          "madvise calls releasing pages")                                                        \
+  COUNTER(kCachingTransitions, "pages.caching_transitions", "calls", "page caching changes")      \
+  COUNTER(kEvictions, "bo.evictions", "objects", "buffer objects evicted")                        \
+  COUNTER(kSwapouts, "bo.swapouts", "objects", "buffer objects swapped out by the watermark")     \
+  COUNTER(kBytesMoved, "bo.bytes_moved", "bytes", "bytes moved between placements")               \
+  COUNTER(kShrinkerScans, "shrinker.scans", "calls", "shrinker scan calls")                       \
+  COUNTER(kShrinkerPagesFreed, "shrinker.pages_freed", "pages", "pages freed by shrinkers")       \
+  COUNTER(kReclaimDirect, "reclaim.direct", "calls", "direct reclaim calls (ReclaimPages)")       \
+  COUNTER(kHeadroomReclaims, "charge.headroom_reclaims", "calls",                                 \
+          "direct reclaims run because a charge did not fit below the outside (cgroup) limit")    \
+  COUNTER(kHeadroomFailures, "charge.headroom_failures", "calls",                                 \
+          "charges refused because they did not fit below the outside (cgroup) limit")            \
+  COUNTER(kChargesOverSoftLimit, "charge.over_soft_limit", "calls",                               \
+          "charges let over a soft pages_limit after reclaim freed nothing more")                 \
+  COUNTER(kReclaimEpisodes, "reclaim.episodes", "episodes", "background reclaim episodes")        \
+  COUNTER(kPressureEvents, "pressure.events", "events", "kernel pressure events received")        \
+  COUNTER(kStoreBytesWritten, "store.bytes_written", "bytes", "bytes written to backup stores")   \
+  COUNTER(kStoreBytesRead, "store.bytes_read", "bytes", "bytes read from backup stores")          \
+  COUNTER(kStoreWriteErrors, "store.write_errors", "calls", "failed store writes")                \
+  COUNTER(kStoreReadErrors, "store.read_errors", "calls", "failed store reads")                   \
+  COUNTER(kStoreParallelChecksums, "store.parallel_checksums", "chunks",                          \
+          "backup chunks checksummed on the store's helper thread during their write")            \
+  COUNTER(kStoreParallelVerifies, "store.parallel_verifies", "chunks",                            \
+          "restored chunks verified on the store's helper thread while the next one was read")    \
+  COUNTER(kChecksumFailures, "store.checksum_failures", "runs", "backups that failed checksum")   \
+  COUNTER(kZstoreSameFilled, "zstore.same_filled", "pages",                                       \
+          "pages a compressed store kept as one repeated word")                                   \
+  COUNTER(kZstoreCompressed, "zstore.compressed", "pages", "pages a compressed store compressed") \
+  COUNTER(kZstoreRaw, "zstore.raw", "pages",                                                      \
+          "pages a compressed store kept uncompressed (they did not compress enough)")            \
+  COUNTER(kZstoreCompacted, "zstore.compacted", "objects",                                        \
+          "compressed objects moved to fuller slabs so that emptied slabs could be freed")        \
+  COUNTER(kPrefetches, "prefetch.done", "objects", "objects a Prefetcher made resident")          \
+  COUNTER(kPrefetchPagesRestored, "prefetch.pages_restored", "pages",                             \
+          "pages Prefetcher workers restored ahead of use")                                       \
+  COUNTER(kPrefetchFailures, "prefetch.failed", "objects", "prefetch hints that failed")          \
+  COUNTER(kPrefetchDropped, "prefetch.dropped", "objects",                                        \
+          "prefetch hints dropped (queue full, or stopped)")                                      \
+  COUNTER(kResvContended, "resv.contended", "calls", "reservation locks that had to wait")        \
+  COUNTER(kResvBackoffs, "resv.backoffs", "calls", "ticketed locks told to back off (EDEADLK)")   \
+  COUNTER(kGemPagesPurged, "gem.pages_purged", "pages", "GEM shmem pages dropped by a purge")     \
+  COUNTER(kGemPagesEvicted, "gem.pages_evicted", "pages",                                         \
+          "GEM shmem pages released to their backing file by an eviction")                        \
+  COUNTER(kGemPagesSwappedIn, "gem.pages_swapped_in", "pages",                                    \
+          "GEM shmem pages brought back from their backing file")                                 \
+  GAUGE(kGemPagesHeld, "gem.pages_held", "pages", "pages GEM shmem objects hold mapped")          \
+  GAUGE(kPagesAllocated, "pages.allocated", "pages", "pages held by page vectors (pages_limit)")  \
+  GAUGE(kDma32PagesAllocated, "pages.dma32_allocated", "pages", "pages under the dma32 limit")    \
+  GAUGE(kExternalPages, "pages.external", "pages",                                                \
+        "memory held outside page vectors and counted against pages_limit (compressed stores)")   \
+  GAUGE(kPoolPages, "pool.pages", "pages", "pages parked in pools")                               \
+  GAUGE(kProviderPages, "provider.pages", "pages", "pages handed out by the page provider")       \
+  GAUGE(kStoreBytesUsed, "store.bytes_used", "bytes", "bytes held in backup stores")              \
+  GAUGE(kZstorePages, "zstore.pages", "pages", "pages held by compressed stores")                 \
+  GAUGE(kZstorePayloadBytes, "zstore.payload_bytes", "bytes",                                     \
+        "compressed bytes held by compressed stores (zstore.pages * 4096 / ratio)")               \
+  GAUGE(kZstoreSlabBytes, "zstore.slab_bytes", "bytes", "slab memory of compressed stores")       \
+  GAUGE(kCleanPages, "pages.clean", "pages",                                                      \
+        "resident pages whose backup copy is kept: freed without a write")                        \
   GAUGE(kBufferObjects, "bo.count", "objects", "live buffer objects")
 
 enum class Stat : unsigned {

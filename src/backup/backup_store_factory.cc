@@ -2,21 +2,49 @@
 #include "uttm/backup_store_factory.h"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "uttm/file_store.h"
 #include "uttm/memfd_store.h"
+#include "uttm/mutex.h"
 
 namespace uttm {
 namespace {
 
-Status SpecError(std::string_view spec, const std::string& what) {
+// The kinds registered at run time, by name.
+struct Registry {
+  Mutex mu;
+  std::map<std::string, BackupStoreMaker, std::less<>> makers UTTM_GUARDED_BY(mu);
+};
+Registry& Makers() {
+  static Registry* r = new Registry;  // never destroyed: makers may be looked up at exit
+  return *r;
+}
+
+bool BuiltIn(std::string_view kind) { return kind == "memfd" || kind == "shmem" || kind == "file"; }
+
+}  // namespace
+
+Status BackupStoreSpecError(std::string_view spec, const std::string& what) {
   return Status(Errc::kInvalid, "backup store spec \"" + std::string(spec) + "\": " + what);
 }
 
+Status RegisterBackupStoreKind(std::string kind, BackupStoreMaker make) {
+  if (kind.empty() || kind.find_first_of(":,") != std::string::npos || BuiltIn(kind)) {
+    return Status(Errc::kInvalid, "cannot register backup store kind \"" + kind +
+                                      "\" (empty, holds ':' or ',', or built in)");
+  }
+  if (!make) return Status(Errc::kInvalid, "backup store kind \"" + kind + "\": no maker");
+  Registry& r = Makers();
+  MutexLock lock(&r.mu);
+  r.makers[std::move(kind)] = std::move(make);
+  return Status();
+}
+
 // "512M" -> 536870912. False on a malformed number or suffix, or overflow.
-bool ParseSize(std::string_view text, std::uint64_t* out) {
+bool ParseBackupStoreSize(std::string_view text, std::uint64_t* out) {
   if (text.empty()) return false;
   unsigned shift = 0;
   switch (text.back()) {
@@ -52,6 +80,8 @@ bool ParseSize(std::string_view text, std::uint64_t* out) {
   return true;
 }
 
+namespace {
+
 std::vector<std::string_view> Split(std::string_view s, char sep) {
   std::vector<std::string_view> parts;
   std::size_t begin = 0;
@@ -68,8 +98,10 @@ std::vector<std::string_view> Split(std::string_view s, char sep) {
 
 }  // namespace
 
-Result<std::unique_ptr<BackupStore>> CreateBackupStore(std::string_view spec, Stats* stats) {
-  if (spec.empty()) return SpecError(spec, "empty (expected \"memfd\" or \"file[:DIR]\")");
+Result<std::unique_ptr<BackupStore>> CreateBackupStore(std::string_view spec, Stats* stats,
+                                                       MemoryContext* memory) {
+  if (spec.empty())
+    return BackupStoreSpecError(spec, "empty (expected \"memfd\" or \"file[:DIR]\")");
   std::vector<std::string_view> parts = Split(spec, ',');
   std::string_view head = parts[0];
   std::string_view kind = head;
@@ -82,7 +114,7 @@ Result<std::unique_ptr<BackupStore>> CreateBackupStore(std::string_view spec, St
   }
 
   if (kind == "memfd" || kind == "shmem") {
-    if (has_dir) return SpecError(spec, "a memfd store takes no directory");
+    if (has_dir) return BackupStoreSpecError(spec, "a memfd store takes no directory");
     MemfdStoreOptions options;
     options.stats = stats;
     for (std::size_t i = 1; i < parts.size(); ++i) {
@@ -92,13 +124,13 @@ Result<std::unique_ptr<BackupStore>> CreateBackupStore(std::string_view spec, St
       } else if (opt == "inline_checksum") {
         options.parallel_checksum = false;
       } else if (opt.starts_with("cap=")) {
-        if (!ParseSize(opt.substr(4), &options.capacity_bytes)) {
-          return SpecError(spec, "bad size in \"" + std::string(opt) + "\"");
+        if (!ParseBackupStoreSize(opt.substr(4), &options.capacity_bytes)) {
+          return BackupStoreSpecError(spec, "bad size in \"" + std::string(opt) + "\"");
         }
       } else if (opt.starts_with("name=") && opt.size() > 5) {
         options.name = std::string(opt.substr(5));
       } else {
-        return SpecError(
+        return BackupStoreSpecError(
             spec, "unknown memfd option \"" + std::string(opt) +
                       "\" (known: allow_without_swap, cap=SIZE, inline_checksum, name=NAME)");
       }
@@ -107,7 +139,8 @@ Result<std::unique_ptr<BackupStore>> CreateBackupStore(std::string_view spec, St
   }
 
   if (kind == "file") {
-    if (has_dir && dir.empty()) return SpecError(spec, "empty directory after \"file:\"");
+    if (has_dir && dir.empty())
+      return BackupStoreSpecError(spec, "empty directory after \"file:\"");
     FileStoreOptions options;
     options.stats = stats;
     options.directory = std::string(dir);
@@ -120,24 +153,42 @@ Result<std::unique_ptr<BackupStore>> CreateBackupStore(std::string_view spec, St
       } else if (opt == "inline_checksum") {
         options.parallel_checksum = false;
       } else if (opt.starts_with("cap=")) {
-        if (!ParseSize(opt.substr(4), &options.capacity_bytes)) {
-          return SpecError(spec, "bad size in \"" + std::string(opt) + "\"");
+        if (!ParseBackupStoreSize(opt.substr(4), &options.capacity_bytes)) {
+          return BackupStoreSpecError(spec, "bad size in \"" + std::string(opt) + "\"");
         }
       } else if (opt.starts_with("reserve=")) {
-        if (!ParseSize(opt.substr(8), &options.reserve_bytes)) {
-          return SpecError(spec, "bad size in \"" + std::string(opt) + "\"");
+        if (!ParseBackupStoreSize(opt.substr(8), &options.reserve_bytes)) {
+          return BackupStoreSpecError(spec, "bad size in \"" + std::string(opt) + "\"");
         }
       } else {
-        return SpecError(spec, "unknown file option \"" + std::string(opt) +
-                                   "\" (known: direct, cap=SIZE, inline_checksum, reserve=SIZE, "
-                                   "no_tmpfile)");
+        return BackupStoreSpecError(
+            spec, "unknown file option \"" + std::string(opt) +
+                      "\" (known: direct, cap=SIZE, inline_checksum, reserve=SIZE, "
+                      "no_tmpfile)");
       }
     }
     return NewFileStore(options);
   }
 
-  return SpecError(spec,
-                   "unknown store kind \"" + std::string(kind) + "\" (known: memfd, shmem, file)");
+  BackupStoreMaker make;
+  std::string known = "memfd, shmem, file";
+  {
+    Registry& r = Makers();
+    MutexLock lock(&r.mu);
+    if (auto it = r.makers.find(kind); it != r.makers.end()) make = it->second;
+    for (const auto& [name, maker] : r.makers) known += ", " + name;
+  }
+  if (!make) {
+    return BackupStoreSpecError(
+        spec, "unknown store kind \"" + std::string(kind) + "\" (known: " + known + ")");
+  }
+  BackupStoreSpec parsed{.text = spec,
+                         .kind = kind,
+                         .directory = dir,
+                         .has_directory = has_dir,
+                         .options = std::vector<std::string_view>(parts.begin() + 1, parts.end())};
+  return make(parsed, BackupStoreEnv{.stats = stats != nullptr ? stats : &Stats::Default(),
+                                     .memory = memory});
 }
 
 }  // namespace uttm

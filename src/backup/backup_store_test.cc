@@ -27,6 +27,8 @@
 #include <thread>
 #include <vector>
 
+#include "testing/forwarding_store.h"
+#include "testing/page_buffer.h"
 #include "uttm/backup_store.h"
 #include "uttm/backup_store_factory.h"
 #include "uttm/fault_injection.h"
@@ -39,29 +41,14 @@ namespace uttm {
 namespace {
 
 // Page-aligned pages filled with a pattern derived from `seed` (every page distinct).
-class Pages {
+class Pages : public testing::PageBuffer {
  public:
-  explicit Pages(std::size_t count, std::uint64_t seed = 0) : count_(count) {
-    void* p = std::aligned_alloc(kPageSize, std::max<std::size_t>(count, 1) * kPageSize);
-    data_.reset(static_cast<std::byte*>(p));
-    Fill(seed);
-  }
+  explicit Pages(std::size_t count, std::uint64_t seed = 0) : PageBuffer(count) { Fill(seed); }
   void Fill(std::uint64_t seed) {
     std::mt19937_64 rng(seed * 7919 + 1);
-    auto* words = reinterpret_cast<std::uint64_t*>(data_.get());
-    for (std::size_t i = 0; i < count_ * kPageSize / 8; ++i) words[i] = rng();
+    auto* words = reinterpret_cast<std::uint64_t*>(data());
+    for (std::size_t i = 0; i < count() * kPageSize / 8; ++i) words[i] = rng();
   }
-  void Zero() { std::memset(data_.get(), 0, count_ * kPageSize); }
-  std::byte* data() { return data_.get(); }
-  std::byte* page(std::size_t i) { return data_.get() + i * kPageSize; }
-  std::size_t count() const { return count_; }
-
- private:
-  struct Free {
-    void operator()(std::byte* p) const { std::free(p); }
-  };
-  std::size_t count_;
-  std::unique_ptr<std::byte, Free> data_;
 };
 
 template <typename F>
@@ -731,31 +718,7 @@ INSTANTIATE_TEST_SUITE_P(Stores, BackupStoreTest,
 
 // The base class's BackupPageList / CopyPageList (for stores without vectored I/O), exercised
 // through a store that forwards only the required methods to a real memfd store.
-class ForwardingStore : public BackupStore {
- public:
-  explicit ForwardingStore(std::unique_ptr<BackupStore> base) : base_(std::move(base)) {}
-  Result<std::size_t> BackupPages(const std::byte* src, std::size_t count, const BackupFlags& flags,
-                                  BackupHandle* handles) override {
-    ++calls;
-    return base_->BackupPages(src, count, flags, handles);
-  }
-  Status CopyPages(const BackupHandle* handles, std::size_t count, std::byte* dst,
-                   const OperationContext& ctx, std::size_t* copied) override {
-    ++calls;
-    return base_->CopyPages(handles, count, dst, ctx, copied);
-  }
-  void Drop(const BackupHandle* handles, std::size_t count) override {
-    base_->Drop(handles, count);
-  }
-  std::uint64_t BytesAvailable() const override { return base_->BytesAvailable(); }
-  std::uint64_t BytesUsed() const override { return base_->BytesUsed(); }
-  Status Flush() override { return base_->Flush(); }
-  std::string Describe() const override { return "forward:" + base_->Describe(); }
-  int calls = 0;
-
- private:
-  std::unique_ptr<BackupStore> base_;
-};
+using testing::ForwardingStore;
 
 TEST(BackupStoreDefaultsTest, PageListsSplitIntoAdjacentRuns) {
   auto base = CreateBackupStore("memfd,allow_without_swap");

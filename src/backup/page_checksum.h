@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "uttm/export.h"
 #include "uttm/units.h"
 
 namespace uttm::internal {
@@ -25,7 +26,7 @@ struct PageRef {
 };
 
 // out[i] = XXH3-64 of page i of `pages` (n * 4 KiB bytes).
-void PageChecksums(const std::byte* pages, std::size_t n, std::uint64_t* out);
+UTTM_EXPORT void PageChecksums(const std::byte* pages, std::size_t n, std::uint64_t* out);
 
 // out[i] = XXH3-64 of page first + i of `pages`, for i < n.
 void PageChecksums(const PageRef& pages, std::size_t first, std::size_t n, std::uint64_t* out);

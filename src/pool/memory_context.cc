@@ -137,7 +137,7 @@ void MemoryContext::set_reclaim_hook(ReclaimHook* hook) {
 }
 
 std::uint64_t MemoryContext::OverBy() const {
-  const std::uint64_t a = pages_allocated_.load();
+  const std::uint64_t a = pages_allocated_.load() + external_pages_.load();
   const std::uint64_t l = pages_limit_.load();
   const std::uint64_t d = dma32_pages_allocated_.load();
   const std::uint64_t dl = dma32_pages_limit_.load();
@@ -145,7 +145,7 @@ std::uint64_t MemoryContext::OverBy() const {
 }
 
 bool MemoryContext::over_limit() const {
-  return pages_allocated_.load() > pages_limit_.load() ||
+  return pages_allocated_.load() + external_pages_.load() > pages_limit_.load() ||
          dma32_pages_allocated_.load() > dma32_pages_limit_.load();
 }
 
@@ -162,7 +162,7 @@ Status MemoryContext::Charge(PageCount pages, bool dma32, const OperationContext
   ContendedCharge contended;
   while (over_limit()) {
     const std::uint64_t seen = pages_allocated_.load() + dma32_pages_allocated_.load();
-    Status error(Errc::kNoMemory, "page limit reached (pages_limit or dma32_pages_limit)");
+    Status error(Errc::kNoMemory, LimitMessage());
     if (over_limit_) {
       Result<std::uint64_t> freed = over_limit_(ctx);
       if (!freed.ok()) {
@@ -261,6 +261,26 @@ void MemoryContext::Uncharge(PageCount pages, bool dma32) {
     dma32_pages_allocated_.fetch_sub(pages.value());
     stats_->GaugeAdd(Stat::kDma32PagesAllocated, -static_cast<std::int64_t>(pages.value()));
   }
+}
+
+std::string MemoryContext::LimitMessage() const {
+  std::string m = "page limit reached (pages_limit or dma32_pages_limit)";
+  if (const std::uint64_t ext = external_pages_.load(); ext != 0) {
+    m += "; " + std::to_string(ext) + " of the " + std::to_string(pages_limit_.load()) +
+         " pages are held by a compressed store (pages that do not compress free nothing when "
+         "backed up there)";
+  }
+  return m;
+}
+
+void MemoryContext::ChargeExternal(PageCount pages) {
+  external_pages_.fetch_add(pages.value());
+  stats_->GaugeAdd(Stat::kExternalPages, static_cast<std::int64_t>(pages.value()));
+}
+
+void MemoryContext::UnchargeExternal(PageCount pages) {
+  external_pages_.fetch_sub(pages.value());
+  stats_->GaugeAdd(Stat::kExternalPages, -static_cast<std::int64_t>(pages.value()));
 }
 
 }  // namespace uttm

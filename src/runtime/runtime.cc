@@ -123,12 +123,19 @@ Status Runtime::Build() {
   if (options_.store != nullptr) {
     store_ = options_.store;
   } else {
-    Result<std::unique_ptr<BackupStore>> s = CreateBackupStore(options_.store_spec, stats_);
+    Result<std::unique_ptr<BackupStore>> s =
+        CreateBackupStore(options_.store_spec, stats_, memory_.get());
     if (!s.ok()) {
       return Status(s.status().code(), "backup store '" + options_.store_spec +
                                            "': " + std::string(s.status().message()));
     }
     owned_store_ = std::move(s).value();
+    if (options_.wrap_store) {
+      owned_store_ = options_.wrap_store(std::move(owned_store_));
+      if (owned_store_ == nullptr) {
+        return Status(Errc::kInvalid, "RuntimeOptions::wrap_store returned no store");
+      }
+    }
     store_ = owned_store_.get();
   }
   notes_.push_back("store: " + store_->Describe());
@@ -146,7 +153,7 @@ Status Runtime::Build() {
     reclaim_thread_ = std::make_unique<ReclaimThread>(&reclaimer_, options_.reclaim_thread_options);
     MemoryContext* m = memory_.get();
     UTTM_RETURN_IF_ERROR(reclaim_thread_->AddSource(std::make_unique<BudgetSource>(
-        "page-limit", [m] { return m->pages_allocated().value() * kPageSize; }, limit)));
+        "page-limit", [m] { return m->accounted_pages().value() * kPageSize; }, limit)));
     if (options_.file_backed_budget.value() != 0) {
       UTTM_RETURN_IF_ERROR(reclaim_thread_->AddSource(std::make_unique<BudgetSource>(
           "file-backed", [this] { return FileBackedResidentBytes(); },
@@ -421,6 +428,17 @@ RuntimeSnapshot Runtime::Snapshot() const {
   s.store = store_->Describe();
   s.store_bytes_used = store_->BytesUsed();
   s.store_bytes_available = store_->BytesAvailable();
+  auto gauge = [this](Stat st) {
+    return static_cast<std::uint64_t>(std::max<std::int64_t>(stats_->Current(st), 0));
+  };
+  s.compressed = RuntimeSnapshot::Compressed{.pages = gauge(Stat::kZstorePages),
+                                             .payload_bytes = gauge(Stat::kZstorePayloadBytes),
+                                             .slab_bytes = gauge(Stat::kZstoreSlabBytes),
+                                             .same_filled = stats_->Get(Stat::kZstoreSameFilled),
+                                             .compressed = stats_->Get(Stat::kZstoreCompressed),
+                                             .raw = stats_->Get(Stat::kZstoreRaw),
+                                             .compacted = stats_->Get(Stat::kZstoreCompacted),
+                                             .external_pages = memory_->external_pages().value()};
   for (const ShrinkerSnapshot& r : reclaimer_.Snapshot()) {
     s.shrinkers.push_back({r.name, r.seeks, r.batch, r.last_count, r.count_calls, r.scan_calls,
                            r.scanned, r.freed, r.stops, r.deferred});

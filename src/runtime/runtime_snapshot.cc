@@ -112,9 +112,18 @@ std::string SnapshotToJson(const RuntimeSnapshot& s) {
   j += Field("pool", "{" + Field("pooled_pages", s.pooled_pages, true) +
                          Field("page_pool_size", s.page_pool_size) +
                          Field("types", "[" + types + "]") + "}");
-  j += Field("store", "{" + Field("describe", Quote(s.store), true) +
-                          Field("bytes_used", s.store_bytes_used) +
-                          Field("bytes_available", s.store_bytes_available) + "}");
+  const RuntimeSnapshot::Compressed& z = s.compressed;
+  j += Field(
+      "store",
+      "{" + Field("describe", Quote(s.store), true) + Field("bytes_used", s.store_bytes_used) +
+          Field("bytes_available", s.store_bytes_available) +
+          Field("compressed",
+                "{" + Field("pages", z.pages, true) + Field("payload_bytes", z.payload_bytes) +
+                    Field("slab_bytes", z.slab_bytes) + Field("same_filled", z.same_filled) +
+                    Field("compressed", z.compressed) + Field("raw", z.raw) +
+                    Field("compacted", z.compacted) + Field("external_pages", z.external_pages) +
+                    "}") +
+          "}");
   std::string sh;
   for (const RuntimeSnapshot::Shrinker& r : s.shrinkers) {
     sh += std::string(sh.empty() ? "" : ", ") + "{" + Field("name", Quote(r.name), true) +
@@ -176,6 +185,22 @@ std::string SnapshotToText(const RuntimeSnapshot& s) {
   }
   out += "store: " + s.store + ": " + Size(s.store_bytes_used) + " used, " +
          Size(s.store_bytes_available) + " available\n";
+  const RuntimeSnapshot::Compressed& z = s.compressed;
+  if (z.pages != 0 || z.same_filled + z.compressed + z.raw != 0) {
+    std::snprintf(line, sizeof line,
+                  "  compressed: %llu pages in %s (ratio %.2f, same-filled pages free; slabs %s), "
+                  "kept so far: %llu "
+                  "same-filled, %llu compressed, %llu raw; %llu moved by compaction\n",
+                  static_cast<unsigned long long>(z.pages), Size(z.payload_bytes).c_str(),
+                  z.payload_bytes != 0
+                      ? static_cast<double>(z.pages * 4096) / static_cast<double>(z.payload_bytes)
+                      : 0.0,
+                  Size(z.slab_bytes).c_str(), static_cast<unsigned long long>(z.same_filled),
+                  static_cast<unsigned long long>(z.compressed),
+                  static_cast<unsigned long long>(z.raw),
+                  static_cast<unsigned long long>(z.compacted));
+    out += line;
+  }
   out += "shrinkers:\n";
   for (const RuntimeSnapshot::Shrinker& r : s.shrinkers) {
     std::snprintf(

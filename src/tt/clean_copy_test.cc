@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "testing/content.h"
+#include "testing/forwarding_store.h"
 #include "uttm/fault_injection.h"
 #include "uttm/file_store.h"
 #include "uttm/page_vector.h"
@@ -129,6 +130,24 @@ TEST_F(CleanCopyTest, ARestoreKeepsTheCopyAndTheNextBackupWritesNothing) {
   EXPECT_EQ(memory_->pages_allocated().value(), 0u);
   EXPECT_FALSE(vec_->has_clean_copy());
   Restore();
+  ExpectContents();
+}
+
+TEST_F(CleanCopyTest, AStoreThatHoldsMemoryKeepsNoCopy) {
+  vec_.reset();
+  // A real file store that says it holds memory, as a compressed RAM store does.
+  store_ = std::make_unique<testing::ForwardingStore>(NewStore(&stats_), /*holds_memory=*/true);
+  auto v = PageVector::Create(memory_.get(), {.size = Bytes(kPages * kPageSize)});
+  ASSERT_TRUE(v.ok());
+  vec_ = std::move(*v);
+  vec_->set_keep_clean_copy(true);
+  vec_->AttachBackupStore(store_.get());
+  ASSERT_TRUE(vec_->Populate(op_).ok());
+  Fill(1);
+  EXPECT_EQ(Backup().value(), kPages);
+  Restore();
+  EXPECT_FALSE(vec_->has_clean_copy()) << "the copy would take the budget the pages need";
+  EXPECT_EQ(store_->BytesUsed(), 0u);
   ExpectContents();
 }
 

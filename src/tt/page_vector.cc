@@ -901,6 +901,8 @@ void PageVector::DropCleanCopy() {
 
 bool PageVector::KeepCleanFrom(const BackupStore* store) {
   if (!keep_clean_ || store == nullptr || store != attached_store_) return false;
+  // A copy in memory would take the budget the restored pages need.
+  if (store->HoldsMemory()) return false;
   // Half full or more: the copies would crowd out backups (vm_swap_full()).
   if (store->BytesUsed() >= store->BytesAvailable()) return false;
   if (clean_.size() != slots_.size()) {

@@ -58,7 +58,10 @@ void AddRunFlags(CLI::App* cmd, RunFlags* f) {
   cmd->add_option("--vram", f->vram, "VRAM per device, e.g. 64MiB")->type_name("SIZE");
   cmd->add_option("--moves", f->moves, "How devices move buffers: engine (default) or memcpy")
       ->type_name("HOW");
-  cmd->add_option("--store", f->store, "Backup store: memfd or file:DIR")->type_name("SPEC");
+  cmd->add_option("--store", f->store,
+                  "Backup store: memfd, file, file:DIR, or compressed RAM: lz4[,cap=SIZE,...] "
+                  "or zstd[,level=N,...]")
+      ->type_name("SPEC");
   cmd->add_option("--threads", f->threads, "Threads of every phase (1..256)");
   cmd->add_option("--seed", f->seed, "Seed of the op generator and content");
   cmd->add_option("--ops", f->ops, "Total ops, split over the phases");

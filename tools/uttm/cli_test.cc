@@ -42,7 +42,8 @@ TEST(CliTest, BadFlags) {
                    "unknown preset 'nope' (valid: demo, streaming, purgeable-cache, churn)");
   ExpectUsageError("run --ops 10 --duration 5", "--ops and --duration are mutually exclusive");
   ExpectUsageError("run --store nfs:/x",
-                   "--store: unknown store 'nfs:/x' (expected 'memfd', 'file' or 'file:DIR')");
+                   "--store: unknown store 'nfs:/x' (expected 'memfd', 'file', 'file:DIR', "
+                   "'lz4[,OPTIONS]' or 'zstd[,OPTIONS]')");
   ExpectUsageError("run --store file:/nonexistent-uttm-dir",
                    "store file:/nonexistent-uttm-dir: "
                    "not a directory");

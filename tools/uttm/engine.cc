@@ -29,6 +29,7 @@
 #include "uttm/bo_shrinker.h"
 #include "uttm/bo_swapout.h"
 #include "uttm/buffer_object.h"
+#include "uttm/compressed_store.h"
 #include "uttm/file_store.h"
 #include "uttm/gem_device.h"
 #include "uttm/gem_shmem_object.h"
@@ -270,7 +271,8 @@ class Engine {
   // Declaration order is destruction order reversed: objects before devices before the
   // shrinkers (the devices' funcs) before the store and the memory context.
   Stats stats_;
-  std::unique_ptr<TimedStore> store_;
+  std::unique_ptr<TimedStore> owned_store_;  // a memfd or file store; else the runtime owns it
+  TimedStore* store_ = nullptr;
   std::unique_ptr<Runtime> runtime_;
   std::vector<SimGpu*> gpus_;  // the runtime's
   std::vector<Lane> lanes_;
@@ -346,7 +348,11 @@ void Engine::WarnIfTheStoreCannotRelieveTheCgroup() {
 Status Engine::Setup() {
   std::string spec;
   Result<std::unique_ptr<BackupStore>> store = Status(Errc::kInvalid, "no store");
-  if (w_.limits.store.kind == StoreSpec::Kind::kMemfd) {
+  const bool compressed = w_.limits.store.kind == StoreSpec::Kind::kCompressed;
+  if (compressed) {
+    // The runtime makes it, so that its memory counts against the runtime's page limit.
+    RegisterCompressedStoreKinds();
+  } else if (w_.limits.store.kind == StoreSpec::Kind::kMemfd) {
     spec = "memfd,allow_without_swap";
     store = CreateBackupStore(spec, &stats_);
   } else {
@@ -357,19 +363,31 @@ Status Engine::Setup() {
     fo.stats = &stats_;
     store = NewFileStore(fo);
   }
-  if (!store.ok()) {
-    return Status(store.status().code(),
-                  fmt::format("backup store '{}': {}", spec, store.status().message()));
+  if (!compressed) {
+    if (!store.ok()) {
+      return Status(store.status().code(),
+                    fmt::format("backup store '{}': {}", spec, store.status().message()));
+    }
+    owned_store_ = std::make_unique<TimedStore>(std::move(store).value(), &trace_);
+    store_ = owned_store_.get();
+    WarnIfTheStoreCannotRelieveTheCgroup();
   }
-  store_ = std::make_unique<TimedStore>(std::move(store).value(), &trace_);
-  WarnIfTheStoreCannotRelieveTheCgroup();
 
   // Everything else is the library's wiring: memory, reclaim, watermark swapout, headroom,
   // pressure sources and the reclaim thread.
   RuntimeOptions ro;
   ro.name = w_.name;
   ro.page_limit = Bytes(w_.limits.page_limit);
-  ro.store = store_.get();
+  if (compressed) {
+    ro.store_spec = w_.limits.store.spec;
+    ro.wrap_store = [this](std::unique_ptr<BackupStore> s) {
+      auto timed = std::make_unique<TimedStore>(std::move(s), &trace_);
+      store_ = timed.get();
+      return std::unique_ptr<BackupStore>(std::move(timed));
+    };
+  } else {
+    ro.store = store_;
+  }
   ro.stats = &stats_;
   if (HasFileBacked()) ro.file_backed_budget = Bytes(FileBackedBudget());
   UTTM_ASSIGN_OR_RETURN(runtime_, Runtime::Open(ro));

@@ -143,6 +143,31 @@ TEST(EngineTest, OtherPresetsRunShortAndVerify) {
   }
 }
 
+TEST(EngineTest, ACompressedStoreIsMadeByTheRuntimeAndReported) {
+  // Under the page limit nothing needs the store: the run verifies, and the report and inspect
+  // name the compressed store and its counters.
+  const std::string report = Temp("lz4-report.json"), json = Temp("lz4-inspect.json");
+  Outcome o =
+      RunUttm("run --quiet --ops 300 --preset churn --store zstd,level=3 --report " + report);
+  ASSERT_EQ(o.code, kExitOk) << o.output;
+  Json r = ParseFile(report);
+  EXPECT_TRUE(r.value("verified", false));
+  o = RunUttm("inspect --ops 100 --preset churn --store lz4,cap=64M --json " + json);
+  ASSERT_EQ(o.code, kExitOk) << o.output;
+  EXPECT_THAT(o.output, HasSubstr("store: lz4: compressed RAM, cap 64 MiB"));
+  Json j = ParseFile(json);
+  EXPECT_TRUE(j["store"]["compressed"].contains("same_filled")) << j["store"].dump();
+  // A bad option is a usage error naming it.
+  o = RunUttm("run --quiet --ops 10 --preset churn --store lz4,level=3");
+  EXPECT_NE(o.code, kExitOk);
+  EXPECT_THAT(o.output, HasSubstr("level=3"));
+  // Over the page limit, data that does not compress cannot be relieved by a RAM store: the run
+  // fails fast and says why.
+  o = RunUttm("run --quiet --ops 300 --preset streaming --store lz4");
+  EXPECT_EQ(o.code, kExitRunFailed) << o.output;
+  EXPECT_THAT(o.output, HasSubstr("held by a compressed store"));
+}
+
 TEST(EngineTest, InjectedStoreFaultsAreSurvivedOrReported) {
   const std::string report = Temp("fault-report.json");
   Outcome o = RunUttm("run --preset demo --quiet --ops 2000 --report " + report,

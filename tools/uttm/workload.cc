@@ -14,6 +14,9 @@
 #include <sstream>
 
 #include "size.h"
+#include "uttm/backup_store_factory.h"
+#include "uttm/compressed_store.h"
+#include "uttm/stats.h"
 #include "uttm/units.h"
 
 namespace uttm::tool {
@@ -616,22 +619,35 @@ std::string_view AccessKindName(AccessPattern::Kind k) {
 }
 
 Result<StoreSpec> ParseStoreSpec(std::string_view text) {
-  if (text == "memfd") return StoreSpec{StoreSpec::Kind::kMemfd, ""};
+  if (text == "memfd") return StoreSpec{StoreSpec::Kind::kMemfd, "", ""};
   // A private file in $TMPDIR (or /tmp).
-  if (text == "file") return StoreSpec{StoreSpec::Kind::kFile, ""};
+  if (text == "file") return StoreSpec{StoreSpec::Kind::kFile, "", ""};
   if (text.substr(0, 5) == "file:") {
     std::string dir(text.substr(5));
     if (dir.empty()) {
       return Status(Errc::kInvalid, "invalid store 'file:': needs a directory (file:DIR)");
     }
-    return StoreSpec{StoreSpec::Kind::kFile, dir};
+    return StoreSpec{StoreSpec::Kind::kFile, dir, ""};
+  }
+  const std::string_view kind = text.substr(0, text.find(','));
+  if (kind == "lz4" || kind == "zstd") {
+    RegisterCompressedStoreKinds();
+    Stats scratch;
+    Result<std::unique_ptr<BackupStore>> probe = CreateBackupStore(text, &scratch);
+    if (!probe.ok()) {
+      return Status(Errc::kInvalid, fmt::format("invalid store: {}", probe.status().message()));
+    }
+    return StoreSpec{StoreSpec::Kind::kCompressed, "", std::string(text)};
   }
   return Status(Errc::kInvalid,
-                fmt::format("unknown store '{}' (expected 'memfd', 'file' or 'file:DIR')", text));
+                fmt::format("unknown store '{}' (expected 'memfd', 'file', 'file:DIR', "
+                            "'lz4[,OPTIONS]' or 'zstd[,OPTIONS]')",
+                            text));
 }
 
 std::string FormatStoreSpec(const StoreSpec& spec) {
   if (spec.kind == StoreSpec::Kind::kMemfd) return "memfd";
+  if (spec.kind == StoreSpec::Kind::kCompressed) return spec.spec;
   return spec.dir.empty() ? std::string("file") : "file:" + spec.dir;
 }
 

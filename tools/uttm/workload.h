@@ -38,12 +38,16 @@ enum class Moves { kEngine, kMemcpy };
 
 // Where backed-up pages go: an anonymous memfd, or a private file in a directory.
 struct StoreSpec {
-  enum class Kind { kMemfd, kFile };
+  enum class Kind { kMemfd, kFile, kCompressed };
   Kind kind = Kind::kMemfd;
   std::string dir;  // kFile only: the directory the store file is created in
+  // kCompressed only: the store spec as CreateBackupStore takes it ("lz4,cap=512M", "zstd").
+  std::string spec;
   friend bool operator==(const StoreSpec&, const StoreSpec&) = default;
 };
-// Parses "memfd" or "file:DIR". Errors: kInvalid naming the accepted forms.
+// Parses "memfd", "file", "file:DIR", or a compressed RAM store "lz4[,OPTIONS]" /
+// "zstd[,OPTIONS]" (compressed_store.h; checked by making one). Errors: kInvalid naming the
+// accepted forms, or what is wrong with the compressed store's options.
 Result<StoreSpec> ParseStoreSpec(std::string_view text);
 std::string FormatStoreSpec(const StoreSpec& spec);
 // "engine" / "memcpy", and back. Errors: kInvalid naming the accepted values.

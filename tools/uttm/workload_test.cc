@@ -188,7 +188,8 @@ TEST(WorkloadTest, BadEnumValueAndBadSize) {
   j = Valid();
   j["limits"]["store"] = "tape";
   EXPECT_EQ(ErrorOf(j),
-            "limits.store: unknown store 'tape' (expected 'memfd', 'file' or 'file:DIR')");
+            "limits.store: unknown store 'tape' (expected 'memfd', 'file', 'file:DIR', "
+            "'lz4[,OPTIONS]' or 'zstd[,OPTIONS]')");
 }
 
 TEST(WorkloadTest, CrossFieldRules) {
@@ -378,6 +379,13 @@ TEST(WorkloadTest, StoreSpec) {
   EXPECT_EQ(FormatStoreSpec(*f), "file:/tmp/x");
   EXPECT_FALSE(ParseStoreSpec("file:").ok());
   EXPECT_FALSE(ParseStoreSpec("zram").ok());
+  auto z = ParseStoreSpec("zstd,level=3,cap=64M");
+  ASSERT_TRUE(z.ok()) << z.status().ToString();
+  EXPECT_EQ(z->kind, StoreSpec::Kind::kCompressed);
+  EXPECT_EQ(FormatStoreSpec(*z), "zstd,level=3,cap=64M");
+  auto bad = ParseStoreSpec("lz4,level=3");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("level=3"), std::string::npos) << bad.status().ToString();
 }
 
 TEST(WorkloadTest, EditDistance) {

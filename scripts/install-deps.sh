@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   g++ clang-14 libclang-rt-14-dev clang-format cmake ninja-build pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
-  libxxhash-dev liburing-dev liblz4-dev libzstd-dev
+  libxxhash-dev liburing-dev liblz4-dev libzstd-dev libssl-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libxml2-utils
 )
 

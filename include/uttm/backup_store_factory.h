@@ -12,6 +12,8 @@
 //   SIZE      a number with an optional K, M, G or T suffix (binary units), e.g. cap=512M
 //   other kinds  registered at run time by the optional store libraries (RegisterBackupStoreKind;
 //             the compressed RAM store registers "lz4" and "zstd", compressed_store.h)
+//   options on every kind, registered the same way (RegisterBackupStoreOption): "encrypt"
+//             (encrypted_store.h)
 //
 // Examples: "memfd,allow_without_swap", "file:/var/tmp", "file:/mnt/nvme,direct,cap=64G".
 #ifndef UTTM_BACKUP_STORE_FACTORY_H_
@@ -60,6 +62,14 @@ using BackupStoreMaker = std::function<Result<std::unique_ptr<BackupStore>>(
 UTTM_EXPORT Result<std::unique_ptr<BackupStore>> CreateBackupStore(std::string_view spec,
                                                                    Stats* stats = nullptr,
                                                                    MemoryContext* memory = nullptr);
+
+using BackupStoreWrapper = std::function<Result<std::unique_ptr<BackupStore>>(
+    std::unique_ptr<BackupStore> inner, const BackupStoreEnv& env)>;
+
+// Makes CreateBackupStore accept the option `option` on every kind: the store is made without
+// it, then given to `wrap` (which owns it from then on), e.g. "encrypt" (encrypted_store.h).
+// kInvalid for an empty option or one with ':', ',' or '='. Thread-safe.
+UTTM_EXPORT Status RegisterBackupStoreOption(std::string option, BackupStoreWrapper wrap);
 
 // Makes CreateBackupStore build `kind` with `make` (replacing an earlier registration of the
 // same kind). kInvalid for an empty kind, one with ':' or ',', or a built-in kind (memfd, shmem,

@@ -17,6 +17,7 @@ namespace {
 struct Registry {
   Mutex mu;
   std::map<std::string, BackupStoreMaker, std::less<>> makers UTTM_GUARDED_BY(mu);
+  std::map<std::string, BackupStoreWrapper, std::less<>> wrappers UTTM_GUARDED_BY(mu);
 };
 Registry& Makers() {
   static Registry* r = new Registry;  // never destroyed: makers may be looked up at exit
@@ -40,6 +41,18 @@ Status RegisterBackupStoreKind(std::string kind, BackupStoreMaker make) {
   Registry& r = Makers();
   MutexLock lock(&r.mu);
   r.makers[std::move(kind)] = std::move(make);
+  return Status();
+}
+
+Status RegisterBackupStoreOption(std::string option, BackupStoreWrapper wrap) {
+  if (option.empty() || option.find_first_of(":,=") != std::string::npos) {
+    return Status(Errc::kInvalid, "cannot register backup store option \"" + option +
+                                      "\" (empty, or holds ':', ',' or '=')");
+  }
+  if (!wrap) return Status(Errc::kInvalid, "backup store option \"" + option + "\": no wrapper");
+  Registry& r = Makers();
+  MutexLock lock(&r.mu);
+  r.wrappers[std::move(option)] = std::move(wrap);
   return Status();
 }
 
@@ -98,11 +111,13 @@ std::vector<std::string_view> Split(std::string_view s, char sep) {
 
 }  // namespace
 
-Result<std::unique_ptr<BackupStore>> CreateBackupStore(std::string_view spec, Stats* stats,
-                                                       MemoryContext* memory) {
-  if (spec.empty())
-    return BackupStoreSpecError(spec, "empty (expected \"memfd\" or \"file[:DIR]\")");
-  std::vector<std::string_view> parts = Split(spec, ',');
+namespace {
+
+// The store of `spec` without its wrapper options: `parts` is the spec split at ',' with them
+// taken out.
+Result<std::unique_ptr<BackupStore>> MakeStore(std::string_view spec,
+                                               const std::vector<std::string_view>& parts,
+                                               Stats* stats, MemoryContext* memory) {
   std::string_view head = parts[0];
   std::string_view kind = head;
   std::string_view dir;
@@ -189,6 +204,36 @@ Result<std::unique_ptr<BackupStore>> CreateBackupStore(std::string_view spec, St
                          .options = std::vector<std::string_view>(parts.begin() + 1, parts.end())};
   return make(parsed, BackupStoreEnv{.stats = stats != nullptr ? stats : &Stats::Default(),
                                      .memory = memory});
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BackupStore>> CreateBackupStore(std::string_view spec, Stats* stats,
+                                                       MemoryContext* memory) {
+  if (spec.empty()) {
+    return BackupStoreSpecError(spec, "empty (expected \"memfd\" or \"file[:DIR]\")");
+  }
+  std::vector<std::string_view> parts = Split(spec, ',');
+  // Options every kind takes (registered wrappers) come out first, to be applied in order.
+  std::vector<BackupStoreWrapper> wrappers;
+  {
+    Registry& r = Makers();
+    MutexLock lock(&r.mu);
+    for (auto it = parts.begin() + 1; it != parts.end();) {
+      if (auto w = r.wrappers.find(*it); w != r.wrappers.end()) {
+        wrappers.push_back(w->second);
+        it = parts.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  UTTM_ASSIGN_OR_RETURN(std::unique_ptr<BackupStore> store, MakeStore(spec, parts, stats, memory));
+  const BackupStoreEnv env{.stats = stats != nullptr ? stats : &Stats::Default(), .memory = memory};
+  for (const BackupStoreWrapper& wrap : wrappers) {
+    UTTM_ASSIGN_OR_RETURN(store, wrap(std::move(store), env));
+  }
+  return store;
 }
 
 }  // namespace uttm

@@ -30,6 +30,7 @@
 #include "uttm/bo_swapout.h"
 #include "uttm/buffer_object.h"
 #include "uttm/compressed_store.h"
+#include "uttm/encrypted_store.h"
 #include "uttm/file_store.h"
 #include "uttm/gem_device.h"
 #include "uttm/gem_shmem_object.h"
@@ -352,6 +353,7 @@ Status Engine::Setup() {
   if (compressed) {
     // The runtime makes it, so that its memory counts against the runtime's page limit.
     RegisterCompressedStoreKinds();
+    RegisterEncryptedStoreOption();
   } else if (w_.limits.store.kind == StoreSpec::Kind::kMemfd) {
     spec = "memfd,allow_without_swap";
     store = CreateBackupStore(spec, &stats_);
@@ -364,6 +366,9 @@ Status Engine::Setup() {
     store = NewFileStore(fo);
   }
   if (!compressed) {
+    if (store.ok() && w_.limits.store.encrypt) {
+      store = NewEncryptedStore(std::move(store).value(), {&stats_});
+    }
     if (!store.ok()) {
       return Status(store.status().code(),
                     fmt::format("backup store '{}': {}", spec, store.status().message()));
@@ -379,7 +384,7 @@ Status Engine::Setup() {
   ro.name = w_.name;
   ro.page_limit = Bytes(w_.limits.page_limit);
   if (compressed) {
-    ro.store_spec = w_.limits.store.spec;
+    ro.store_spec = w_.limits.store.spec + (w_.limits.store.encrypt ? ",encrypt" : "");
     ro.wrap_store = [this](std::unique_ptr<BackupStore> s) {
       auto timed = std::make_unique<TimedStore>(std::move(s), &trace_);
       store_ = timed.get();

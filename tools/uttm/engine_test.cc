@@ -143,7 +143,7 @@ TEST(EngineTest, OtherPresetsRunShortAndVerify) {
   }
 }
 
-TEST(EngineTest, ACompressedStoreIsMadeByTheRuntimeAndReported) {
+TEST(EngineTest, CompressedAndEncryptedStoresRunAndAreReported) {
   // Under the page limit nothing needs the store: the run verifies, and the report and inspect
   // name the compressed store and its counters.
   const std::string report = Temp("lz4-report.json"), json = Temp("lz4-inspect.json");
@@ -157,6 +157,16 @@ TEST(EngineTest, ACompressedStoreIsMadeByTheRuntimeAndReported) {
   EXPECT_THAT(o.output, HasSubstr("store: lz4: compressed RAM, cap 64 MiB"));
   Json j = ParseFile(json);
   EXPECT_TRUE(j["store"]["compressed"].contains("same_filled")) << j["store"].dump();
+  // Encrypted at rest, on a compressed store and on a file store.
+  o = RunUttm("run --quiet --ops 300 --preset churn --store lz4,encrypt --report " + report);
+  ASSERT_EQ(o.code, kExitOk) << o.output;
+  EXPECT_THAT(ParseFile(report)["run"]["store"].get<std::string>(), HasSubstr("encrypted"));
+  o = RunUttm("run --quiet --ops 2000 --preset demo --store file,encrypt --report " + report);
+  ASSERT_EQ(o.code, kExitOk) << o.output;
+  r = ParseFile(report);
+  EXPECT_TRUE(r.value("verified", false));
+  EXPECT_GT(r["counters"]["pages_restored"].get<std::uint64_t>(), 0u) << "pages went through it";
+  EXPECT_THAT(r["run"]["store"].get<std::string>(), HasSubstr("encrypted (AES-256-GCM)"));
   // A bad option is a usage error naming it.
   o = RunUttm("run --quiet --ops 10 --preset churn --store lz4,level=3");
   EXPECT_NE(o.code, kExitOk);

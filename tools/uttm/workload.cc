@@ -619,6 +619,13 @@ std::string_view AccessKindName(AccessPattern::Kind k) {
 }
 
 Result<StoreSpec> ParseStoreSpec(std::string_view text) {
+  // ",encrypt" at the end applies to every store (encrypted_store.h).
+  constexpr std::string_view kEncrypt = ",encrypt";
+  if (text.size() > kEncrypt.size() && text.ends_with(kEncrypt)) {
+    UTTM_ASSIGN_OR_RETURN(StoreSpec spec, ParseStoreSpec(text.substr(0, text.size() - 8)));
+    spec.encrypt = true;
+    return spec;
+  }
   if (text == "memfd") return StoreSpec{StoreSpec::Kind::kMemfd, "", ""};
   // A private file in $TMPDIR (or /tmp).
   if (text == "file") return StoreSpec{StoreSpec::Kind::kFile, "", ""};
@@ -641,11 +648,17 @@ Result<StoreSpec> ParseStoreSpec(std::string_view text) {
   }
   return Status(Errc::kInvalid,
                 fmt::format("unknown store '{}' (expected 'memfd', 'file', 'file:DIR', "
-                            "'lz4[,OPTIONS]' or 'zstd[,OPTIONS]')",
+                            "'lz4[,OPTIONS]' or 'zstd[,OPTIONS]', each optionally followed by "
+                            "',encrypt')",
                             text));
 }
 
 std::string FormatStoreSpec(const StoreSpec& spec) {
+  if (spec.encrypt) {
+    StoreSpec plain = spec;
+    plain.encrypt = false;
+    return FormatStoreSpec(plain) + ",encrypt";
+  }
   if (spec.kind == StoreSpec::Kind::kMemfd) return "memfd";
   if (spec.kind == StoreSpec::Kind::kCompressed) return spec.spec;
   return spec.dir.empty() ? std::string("file") : "file:" + spec.dir;

@@ -43,10 +43,13 @@ struct StoreSpec {
   std::string dir;  // kFile only: the directory the store file is created in
   // kCompressed only: the store spec as CreateBackupStore takes it ("lz4,cap=512M", "zstd").
   std::string spec;
+  // Encrypted at rest (",encrypt" after any of them; encrypted_store.h).
+  bool encrypt = false;
   friend bool operator==(const StoreSpec&, const StoreSpec&) = default;
 };
 // Parses "memfd", "file", "file:DIR", or a compressed RAM store "lz4[,OPTIONS]" /
-// "zstd[,OPTIONS]" (compressed_store.h; checked by making one). Errors: kInvalid naming the
+// "zstd[,OPTIONS]" (compressed_store.h; checked by making one), each optionally followed by
+// ",encrypt". Errors: kInvalid naming the
 // accepted forms, or what is wrong with the compressed store's options.
 Result<StoreSpec> ParseStoreSpec(std::string_view text);
 std::string FormatStoreSpec(const StoreSpec& spec);

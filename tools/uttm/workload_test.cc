@@ -189,7 +189,7 @@ TEST(WorkloadTest, BadEnumValueAndBadSize) {
   j["limits"]["store"] = "tape";
   EXPECT_EQ(ErrorOf(j),
             "limits.store: unknown store 'tape' (expected 'memfd', 'file', 'file:DIR', "
-            "'lz4[,OPTIONS]' or 'zstd[,OPTIONS]')");
+            "'lz4[,OPTIONS]' or 'zstd[,OPTIONS]', each optionally followed by ',encrypt')");
 }
 
 TEST(WorkloadTest, CrossFieldRules) {
@@ -383,6 +383,16 @@ TEST(WorkloadTest, StoreSpec) {
   ASSERT_TRUE(z.ok()) << z.status().ToString();
   EXPECT_EQ(z->kind, StoreSpec::Kind::kCompressed);
   EXPECT_EQ(FormatStoreSpec(*z), "zstd,level=3,cap=64M");
+  auto e = ParseStoreSpec("file:/tmp/x,encrypt");
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(e->dir, "/tmp/x");
+  EXPECT_TRUE(e->encrypt);
+  EXPECT_EQ(FormatStoreSpec(*e), "file:/tmp/x,encrypt");
+  auto ez = ParseStoreSpec("lz4,cap=8M,encrypt");
+  ASSERT_TRUE(ez.ok()) << ez.status().ToString();
+  EXPECT_TRUE(ez->encrypt);
+  EXPECT_EQ(ez->spec, "lz4,cap=8M");
+  EXPECT_FALSE(ParseStoreSpec(",encrypt").ok());
   auto bad = ParseStoreSpec("lz4,level=3");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("level=3"), std::string::npos) << bad.status().ToString();

@@ -78,6 +78,11 @@ struct BoOptions {
   Caching caching = Caching::kCached;
   // Extra page-vector flags for the default TtCreate (kPageVectorExternal...).
   std::uint32_t tt_flags = 0;
+  // What the object's pages hold: elements of this many bytes (2: fp16/bf16 tensors, 4: fp32;
+  // 0: unknown). Passed to the backup store with every backup of its pages
+  // (BackupFlags::element_size), where a compressing store splits them into byte planes
+  // (compressed_store.h). kInvalid for other values.
+  std::uint32_t element_size = 0;
 };
 
 class UTTM_EXPORT BufferObject final : private DelayedDelete {
@@ -268,6 +273,7 @@ class UTTM_EXPORT BufferObject final : private DelayedDelete {
   const std::uint64_t page_alignment_;
   const Caching caching_;
   const std::uint32_t tt_flags_;
+  const std::uint32_t element_size_;
   std::atomic<int> refs_{1};
   std::unique_ptr<Reservation> own_resv_;
   Reservation* resv_;

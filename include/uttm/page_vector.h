@@ -186,6 +186,11 @@ class UTTM_EXPORT PageVector {
   Status Write(std::uint64_t offset, std::span<const std::byte> data);
   Status Read(std::uint64_t offset, std::span<std::byte> out) const;
 
+  // The content hint every backup passes to the store (BackupFlags::element_size: elements of
+  // this many bytes, 0 unknown); BoOptions::element_size sets it for a buffer object's vector.
+  void set_element_size(std::uint32_t bytes) { element_size_ = bytes; }
+  std::uint32_t element_size() const { return element_size_; }
+
   // --- Clean copies (see the file comment) ---
   // Off by default. Turning it off keeps the copies already held (DropCleanCopy drops them).
   void set_keep_clean_copy(bool keep) { keep_clean_ = keep; }
@@ -340,6 +345,7 @@ class UTTM_EXPORT PageVector {
   // (0: none); allocated at the first Restore that keeps copies, empty before. Between calls a
   // non-zero entry always belongs to a slot holding a page. clean_pages_ counts them.
   bool keep_clean_ = false;
+  std::uint32_t element_size_ = 0;
   std::vector<std::uint64_t> clean_;
   std::uint64_t clean_pages_ = 0;
   // Legacy swap: one handle per page, in the store swap_store_.

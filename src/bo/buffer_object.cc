@@ -29,6 +29,7 @@ BufferObject::BufferObject(Device* device, const BoOptions& options)
       page_alignment_(options.page_alignment),
       caching_(options.caching),
       tt_flags_(options.tt_flags),
+      element_size_(options.element_size),
       own_resv_(std::make_unique<Reservation>()),
       resv_(options.resv != nullptr ? options.resv : own_resv_.get()),
       priority_(options.priority) {
@@ -53,6 +54,11 @@ Result<BoRef> BufferObject::CreateReserved(Device* device, const BoOptions& opti
   if (options.type != BoType::kDevice && options.type != BoType::kKernel &&
       options.type != BoType::kSg) {
     return Status(Errc::kInvalid, "unknown buffer object type");
+  }
+  if (options.element_size > 4 || options.element_size == 3) {
+    return Status(Errc::kInvalid, "buffer object element size " +
+                                      std::to_string(options.element_size) +
+                                      " (expected 0, 1, 2 or 4)");
   }
   BoRef bo = BoRef::Adopt(new BufferObject(device, options));
   if (options.resv == nullptr) {
@@ -431,6 +437,7 @@ Status BufferObject::CreateTt(bool zero_alloc) {
   UTTM_ASSIGN_OR_RETURN(tt_, device_->funcs().TtCreate(*this, TtFlags(zero_alloc)));
   if (!tt_) return Status(Errc::kNoMemory, "driver could not create a page vector");
   tt_->set_keep_clean_copy(device_->keep_clean_copies());
+  tt_->set_element_size(element_size_);
   return Status();
 }
 

@@ -117,6 +117,21 @@ TEST_F(TtmBoValidateTest, ttm_bo_init_reserved_resv) {
   external.Unlock();
 }
 
+TEST_F(TtmBoValidateTest, TheContentHintReachesThePageVector) {
+  OperationContext ctx;
+  BoOptions opts;
+  opts.size = kBoSize;
+  opts.element_size = 2;
+  auto bo = BufferObject::Create(dev_.get(), opts, PlacementOf(kMemTt), ctx);
+  ASSERT_TRUE(bo.ok()) << bo.status().ToString();
+  ASSERT_NE((*bo)->tt(), nullptr);
+  EXPECT_EQ((*bo)->tt()->element_size(), 2u);
+  opts.element_size = 3;
+  auto bad = BufferObject::Create(dev_.get(), opts, PlacementOf(kMemTt), ctx);
+  EXPECT_EQ(bad.code(), Errc::kInvalid);
+  EXPECT_NE(bad.status().message().find("element size 3"), std::string::npos);
+}
+
 TEST_F(TtmBoValidateTest, ttm_bo_validate_basic) {
   ASSERT_TRUE(dev_->SetManager(std::make_unique<TtManager>(kMemMock1, 1_MiB)).ok());
   auto bo = Make(PlacementOf(kMemSystem));

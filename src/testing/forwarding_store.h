@@ -2,7 +2,8 @@
 //
 // forwarding_store.h (tests only): a backup store that forwards the required methods to a real
 // store and counts the backup and copy calls; the base class's BackupPageList / CopyPageList stay
-// in use. `holds_memory` sets what HoldsMemory answers.
+// in use, and remembers the flags of the last backup. `holds_memory` sets what HoldsMemory
+// answers.
 #ifndef UTTM_SRC_TESTING_FORWARDING_STORE_H_
 #define UTTM_SRC_TESTING_FORWARDING_STORE_H_
 
@@ -21,6 +22,7 @@ class ForwardingStore : public BackupStore {
   Result<std::size_t> BackupPages(const std::byte* src, std::size_t count, const BackupFlags& flags,
                                   BackupHandle* handles) override {
     ++calls;
+    last_flags = flags;
     return base_->BackupPages(src, count, flags, handles);
   }
   Status CopyPages(const BackupHandle* handles, std::size_t count, std::byte* dst,
@@ -37,6 +39,7 @@ class ForwardingStore : public BackupStore {
   std::string Describe() const override { return "forward:" + base_->Describe(); }
   bool HoldsMemory() const override { return holds_memory_; }
   int calls = 0;
+  BackupFlags last_flags;  // of the last BackupPages
 
  private:
   std::unique_ptr<BackupStore> base_;

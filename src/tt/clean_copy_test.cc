@@ -149,6 +149,14 @@ TEST_F(CleanCopyTest, AStoreThatHoldsMemoryKeepsNoCopy) {
   EXPECT_FALSE(vec_->has_clean_copy()) << "the copy would take the budget the pages need";
   EXPECT_EQ(store_->BytesUsed(), 0u);
   ExpectContents();
+  // The content hint goes with every backup.
+  auto* forwarding = static_cast<testing::ForwardingStore*>(store_.get());
+  EXPECT_EQ(forwarding->last_flags.element_size, 0u);
+  vec_->set_element_size(2);
+  EXPECT_EQ(Backup().value(), kPages);
+  EXPECT_EQ(forwarding->last_flags.element_size, 2u);
+  Restore();
+  ExpectContents();
 }
 
 TEST_F(CleanCopyTest, AWriteDropsTheCopyAndTheNewBytesAreBackedUp) {

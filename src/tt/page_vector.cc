@@ -610,7 +610,7 @@ Result<PageCount> PageVector::Backup(const BackupOptions& options, BackupStore* 
   // is stored.
   const std::size_t limit = ShouldFail(FaultPoint::kBackupPartial) ? (n + 1) / 2 : n;
   std::array<BackupHandle, kMaxRun> handles;
-  const BackupFlags flags{options.writeback};
+  const BackupFlags flags{.writeback = options.writeback, .element_size = element_size_};
   // Clean pages first: they need neither a write nor store space.
   const std::size_t clean = GiveUpCleanPages(limit);
   std::size_t count = clean;

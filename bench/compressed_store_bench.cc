@@ -28,6 +28,7 @@
 
 #include "testing/content.h"
 #include "testing/page_buffer.h"
+#include "timing.h"
 #include "uttm/compressed_store.h"
 #include "uttm/stats.h"
 #include "uttm/units.h"
@@ -35,12 +36,9 @@
 namespace uttm {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::Since;
 constexpr std::size_t kPages = 4096;
-
-double Since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 void FillPages(std::byte* p, int content) {
   switch (content) {
@@ -140,11 +138,13 @@ void BM_CompressedStore(benchmark::State& state) {
       state.SkipWithError("the backup failed");
       return;
     }
-    ratio =
-        static_cast<double>(kPages * kPageSize) /
-        static_cast<double>(std::max<std::int64_t>(stats.Current(Stat::kZstorePayloadBytes), 1));
-    if (content == 0)
-      ratio = static_cast<double>(kPages * kPageSize) / static_cast<double>((*store)->BytesUsed());
+    // Bytes in over compressed bytes held; zero pages hold none, so for them over the memory
+    // the store holds (its entries).
+    const auto held = content == 0
+                          ? (*store)->BytesUsed()
+                          : static_cast<std::uint64_t>(stats.Current(Stat::kZstorePayloadBytes));
+    ratio = static_cast<double>(kPages * kPageSize) /
+            static_cast<double>(std::max<std::uint64_t>(held, 1));
     t0 = Clock::now();
     const Status s = (*store)->CopyPages(handles.data(), kPages, out.data(), {});
     st_r += Since(t0);

@@ -22,6 +22,7 @@
 
 #include "testing/content.h"
 #include "testing/page_buffer.h"
+#include "timing.h"
 #include "uttm/backup_store_factory.h"
 #include "uttm/encrypted_store.h"
 #include "uttm/stats.h"
@@ -29,12 +30,9 @@
 namespace uttm {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::Since;
 constexpr std::size_t kPages = 4096;
-
-double Since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 void BM_EncryptedStore(benchmark::State& state) {
   testing::PageBuffer pages(kPages), sealed(kPages), out(kPages);

@@ -43,13 +43,15 @@
 #include <vector>
 
 #include "pressure/test_cgroup.h"
+#include "timing.h"
 #include "uttm/gem_device.h"
 #include "uttm/gem_shmem_object.h"
 
 namespace uttm {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::Since;
 constexpr std::uint64_t kObjectBytes = std::uint64_t{4} << 20;
 
 std::string BenchDir() {
@@ -58,10 +60,6 @@ std::string BenchDir() {
     if (v != nullptr && v[0] != '\0') return v;
   }
   return "/tmp";
-}
-
-double Since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
 // Objects holding their pages (a use reference each), every page with distinct bytes.

@@ -137,7 +137,7 @@ void MemoryContext::set_reclaim_hook(ReclaimHook* hook) {
 }
 
 std::uint64_t MemoryContext::OverBy() const {
-  const std::uint64_t a = pages_allocated_.load() + external_pages_.load();
+  const std::uint64_t a = accounted_pages().value();
   const std::uint64_t l = pages_limit_.load();
   const std::uint64_t d = dma32_pages_allocated_.load();
   const std::uint64_t dl = dma32_pages_limit_.load();
@@ -145,7 +145,7 @@ std::uint64_t MemoryContext::OverBy() const {
 }
 
 bool MemoryContext::over_limit() const {
-  return pages_allocated_.load() + external_pages_.load() > pages_limit_.load() ||
+  return accounted_pages().value() > pages_limit_.load() ||
          dma32_pages_allocated_.load() > dma32_pages_limit_.load();
 }
 

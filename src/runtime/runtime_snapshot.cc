@@ -7,6 +7,8 @@
 
 #include <cstdio>
 
+#include "uttm/units.h"
+
 namespace uttm {
 namespace {
 
@@ -187,18 +189,18 @@ std::string SnapshotToText(const RuntimeSnapshot& s) {
          Size(s.store_bytes_available) + " available\n";
   const RuntimeSnapshot::Compressed& z = s.compressed;
   if (z.pages != 0 || z.same_filled + z.compressed + z.raw != 0) {
-    std::snprintf(line, sizeof line,
-                  "  compressed: %llu pages in %s (ratio %.2f, same-filled pages free; slabs %s), "
-                  "kept so far: %llu "
-                  "same-filled, %llu compressed, %llu raw; %llu moved by compaction\n",
-                  static_cast<unsigned long long>(z.pages), Size(z.payload_bytes).c_str(),
-                  z.payload_bytes != 0
-                      ? static_cast<double>(z.pages * 4096) / static_cast<double>(z.payload_bytes)
-                      : 0.0,
-                  Size(z.slab_bytes).c_str(), static_cast<unsigned long long>(z.same_filled),
-                  static_cast<unsigned long long>(z.compressed),
-                  static_cast<unsigned long long>(z.raw),
-                  static_cast<unsigned long long>(z.compacted));
+    std::snprintf(
+        line, sizeof line,
+        "  compressed: %llu pages in %s (ratio %.2f, same-filled pages free; slabs %s), "
+        "kept so far: %llu "
+        "same-filled, %llu compressed, %llu raw; %llu moved by compaction\n",
+        static_cast<unsigned long long>(z.pages), Size(z.payload_bytes).c_str(),
+        z.payload_bytes != 0
+            ? static_cast<double>(z.pages * kPageSize) / static_cast<double>(z.payload_bytes)
+            : 0.0,
+        Size(z.slab_bytes).c_str(), static_cast<unsigned long long>(z.same_filled),
+        static_cast<unsigned long long>(z.compressed), static_cast<unsigned long long>(z.raw),
+        static_cast<unsigned long long>(z.compacted));
     out += line;
   }
   out += "shrinkers:\n";

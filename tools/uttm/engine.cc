@@ -395,7 +395,12 @@ Status Engine::Setup() {
   }
   ro.stats = &stats_;
   if (HasFileBacked()) ro.file_backed_budget = Bytes(FileBackedBudget());
-  UTTM_ASSIGN_OR_RETURN(runtime_, Runtime::Open(ro));
+  Result<std::unique_ptr<Runtime>> runtime = Runtime::Open(ro);
+  if (!runtime.ok()) {
+    if (compressed) store_ = nullptr;  // the runtime made it, and it is gone with the runtime
+    return runtime.status();
+  }
+  runtime_ = std::move(runtime).value();
   for (std::uint32_t i = 0; i < w_.devices.count; ++i) {
     SimGpuOptions so;
     so.name = fmt::format("sim-gpu{}", i);

@@ -158,7 +158,7 @@ std::uint64_t DefaultCapacity(const MemoryContext* memory) {
   if (memory != nullptr) {
     cap = std::min(cap, memory->pages_limit().value() * kPageSize / 2);
   }
-  return std::max<std::uint64_t>(cap, std::uint64_t{128} << 10);
+  return std::max(cap, kMinCapacity);
 }
 
 std::string MiB(std::uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }

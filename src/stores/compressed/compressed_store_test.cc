@@ -431,13 +431,19 @@ TEST_P(CompressedStoreTest, ManyThreadsShareOneStore) {
 TEST_P(CompressedStoreTest, SpecsAreValidatedWithClearErrors) {
   const std::string kind = GetParam().name[0] == 'L' ? "lz4" : "zstd";
   EXPECT_TRUE(CreateBackupStore(kind + ",cap=1M,spare=0,raw_above=2048,planes=2", &stats_).ok());
-  for (const std::string& bad :
-       {kind + ":/tmp", kind + ",bogus", kind + ",cap=12Q", kind + ",planes=3",
-        kind + ",raw_above=10", kind + ",raw_above=5000", kind + ",cap=4K", kind + ",level=3x",
-        kind + ",spare=lots"}) {
+  // Each bad spec, and what its error must name (beyond the spec, which every error quotes).
+  const std::pair<std::string, std::string> bad_specs[] = {
+      {kind + ":/tmp", "takes no directory"},   {kind + ",bogus", "\"bogus\""},
+      {kind + ",cap=12Q", "\"cap=12Q\""},       {kind + ",planes=3", "element size 3"},
+      {kind + ",raw_above=10", "raw_above 10"}, {kind + ",raw_above=5000", "\"raw_above=5000\""},
+      {kind + ",cap=4K", "below one slab"},     {kind + ",level=3x", "\"level=3x\""},
+      {kind + ",spare=lots", "\"spare=lots\""}};
+  for (const auto& [bad, names] : bad_specs) {
     Result<std::unique_ptr<BackupStore>> s = CreateBackupStore(bad, &stats_);
     EXPECT_EQ(s.code(), Errc::kInvalid) << bad;
-    EXPECT_NE(s.status().message().find(bad.substr(0, 3)), std::string::npos)
+    const std::string_view message = s.status().message();
+    EXPECT_NE(message.find("\"" + bad + "\""), std::string::npos) << s.status().ToString();
+    EXPECT_NE(message.substr(bad.size() + 2).find(names), std::string::npos)
         << s.status().ToString();
   }
   EXPECT_TRUE(CreateBackupStore("zstd,level=19", &stats_).ok());

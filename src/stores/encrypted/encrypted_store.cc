@@ -28,7 +28,7 @@ namespace {
 constexpr std::size_t kKeyBytes = 32;
 constexpr std::size_t kTagBytes = 16;
 // Pages sealed into the per-thread scratch before one call of the inner store.
-constexpr std::size_t kBatch = 64;
+constexpr std::size_t kBatch = 256;
 // Tag table chunks, indexed by inner handle value.
 constexpr std::size_t kChunkEntries = 4096;
 
@@ -44,9 +44,14 @@ struct CtxFree {
 
 // Per-thread cipher contexts, keyed to one store at a time (by its serial number, never reused),
 // so that a page sets only its nonce.
+// A cipher context and the store whose key it holds (0: none yet).
+struct KeyedCtx {
+  std::unique_ptr<EVP_CIPHER_CTX, CtxFree> ctx;
+  std::uint64_t store = 0;
+};
+
 struct ThreadCipher {
-  std::unique_ptr<EVP_CIPHER_CTX, CtxFree> seal, open;
-  std::uint64_t seal_store = 0, open_store = 0;
+  KeyedCtx seal, open;
   alignas(64) std::array<std::byte, kBatch * kPageSize> scratch;
 };
 ThreadCipher& Cipher() {
@@ -156,50 +161,46 @@ class EncryptedStore final : public BackupStore {
     std::memcpy(iv + 4, &counter, 8);
   }
 
-  // Seals `n` bytes of `in` into `out` with nonce `counter`; false on a cipher error.
-  bool SealPage(ThreadCipher& c, std::uint64_t counter, const std::byte* in, std::byte* out,
-                unsigned char* tag) {
-    if (!c.seal) c.seal.reset(EVP_CIPHER_CTX_new());
-    if (!c.seal) return false;
+  // `k`'s context set up to seal (enc 1) or open (enc 0) with this store's key and the nonce of
+  // page `counter`: the key only when the context last served another store. Null on a cipher
+  // error.
+  EVP_CIPHER_CTX* Ready(KeyedCtx& k, int enc, std::uint64_t counter) {
+    if (!k.ctx) k.ctx.reset(EVP_CIPHER_CTX_new());
+    if (!k.ctx) return nullptr;
     unsigned char iv[12];
     Nonce(counter, iv);
-    if (c.seal_store != serial_) {
-      if (EVP_EncryptInit_ex(c.seal.get(), EVP_aes_256_gcm(), nullptr, key_->key(), iv) != 1) {
-        return false;
-      }
-      c.seal_store = serial_;
-    } else if (EVP_EncryptInit_ex(c.seal.get(), nullptr, nullptr, nullptr, iv) != 1) {
-      return false;
+    const bool rekey = k.store != serial_;
+    if (EVP_CipherInit_ex(k.ctx.get(), rekey ? EVP_aes_256_gcm() : nullptr, nullptr,
+                          rekey ? key_->key() : nullptr, iv, enc) != 1) {
+      k.store = 0;
+      return nullptr;
     }
+    k.store = serial_;
+    return k.ctx.get();
+  }
+
+  // Seals a page of `in` into `out` with nonce `counter`; false on a cipher error.
+  bool SealPage(ThreadCipher& c, std::uint64_t counter, const std::byte* in, std::byte* out,
+                unsigned char* tag) {
+    EVP_CIPHER_CTX* ctx = Ready(c.seal, 1, counter);
+    auto* o = reinterpret_cast<unsigned char*>(out);
     int len = 0, fin = 0;
-    return EVP_EncryptUpdate(c.seal.get(), reinterpret_cast<unsigned char*>(out), &len,
-                             reinterpret_cast<const unsigned char*>(in),
+    return ctx != nullptr &&
+           EVP_EncryptUpdate(ctx, o, &len, reinterpret_cast<const unsigned char*>(in),
                              static_cast<int>(kPageSize)) == 1 &&
-           EVP_EncryptFinal_ex(c.seal.get(), reinterpret_cast<unsigned char*>(out) + len, &fin) ==
-               1 &&
-           EVP_CIPHER_CTX_ctrl(c.seal.get(), EVP_CTRL_GCM_GET_TAG, kTagBytes, tag) == 1;
+           EVP_EncryptFinal_ex(ctx, o + len, &fin) == 1 &&
+           EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagBytes, tag) == 1;
   }
 
   // Opens a page in place; false when its tag does not match (or a cipher error).
   bool OpenPage(ThreadCipher& c, const Seal& seal, std::byte* page) {
-    if (!c.open) c.open.reset(EVP_CIPHER_CTX_new());
-    if (!c.open) return false;
-    unsigned char iv[12];
-    Nonce(seal.counter, iv);
-    if (c.open_store != serial_) {
-      if (EVP_DecryptInit_ex(c.open.get(), EVP_aes_256_gcm(), nullptr, key_->key(), iv) != 1) {
-        return false;
-      }
-      c.open_store = serial_;
-    } else if (EVP_DecryptInit_ex(c.open.get(), nullptr, nullptr, nullptr, iv) != 1) {
-      return false;
-    }
+    EVP_CIPHER_CTX* ctx = Ready(c.open, 0, seal.counter);
     auto* p = reinterpret_cast<unsigned char*>(page);
     std::array<unsigned char, kTagBytes> tag = seal.tag;
     int len = 0, fin = 0;
-    return EVP_DecryptUpdate(c.open.get(), p, &len, p, static_cast<int>(kPageSize)) == 1 &&
-           EVP_CIPHER_CTX_ctrl(c.open.get(), EVP_CTRL_GCM_SET_TAG, kTagBytes, tag.data()) == 1 &&
-           EVP_DecryptFinal_ex(c.open.get(), p + len, &fin) == 1;
+    return ctx != nullptr && EVP_DecryptUpdate(ctx, p, &len, p, static_cast<int>(kPageSize)) == 1 &&
+           EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kTagBytes, tag.data()) == 1 &&
+           EVP_DecryptFinal_ex(ctx, p + len, &fin) == 1;
   }
 
   template <typename PageAt>

@@ -252,7 +252,7 @@ TEST_F(EncryptedStoreTest, TheInnerStoresFaultsPassThroughAndLoseNothing) {
   Result<std::size_t> r = store->BackupPages(pages.data(), 100, {}, h.data());
   EXPECT_EQ(r.code(), Errc::kNoSpace) << r.status().ToString();
   FaultInjection::DisarmAll();
-  // The inner store's second write fails: the first batch (64 pages) stays stored.
+  // The inner store's second write fails: what it wrote before stays stored (a partial backup).
   ASSERT_TRUE(FaultInjection::Arm(FaultPoint::kStoreWrite, {.after = 1, .times = 1}).ok());
   r = store->BackupPages(pages.data(), 100, {}, h.data());
   ASSERT_TRUE(r.ok()) << r.status().ToString();

@@ -42,6 +42,9 @@ namespace uttm {
   X(kStoreRead, "store.read", "a backup store read fails with EIO")                           \
   X(kStoreCorrupt, "store.corrupt", "a backup store read returns flipped bits")               \
   X(kStoreInterrupt, "store.interrupt", "an interruptible store copy stops with EINTR")       \
+  X(kStoreUringRefused, "store.uring_refused",                                                \
+    "io_uring_setup is refused (EPERM, a seccomp "                                            \
+    "profile)")                                                                               \
   X(kPageAlloc, "page.alloc", "the page provider cannot get memory (ENOMEM)")                 \
   X(kPagePrefault, "page.prefault", "the OS cannot fault a new chunk's pages in (ENOMEM)")    \
   X(kRestoreInterrupt, "restore.interrupt", "an interruptible restore stops with EINTR")      \

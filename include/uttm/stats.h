@@ -78,6 +78,10 @@ struct StatValues;
           "backup chunks checksummed on the store's helper thread during their write")            \
   COUNTER(kStoreParallelVerifies, "store.parallel_verifies", "chunks",                            \
           "restored chunks verified on the store's helper thread while the next one was read")    \
+  COUNTER(kStoreUringRequests, "store.uring_requests", "requests",                                \
+          "requests an io_uring store submitted (several in flight per call)")                    \
+  COUNTER(kStoreUringResubmits, "store.uring_resubmits", "requests",                              \
+          "io_uring requests submitted again to finish a short or interrupted transfer")          \
   COUNTER(kChecksumFailures, "store.checksum_failures", "runs", "backups that failed checksum")   \
   COUNTER(kZstoreSameFilled, "zstore.same_filled", "pages",                                       \
           "pages a compressed store kept as one repeated word")                                   \

@@ -29,6 +29,9 @@ std::uint64_t SlotOffset(std::uint64_t slot) { return slot << kPageShift; }
 // hand-off costs more than it hides (64 KiB).
 constexpr std::size_t kParallelChecksumMinPages = 16;
 
+// Chunks one window of a batched backup or copy holds at most (64 MiB).
+constexpr std::size_t kMaxBatchChunks = 64;
+
 // Read-ahead hints one CopyPages gives at most (a badly fragmented copy skips the rest).
 constexpr std::size_t kMaxReadHints = 64;
 
@@ -81,10 +84,6 @@ std::uint64_t FdStore::CapacityBytesLeft() const {
   return SlotOffset(alloc_.available());
 }
 
-namespace {
-
-// Fills `iov` with bytes [pos, len) of the pages starting at page `first`, merging pages that
-// follow each other in memory. Returns the number of entries (at most the pages covered).
 int BuildIov(const PageRef& pages, std::size_t first, std::size_t pos, std::size_t len,
              iovec* iov) {
   int n = 0;
@@ -104,7 +103,6 @@ int BuildIov(const PageRef& pages, std::size_t first, std::size_t pos, std::size
   return n;
 }
 
-// Shortens the vector to its first `want` bytes.
 void TruncateIov(iovec* iov, int* n, std::size_t want) {
   std::size_t acc = 0;
   for (int i = 0; i < *n; ++i) {
@@ -117,7 +115,9 @@ void TruncateIov(iovec* iov, int* n, std::size_t want) {
   }
 }
 
-}  // namespace
+std::size_t ShortWriteLength(std::size_t want) {
+  return std::max(kShortWriteAlign, (want / 2) & ~(kShortWriteAlign - 1));
+}
 
 int FdStore::Transfer(bool write, std::uint64_t offset, const PageRef& pages, std::size_t first,
                       std::size_t n, std::size_t* done) {
@@ -130,7 +130,7 @@ int FdStore::Transfer(bool write, std::uint64_t offset, const PageRef& pages, st
     const std::size_t want = len - *done;
     // store.short_write: the medium takes only part of the request; the loop must resume.
     if (write && want > kShortWriteAlign && ShouldFail(FaultPoint::kStoreShortWrite)) {
-      TruncateIov(iov, &niov, std::max(kShortWriteAlign, (want / 2) & ~(kShortWriteAlign - 1)));
+      TruncateIov(iov, &niov, ShortWriteLength(want));
     }
     const off_t pos = static_cast<off_t>(offset + *done);
     ssize_t r;
@@ -257,59 +257,12 @@ Result<std::size_t> FdStore::BackupImpl(const PageRef& src, std::size_t count,
     stats_->GaugeAdd(Stat::kStoreBytesUsed, static_cast<std::int64_t>(SlotOffset(got)));
   }
 
-  // One large write per extent (in kIoChunkPages chunks). Fault points are evaluated per
-  // page, so "fail after k pages" stores exactly k.
-
-  std::size_t stored = 0;  // leading pages safely written
-  int err = 0;
-  std::uint64_t err_slot = 0;
-  std::size_t page = 0;
-  for (const SlotExtent& e : extents) {
-    std::uint64_t ok = 0;
-    while (ok < e.count && err == 0) {
-      if (ShouldFail(FaultPoint::kStoreWrite)) {
-        err = EIO;
-      } else if (ShouldFail(FaultPoint::kStoreNoSpace)) {
-        err = ENOSPC;
-      } else {
-        ++ok;
-      }
-    }
-    std::uint64_t written = 0;  // pages of this extent fully written
-    for (std::uint64_t off = 0; off < ok;) {
-      const std::uint64_t n = std::min<std::uint64_t>(ok - off, kIoChunkPages);
-      std::uint64_t* const chunk_sums = sums.data() + page + off;
-      // A large chunk is checksummed on the worker's core while this thread writes it.
-      const bool offloaded = checksum_worker_ != nullptr && n >= kParallelChecksumMinPages &&
-                             checksum_worker_->TryStart(src, page + off, n, chunk_sums);
-      std::size_t done = 0;
-      int werr = Transfer(/*write=*/true, SlotOffset(e.start + off), src, page + off, n, &done);
-      if (offloaded) {
-        checksum_worker_->Wait();
-        stats_->Add(Stat::kStoreParallelChecksums);
-      } else {
-        // Right after the write, whose copy just pulled the chunk into the CPU cache: hashing
-        // first would read it from memory one more time.
-        PageChecksums(src, page + off, done >> kPageShift, chunk_sums);
-      }
-      written += done >> kPageShift;
-      if (werr != 0) {
-        err = werr;
-        break;
-      }
-      off += n;
-    }
-    if (written > 0) AfterWrite(SlotOffset(e.start), SlotOffset(written), flags);
-    stored += written;
-    page += e.count;
-    if (err != 0) {
-      err_slot = e.start + written;
-      // The failed page may be half written: give its blocks (and those of a short write) back
-      // before the slots can be handed out again.
-      PunchSlots(err_slot, e.count - written);
-      break;
-    }
-  }
+  const WriteOutcome out = batch_io_ != nullptr
+                               ? WriteExtentsBatched(src, extents, flags, sums.data())
+                               : WriteExtents(src, extents, flags, sums.data());
+  const std::size_t stored = out.stored;
+  const int err = out.err;
+  const std::uint64_t err_slot = out.err_slot;
 
   // Commit the stored pages, release the rest.
   {
@@ -344,6 +297,145 @@ Result<std::size_t> FdStore::BackupImpl(const PageRef& src, std::size_t count,
     }
   }
   return stored;
+}
+
+FdStore::WriteOutcome FdStore::WriteExtents(const PageRef& src,
+                                            const std::vector<SlotExtent>& extents,
+                                            const BackupFlags& flags, std::uint64_t* sums) {
+  // One large write per extent (in kIoChunkPages chunks). Fault points are evaluated per page,
+  // so "fail after k pages" stores exactly k.
+  std::size_t stored = 0;  // leading pages safely written
+  int err = 0;
+  std::uint64_t err_slot = 0;
+  std::size_t page = 0;
+  for (const SlotExtent& e : extents) {
+    std::uint64_t ok = 0;
+    while (ok < e.count && err == 0) {
+      if (ShouldFail(FaultPoint::kStoreWrite)) {
+        err = EIO;
+      } else if (ShouldFail(FaultPoint::kStoreNoSpace)) {
+        err = ENOSPC;
+      } else {
+        ++ok;
+      }
+    }
+    std::uint64_t written = 0;  // pages of this extent fully written
+    for (std::uint64_t off = 0; off < ok;) {
+      const std::uint64_t n = std::min<std::uint64_t>(ok - off, kIoChunkPages);
+      std::uint64_t* const chunk_sums = sums + page + off;
+      // A large chunk is checksummed on the worker's core while this thread writes it.
+      const bool offloaded = checksum_worker_ != nullptr && n >= kParallelChecksumMinPages &&
+                             checksum_worker_->TryStart(src, page + off, n, chunk_sums);
+      std::size_t done = 0;
+      int werr = Transfer(/*write=*/true, SlotOffset(e.start + off), src, page + off, n, &done);
+      if (offloaded) {
+        checksum_worker_->Wait();
+        stats_->Add(Stat::kStoreParallelChecksums);
+      } else {
+        // Right after the write, whose copy just pulled the chunk into the CPU cache: hashing
+        // first would read it from memory one more time.
+        PageChecksums(src, page + off, done >> kPageShift, chunk_sums);
+      }
+      written += done >> kPageShift;
+      if (werr != 0) {
+        err = werr;
+        break;
+      }
+      off += n;
+    }
+    if (written > 0) AfterWrite(SlotOffset(e.start), SlotOffset(written), flags);
+    stored += written;
+    page += e.count;
+    if (err != 0) {
+      err_slot = e.start + written;
+      // The failed page may be half written: give its blocks (and those of a short write) back
+      // before the slots can be handed out again.
+      PunchSlots(err_slot, e.count - written);
+      break;
+    }
+  }
+
+  return WriteOutcome{stored, err, err_slot};
+}
+
+FdStore::WriteOutcome FdStore::WriteExtentsBatched(const PageRef& src,
+                                                   const std::vector<SlotExtent>& extents,
+                                                   const BackupFlags& flags, std::uint64_t* sums) {
+  // The pages before the first fault point that fires (evaluated per page, as above).
+  std::size_t total = 0;
+  for (const SlotExtent& e : extents) total += e.count;
+  std::size_t ok = 0;
+  int fault = 0;
+  while (ok < total && fault == 0) {
+    if (ShouldFail(FaultPoint::kStoreWrite)) {
+      fault = EIO;
+    } else if (ShouldFail(FaultPoint::kStoreNoSpace)) {
+      fault = ENOSPC;
+    } else {
+      ++ok;
+    }
+  }
+
+  // Windows of up to `window` chunks go out together; this thread checksums a window's pages
+  // while the medium writes them.
+  const std::size_t window = std::min(batch_io_->depth(), kMaxBatchChunks);
+  IoChunk chunks[kMaxBatchChunks];
+  struct Checksummer final : BatchObserver {
+    Checksummer(const PageRef& src, std::uint64_t* sums) : src(src), sums(sums) {}
+    void InFlight() override { PageChecksums(src, first, n, sums + first); }
+    const PageRef& src;
+    std::uint64_t* const sums;
+    std::size_t first = 0;
+    std::size_t n = 0;
+  } checksummer(src, sums);
+  WriteOutcome out;
+  std::size_t ext = 0;       // extent of the next chunk
+  std::uint64_t in_ext = 0;  // pages of that extent already in chunks
+  std::size_t page = 0;      // first page of the next chunk
+  while (page < ok && out.err == 0) {
+    std::size_t k = 0;
+    checksummer.first = page;
+    while (k < window && page < ok) {
+      const SlotExtent& e = extents[ext];
+      const std::size_t n = static_cast<std::size_t>(
+          std::min<std::uint64_t>({e.count - in_ext, kIoChunkPages, ok - page}));
+      chunks[k++] = IoChunk{.offset = SlotOffset(e.start + in_ext), .first = page, .n = n};
+      page += n;
+      in_ext += n;
+      if (in_ext == e.count) {
+        ++ext;
+        in_ext = 0;
+      }
+    }
+    checksummer.n = page - checksummer.first;
+    batch_io_->Run(/*write=*/true, src, chunks, k, checksummer);
+    // Stored are the leading pages: a chunk written after a failed one does not count.
+    for (std::size_t i = 0; i < k; ++i) {
+      const IoChunk& c = chunks[i];
+      const std::size_t whole = c.err == 0 ? c.n : c.done >> kPageShift;
+      if (whole > 0) AfterWrite(c.offset, SlotOffset(whole), flags);
+      out.stored += whole;
+      if (c.err != 0) {
+        out.err = c.err;
+        break;
+      }
+    }
+  }
+  if (out.err == 0) out.err = fault;
+  if (out.err != 0) {
+    // Everything past the stored pages may hold half-written or stray blocks: give them back
+    // before the slots can be handed out again.
+    std::size_t first = 0;
+    for (const SlotExtent& e : extents) {
+      if (first + e.count > out.stored) {
+        const std::uint64_t skip = out.stored > first ? out.stored - first : 0;
+        if (first <= out.stored) out.err_slot = e.start + skip;
+        PunchSlots(e.start + skip, e.count - skip);
+      }
+      first += e.count;
+    }
+  }
+  return out;
 }
 
 Status FdStore::CopyPages(const BackupHandle* handles, std::size_t count, std::byte* dst,
@@ -389,10 +481,6 @@ Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const P
   }
 
   // Snapshot slot and checksum of every handle; stop at the first one that is not live.
-  struct Want {
-    std::uint64_t slot;
-    std::uint64_t checksum;
-  };
   std::vector<Want> want;
   want.reserve(count);
   {
@@ -414,6 +502,14 @@ Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const P
       ++hints;
       i = j;
     }
+  }
+
+  // A medium with many requests in flight reads whole windows at once.
+  if (batch_io_ != nullptr) {
+    std::size_t done = 0;
+    std::uint64_t bytes_read = 0;
+    Status status = ReadBatched(want, dst, ctx, &done, &bytes_read);
+    return FinishCopy(std::move(status), handles, count, want.size(), done, bytes_read, copied);
   }
 
   // Each chunk is read, then verified against its checksums: on the checksum worker while the
@@ -461,24 +557,8 @@ Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const P
       break;
     }
     // The longest run of consecutive slots from here.
-    std::size_t run = 1;
-    while (next + run < want.size() && run < kIoChunkPages &&
-           want[next + run].slot == want[next].slot + run) {
-      ++run;
-    }
-    // Per-page fault points cut the run short.
-    std::size_t ok = 0;
     Errc fault = Errc::kOk;
-    for (; ok < run; ++ok) {
-      if (ctx.interruptible && ShouldFail(FaultPoint::kStoreInterrupt)) {
-        fault = Errc::kInterrupted;
-        break;
-      }
-      if (ShouldFail(FaultPoint::kStoreRead)) {
-        fault = Errc::kIo;
-        break;
-      }
-    }
+    const std::size_t ok = NextReadRun(want, next, ctx, &fault);
     if (ok > 0) {
       std::size_t got = 0;
       int err = Transfer(/*write=*/false, SlotOffset(want[next].slot), dst, next, ok, &got);
@@ -525,13 +605,133 @@ Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const P
   }
   if (status.ok()) verify_pending();
   UTTM_DCHECK(!pending.on_worker, "CopyPages returned with the checksum worker still running");
+  return FinishCopy(std::move(status), handles, count, want.size(), done, bytes_read, copied);
+}
+
+std::size_t FdStore::NextReadRun(const std::vector<Want>& want, std::size_t next,
+                                 const OperationContext& ctx, Errc* fault) {
+  std::size_t run = 1;
+  while (next + run < want.size() && run < kIoChunkPages &&
+         want[next + run].slot == want[next].slot + run) {
+    ++run;
+  }
+  // Per-page fault points cut the run short.
+  for (std::size_t ok = 0; ok < run; ++ok) {
+    if (ctx.interruptible && ShouldFail(FaultPoint::kStoreInterrupt)) {
+      *fault = Errc::kInterrupted;
+      return ok;
+    }
+    if (ShouldFail(FaultPoint::kStoreRead)) {
+      *fault = Errc::kIo;
+      return ok;
+    }
+  }
+  return run;
+}
+
+Status FdStore::FinishCopy(Status status, const BackupHandle* handles, std::size_t count,
+                           std::size_t live, std::size_t done, std::uint64_t bytes_read,
+                           std::size_t* copied) {
   stats_->Add(Stat::kStoreBytesRead, bytes_read);
   if (copied != nullptr) *copied = done;
-  if (status.ok() && want.size() < count) {
+  if (status.ok() && live < count) {
     status = Status(Errc::kInvalid, kind_ + ": handle " + std::to_string(handles[done].value()) +
                                         " (index " + std::to_string(done) +
                                         ") is not a live handle of this store");
   }
+  return status;
+}
+
+Status FdStore::ReadBatched(const std::vector<Want>& want, const PageRef& dst,
+                            const OperationContext& ctx, std::size_t* done_out,
+                            std::uint64_t* bytes_read) {
+  // Every chunk is verified on this thread as soon as it is read, while later chunks are still
+  // in flight. `bad[i]`: the first page of chunk i that failed its checksum (n: none).
+  IoChunk chunks[kMaxBatchChunks];
+  std::size_t bad[kMaxBatchChunks];
+  struct Verifier final : BatchObserver {
+    Verifier(FdStore* store, const std::vector<Want>& want, const PageRef& dst, IoChunk* chunks,
+             std::size_t* bad)
+        : store(store), want(want), dst(dst), chunks(chunks), bad(bad) {}
+    void Complete(std::size_t i) override {
+      const IoChunk& c = chunks[i];
+      bad[i] = c.n;
+      if (c.err != 0) return;
+      for (std::size_t k = 0; k < c.n; ++k) {
+        if (ShouldFail(FaultPoint::kStoreCorrupt)) dst.at(c.first + k)[k] ^= std::byte{0x10};
+      }
+      PageChecksums(dst, c.first, c.n, sums);
+      for (std::size_t k = 0; k < c.n; ++k) {
+        if (sums[k] != want[c.first + k].checksum) {
+          store->stats_->Add(Stat::kChecksumFailures);
+          bad[i] = k;
+          return;
+        }
+      }
+    }
+    FdStore* const store;
+    const std::vector<Want>& want;
+    const PageRef& dst;
+    IoChunk* const chunks;
+    std::size_t* const bad;
+    std::uint64_t sums[kIoChunkPages];
+  } verifier(this, want, dst, chunks, bad);
+
+  // A page list may name one destination twice: the later read must land last, and no chunk
+  // may be verified while another writes into its pages. Such a list is read one chunk at a
+  // time.
+  std::size_t window = std::min(batch_io_->depth(), kMaxBatchChunks);
+  if (dst.list != nullptr && want.size() > 1) {
+    std::vector<std::byte*> sorted(dst.list, dst.list + want.size());
+    std::sort(sorted.begin(), sorted.end());
+    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) window = 1;
+  }
+  std::size_t done = 0;  // leading pages read and verified
+  Status status;
+  while (done < want.size() && status.ok()) {
+    if (ctx.interrupt_requested()) {
+      status = Status(Errc::kInterrupted, kind_ + ": copy interrupted");
+      break;
+    }
+    // Runs of consecutive slots, cut short by the per-page fault points.
+    std::size_t k = 0;
+    std::size_t next = done;
+    Errc fault = Errc::kOk;
+    while (k < window && next < want.size() && fault == Errc::kOk) {
+      const std::size_t ok = NextReadRun(want, next, ctx, &fault);
+      if (ok > 0)
+        chunks[k++] = IoChunk{.offset = SlotOffset(want[next].slot), .first = next, .n = ok};
+      next += ok;
+    }
+    if (k > 0) batch_io_->Run(/*write=*/false, dst, chunks, k, verifier);
+    for (std::size_t i = 0; i < k && status.ok(); ++i) {
+      const IoChunk& c = chunks[i];
+      if (c.err != 0) {
+        stats_->Add(Stat::kStoreReadErrors);
+        const std::size_t at = c.first + (c.done >> kPageShift);
+        status = Status(Errc::kIo, kind_ + ": read of handle " + std::to_string(want[at].slot + 1) +
+                                       " failed: " + std::strerror(c.err));
+      } else if (bad[i] < c.n) {
+        done = c.first + bad[i];
+        std::memset(dst.at(done), 0, kPageSize);  // never leave corrupt bytes as data
+        status =
+            Status(Errc::kIo, kind_ + ": backup handle " + std::to_string(want[done].slot + 1) +
+                                  " failed its checksum (data corrupted in the store)");
+      } else {
+        done = c.first + c.n;
+        *bytes_read += SlotOffset(c.n);
+      }
+    }
+    if (!status.ok()) break;
+    if (fault == Errc::kInterrupted) {
+      status = Status(Errc::kInterrupted, kind_ + ": copy interrupted (fault point)");
+    } else if (fault == Errc::kIo) {
+      stats_->Add(Stat::kStoreReadErrors);
+      status = Status(Errc::kIo, kind_ + ": read of handle " + std::to_string(want[done].slot + 1) +
+                                     " failed: Input/output error (fault point)");
+    }
+  }
+  *done_out = done;
   return status;
 }
 

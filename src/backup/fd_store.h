@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "backup/batch_io.h"
 #include "backup/checksum_worker.h"
 #include "backup/page_checksum.h"
 #include "backup/slot_allocator.h"
@@ -77,6 +78,11 @@ class FdStore : public BackupStore {
   Stats* stats() const { return stats_; }
   // Bytes the capacity cap still admits.
   std::uint64_t CapacityBytesLeft() const;
+  // Gives the store a medium that takes many requests at once: from then on every backup and
+  // copy goes through it (chunks in flight together, checksums on the calling thread while they
+  // are). Call before the store is used.
+  void set_batch_io(std::unique_ptr<BatchIo> io) { batch_io_ = std::move(io); }
+  const BatchIo* batch_io() const { return batch_io_.get(); }
 
   // How many of `n` pages may be stored now (1..n), or kNoSpace with a reason.
   virtual Result<std::uint64_t> Admit(std::uint64_t n) { return n; }
@@ -98,6 +104,17 @@ class FdStore : public BackupStore {
     std::uint64_t checksum = 0;
     SlotState state = SlotState::kFree;
   };
+  // A page a copy reads: its slot and the checksum it must match.
+  struct Want {
+    std::uint64_t slot;
+    std::uint64_t checksum;
+  };
+  // How far a backup got: leading pages stored, and the errno (and slot) that stopped it.
+  struct WriteOutcome {
+    std::size_t stored = 0;
+    int err = 0;
+    std::uint64_t err_slot = 0;
+  };
 
   // kNoMemory naming `call`, for a std::bad_alloc caught at a public entry point.
   Status OutOfMemory(const char* call) const;
@@ -112,6 +129,23 @@ class FdStore : public BackupStore {
   // REQUIRES: n <= kIoChunkPages. Returns 0 or an errno; `*done` = leading bytes transferred.
   int Transfer(bool write, std::uint64_t offset, const PageRef& pages, std::size_t first,
                std::size_t n, std::size_t* done);
+  // The write of a backup's allocated extents: one chunk at a time (pwritev), or through the
+  // batch medium. `sums` receives the stored pages' checksums.
+  WriteOutcome WriteExtents(const PageRef& src, const std::vector<SlotExtent>& extents,
+                            const BackupFlags& flags, std::uint64_t* sums);
+  WriteOutcome WriteExtentsBatched(const PageRef& src, const std::vector<SlotExtent>& extents,
+                                   const BackupFlags& flags, std::uint64_t* sums);
+  // The reads of a copy through the batch medium: `*done` = leading pages read and verified.
+  Status ReadBatched(const std::vector<Want>& want, const PageRef& dst, const OperationContext& ctx,
+                     std::size_t* done, std::uint64_t* bytes_read);
+  // The pages of the next read from want[next]: the longest run of consecutive slots (at most
+  // kIoChunkPages), cut short where a per-page fault point fires (`*fault` then says which).
+  static std::size_t NextReadRun(const std::vector<Want>& want, std::size_t next,
+                                 const OperationContext& ctx, Errc* fault);
+  // The end of every copy: counts the bytes read, sets `*copied`, and turns a handle that was
+  // not live (`live` < count) into kInvalid when nothing failed before it.
+  Status FinishCopy(Status status, const BackupHandle* handles, std::size_t count, std::size_t live,
+                    std::size_t done, std::uint64_t bytes_read, std::size_t* copied);
   // Punches a hole over the slots (best effort; the space is reusable either way).
   void PunchSlots(std::uint64_t start, std::uint64_t count);
   // Marks the extents' slots free and returns them to the allocator.
@@ -128,6 +162,8 @@ class FdStore : public BackupStore {
   std::vector<Slot> slots_ UTTM_GUARDED_BY(mu_);
   // Checksums large backups on a second core while they are written (null = inline only).
   std::unique_ptr<ChecksumWorker> checksum_worker_;
+  // Many requests in flight at once (null: one pwritev / preadv at a time).
+  std::unique_ptr<BatchIo> batch_io_;
 };
 
 }  // namespace uttm::internal

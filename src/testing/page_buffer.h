@@ -39,6 +39,24 @@ class PageBuffer {
   std::unique_ptr<std::byte, Free> data_;
 };
 
+// Pages filled with random words from `seed`: every page distinct, and different for another
+// seed, so a misplaced or stale page is caught.
+class PatternPages : public PageBuffer {
+ public:
+  explicit PatternPages(std::size_t count, std::uint64_t seed = 0) : PageBuffer(count) {
+    Fill(seed);
+  }
+  void Fill(std::uint64_t seed) {
+    std::mt19937_64 rng(seed * 7919 + 1);
+    auto* words = reinterpret_cast<std::uint64_t*>(data());
+    for (std::size_t i = 0; i < count() * kPageSize / 8; ++i) words[i] = rng();
+  }
+};
+
+inline bool SamePage(const std::byte* a, const std::byte* b) {
+  return std::memcmp(a, b, kPageSize) == 0;
+}
+
 // Fills `out` (an even number of bytes) with bfloat16 weights drawn from a normal distribution
 // with standard deviation 0.02 (each the top 16 bits of a float), from `seed`.
 inline void FillBf16Weights(std::span<std::byte> out, std::uint32_t seed) {

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <string>
 
 namespace uttm::testing {
 
@@ -31,6 +32,14 @@ inline std::uint64_t ProcStatusBytes(const char* key) {
   }
   std::fclose(f);
   return static_cast<std::uint64_t>(kb) * 1024;
+}
+
+// What descriptor `fd` of this process points at (/proc/self/fd), "" when it cannot be read.
+inline std::string FdPath(int fd) {
+  char buf[4096];
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  const ssize_t n = ::readlink(path.c_str(), buf, sizeof buf - 1);
+  return n < 0 ? std::string() : std::string(buf, static_cast<std::size_t>(n));
 }
 
 // Resident anonymous memory (RssAnon) and the whole resident set (VmRSS, file and shmem

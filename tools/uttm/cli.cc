@@ -59,8 +59,9 @@ void AddRunFlags(CLI::App* cmd, RunFlags* f) {
   cmd->add_option("--moves", f->moves, "How devices move buffers: engine (default) or memcpy")
       ->type_name("HOW");
   cmd->add_option("--store", f->store,
-                  "Backup store: memfd, file, file:DIR, or compressed RAM: lz4[,cap=SIZE,...] "
-                  "or zstd[,level=N,...]")
+                  "Backup store: memfd, file, file:DIR, uring, uring:DIR (O_DIRECT through "
+                  "io_uring), or compressed RAM: lz4[,cap=SIZE,...] or zstd[,level=N,...]; "
+                  "',encrypt' after any")
       ->type_name("SPEC");
   cmd->add_option("--threads", f->threads, "Threads of every phase (1..256)");
   cmd->add_option("--seed", f->seed, "Seed of the op generator and content");
@@ -140,10 +141,14 @@ Workload ResolveWorkload(const RunFlags& f) {
   if (!w.ok()) throw UsageError{std::string(w.status().message())};
   Status s = ApplyOverrides(&*w, o);
   if (!s.ok()) throw UsageError{std::string(s.message())};
-  if (w->limits.store.kind == StoreSpec::Kind::kFile && !w->limits.store.dir.empty()) {
+  const StoreSpec& store = w->limits.store;
+  if ((store.kind == StoreSpec::Kind::kFile || store.kind == StoreSpec::Kind::kUring) &&
+      !store.dir.empty()) {
     std::error_code ec;
-    if (!std::filesystem::is_directory(w->limits.store.dir, ec)) {
-      throw UsageError{fmt::format("store file:{}: not a directory", w->limits.store.dir)};
+    if (!std::filesystem::is_directory(store.dir, ec)) {
+      StoreSpec plain = store;
+      plain.encrypt = false;
+      throw UsageError{fmt::format("store {}: not a directory", FormatStoreSpec(plain))};
     }
   }
   return std::move(w).value();

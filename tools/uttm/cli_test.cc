@@ -43,10 +43,13 @@ TEST(CliTest, BadFlags) {
   ExpectUsageError("run --ops 10 --duration 5", "--ops and --duration are mutually exclusive");
   ExpectUsageError("run --store nfs:/x",
                    "--store: unknown store 'nfs:/x' (expected 'memfd', 'file', 'file:DIR', "
-                   "'lz4[,OPTIONS]' or 'zstd[,OPTIONS]', each optionally followed by ',encrypt')");
+                   "'uring', 'uring:DIR', 'lz4[,OPTIONS]' or 'zstd[,OPTIONS]', each optionally "
+                   "followed by ',encrypt')");
   ExpectUsageError("run --store file:/nonexistent-uttm-dir",
                    "store file:/nonexistent-uttm-dir: "
                    "not a directory");
+  ExpectUsageError("run --store uring:/nonexistent-uttm-dir,encrypt",
+                   "store uring:/nonexistent-uttm-dir: not a directory");
   ExpectUsageError("run --threads 0", "--threads: must be between 1 and 256 (got 0)");
   ExpectUsageError("run --threads many", "--threads");
   ExpectUsageError("run --duration soon", "--duration: invalid duration 'soon'");

@@ -44,6 +44,7 @@
 #include "uttm/runtime.h"
 #include "uttm/sim_gpu.h"
 #include "uttm/stats.h"
+#include "uttm/uring_store.h"
 
 namespace uttm::tool {
 namespace {
@@ -360,10 +361,17 @@ Status Engine::Setup() {
   } else {
     // The directory goes to the file store as it is: a spec string would split it at a comma.
     spec = FormatStoreSpec(w_.limits.store);
-    FileStoreOptions fo;
-    fo.directory = w_.limits.store.dir;
-    fo.stats = &stats_;
-    store = NewFileStore(fo);
+    if (w_.limits.store.kind == StoreSpec::Kind::kUring) {
+      UringStoreOptions uo;
+      uo.directory = w_.limits.store.dir;
+      uo.stats = &stats_;
+      store = NewUringStore(uo);
+    } else {
+      FileStoreOptions fo;
+      fo.directory = w_.limits.store.dir;
+      fo.stats = &stats_;
+      store = NewFileStore(fo);
+    }
   }
   if (!compressed) {
     if (store.ok() && w_.limits.store.encrypt) {

@@ -636,6 +636,15 @@ Result<StoreSpec> ParseStoreSpec(std::string_view text) {
     }
     return StoreSpec{StoreSpec::Kind::kFile, dir, ""};
   }
+  // O_DIRECT through io_uring, in $TMPDIR or a directory (uring_store.h).
+  if (text == "uring") return StoreSpec{StoreSpec::Kind::kUring, "", ""};
+  if (text.substr(0, 6) == "uring:") {
+    std::string dir(text.substr(6));
+    if (dir.empty()) {
+      return Status(Errc::kInvalid, "invalid store 'uring:': needs a directory (uring:DIR)");
+    }
+    return StoreSpec{StoreSpec::Kind::kUring, dir, ""};
+  }
   const std::string_view kind = text.substr(0, text.find(','));
   if (kind == "lz4" || kind == "zstd") {
     RegisterCompressedStoreKinds();
@@ -647,9 +656,9 @@ Result<StoreSpec> ParseStoreSpec(std::string_view text) {
     return StoreSpec{StoreSpec::Kind::kCompressed, "", std::string(text)};
   }
   return Status(Errc::kInvalid,
-                fmt::format("unknown store '{}' (expected 'memfd', 'file', 'file:DIR', "
-                            "'lz4[,OPTIONS]' or 'zstd[,OPTIONS]', each optionally followed by "
-                            "',encrypt')",
+                fmt::format("unknown store '{}' (expected 'memfd', 'file', 'file:DIR', 'uring', "
+                            "'uring:DIR', 'lz4[,OPTIONS]' or 'zstd[,OPTIONS]', each optionally "
+                            "followed by ',encrypt')",
                             text));
 }
 
@@ -661,7 +670,8 @@ std::string FormatStoreSpec(const StoreSpec& spec) {
   }
   if (spec.kind == StoreSpec::Kind::kMemfd) return "memfd";
   if (spec.kind == StoreSpec::Kind::kCompressed) return spec.spec;
-  return spec.dir.empty() ? std::string("file") : "file:" + spec.dir;
+  const std::string kind = spec.kind == StoreSpec::Kind::kUring ? "uring" : "file";
+  return spec.dir.empty() ? kind : kind + ":" + spec.dir;
 }
 
 const char* MovesName(Moves m) { return m == Moves::kMemcpy ? "memcpy" : "engine"; }

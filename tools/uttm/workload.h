@@ -36,19 +36,21 @@ std::string_view DomainName(Domain d);  // "vram", "tt", "system"
 // through TT), or with the CPU (BufferObject::MoveMemcpy, as a driver without a copy engine).
 enum class Moves { kEngine, kMemcpy };
 
-// Where backed-up pages go: an anonymous memfd, or a private file in a directory.
+// Where backed-up pages go: an anonymous memfd, a private file in a directory (written with
+// pwritev, or O_DIRECT through io_uring), or compressed RAM.
 struct StoreSpec {
-  enum class Kind { kMemfd, kFile, kCompressed };
+  enum class Kind { kMemfd, kFile, kUring, kCompressed };
   Kind kind = Kind::kMemfd;
-  std::string dir;  // kFile only: the directory the store file is created in
+  std::string dir;  // kFile and kUring: the directory the store file is created in
   // kCompressed only: the store spec as CreateBackupStore takes it ("lz4,cap=512M", "zstd").
   std::string spec;
   // Encrypted at rest (",encrypt" after any of them; encrypted_store.h).
   bool encrypt = false;
   friend bool operator==(const StoreSpec&, const StoreSpec&) = default;
 };
-// Parses "memfd", "file", "file:DIR", or a compressed RAM store "lz4[,OPTIONS]" /
-// "zstd[,OPTIONS]" (compressed_store.h; checked by making one), each optionally followed by
+// Parses "memfd", "file", "file:DIR", "uring", "uring:DIR" (uring_store.h), or a compressed RAM
+// store "lz4[,OPTIONS]" / "zstd[,OPTIONS]" (compressed_store.h; checked by making one), each
+// optionally followed by
 // ",encrypt". Errors: kInvalid naming the
 // accepted forms, or what is wrong with the compressed store's options.
 Result<StoreSpec> ParseStoreSpec(std::string_view text);

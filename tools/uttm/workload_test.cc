@@ -188,8 +188,9 @@ TEST(WorkloadTest, BadEnumValueAndBadSize) {
   j = Valid();
   j["limits"]["store"] = "tape";
   EXPECT_EQ(ErrorOf(j),
-            "limits.store: unknown store 'tape' (expected 'memfd', 'file', 'file:DIR', "
-            "'lz4[,OPTIONS]' or 'zstd[,OPTIONS]', each optionally followed by ',encrypt')");
+            "limits.store: unknown store 'tape' (expected 'memfd', 'file', 'file:DIR', 'uring', "
+            "'uring:DIR', 'lz4[,OPTIONS]' or 'zstd[,OPTIONS]', each optionally followed by "
+            "',encrypt')");
 }
 
 TEST(WorkloadTest, CrossFieldRules) {
@@ -378,6 +379,13 @@ TEST(WorkloadTest, StoreSpec) {
   EXPECT_EQ(f->dir, "/tmp/x");
   EXPECT_EQ(FormatStoreSpec(*f), "file:/tmp/x");
   EXPECT_FALSE(ParseStoreSpec("file:").ok());
+  auto u = ParseStoreSpec("uring:/tmp/y");
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->kind, StoreSpec::Kind::kUring);
+  EXPECT_EQ(u->dir, "/tmp/y");
+  EXPECT_EQ(FormatStoreSpec(*u), "uring:/tmp/y");
+  EXPECT_EQ(FormatStoreSpec(ParseStoreSpec("uring").value()), "uring");
+  EXPECT_FALSE(ParseStoreSpec("uring:").ok());
   EXPECT_FALSE(ParseStoreSpec("zram").ok());
   auto z = ParseStoreSpec("zstd,level=3,cap=64M");
   ASSERT_TRUE(z.ok()) << z.status().ToString();

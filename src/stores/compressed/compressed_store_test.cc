@@ -441,7 +441,8 @@ TEST_P(CompressedStoreTest, SpecsAreValidatedWithClearErrors) {
   for (const auto& [bad, names] : bad_specs) {
     Result<std::unique_ptr<BackupStore>> s = CreateBackupStore(bad, &stats_);
     EXPECT_EQ(s.code(), Errc::kInvalid) << bad;
-    const std::string_view message = s.status().message();
+    const Status status = s.status();  // message() views into it
+    const std::string_view message = status.message();
     EXPECT_NE(message.find("\"" + bad + "\""), std::string::npos) << s.status().ToString();
     EXPECT_NE(message.substr(bad.size() + 2).find(names), std::string::npos)
         << s.status().ToString();

@@ -1,0 +1,192 @@
+// Copyright (c) uttm developers.
+//
+// What only the io_uring store does: requests in flight together, short transfers continued,
+// a real refusal of io_uring (a seccomp filter, as container runtimes install) falling back
+// with one message, and its spec and options. The backup store contract itself runs over this
+// store in src/stores/store_suite_test.cc.
+#include "uttm/uring_store.h"
+
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "testing/page_buffer.h"
+#include "uttm/backup_store_factory.h"
+#include "uttm/fault_injection.h"
+#include "uttm/stats.h"
+#include "uttm/units.h"
+
+namespace uttm {
+namespace {
+
+using Pages = testing::PatternPages;
+
+class UringStoreTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { RegisterUringStoreKind(); }
+  void SetUp() override {
+    char tmpl[] = "/tmp/uttm-uring-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    FaultInjection::DisarmAll();
+    ::rmdir(dir_.c_str());
+  }
+
+  std::string dir_;
+  Stats stats_;
+};
+
+// Backs up and restores `pages` through `store`; true when every byte came back.
+bool RoundTrip(BackupStore& store, Pages& pages) {
+  std::vector<BackupHandle> h(pages.count());
+  Result<std::size_t> r = store.BackupPages(pages.data(), pages.count(), {}, h.data());
+  if (!r.ok() || *r != pages.count()) return false;
+  Pages out(pages.count());
+  if (!store.CopyPages(h.data(), h.size(), out.data(), {}).ok()) return false;
+  store.Drop(h.data(), h.size());
+  return std::memcmp(out.data(), pages.data(), pages.count() * kPageSize) == 0;
+}
+
+TEST_F(UringStoreTest, ALargeBackupGoesOutAsManyRequestsAtOnce) {
+  auto store = CreateBackupStore("uring:" + dir_ + ",depth=4", &stats_);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_NE((*store)->Describe().find("io_uring, 4 in flight"), std::string::npos)
+      << (*store)->Describe();
+  constexpr std::size_t kCount = 2048;  // 8 MiB: eight 1 MiB requests, four at a time
+  Pages pages(kCount, 3);
+  std::vector<BackupHandle> h(kCount);
+  ASSERT_EQ((*store)->BackupPages(pages.data(), kCount, {}, h.data()).value(), kCount);
+  EXPECT_EQ(stats_.Get(Stat::kStoreUringRequests), 8u);
+  // Read back in reverse page order: every page its own request, 64 windows of four.
+  Pages out(kCount);
+  std::vector<BackupHandle> reversed(h.rbegin(), h.rend());
+  ASSERT_TRUE((*store)->CopyPages(reversed.data(), kCount, out.data(), {}).ok());
+  for (std::size_t i = 0; i < kCount; ++i) {
+    ASSERT_TRUE(testing::SamePage(out.page(i), pages.page(kCount - 1 - i))) << i;
+  }
+  EXPECT_EQ(stats_.Get(Stat::kStoreUringRequests), 8u + kCount);
+  EXPECT_EQ(stats_.Get(Stat::kStoreUringResubmits), 0u);
+}
+
+// A request the kernel completes only in part is submitted again for the rest (store.short_write
+// cuts real io_uring requests short).
+TEST_F(UringStoreTest, ShortRequestsAreSubmittedAgainForTheRest) {
+  auto store = CreateBackupStore("uring:" + dir_, &stats_);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  Pages pages(1024, 4);
+  ScopedFault fault(FaultPoint::kStoreShortWrite, {.interval = 2});
+  EXPECT_TRUE(RoundTrip(**store, pages));
+  EXPECT_GT(stats_.Get(Stat::kStoreUringResubmits), 0u);
+  EXPECT_GT(FaultInjection::Failures(FaultPoint::kStoreShortWrite), 0u);
+}
+
+// Installs a seccomp filter that makes io_uring_setup fail with EPERM (what container runtimes'
+// default profiles do). False when the kernel refuses the filter.
+bool RefuseIoUringWithSeccomp() {
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog prog{.len = static_cast<unsigned short>(sizeof filter / sizeof filter[0]),
+                  .filter = filter};
+  return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+}
+
+// A process whose seccomp profile refuses io_uring still gets a working store: it says so once
+// on stderr (for two stores), in Describe, and moves its pages with pwritev / preadv.
+TEST_F(UringStoreTest, ARefusedIoUringFallsBackAndSaysSoOnce) {
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::alarm(30);
+    ::dup2(pipe_fds[1], STDERR_FILENO);
+    ::close(pipe_fds[0]);
+    if (!RefuseIoUringWithSeccomp()) ::_exit(3);
+    Stats stats;
+    int code = 0;
+    for (int i = 0; i < 2 && code == 0; ++i) {
+      auto store = CreateBackupStore("uring:" + dir_, &stats);
+      if (!store.ok())
+        code = 4;
+      else if ((*store)->Describe().find("io_uring refused: Operation not permitted") ==
+               std::string::npos)
+        code = 5;
+      Pages pages(600, 40 + static_cast<std::uint64_t>(i));
+      if (code == 0 && !RoundTrip(**store, pages)) code = 6;
+    }
+    if (code == 0 && stats.Get(Stat::kStoreUringRequests) != 0) code = 7;
+    ::_exit(code);
+  }
+  ::close(pipe_fds[1]);
+  std::string err;
+  char buf[512];
+  for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) > 0;) {
+    err.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(pipe_fds[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "child ended by signal " << WTERMSIG(status);
+  ASSERT_NE(WEXITSTATUS(status), 3) << "the kernel refused the seccomp filter";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << err;
+  const std::string said = "io_uring_setup failed (Operation not permitted)";
+  ASSERT_NE(err.find(said), std::string::npos) << err;
+  EXPECT_EQ(err.find(said, err.find(said) + 1), std::string::npos) << "said twice: " << err;
+}
+
+TEST_F(UringStoreTest, SpecsAndOptionsAreValidatedWithClearErrors) {
+  struct Bad {
+    std::string spec;
+    const char* names;
+  };
+  const std::vector<Bad> bad = {
+      {"uring:", "empty directory"},
+      {"uring:" + dir_ + ",depth=0", "depth=0"},
+      {"uring:" + dir_ + ",depth=65", "depth=65"},
+      {"uring:" + dir_ + ",depth=4K", "depth=4K"},
+      {"uring:" + dir_ + ",cap=12Q", "cap=12Q"},
+      {"uring:" + dir_ + ",direct", "\"direct\""},
+  };
+  for (const Bad& b : bad) {
+    auto store = CreateBackupStore(b.spec, &stats_);
+    ASSERT_FALSE(store.ok()) << b.spec;
+    EXPECT_EQ(store.code(), Errc::kInvalid) << b.spec;
+    EXPECT_NE(store.status().message().find(b.names), std::string::npos)
+        << store.status().ToString();
+  }
+  UringStoreOptions o;
+  o.directory = dir_;
+  o.queue_depth = 0;
+  EXPECT_EQ(NewUringStore(o).code(), Errc::kInvalid);
+  o.queue_depth = 8;
+  o.capacity_bytes = 100;
+  EXPECT_EQ(NewUringStore(o).code(), Errc::kInvalid);
+  o.capacity_bytes = 0;
+  o.directory = dir_ + "/missing";
+  auto missing = NewUringStore(o);
+  EXPECT_EQ(missing.code(), Errc::kNotFound);
+  EXPECT_NE(missing.status().message().find("uring store: directory " + dir_ + "/missing"),
+            std::string::npos)
+      << missing.status().ToString();
+}
+
+}  // namespace
+}  // namespace uttm

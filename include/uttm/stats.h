@@ -82,6 +82,14 @@ struct StatValues;
           "requests an io_uring store submitted (several in flight per call)")                    \
   COUNTER(kStoreUringResubmits, "store.uring_resubmits", "requests",                              \
           "io_uring requests submitted again to finish a short or interrupted transfer")          \
+  COUNTER(kTierWritebackPages, "tier.writeback_pages", "pages",                                   \
+          "pages a tiered store moved from its upper to its lower tier")                          \
+  COUNTER(kTierWritebackErrors, "tier.writeback_errors", "batches",                               \
+          "tiered store writebacks the lower tier refused (the entries stay in the upper tier)")  \
+  COUNTER(kTierDirectPages, "tier.direct_pages", "pages",                                         \
+          "pages a tiered store backed up straight to its lower tier (the upper one was full)")   \
+  COUNTER(kTierUpperReads, "tier.upper_reads", "pages", "pages copied from upper tiers")          \
+  COUNTER(kTierLowerReads, "tier.lower_reads", "pages", "pages copied from lower tiers")          \
   COUNTER(kChecksumFailures, "store.checksum_failures", "runs", "backups that failed checksum")   \
   COUNTER(kZstoreSameFilled, "zstore.same_filled", "pages",                                       \
           "pages a compressed store kept as one repeated word")                                   \

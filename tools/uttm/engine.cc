@@ -44,6 +44,7 @@
 #include "uttm/runtime.h"
 #include "uttm/sim_gpu.h"
 #include "uttm/stats.h"
+#include "uttm/tiered_store.h"
 #include "uttm/uring_store.h"
 
 namespace uttm::tool {
@@ -354,6 +355,8 @@ Status Engine::Setup() {
   if (compressed) {
     // The runtime makes it, so that its memory counts against the runtime's page limit.
     RegisterCompressedStoreKinds();
+    RegisterUringStoreKind();
+    RegisterTieredStoreKind();
     RegisterEncryptedStoreOption();
   } else if (w_.limits.store.kind == StoreSpec::Kind::kMemfd) {
     spec = "memfd,allow_without_swap";
@@ -1015,6 +1018,14 @@ Report Engine::BuildReport() {
   r.counters.shrinker_scans = stats_.Get(Stat::kShrinkerScans);
   r.counters.bytes_moved = stats_.Get(Stat::kBytesMoved);
   r.counters.store_write_errors = stats_.Get(Stat::kStoreWriteErrors);
+  for (unsigned i = 0; i < kNumStats; ++i) {
+    const auto stat = static_cast<Stat>(i);
+    const std::string_view name = Stats::Name(stat);
+    if (Stats::IsGauge(stat) || stats_.Get(stat) == 0) continue;
+    if (name.starts_with("store.") || name.starts_with("zstore.") || name.starts_with("tier.")) {
+      r.store_counters.emplace_back(std::string(name), stats_.Get(stat));
+    }
+  }
   r.counters.store_read_errors = stats_.Get(Stat::kStoreReadErrors);
   r.counters.restarts = restarts_.load();
   r.counters.file_backed_pages_released = stats_.Get(Stat::kGemPagesEvicted);

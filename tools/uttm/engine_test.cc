@@ -178,6 +178,23 @@ TEST(EngineTest, CompressedAndEncryptedStoresRunAndAreReported) {
   EXPECT_THAT(o.output, HasSubstr("held by a compressed store"));
 }
 
+// Over the page limit a tier of compressed RAM over an io_uring file carries the run: the
+// report counts what was written back to the file and read from each tier.
+TEST(EngineTest, ATieredStoreSpillsToItsLowerTierAndVerifies) {
+  const std::string report = Temp("tier-report.json");
+  Outcome o = RunUttm(
+      "run --quiet --ops 2000 --preset demo --store tier:lz4,cap=16M+uring --report " + report);
+  ASSERT_EQ(o.code, kExitOk) << o.output;
+  Json r = ParseFile(report);
+  EXPECT_TRUE(r.value("verified", false));
+  EXPECT_THAT(r["run"]["store"].get<std::string>(), HasSubstr("over uring:"));
+  const Json& c = r["store_counters"];
+  EXPECT_GT(c.value("tier.writeback_pages", 0u), 0u) << c.dump();
+  EXPECT_GT(c.value("tier.lower_reads", 0u), 0u) << c.dump();
+  EXPECT_GT(c.value("tier.upper_reads", 0u), 0u) << c.dump();
+  EXPECT_GT(c.value("store.uring_requests", 0u), 0u) << c.dump();
+}
+
 TEST(EngineTest, InjectedStoreFaultsAreSurvivedOrReported) {
   const std::string report = Temp("fault-report.json");
   Outcome o = RunUttm("run --preset demo --quiet --ops 2000 --report " + report,

@@ -102,6 +102,9 @@ std::string ReportToJson(const Report& r) {
                      {"restore_p99", r.latency_us.restore_p99},
                      {"restore_max", r.latency_us.restore_max},
                      {"restores", r.latency_us.restores}};
+  nlohmann::ordered_json store = nlohmann::ordered_json::object();
+  for (const auto& [name, n] : r.store_counters) store[name] = n;
+  j["store_counters"] = store;
   j["errors"] = r.errors;
   nlohmann::ordered_json counts = nlohmann::ordered_json::object();
   for (const auto& [kind, n] : r.error_counts) counts[kind] = n;
@@ -179,6 +182,14 @@ std::string ReportToText(const Report& r) {
         r.counters.gem_buffers, r.counters.gem_pages_evicted, r.counters.gem_pages_swapped_in,
         r.counters.gem_pages_purged));
   }
+  // Tiers and compressed RAM: what moved where.
+  std::string tiers;
+  for (const auto& [name, n] : r.store_counters) {
+    if (name.starts_with("tier.") || name.starts_with("zstore.")) {
+      tiers += fmt::format("{}{} {}", tiers.empty() ? "" : ", ", name, n);
+    }
+  }
+  if (!tiers.empty()) line("  store:      " + tiers);
   line(fmt::format("  memory:     peak RSS {} (page limit {}, slack {})",
                    FormatSize(r.memory.peak_rss_bytes), FormatSize(r.memory.page_limit_bytes),
                    FormatSize(r.memory.rss_slack_bytes)));

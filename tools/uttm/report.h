@@ -110,6 +110,10 @@ struct Report {
     std::uint64_t restores = 0;
   } latency_us;
 
+  // The backup store's own counters that are not zero (store.*, zstore.* of a compressed RAM
+  // store, tier.* of a tiered one, uring requests), by name, in the order stats.h lists them.
+  std::vector<std::pair<std::string, std::uint64_t>> store_counters;
+
   // Human-readable errors of the run (verification mismatches, store failures, ...).
   std::vector<std::string> errors;
   // Errors of the run counted per kind (write, read, verify, ...), in order of first occurrence;

@@ -17,7 +17,9 @@
 #include "uttm/backup_store_factory.h"
 #include "uttm/compressed_store.h"
 #include "uttm/stats.h"
+#include "uttm/tiered_store.h"
 #include "uttm/units.h"
+#include "uttm/uring_store.h"
 
 namespace uttm::tool {
 namespace {
@@ -646,8 +648,11 @@ Result<StoreSpec> ParseStoreSpec(std::string_view text) {
     return StoreSpec{StoreSpec::Kind::kUring, dir, ""};
   }
   const std::string_view kind = text.substr(0, text.find(','));
-  if (kind == "lz4" || kind == "zstd") {
+  // Stores the runtime makes from their spec: compressed RAM, and tiers over it.
+  if (kind == "lz4" || kind == "zstd" || text.starts_with("tier:")) {
     RegisterCompressedStoreKinds();
+    RegisterUringStoreKind();
+    RegisterTieredStoreKind();
     Stats scratch;
     Result<std::unique_ptr<BackupStore>> probe = CreateBackupStore(text, &scratch);
     if (!probe.ok()) {
@@ -657,8 +662,8 @@ Result<StoreSpec> ParseStoreSpec(std::string_view text) {
   }
   return Status(Errc::kInvalid,
                 fmt::format("unknown store '{}' (expected 'memfd', 'file', 'file:DIR', 'uring', "
-                            "'uring:DIR', 'lz4[,OPTIONS]' or 'zstd[,OPTIONS]', each optionally "
-                            "followed by ',encrypt')",
+                            "'uring:DIR', 'lz4[,OPTIONS]', 'zstd[,OPTIONS]' or "
+                            "'tier:UPPER+LOWER', each optionally followed by ',encrypt')",
                             text));
 }
 

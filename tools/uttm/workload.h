@@ -42,13 +42,15 @@ struct StoreSpec {
   enum class Kind { kMemfd, kFile, kUring, kCompressed };
   Kind kind = Kind::kMemfd;
   std::string dir;  // kFile and kUring: the directory the store file is created in
-  // kCompressed only: the store spec as CreateBackupStore takes it ("lz4,cap=512M", "zstd").
+  // kCompressed only: the store spec as CreateBackupStore takes it ("lz4,cap=512M", "zstd", or
+  // a tier over compressed RAM, "tier:lz4,cap=256M+file:/var/tmp"): the runtime makes it.
   std::string spec;
   // Encrypted at rest (",encrypt" after any of them; encrypted_store.h).
   bool encrypt = false;
   friend bool operator==(const StoreSpec&, const StoreSpec&) = default;
 };
-// Parses "memfd", "file", "file:DIR", "uring", "uring:DIR" (uring_store.h), or a compressed RAM
+// Parses "memfd", "file", "file:DIR", "uring", "uring:DIR" (uring_store.h), "tier:UPPER+LOWER"
+// (tiered_store.h), or a compressed RAM
 // store "lz4[,OPTIONS]" / "zstd[,OPTIONS]" (compressed_store.h; checked by making one), each
 // optionally followed by
 // ",encrypt". Errors: kInvalid naming the

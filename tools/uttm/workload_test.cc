@@ -189,8 +189,8 @@ TEST(WorkloadTest, BadEnumValueAndBadSize) {
   j["limits"]["store"] = "tape";
   EXPECT_EQ(ErrorOf(j),
             "limits.store: unknown store 'tape' (expected 'memfd', 'file', 'file:DIR', 'uring', "
-            "'uring:DIR', 'lz4[,OPTIONS]' or 'zstd[,OPTIONS]', each optionally followed by "
-            "',encrypt')");
+            "'uring:DIR', 'lz4[,OPTIONS]', 'zstd[,OPTIONS]' or 'tier:UPPER+LOWER', each "
+            "optionally followed by ',encrypt')");
 }
 
 TEST(WorkloadTest, CrossFieldRules) {
@@ -386,6 +386,14 @@ TEST(WorkloadTest, StoreSpec) {
   EXPECT_EQ(FormatStoreSpec(*u), "uring:/tmp/y");
   EXPECT_EQ(FormatStoreSpec(ParseStoreSpec("uring").value()), "uring");
   EXPECT_FALSE(ParseStoreSpec("uring:").ok());
+  auto t = ParseStoreSpec("tier:lz4,cap=1M+file:/tmp");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->kind, StoreSpec::Kind::kCompressed);
+  EXPECT_EQ(FormatStoreSpec(*t), "tier:lz4,cap=1M+file:/tmp");
+  auto tbad = ParseStoreSpec("tier:lz4");
+  ASSERT_FALSE(tbad.ok());
+  EXPECT_NE(tbad.status().message().find("tier:UPPER+LOWER"), std::string::npos)
+      << tbad.status().ToString();
   EXPECT_FALSE(ParseStoreSpec("zram").ok());
   auto z = ParseStoreSpec("zstd,level=3,cap=64M");
   ASSERT_TRUE(z.ok()) << z.status().ToString();

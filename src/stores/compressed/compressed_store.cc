@@ -441,7 +441,7 @@ class CompressedStore final : public BackupStore {
       // Room: a new entry chunk or slab must fit under the cap.
       std::uint64_t grow = free_entries_ == kNoEntry ? kChunkBytes : 0;
       if (p.kind != kSame && !pool_->FitsWithoutNewSlab(p.len)) {
-        grow += SlabPool::SlabFootprint(p.len);
+        grow += pool_->NewSlabGrowth(p.len);
       }
       if (grow != 0 && UsedLocked() + grow > cap_) {
         *why = Status(Errc::kNoSpace, "compressed store: its cap of " + MiB(cap_) + " is reached");

@@ -79,6 +79,11 @@ class SlabPool {
   static std::uint64_t SlabFootprint(std::uint32_t len) {
     return kSlabBytes + SlotsPerSlab(ClassOf(len)) * sizeof(std::uint32_t);
   }
+  // Bytes a new slab for objects of `len` bytes adds to bytes() now: a spare slab is counted
+  // already, so taking one adds only its owner words.
+  std::uint64_t NewSlabGrowth(std::uint32_t len) const {
+    return SlabFootprint(len) - (spare_.empty() ? 0 : kSlabBytes);
+  }
   // Class of `len` bytes and its slot size.
   static std::uint32_t ClassOf(std::uint32_t len) { return (len + kGranule - 1) / kGranule - 1; }
   static std::uint32_t SlotBytes(std::uint32_t cls) { return (cls + 1) * kGranule; }

@@ -21,9 +21,9 @@
 // straight to the lower tier), tier.upper_reads and tier.lower_reads (pages copied from each).
 // HoldsMemory() is the upper tier's.
 //
-// Thread-safety: internally synchronised (backup_store.h). One writeback runs at a time; copies
-// share a lock that a writeback takes exclusively only to switch the moved entries to the lower
-// tier and free them in the upper one.
+// Thread-safety: internally synchronised (backup_store.h). One writeback runs at a time. A copy
+// pins the upper-tier pages it reads; a writeback leaves a pinned page in the upper tier (its
+// lower-tier copy is dropped), so copies never wait for writebacks nor writebacks for copies.
 #ifndef UTTM_TIERED_STORE_H_
 #define UTTM_TIERED_STORE_H_
 

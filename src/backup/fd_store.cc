@@ -504,11 +504,21 @@ Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const P
     }
   }
 
+  // A page list may name one destination twice (the later read must win, and no page may be
+  // checked against bytes another read put there): such a list is read one run at a time, and
+  // a run ends before a destination it already holds.
+  bool repeats = false;
+  if (dst.list != nullptr && want.size() > 1) {
+    std::vector<std::byte*> sorted(dst.list, dst.list + want.size());
+    std::sort(sorted.begin(), sorted.end());
+    repeats = std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end();
+  }
+
   // A medium with many requests in flight reads whole windows at once.
   if (batch_io_ != nullptr) {
     std::size_t done = 0;
     std::uint64_t bytes_read = 0;
-    Status status = ReadBatched(want, dst, ctx, &done, &bytes_read);
+    Status status = ReadBatched(want, dst, repeats, ctx, &done, &bytes_read);
     return FinishCopy(std::move(status), handles, count, want.size(), done, bytes_read, copied);
   }
 
@@ -558,7 +568,7 @@ Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const P
     }
     // The longest run of consecutive slots from here.
     Errc fault = Errc::kOk;
-    const std::size_t ok = NextReadRun(want, next, ctx, &fault);
+    const std::size_t ok = NextReadRun(want, next, dst, repeats, ctx, &fault);
     if (ok > 0) {
       std::size_t got = 0;
       int err = Transfer(/*write=*/false, SlotOffset(want[next].slot), dst, next, ok, &got);
@@ -609,10 +619,13 @@ Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const P
 }
 
 std::size_t FdStore::NextReadRun(const std::vector<Want>& want, std::size_t next,
-                                 const OperationContext& ctx, Errc* fault) {
+                                 const PageRef& dst, bool repeats, const OperationContext& ctx,
+                                 Errc* fault) {
   std::size_t run = 1;
   while (next + run < want.size() && run < kIoChunkPages &&
-         want[next + run].slot == want[next].slot + run) {
+         want[next + run].slot == want[next].slot + run &&
+         !(repeats && std::find(dst.list + next, dst.list + next + run, dst.list[next + run]) !=
+                          dst.list + next + run)) {
     ++run;
   }
   // Per-page fault points cut the run short.
@@ -642,7 +655,7 @@ Status FdStore::FinishCopy(Status status, const BackupHandle* handles, std::size
   return status;
 }
 
-Status FdStore::ReadBatched(const std::vector<Want>& want, const PageRef& dst,
+Status FdStore::ReadBatched(const std::vector<Want>& want, const PageRef& dst, bool repeats,
                             const OperationContext& ctx, std::size_t* done_out,
                             std::uint64_t* bytes_read) {
   // Every chunk is verified on this thread as soon as it is read, while later chunks are still
@@ -677,15 +690,8 @@ Status FdStore::ReadBatched(const std::vector<Want>& want, const PageRef& dst,
     std::uint64_t sums[kIoChunkPages];
   } verifier(this, want, dst, chunks, bad);
 
-  // A page list may name one destination twice: the later read must land last, and no chunk
-  // may be verified while another writes into its pages. Such a list is read one chunk at a
-  // time.
-  std::size_t window = std::min(batch_io_->depth(), kMaxBatchChunks);
-  if (dst.list != nullptr && want.size() > 1) {
-    std::vector<std::byte*> sorted(dst.list, dst.list + want.size());
-    std::sort(sorted.begin(), sorted.end());
-    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) window = 1;
-  }
+  // A list naming one destination twice is read one chunk at a time (see CopyImpl).
+  const std::size_t window = repeats ? 1 : std::min(batch_io_->depth(), kMaxBatchChunks);
   std::size_t done = 0;  // leading pages read and verified
   Status status;
   while (done < want.size() && status.ok()) {
@@ -698,7 +704,7 @@ Status FdStore::ReadBatched(const std::vector<Want>& want, const PageRef& dst,
     std::size_t next = done;
     Errc fault = Errc::kOk;
     while (k < window && next < want.size() && fault == Errc::kOk) {
-      const std::size_t ok = NextReadRun(want, next, ctx, &fault);
+      const std::size_t ok = NextReadRun(want, next, dst, repeats, ctx, &fault);
       if (ok > 0)
         chunks[k++] = IoChunk{.offset = SlotOffset(want[next].slot), .first = next, .n = ok};
       next += ok;

@@ -136,12 +136,15 @@ class FdStore : public BackupStore {
   WriteOutcome WriteExtentsBatched(const PageRef& src, const std::vector<SlotExtent>& extents,
                                    const BackupFlags& flags, std::uint64_t* sums);
   // The reads of a copy through the batch medium: `*done` = leading pages read and verified.
-  Status ReadBatched(const std::vector<Want>& want, const PageRef& dst, const OperationContext& ctx,
-                     std::size_t* done, std::uint64_t* bytes_read);
+  // `repeats`: the destination list names a page twice.
+  Status ReadBatched(const std::vector<Want>& want, const PageRef& dst, bool repeats,
+                     const OperationContext& ctx, std::size_t* done, std::uint64_t* bytes_read);
   // The pages of the next read from want[next]: the longest run of consecutive slots (at most
-  // kIoChunkPages), cut short where a per-page fault point fires (`*fault` then says which).
+  // kIoChunkPages; with `repeats`, ending before a destination page of `dst` already in the
+  // run), cut short where a per-page fault point fires (`*fault` then says which).
   static std::size_t NextReadRun(const std::vector<Want>& want, std::size_t next,
-                                 const OperationContext& ctx, Errc* fault);
+                                 const PageRef& dst, bool repeats, const OperationContext& ctx,
+                                 Errc* fault);
   // The end of every copy: counts the bytes read, sets `*copied`, and turns a handle that was
   // not live (`live` < count) into kInvalid when nothing failed before it.
   Status FinishCopy(Status status, const BackupHandle* handles, std::size_t count, std::size_t live,

@@ -580,6 +580,13 @@ TEST_P(BackupStoreTest, APageListNamingOnePageTwiceRestoresWithoutFalseChecksumE
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(copied, kCount);
   for (std::size_t i = 0; i < 256; ++i) EXPECT_TRUE(SamePage(out.page(i), pages.page(256 + i)));
+  // Twice in a row, within one run of consecutive slots: each page is checked against its own
+  // bytes, and the later of the two lands.
+  for (std::size_t i = 0; i < kCount; ++i) dst[i] = out.page(i / 2);
+  s = store_->CopyPageList(handles.data(), kCount, dst.data(), {}, &copied);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(copied, kCount);
+  for (std::size_t i = 0; i < 256; ++i) EXPECT_TRUE(SamePage(out.page(i), pages.page(2 * i + 1)));
   EXPECT_EQ(stats_.Get(Stat::kChecksumFailures), 0u);
 }
 

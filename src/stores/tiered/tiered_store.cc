@@ -27,8 +27,9 @@ enum class Tier : std::uint8_t { kFree, kUpper, kLower };
 struct Entry {
   BackupHandle inner;
   Tier tier = Tier::kFree;
-  bool moving = false;   // being written back: off the LRU, its upper handle still valid
-  bool dropped = false;  // dropped while moving: the writeback frees it
+  bool moving = false;     // being written back: off the LRU, its upper handle still valid
+  bool dropped = false;    // dropped while moving or read: the writeback or last reader frees it
+  std::uint16_t pins = 0;  // copies reading its upper-tier page now: it stays in the upper tier
   std::uint32_t prev = kNone;
   std::uint32_t next = kNone;  // LRU links (upper-tier entries only); free-list link otherwise
 };
@@ -54,6 +55,24 @@ class TieredStore final : public BackupStore {
       return Status(Errc::kNoMemory, "tiered store: out of memory for its entry table");
     }
     std::size_t stored = 0;
+    Result<std::size_t> result = std::size_t{0};
+    try {
+      result = BackupInto(src, count, flags, handles, inner.data(), &stored);
+    } catch (const std::bad_alloc&) {
+      // Out of memory for a message: what was stored is stored, and reported so.
+      result = stored > 0
+                   ? Result<std::size_t>(stored)
+                   : Result<std::size_t>(Status(Errc::kNoMemory, "tiered store: out of memory"));
+    }
+    Unreserve(count - stored);
+    return result;
+  }
+
+  // The body of BackupPages; `*stored` follows the pages stored as they are.
+  Result<std::size_t> BackupInto(const std::byte* src, std::size_t count, const BackupFlags& flags,
+                                 BackupHandle* handles, BackupHandle* inner,
+                                 std::size_t* stored_out) {
+    std::size_t& stored = *stored_out;
     Status last;
     // Into the upper tier; while it is full, its coldest pages are written back to make room
     // (a few rounds: freeing entries need not free whole slabs at once).
@@ -67,26 +86,25 @@ class TieredStore final : public BackupStore {
         if (*moved == 0) break;  // nothing left to write back
       }
       Result<std::size_t> r =
-          upper_->BackupPages(src + stored * kPageSize, count - stored, flags, inner.data());
+          upper_->BackupPages(src + stored * kPageSize, count - stored, flags, inner);
       if (!r.ok()) {
         last = r.status();
         continue;
       }
-      Register(Tier::kUpper, inner.data(), *r, handles + stored);
+      Register(Tier::kUpper, inner, *r, handles + stored);
       stored += *r;
     }
     if (stored < count) {
       Result<std::size_t> r =
-          lower_->BackupPages(src + stored * kPageSize, count - stored, flags, inner.data());
+          lower_->BackupPages(src + stored * kPageSize, count - stored, flags, inner);
       if (r.ok()) {
-        Register(Tier::kLower, inner.data(), *r, handles + stored);
+        Register(Tier::kLower, inner, *r, handles + stored);
         stats_->Add(Stat::kTierDirectPages, *r);
         stored += *r;
       } else {
         last = r.status();
       }
     }
-    Unreserve(count - stored);
     if (stored == 0) {
       return Status(last.code(),
                     "tiered store: neither tier took the pages: " + std::string(last.message()));
@@ -109,41 +127,63 @@ class TieredStore final : public BackupStore {
     } catch (const std::bad_alloc&) {
       return Status(Errc::kNoMemory, "tiered store: out of memory for a copy");
     }
-    // Held for the whole copy: a writeback cannot free an upper-tier page while it is read.
-    ReaderLock moves(&move_mu_);
+    // Upper-tier entries are pinned while they are read: a writeback leaves a pinned entry in
+    // the upper tier, so no page is freed under a copy (and no copy waits for a writeback).
     std::size_t live = 0;
     {
       MutexLock lock(&mu_);
       for (; live < count; ++live) {
         const std::uint64_t v = handles[live].value();
         if (v == 0 || v > entries_.size() || entries_[v - 1].tier == Tier::kFree ||
-            entries_[v - 1].dropped) {
+            entries_[v - 1].dropped || entries_[v - 1].pins == UINT16_MAX) {
           break;
         }
-        Entry& e = entries_[v - 1];
+        const auto idx = static_cast<std::uint32_t>(v - 1);
+        Entry& e = entries_[idx];
         inner[live] = e.inner;
         tiers[live] = e.tier;
-        if (e.tier == Tier::kUpper && !e.moving) {
-          Unlink(static_cast<std::uint32_t>(v - 1));
-          PushMru(static_cast<std::uint32_t>(v - 1));
+        if (e.tier == Tier::kUpper) {
+          ++e.pins;
+          if (!e.moving) {
+            Unlink(idx);
+            PushMru(idx);
+          }
         }
       }
     }
     std::size_t done = 0;
+    Status status;
     while (done < live) {
       std::size_t run = 1;
       while (done + run < live && tiers[done + run] == tiers[done]) ++run;
       BackupStore* store = tiers[done] == Tier::kUpper ? upper_.get() : lower_.get();
       std::size_t got = 0;
-      Status s = store->CopyPages(inner.data() + done, run, dst + done * kPageSize, ctx, &got);
+      status = store->CopyPages(inner.data() + done, run, dst + done * kPageSize, ctx, &got);
       stats_->Add(tiers[done] == Tier::kUpper ? Stat::kTierUpperReads : Stat::kTierLowerReads, got);
       done += got;
-      if (!s.ok()) {
-        if (copied != nullptr) *copied = done;
-        return s;
+      if (!status.ok()) break;
+    }
+    // Unpin; an entry dropped while it was read is freed by its last reader.
+    BackupHandle freed[kWritebackBatch];
+    std::size_t nfreed = 0;
+    for (std::size_t i = 0; i < live;) {
+      {
+        MutexLock lock(&mu_);
+        for (; i < live && nfreed < kWritebackBatch; ++i) {
+          if (tiers[i] != Tier::kUpper) continue;
+          const auto idx = static_cast<std::uint32_t>(handles[i].value() - 1);
+          Entry& e = entries_[idx];
+          if (--e.pins == 0 && e.dropped && !e.moving) {
+            freed[nfreed++] = e.inner;
+            Free(idx);
+          }
+        }
       }
+      if (nfreed > 0) upper_->Drop(freed, nfreed);
+      nfreed = 0;
     }
     if (copied != nullptr) *copied = done;
+    if (!status.ok()) return status;
     if (live < count) {
       return Status(Errc::kInvalid, "tiered store: handle " +
                                         std::to_string(handles[live].value()) + " (index " +
@@ -168,8 +208,10 @@ class TieredStore final : public BackupStore {
           const auto idx = static_cast<std::uint32_t>(v - 1);
           Entry& e = entries_[idx];
           if (e.tier == Tier::kFree || e.dropped) continue;
-          if (e.moving) {
-            e.dropped = true;  // the writeback moving it frees it
+          if (e.moving || e.pins > 0) {
+            // Being written back, or read: the writeback or the last reader frees it.
+            if (!e.moving) Unlink(idx);
+            e.dropped = true;
             continue;
           }
           (e.tier == Tier::kUpper ? up[nu++] : down[nd++]) = e.inner;
@@ -305,42 +347,46 @@ class TieredStore final : public BackupStore {
       if (written < n && s.ok()) {
         s = Status(Errc::kNoSpace, "tiered store: the lower tier took only part of a writeback");
       }
-      // Switch the written entries to the lower tier and free them in the upper one, with no
-      // copy in progress; the rest go back to the cold end of the LRU.
+      // Switch the written entries to the lower tier and free them in the upper one; an entry a
+      // copy is reading stays where it is (its new copy is dropped). The rest go back to the
+      // cold end of the LRU.
       BackupHandle freed_up[kWritebackBatch];
       BackupHandle freed_down[kWritebackBatch];
-      std::size_t nfu = 0, nfd = 0;
+      std::size_t nfu = 0, nfd = 0, switched = 0;
       {
-        WriterLock moves(&move_mu_);
-        {
-          MutexLock lock(&mu_);
-          for (std::size_t k = n; k-- > 0;) {
-            Entry& e = entries_[idx[k]];
-            e.moving = false;
-            if (k < written) {
-              freed_up[nfu++] = up[k];
-              if (e.dropped) {
-                freed_down[nfd++] = down[k];
-                Free(idx[k]);
-              } else {
-                e.tier = Tier::kLower;
-                e.inner = down[k];
-              }
-            } else if (e.dropped) {
-              freed_up[nfu++] = up[k];
+        MutexLock lock(&mu_);
+        for (std::size_t k = n; k-- > 0;) {
+          Entry& e = entries_[idx[k]];
+          e.moving = false;
+          if (k < written && e.pins == 0) {
+            freed_up[nfu++] = up[k];
+            ++switched;
+            if (e.dropped) {
+              freed_down[nfd++] = down[k];
               Free(idx[k]);
-            } else if (k == read && read < n) {
-              PushMru(idx[k]);  // unreadable in the upper tier: not the next one to try again
             } else {
-              PushLru(idx[k]);
+              e.tier = Tier::kLower;
+              e.inner = down[k];
             }
+            continue;
+          }
+          if (k < written) freed_down[nfd++] = down[k];  // pinned: read now, so not cold
+          if (e.dropped && e.pins == 0) {
+            freed_up[nfu++] = up[k];
+            Free(idx[k]);
+          } else if (e.dropped) {
+            // Dropped while a copy reads it: off the LRU, freed by the copy's unpin.
+          } else if (k < written || (k == read && read < n)) {
+            PushMru(idx[k]);  // being read, or unreadable in the upper tier: not next to go
+          } else {
+            PushLru(idx[k]);
           }
         }
-        if (nfu > 0) upper_->Drop(freed_up, nfu);
       }
+      if (nfu > 0) upper_->Drop(freed_up, nfu);
       if (nfd > 0) lower_->Drop(freed_down, nfd);
-      stats_->Add(Stat::kTierWritebackPages, written);
-      moved += written;
+      stats_->Add(Stat::kTierWritebackPages, switched);
+      moved += switched;
       if (!s.ok()) {
         stats_->Add(Stat::kTierWritebackErrors);
         return Status(s.code(), "tiered store: writeback to " + lower_->Describe() +
@@ -366,8 +412,7 @@ class TieredStore final : public BackupStore {
   const std::unique_ptr<BackupStore> upper_;
   const std::unique_ptr<BackupStore> lower_;
   Stats* const stats_;
-  SharedMutex move_mu_;  // shared by copies, exclusive while a writeback frees upper pages
-  Mutex writeback_mu_;   // one writeback at a time
+  Mutex writeback_mu_;  // one writeback at a time
   std::unique_ptr<std::byte, FreeDeleter> scratch_ UTTM_GUARDED_BY(writeback_mu_);
   Mutex mu_;
   std::vector<Entry> entries_ UTTM_GUARDED_BY(mu_);

@@ -2,6 +2,7 @@
 #include "uttm/uring_store.h"
 
 #include <liburing.h>
+#include <sched.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -103,6 +104,15 @@ void TransferSync(int fd, bool write, const PageRef& pages, IoChunk& c) {
   }
 }
 
+// Prints the fallback once per process: an operator should know, a log should not fill up.
+void SayRefusedOnce(const std::string& why) {
+  static std::atomic<bool> said{false};
+  if (!said.exchange(true)) {
+    std::fprintf(stderr, "uttm: uring store: %s; moving one request at a time (pwritev/preadv)\n",
+                 why.c_str());
+  }
+}
+
 class UringIo final : public BatchIo {
  public:
   UringIo(int fd, unsigned depth, std::unique_ptr<Ring> first, Stats* stats)
@@ -119,9 +129,10 @@ class UringIo final : public BatchIo {
   void Run(bool write, const PageRef& pages, IoChunk* chunks, std::size_t count,
            BatchObserver& observer) override {
     for (std::size_t i = 0; i < count; ++i) chunks[i].done = chunks[i].err = 0;
-    std::unique_ptr<Ring> ring = Acquire();
+    std::unique_ptr<Ring> ring = refused_.load(std::memory_order_relaxed) ? nullptr : Acquire();
     if (ring == nullptr) {
-      // No ring for this call (the kernel is out of memory for one): one chunk at a time.
+      // No ring for this call (the kernel refuses io_uring_enter, or has no memory for a ring):
+      // one chunk at a time.
       observer.InFlight();
       for (std::size_t i = 0; i < count; ++i) {
         TransferSync(fd_, write, pages, chunks[i]);
@@ -157,20 +168,24 @@ class UringIo final : public BatchIo {
     if (idle_.size() < kMaxIdleRings) idle_.push_back(std::move(ring));
   }
 
-  // The batch on `ring`. False when the ring broke (io_uring_enter refused): every chunk not
-  // finished then carries that error, and the ring must not be reused.
+  // The batch on `ring`. False when the ring broke (io_uring_enter refused): the requests the
+  // kernel had taken are waited for (they read into the caller's pages or write into slots the
+  // store may hand out again), the rest of every chunk is moved with pwritev / preadv, the store
+  // moves one request at a time from then on, and the ring must not be reused.
   bool RunOnRing(Ring& ring, bool write, const PageRef& pages, IoChunk* chunks, std::size_t count,
                  BatchObserver& observer) {
     unsigned free_slots[kMaxDepth];
     std::size_t slot_chunk[kMaxDepth];
+    bool finished_chunk[kMaxDepth] = {};  // by slot: its chunk completed (Complete called)
     unsigned nfree = depth_;
     for (unsigned i = 0; i < depth_; ++i) free_slots[i] = depth_ - 1 - i;
     std::size_t next = 0;
     std::size_t finished = 0;
-    unsigned in_flight = 0;
+    unsigned in_flight = 0;  // prepared and not yet completed (submitted or not)
     std::uint64_t requests = 0;
     std::uint64_t resubmits = 0;
     bool overlapped = false;
+    int broken = 0;
 
     // Queues the rest of slot's chunk (from its `done` bytes on).
     auto prep = [&](unsigned slot) {
@@ -195,29 +210,8 @@ class UringIo final : public BatchIo {
       ++requests;
     };
 
-    int broken = 0;
-    while (finished < count && broken == 0) {
-      while (nfree > 0 && next < count) {
-        const unsigned slot = free_slots[--nfree];
-        slot_chunk[slot] = next++;
-        prep(slot);
-      }
-      int rc;
-      if (!overlapped) {
-        // Let the caller work while the first requests run.
-        rc = io_uring_submit(&ring.ring);
-        if (rc >= 0) {
-          overlapped = true;
-          observer.InFlight();
-          continue;
-        }
-      } else {
-        rc = io_uring_submit_and_wait(&ring.ring, 1);
-      }
-      if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-        broken = -rc;
-        break;
-      }
+    // Takes every completion that is ready. A broken ring resubmits nothing.
+    auto reap = [&] {
       io_uring_cqe* cqe = nullptr;
       while (io_uring_peek_cqe(&ring.ring, &cqe) == 0) {
         const auto slot = static_cast<unsigned>(io_uring_cqe_get_data64(cqe));
@@ -237,33 +231,75 @@ class UringIo final : public BatchIo {
           c.done += static_cast<std::size_t>(res);
           again = c.done < c.n * kPageSize;
         }
-        if (again) {
+        if (again && broken == 0) {
           ++resubmits;
           prep(slot);
-        } else {
+        } else if (!again) {
           free_slots[nfree++] = slot;
+          finished_chunk[slot] = true;
           ++finished;
           observer.Complete(index);
         }
+        // (again on a broken ring: the slot keeps its chunk, finished below without the ring)
       }
+    };
+
+    while (finished < count && broken == 0) {
+      while (nfree > 0 && next < count) {
+        const unsigned slot = free_slots[--nfree];
+        slot_chunk[slot] = next++;
+        finished_chunk[slot] = false;
+        prep(slot);
+      }
+      int rc;
+      if (!overlapped) {
+        // Let the caller work while the first requests run.
+        rc = io_uring_submit(&ring.ring);
+        if (rc >= 0) {
+          overlapped = true;
+          observer.InFlight();
+          continue;
+        }
+      } else {
+        rc = io_uring_submit_and_wait(&ring.ring, 1);
+      }
+      if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+        broken = -rc;
+        break;
+      }
+      reap();
     }
     stats_->Add(Stat::kStoreUringRequests, requests);
     if (resubmits != 0) stats_->Add(Stat::kStoreUringResubmits, resubmits);
     if (broken == 0) return true;
-    // Requests already in the kernel are cancelled when the ring is torn down; what they did
-    // is not counted: their chunks fail like the ones never submitted.
+
+    // Requests still queued were never seen by the kernel; the others must complete before
+    // their pages are touched again. Task work is run on any return from a system call, so a
+    // yield lets completions arrive even where io_uring_enter itself is refused.
+    const unsigned unsubmitted = io_uring_sq_ready(&ring.ring);
+    while (in_flight > unsubmitted) {
+      reap();
+      if (in_flight <= unsubmitted) break;
+      io_uring_cqe* cqe = nullptr;
+      const int rc = io_uring_wait_cqe(&ring.ring, &cqe);
+      if (rc < 0 && rc != -EINTR && rc != -EAGAIN) ::sched_yield();
+    }
+    refused_.store(true, std::memory_order_relaxed);
+    SayRefusedOnce("io_uring_enter failed (" + std::string(std::strerror(broken)) + ")");
     if (!overlapped) observer.InFlight();
-    for (unsigned s = 0; s < depth_; ++s) {
-      if (std::find(free_slots, free_slots + nfree, s) == free_slots + nfree) {
-        chunks[slot_chunk[s]].err = broken;
-        observer.Complete(slot_chunk[s]);
+    // The rest of every chunk not finished, one at a time, from where the ring left it.
+    for (unsigned slot = 0; slot < depth_; ++slot) {
+      const bool holds = std::find(free_slots, free_slots + nfree, slot) == free_slots + nfree;
+      if (holds && !finished_chunk[slot]) {
+        IoChunk& c = chunks[slot_chunk[slot]];
+        if (c.err == 0) TransferSync(fd_, write, pages, c);
+        observer.Complete(slot_chunk[slot]);
       }
     }
     for (std::size_t i = next; i < count; ++i) {
-      chunks[i].err = broken;
+      TransferSync(fd_, write, pages, chunks[i]);
       observer.Complete(i);
     }
-    (void)in_flight;
     return false;
   }
 
@@ -272,17 +308,10 @@ class UringIo final : public BatchIo {
   Stats* const stats_;
   Mutex mu_;
   std::vector<std::unique_ptr<Ring>> idle_ UTTM_GUARDED_BY(mu_);
+  // The kernel refused io_uring_enter once: every call moves one request at a time since.
+  std::atomic<bool> refused_{false};
   pid_t owner_ UTTM_GUARDED_BY(mu_) = ::getpid();  // the process the idle rings belong to
 };
-
-// Prints the fallback once per process: an operator should know, a log should not fill up.
-void SayRefusedOnce(const std::string& why) {
-  static std::atomic<bool> said{false};
-  if (!said.exchange(true)) {
-    std::fprintf(stderr, "uttm: uring store: %s; moving one request at a time (pwritev/preadv)\n",
-                 why.c_str());
-  }
-}
 
 Result<std::unique_ptr<BackupStore>> MakeFromSpec(const BackupStoreSpec& spec,
                                                   const BackupStoreEnv& env) {

@@ -18,6 +18,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -93,12 +94,12 @@ TEST_F(UringStoreTest, ShortRequestsAreSubmittedAgainForTheRest) {
   EXPECT_GT(FaultInjection::Failures(FaultPoint::kStoreShortWrite), 0u);
 }
 
-// Installs a seccomp filter that makes io_uring_setup fail with EPERM (what container runtimes'
-// default profiles do). False when the kernel refuses the filter.
-bool RefuseIoUringWithSeccomp() {
+// Installs a seccomp filter that makes system call `nr` (io_uring_setup: what container runtimes'
+// default profiles do) fail with EPERM. False when the kernel refuses the filter.
+bool RefuseWithSeccomp(int nr = __NR_io_uring_setup) {
   sock_filter filter[] = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<unsigned>(nr), 0, 1),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   };
@@ -108,48 +109,85 @@ bool RefuseIoUringWithSeccomp() {
          ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
 }
 
-// A process whose seccomp profile refuses io_uring still gets a working store: it says so once
-// on stderr (for two stores), in Describe, and moves its pages with pwritev / preadv.
-TEST_F(UringStoreTest, ARefusedIoUringFallsBackAndSaysSoOnce) {
+// Runs `body` in a child process (its stderr captured) and returns its exit code (-1 when it
+// ended by a signal) and what it wrote to stderr.
+struct ChildResult {
+  int code = -1;
+  std::string err;
+};
+ChildResult RunInChild(const std::function<int()>& body) {
+  ChildResult out;
   int pipe_fds[2];
-  ASSERT_EQ(::pipe(pipe_fds), 0);
+  if (::pipe(pipe_fds) != 0) return out;
   const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
+  if (child < 0) return out;
   if (child == 0) {
-    ::alarm(30);
+    ::alarm(30);  // a hang ends as SIGALRM, not as a stuck test
     ::dup2(pipe_fds[1], STDERR_FILENO);
     ::close(pipe_fds[0]);
-    if (!RefuseIoUringWithSeccomp()) ::_exit(3);
-    Stats stats;
-    int code = 0;
-    for (int i = 0; i < 2 && code == 0; ++i) {
-      auto store = CreateBackupStore("uring:" + dir_, &stats);
-      if (!store.ok())
-        code = 4;
-      else if ((*store)->Describe().find("io_uring refused: Operation not permitted") ==
-               std::string::npos)
-        code = 5;
-      Pages pages(600, 40 + static_cast<std::uint64_t>(i));
-      if (code == 0 && !RoundTrip(**store, pages)) code = 6;
-    }
-    if (code == 0 && stats.Get(Stat::kStoreUringRequests) != 0) code = 7;
-    ::_exit(code);
+    ::_exit(body());
   }
   ::close(pipe_fds[1]);
-  std::string err;
   char buf[512];
   for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) > 0;) {
-    err.append(buf, static_cast<std::size_t>(n));
+    out.err.append(buf, static_cast<std::size_t>(n));
   }
   ::close(pipe_fds[0]);
   int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status)) << "child ended by signal " << WTERMSIG(status);
-  ASSERT_NE(WEXITSTATUS(status), 3) << "the kernel refused the seccomp filter";
-  EXPECT_EQ(WEXITSTATUS(status), 0) << err;
+  if (::waitpid(child, &status, 0) == child && WIFEXITED(status)) out.code = WEXITSTATUS(status);
+  return out;
+}
+
+// A process whose seccomp profile refuses io_uring still gets a working store: it says so once
+// on stderr (for two stores), in Describe, and moves its pages with pwritev / preadv.
+TEST_F(UringStoreTest, ARefusedIoUringFallsBackAndSaysSoOnce) {
+  const ChildResult r = RunInChild([&] {
+    if (!RefuseWithSeccomp()) return 3;
+    Stats stats;
+    for (int i = 0; i < 2; ++i) {
+      auto store = CreateBackupStore("uring:" + dir_, &stats);
+      if (!store.ok()) return 4;
+      if ((*store)->Describe().find("io_uring refused: Operation not permitted") ==
+          std::string::npos) {
+        return 5;
+      }
+      Pages pages(600, 40 + static_cast<std::uint64_t>(i));
+      if (!RoundTrip(**store, pages)) return 6;
+    }
+    return stats.Get(Stat::kStoreUringRequests) == 0 ? 0 : 7;
+  });
+  ASSERT_NE(r.code, 3) << "the kernel refused the seccomp filter";
+  EXPECT_EQ(r.code, 0) << r.err;
   const std::string said = "io_uring_setup failed (Operation not permitted)";
-  ASSERT_NE(err.find(said), std::string::npos) << err;
-  EXPECT_EQ(err.find(said, err.find(said) + 1), std::string::npos) << "said twice: " << err;
+  ASSERT_NE(r.err.find(said), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(said, r.err.find(said) + 1), std::string::npos) << "said twice: " << r.err;
+}
+
+// A ring that worked until the kernel refused io_uring_enter (a profile applied later): the
+// batch that met the refusal is finished with pwritev / preadv, and so is every later one.
+TEST_F(UringStoreTest, ARingRefusedLaterFinishesItsBatchWithoutIt) {
+  const ChildResult r = RunInChild([&] {
+    Stats stats;
+    auto store = CreateBackupStore("uring:" + dir_, &stats);
+    if (!store.ok()) return 4;
+    Pages before(600, 50);
+    std::vector<BackupHandle> hb(600);
+    Result<std::size_t> b = (*store)->BackupPages(before.data(), 600, {}, hb.data());
+    if (!b.ok() || *b != 600 || stats.Get(Stat::kStoreUringRequests) == 0) return 5;
+    if (!RefuseWithSeccomp(__NR_io_uring_enter)) return 3;
+    Pages after(600, 51);
+    if (!RoundTrip(**store, after)) return 6;
+    Pages out(600);
+    if (!(*store)->CopyPages(hb.data(), 600, out.data(), {}).ok() ||
+        std::memcmp(out.data(), before.data(), 600 * kPageSize) != 0) {
+      return 7;
+    }
+    return 0;
+  });
+  ASSERT_NE(r.code, 3) << "the kernel refused the seccomp filter";
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("io_uring_enter failed (Operation not permitted)"), std::string::npos)
+      << r.err;
 }
 
 TEST_F(UringStoreTest, SpecsAndOptionsAreValidatedWithClearErrors) {

@@ -299,8 +299,7 @@ std::string FormatPlan(const Workload& w) {
     }
     out += fmt::format(
         "  class {:<12} {:>6} x {:<28} placement {:<16} priority {} purgeable {:.0f}% fill {}\n",
-        c.name, c.count, size, placement, c.priority, c.purgeable * 100,
-        c.fill == Fill::kPattern ? "pattern" : "zero");
+        c.name, c.count, size, placement, c.priority, c.purgeable * 100, FillName(c.fill));
   }
   out += fmt::format("access:     {}\n", AccessText(w.access));
   out += fmt::format("lanes:      {}\n", w.Lanes());

@@ -20,6 +20,11 @@ inline std::uint64_t Word(std::uint64_t base, std::uint64_t i) {
   return x ^ (x >> 32);
 }
 
+// Compressible content repeats a page's first 64 words (512 bytes).
+inline std::uint64_t WordIndex(const ContentKey& key, std::uint64_t i) {
+  return key.compressible ? i % 64 : i;
+}
+
 }  // namespace
 
 void FillPages(void* dst, const ContentKey& key, std::uint64_t first_page,
@@ -32,7 +37,7 @@ void FillPages(void* dst, const ContentKey& key, std::uint64_t first_page,
   for (std::uint64_t p = 0; p < num_pages; ++p) {
     std::uint64_t words[kWordsPerPage];
     std::uint64_t base = PageBase(key, first_page + p);
-    for (std::size_t i = 0; i < kWordsPerPage; ++i) words[i] = Word(base, i);
+    for (std::size_t i = 0; i < kWordsPerPage; ++i) words[i] = Word(base, WordIndex(key, i));
     std::memcpy(out + p * kPageSize, words, kPageSize);
   }
 }
@@ -46,7 +51,7 @@ std::optional<Mismatch> VerifyPages(const void* src, const ContentKey& key,
       std::memset(expected, 0, sizeof(expected));
     } else {
       std::uint64_t base = PageBase(key, first_page + p);
-      for (std::size_t i = 0; i < kWordsPerPage; ++i) expected[i] = Word(base, i);
+      for (std::size_t i = 0; i < kWordsPerPage; ++i) expected[i] = Word(base, WordIndex(key, i));
     }
     const unsigned char* page = in + p * kPageSize;
     if (std::memcmp(page, expected, kPageSize) == 0) continue;
@@ -62,14 +67,15 @@ BufferContent::BufferContent(std::uint64_t seed, std::uint64_t buffer_id, std::u
                              Fill fill)
     : seed_(seed),
       buffer_id_(buffer_id),
-      page_generation_(num_pages, fill == Fill::kPattern ? 1u : 0u) {
-  if (fill == Fill::kPattern) next_generation_ = 2;
+      compressible_(fill == Fill::kCompressible),
+      page_generation_(num_pages, fill != Fill::kZero ? 1u : 0u) {
+  if (fill != Fill::kZero) next_generation_ = 2;
 }
 
 void BufferContent::FillInitial(void* buffer) const {
   auto* out = static_cast<unsigned char*>(buffer);
   for (std::uint64_t p = 0; p < page_generation_.size(); ++p) {
-    FillPages(out + p * kPageSize, ContentKey{seed_, buffer_id_, page_generation_[p]}, p, 1);
+    FillPages(out + p * kPageSize, Key(page_generation_[p]), p, 1);
   }
 }
 
@@ -82,8 +88,7 @@ std::uint32_t BufferContent::Stage(void* buffer, std::uint64_t first, std::uint6
   if (next_generation_ == 0) next_generation_ = 1;  // 0 is reserved for zeros
   if (first >= page_generation_.size()) return gen;
   n = std::min<std::uint64_t>(n, page_generation_.size() - first);
-  FillPages(static_cast<unsigned char*>(buffer) + first * kPageSize,
-            ContentKey{seed_, buffer_id_, gen}, first, n);
+  FillPages(static_cast<unsigned char*>(buffer) + first * kPageSize, Key(gen), first, n);
   return gen;
 }
 
@@ -96,8 +101,7 @@ void BufferContent::Commit(std::uint64_t first, std::uint64_t n, std::uint32_t g
 std::optional<Mismatch> BufferContent::Verify(const void* buffer) const {
   const auto* in = static_cast<const unsigned char*>(buffer);
   for (std::uint64_t p = 0; p < page_generation_.size(); ++p) {
-    auto m =
-        VerifyPages(in + p * kPageSize, ContentKey{seed_, buffer_id_, page_generation_[p]}, p, 1);
+    auto m = VerifyPages(in + p * kPageSize, Key(page_generation_[p]), p, 1);
     if (m) {
       m->offset += p * kPageSize;
       return m;
@@ -113,8 +117,7 @@ std::optional<Mismatch> BufferContent::VerifyRange(const void* pages, std::uint6
   const auto* in = static_cast<const unsigned char*>(pages);
   for (std::uint64_t i = 0; i < n; ++i) {
     const std::uint64_t p = first + i;
-    auto m =
-        VerifyPages(in + i * kPageSize, ContentKey{seed_, buffer_id_, page_generation_[p]}, p, 1);
+    auto m = VerifyPages(in + i * kPageSize, Key(page_generation_[p]), p, 1);
     if (m) {
       m->offset += p * kPageSize;
       return m;

@@ -4,9 +4,10 @@
 // byte of every retained buffer.
 //
 // Page `p` of buffer `id` at generation `g` (g > 0) holds 512 64-bit words; word i is a mix of
-// (base + i), where base = MixKeys(seed, id, g, p). Distinct buffers, pages and generations get
-// distinct contents, so a page restored to the wrong place, a stale page or one flipped byte are
-// all detected. Generation 0 means all zeros (a fresh buffer with fill "zero").
+// (base + i) (of base + i % 64 for compressible content), where base = MixKeys(seed, id, g, p).
+// Distinct buffers, pages and generations get distinct contents, so a page restored to the wrong
+// place, a stale page or one flipped byte are all detected. Generation 0 means all zeros (a fresh
+// buffer with fill "zero").
 //
 // BufferContent keeps the generation of every page of one buffer (4 bytes per 4 KiB page) and
 // is what the engine uses: FillInitial at create, Write on every write op, Verify at the end.
@@ -27,6 +28,9 @@ struct ContentKey {
   std::uint64_t seed = 0;
   std::uint64_t buffer_id = 0;
   std::uint32_t generation = 0;  // 0 = zeros
+  // Each page is its first 64 words repeated (Fill::kCompressible): still unique to (seed,
+  // buffer, generation, page), and about eightfold compressible.
+  bool compressible = false;
 };
 
 // The first byte that differs from the expected content.
@@ -70,8 +74,13 @@ class BufferContent {
   void ResetToZero();
 
  private:
+  ContentKey Key(std::uint32_t generation) const {
+    return ContentKey{seed_, buffer_id_, generation, compressible_};
+  }
+
   std::uint64_t seed_;
   std::uint64_t buffer_id_;
+  bool compressible_;
   std::uint32_t next_generation_ = 1;
   std::vector<std::uint32_t> page_generation_;
 };

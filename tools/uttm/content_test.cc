@@ -113,6 +113,46 @@ TEST(ContentTest, AStagedWriteIsExpectedOnlyOnceCommitted) {
   EXPECT_TRUE(c.Verify(old.data()).has_value());
 }
 
+// Compressible content: every page is its first 512 bytes repeated, and those bytes still
+// depend on seed, buffer, generation and page, so a misplaced or stale page is caught.
+TEST(ContentTest, CompressibleContentRepeatsAUniqueBlockAndVerifiesAsStrictly) {
+  constexpr std::uint64_t kPages = 4;
+  std::vector<std::uint8_t> buf(kPages * kPageSize);
+  const ContentKey key{.seed = 3, .buffer_id = 9, .generation = 2, .compressible = true};
+  FillPages(buf.data(), key, 0, kPages);
+  EXPECT_FALSE(VerifyPages(buf.data(), key, 0, kPages).has_value());
+  for (std::uint64_t p = 0; p < kPages; ++p) {
+    const std::uint8_t* page = buf.data() + p * kPageSize;
+    for (std::size_t k = 512; k < kPageSize; k += 512) {
+      ASSERT_EQ(std::memcmp(page, page + k, 512), 0) << "page " << p << " block " << k / 512;
+    }
+    if (p > 0) {
+      EXPECT_NE(std::memcmp(page, page - kPageSize, 512), 0) << "pages alike";
+    }
+  }
+  // The incompressible pattern of the same key is something else.
+  EXPECT_TRUE(VerifyPages(buf.data(), ContentKey{3, 9, 2}, 0, kPages).has_value());
+  // Another generation, another page: both caught.
+  EXPECT_TRUE(
+      VerifyPages(buf.data(),
+                  ContentKey{.seed = 3, .buffer_id = 9, .generation = 3, .compressible = true}, 0,
+                  kPages)
+          .has_value());
+  EXPECT_TRUE(VerifyPages(buf.data() + kPageSize, key, 0, 1).has_value());
+  buf[kPageSize + 3000] ^= 1;
+  auto m = VerifyPages(buf.data(), key, 0, kPages);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->offset, kPageSize + 3000);
+  // Through BufferContent, initial content and writes.
+  BufferContent c(3, 9, kPages, Fill::kCompressible);
+  std::vector<std::uint8_t> b(kPages * kPageSize);
+  c.FillInitial(b.data());
+  EXPECT_EQ(std::memcmp(b.data(), b.data() + 512, 512), 0);
+  c.Write(b.data(), 1, 2);
+  EXPECT_FALSE(c.Verify(b.data()).has_value());
+  EXPECT_EQ(std::memcmp(b.data() + kPageSize, b.data() + kPageSize + 2048, 512), 0);
+}
+
 TEST(ContentTest, ZeroFillAndReset) {
   auto buf = Buffer(4);
   BufferContent c(1, 1, 4, Fill::kZero);

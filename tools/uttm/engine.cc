@@ -532,7 +532,7 @@ void Engine::Create(Lane& lane, const Op& op, ScratchBuffer& scratch) {
     b.cls = op.class_index;
     b.content = std::make_unique<BufferContent>(w_.seed, op.buffer, op.size / kPageSize, c.fill);
     const std::byte* initial = nullptr;
-    if (c.fill == Fill::kPattern) {
+    if (c.fill != Fill::kZero) {
       scratch.resize(op.size);
       b.content->FillInitial(scratch.data());
       initial = scratch.data();
@@ -570,7 +570,7 @@ void Engine::Create(Lane& lane, const Op& op, ScratchBuffer& scratch) {
   b.bo = std::move(r).value();
   b.cls = op.class_index;
   b.content = std::make_unique<BufferContent>(w_.seed, op.buffer, op.size / kPageSize, c.fill);
-  if (c.fill == Fill::kPattern) {
+  if (c.fill != Fill::kZero) {
     scratch.resize(op.size);
     b.content->FillInitial(scratch.data());
     Status s = Restarting([&] {

@@ -257,6 +257,25 @@ bool WriteDemoVariant(const std::string& path, Edit edit) {
   return out.good();
 }
 
+// Content that compresses (fill "compressible") over the page limit: a compressed RAM store
+// carries the run where the incompressible pattern fails fast (above), and every byte verifies.
+TEST(EngineTest, CompressibleContentOverThePageLimitFitsACompressedStore) {
+  const std::string workload = Temp("compressible.json"), report = Temp("compressible-report.json");
+  ASSERT_TRUE(WriteDemoVariant(workload, [](Json& w) {
+    for (Json& c : w["classes"]) c["fill"] = "compressible";
+    w["limits"]["store"] = "lz4";
+  }));
+  Outcome o =
+      RunUttm(fmt::format("run --workload {} --quiet --ops 2000 --report {}", workload, report));
+  ASSERT_EQ(o.code, kExitOk) << o.output;
+  Json r = ParseFile(report);
+  EXPECT_TRUE(r.value("verified", false)) << r["errors"].dump();
+  EXPECT_GT(r["counters"]["pages_backed_up"].get<std::uint64_t>(), 0u);
+  const Json& c = r["store_counters"];
+  EXPECT_GT(c.value("zstore.compressed", 0u), 0u) << c.dump();
+  EXPECT_EQ(c.value("zstore.raw", 0u), 0u) << c.dump();
+}
+
 // A file-backed share (devices.file_backed): half the buffers' page vectors live in files,
 // released to them by their own shrinker under the file-backed budget; every buffer verifies and
 // the report counts them.

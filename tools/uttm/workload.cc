@@ -307,7 +307,7 @@ class Reader {
       Number(*v, Join(path, "purgeable"), &out->purgeable);
     }
     if (const Json* v = Member(j, path, "fill", false)) {
-      int f = Enum(*v, Join(path, "fill"), {"pattern", "zero"});
+      int f = Enum(*v, Join(path, "fill"), {"pattern", "zero", "compressible"});
       if (f >= 0) out->fill = static_cast<Fill>(f);
     }
   }
@@ -679,6 +679,18 @@ std::string FormatStoreSpec(const StoreSpec& spec) {
   return spec.dir.empty() ? kind : kind + ":" + spec.dir;
 }
 
+const char* FillName(Fill f) {
+  switch (f) {
+    case Fill::kPattern:
+      return "pattern";
+    case Fill::kZero:
+      return "zero";
+    case Fill::kCompressible:
+      return "compressible";
+  }
+  return "?";
+}
+
 const char* MovesName(Moves m) { return m == Moves::kMemcpy ? "memcpy" : "engine"; }
 
 Result<Moves> ParseMoves(std::string_view s) {
@@ -834,7 +846,7 @@ std::string WorkloadToJson(const Workload& w) {
     jc["placement"] = placement;
     jc["priority"] = c.priority;
     jc["purgeable"] = c.purgeable;
-    jc["fill"] = c.fill == Fill::kPattern ? "pattern" : "zero";
+    jc["fill"] = FillName(c.fill);
     classes.push_back(jc);
   }
   j["classes"] = classes;

@@ -73,8 +73,11 @@ struct SizeDist {
 };
 std::string_view SizeDistName(SizeDist::Kind k);  // "fixed", "uniform", "log-uniform"
 
-// Initial content of a new buffer: the verification pattern, or zeros.
-enum class Fill { kPattern, kZero };
+// A buffer's content when it is made: the verification pattern, zeros, or a pattern that
+// compresses about eightfold (each page's first 512 bytes, unique to the buffer, page and
+// generation, repeated), for stores that compress.
+enum class Fill { kPattern, kZero, kCompressible };
+const char* FillName(Fill f);  // "pattern", "zero", "compressible"
 
 struct BufferClass {
   std::string name;

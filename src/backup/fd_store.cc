@@ -119,12 +119,11 @@ std::size_t ShortWriteLength(std::size_t want) {
   return std::max(kShortWriteAlign, (want / 2) & ~(kShortWriteAlign - 1));
 }
 
-int FdStore::Transfer(bool write, std::uint64_t offset, const PageRef& pages, std::size_t first,
-                      std::size_t n, std::size_t* done) {
+int TransferRange(int fd, bool write, std::uint64_t offset, const PageRef& pages, std::size_t first,
+                  std::size_t n, std::size_t* done, Mutex* write_mu) {
   UTTM_DCHECK(n <= kIoChunkPages, "Transfer of more than one chunk");
   iovec iov[kIoChunkPages];
   const std::size_t len = n * kPageSize;
-  *done = 0;
   while (*done < len) {
     int niov = BuildIov(pages, first, *done, len, iov);
     const std::size_t want = len - *done;
@@ -134,11 +133,11 @@ int FdStore::Transfer(bool write, std::uint64_t offset, const PageRef& pages, st
     }
     const off_t pos = static_cast<off_t>(offset + *done);
     ssize_t r;
-    if (write && !o_direct_) {
-      MutexLock lock(&write_mu_);  // see the file comment of fd_store.h
-      r = ::pwritev(fd_, iov, niov, pos);
+    if (write && write_mu != nullptr) {
+      MutexLock lock(write_mu);  // see the file comment of fd_store.h
+      r = ::pwritev(fd, iov, niov, pos);
     } else {
-      r = write ? ::pwritev(fd_, iov, niov, pos) : ::preadv(fd_, iov, niov, pos);
+      r = write ? ::pwritev(fd, iov, niov, pos) : ::preadv(fd, iov, niov, pos);
     }
     if (r < 0) {
       if (errno == EINTR) continue;
@@ -149,6 +148,41 @@ int FdStore::Transfer(bool write, std::uint64_t offset, const PageRef& pages, st
     *done += static_cast<std::size_t>(r);
   }
   return 0;
+}
+
+int FdStore::Transfer(bool write, std::uint64_t offset, const PageRef& pages, std::size_t first,
+                      std::size_t n, std::size_t* done) {
+  *done = 0;
+  return TransferRange(fd_, write, offset, pages, first, n, done, o_direct_ ? nullptr : &write_mu_);
+}
+
+std::size_t PagesBeforeWriteFault(std::size_t n, int* err) {
+  std::size_t ok = 0;
+  while (ok < n) {
+    if (ShouldFail(FaultPoint::kStoreWrite)) {
+      *err = EIO;
+      break;
+    }
+    if (ShouldFail(FaultPoint::kStoreNoSpace)) {
+      *err = ENOSPC;
+      break;
+    }
+    ++ok;
+  }
+  return ok;
+}
+
+bool NamesAPageTwice(std::byte* const* list, std::size_t n) {
+  // Page vectors' lists usually run one way through memory: no sort needed then.
+  bool up = true, down = true;
+  for (std::size_t i = 1; i < n && (up || down); ++i) {
+    up = up && list[i - 1] < list[i];
+    down = down && list[i - 1] > list[i];
+  }
+  if (up || down) return false;
+  std::vector<std::byte*> sorted(list, list + n);
+  std::sort(sorted.begin(), sorted.end());
+  return std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end();
 }
 
 void FdStore::PunchSlots(std::uint64_t start, std::uint64_t count) {
@@ -309,16 +343,7 @@ FdStore::WriteOutcome FdStore::WriteExtents(const PageRef& src,
   std::uint64_t err_slot = 0;
   std::size_t page = 0;
   for (const SlotExtent& e : extents) {
-    std::uint64_t ok = 0;
-    while (ok < e.count && err == 0) {
-      if (ShouldFail(FaultPoint::kStoreWrite)) {
-        err = EIO;
-      } else if (ShouldFail(FaultPoint::kStoreNoSpace)) {
-        err = ENOSPC;
-      } else {
-        ++ok;
-      }
-    }
+    const std::uint64_t ok = err == 0 ? PagesBeforeWriteFault(e.count, &err) : 0;
     std::uint64_t written = 0;  // pages of this extent fully written
     for (std::uint64_t off = 0; off < ok;) {
       const std::uint64_t n = std::min<std::uint64_t>(ok - off, kIoChunkPages);
@@ -364,17 +389,8 @@ FdStore::WriteOutcome FdStore::WriteExtentsBatched(const PageRef& src,
   // The pages before the first fault point that fires (evaluated per page, as above).
   std::size_t total = 0;
   for (const SlotExtent& e : extents) total += e.count;
-  std::size_t ok = 0;
   int fault = 0;
-  while (ok < total && fault == 0) {
-    if (ShouldFail(FaultPoint::kStoreWrite)) {
-      fault = EIO;
-    } else if (ShouldFail(FaultPoint::kStoreNoSpace)) {
-      fault = ENOSPC;
-    } else {
-      ++ok;
-    }
-  }
+  const std::size_t ok = PagesBeforeWriteFault(total, &fault);
 
   // Windows of up to `window` chunks go out together; this thread checksums a window's pages
   // while the medium writes them.
@@ -507,12 +523,7 @@ Status FdStore::CopyImpl(const BackupHandle* handles, std::size_t count, const P
   // A page list may name one destination twice (the later read must win, and no page may be
   // checked against bytes another read put there): such a list is read one run at a time, and
   // a run ends before a destination it already holds.
-  bool repeats = false;
-  if (dst.list != nullptr && want.size() > 1) {
-    std::vector<std::byte*> sorted(dst.list, dst.list + want.size());
-    std::sort(sorted.begin(), sorted.end());
-    repeats = std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end();
-  }
+  const bool repeats = dst.list != nullptr && NamesAPageTwice(dst.list, want.size());
 
   // A medium with many requests in flight reads whole windows at once.
   if (batch_io_ != nullptr) {

@@ -50,6 +50,20 @@ inline constexpr std::uint64_t kMaxSlotsUnlimited = std::uint64_t{1} << 40;
 // (EIO for an unexpected end of file).
 int ReadFully(int fd, std::uint64_t offset, std::byte* buf, std::size_t len);
 
+// Moves pages [first, first + n) of `pages` to (write) or from (read) `fd` at `offset` with
+// pwritev / preadv (adjacent pages merged), from byte `*done` on, retrying EINTR and short
+// transfers; `write_mu` (if not null) serializes the writes. REQUIRES: n <= kIoChunkPages.
+// Returns 0 or an errno (ENOSPC / EIO when a call moves nothing); `*done` = bytes moved.
+int TransferRange(int fd, bool write, std::uint64_t offset, const PageRef& pages, std::size_t first,
+                  std::size_t n, std::size_t* done, Mutex* write_mu);
+
+// The pages of a write of `n` before the store.write (EIO) or store.nospace (ENOSPC) fault point
+// fires, evaluated per page; `*err` is set when one fires.
+std::size_t PagesBeforeWriteFault(std::size_t n, int* err);
+
+// True when `list[0..n)` names one page twice.
+bool NamesAPageTwice(std::byte* const* list, std::size_t n);
+
 class FdStore : public BackupStore {
  public:
   ~FdStore() override;

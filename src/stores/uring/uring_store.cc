@@ -80,28 +80,9 @@ std::unique_ptr<Ring> MakeRing(unsigned depth, int fd, int* err) noexcept {
   return r;
 }
 
-// Moves one chunk with preadv / pwritev (a call without a ring).
+// Moves the rest of one chunk with preadv / pwritev (a call without a ring).
 void TransferSync(int fd, bool write, const PageRef& pages, IoChunk& c) {
-  iovec iov[kIoChunkPages];
-  const std::size_t len = c.n * kPageSize;
-  while (c.done < len) {
-    int niov = internal::BuildIov(pages, c.first, c.done, len, iov);
-    if (write && len - c.done > 512 && ShouldFail(FaultPoint::kStoreShortWrite)) {
-      internal::TruncateIov(iov, &niov, internal::ShortWriteLength(len - c.done));
-    }
-    const off_t pos = static_cast<off_t>(c.offset + c.done);
-    const ssize_t r = write ? ::pwritev(fd, iov, niov, pos) : ::preadv(fd, iov, niov, pos);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      c.err = errno;
-      return;
-    }
-    if (r == 0) {
-      c.err = write ? ENOSPC : EIO;
-      return;
-    }
-    c.done += static_cast<std::size_t>(r);
-  }
+  c.err = internal::TransferRange(fd, write, c.offset, pages, c.first, c.n, &c.done, nullptr);
 }
 
 // Prints the fallback once per process: an operator should know, a log should not fill up.
@@ -176,7 +157,6 @@ class UringIo final : public BatchIo {
                  BatchObserver& observer) {
     unsigned free_slots[kMaxDepth];
     std::size_t slot_chunk[kMaxDepth];
-    bool finished_chunk[kMaxDepth] = {};  // by slot: its chunk completed (Complete called)
     unsigned nfree = depth_;
     for (unsigned i = 0; i < depth_; ++i) free_slots[i] = depth_ - 1 - i;
     std::size_t next = 0;
@@ -236,7 +216,6 @@ class UringIo final : public BatchIo {
           prep(slot);
         } else if (!again) {
           free_slots[nfree++] = slot;
-          finished_chunk[slot] = true;
           ++finished;
           observer.Complete(index);
         }
@@ -248,7 +227,6 @@ class UringIo final : public BatchIo {
       while (nfree > 0 && next < count) {
         const unsigned slot = free_slots[--nfree];
         slot_chunk[slot] = next++;
-        finished_chunk[slot] = false;
         prep(slot);
       }
       int rc;
@@ -287,10 +265,10 @@ class UringIo final : public BatchIo {
     refused_.store(true, std::memory_order_relaxed);
     SayRefusedOnce("io_uring_enter failed (" + std::string(std::strerror(broken)) + ")");
     if (!overlapped) observer.InFlight();
-    // The rest of every chunk not finished, one at a time, from where the ring left it.
+    // The rest of every chunk not finished (its slot not free), one at a time, from where the
+    // ring left it.
     for (unsigned slot = 0; slot < depth_; ++slot) {
-      const bool holds = std::find(free_slots, free_slots + nfree, slot) == free_slots + nfree;
-      if (holds && !finished_chunk[slot]) {
+      if (std::find(free_slots, free_slots + nfree, slot) == free_slots + nfree) {
         IoChunk& c = chunks[slot_chunk[slot]];
         if (c.err == 0) TransferSync(fd_, write, pages, c);
         observer.Complete(slot_chunk[slot]);

@@ -12,9 +12,11 @@
 //   write_ratio                    bytes written to the store over bytes the workload rewrote
 //                                  (goal <= 1.1: clean copies save rewriting what was restored).
 // Arguments: buffers, MiB per buffer, page limit in MiB, accesses, prefetch (1: each thread hints
-// its next read to Runtime::Prefetch first). The default case is small (256 x 1 MiB over 64 MiB);
-// BM_WorkingSet/1024/4/1024/3000/0 is the full-size figure (4 GiB of buffers over 1 GiB, about a
-// minute), .../1 the same with prefetch. Read medians with --benchmark_repetitions=3.
+// its next read to Runtime::Prefetch first), touch (1: reads touch restore-on-touch mappings; the
+// explicit-mapping mode runs first in the same iteration: touch_over_explicit, goal >= 0.8). The
+// default case is small (256 x 1 MiB over 64 MiB); BM_WorkingSet/1024/4/1024/3000/0/0 is the
+// full-size figure (4 GiB of buffers over 1 GiB, about a minute), .../1/0 the same with prefetch,
+// .../0/1 restore on touch. Read medians with --benchmark_repetitions=3.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -29,7 +31,9 @@ void BM_WorkingSet(benchmark::State& state) {
   tool::WorkingSet p{static_cast<std::size_t>(state.range(0)),
                      static_cast<std::uint64_t>(state.range(1)) * mib,
                      static_cast<std::uint64_t>(state.range(2)) * mib,
-                     static_cast<std::size_t>(state.range(3)), state.range(4) != 0};
+                     static_cast<std::size_t>(state.range(3)),
+                     state.range(4) != 0,
+                     state.range(5) != 0};
   tool::WorkingSetResult last;
   for (auto _ : state) {
     Result<tool::WorkingSetResult> r = tool::RunWorkingSet(p);
@@ -43,6 +47,9 @@ void BM_WorkingSet(benchmark::State& state) {
   state.counters["plain_ratio"] = last.accesses_per_s / last.plain_accesses_per_s;
   state.counters["restore_ratio"] =
       last.raw_pread_bytes_per_s > 0 ? last.restore_bytes_per_s / last.raw_pread_bytes_per_s : 0;
+  if (p.touch) {
+    state.counters["touch_over_explicit"] = last.accesses_per_s / last.explicit_accesses_per_s;
+  }
   state.counters["p50_us"] = last.p50_us;
   state.counters["p99_us"] = last.p99_us;
   state.counters["peak_rss_over_limit_mib"] =
@@ -57,9 +64,11 @@ void BM_WorkingSet(benchmark::State& state) {
       (static_cast<double>(p.accesses) * static_cast<double>(p.size));
 }
 BENCHMARK(BM_WorkingSet)
-    ->Args({256, 1, 64, 1000, 0})
-    ->Args({1024, 4, 1024, 3000, 0})
-    ->Args({1024, 4, 1024, 3000, 1})
+    ->Args({256, 1, 64, 1000, 0, 0})
+    ->Args({256, 1, 64, 1000, 0, 1})
+    ->Args({1024, 4, 1024, 3000, 0, 0})
+    ->Args({1024, 4, 1024, 3000, 1, 0})
+    ->Args({1024, 4, 1024, 3000, 0, 1})
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

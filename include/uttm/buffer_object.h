@@ -230,6 +230,26 @@ class UTTM_EXPORT BufferObject final : private DelayedDelete {
   Result<std::byte*> MapLocked(unsigned flags, OperationContext& ctx) UTTM_REQUIRES(resv());
   Result<std::byte*> MapPinned(unsigned flags, OperationContext& ctx) UTTM_REQUIRES(resv());
   void UnmapLocked() UTTM_REQUIRES(resv());
+  // Restore-on-touch mappings (src/bo/touch_mapping.cc): the object's range stays mapped while it
+  // is evicted, and a touch brings it back. *on_touch is false when the mapping was made as an
+  // explicit one instead (userfaultfd refused).
+  struct TouchRange;
+  class TouchHandler;
+  Result<std::byte*> MapTouchLocked(unsigned flags, OperationContext& ctx, bool* on_touch)
+      UTTM_REQUIRES(resv());
+  void UnmapTouchLocked(bool write) UTTM_REQUIRES(resv());
+  // Gives the range up once no mapping of either kind uses it.
+  void ReleaseUnusedTouchRange() UTTM_REQUIRES(resv());
+  // The fault handler's work: makes the object resident in its range (OK), kBusy to be tried
+  // again, or the error that made the range inaccessible.
+  Status ResolveTouchFault(bool write) UTTM_REQUIRES(resv());
+  // Makes the range inaccessible (a touch is a SIGSEGV) and records `why`; returns it.
+  Status FailTouch(Status why) UTTM_REQUIRES(resv());
+  // kBusy (try again shortly) for `why`, or FailTouch once retries lasted too long.
+  Status TouchAgain(const Status& why) UTTM_REQUIRES(resv());
+  // Gives a new page vector the range.
+  void AttachTouchRange() UTTM_REQUIRES(resv());
+  Status TouchStatus() UTTM_REQUIRES(resv());
   BufferObject(Device* device, const BoOptions& options);
   ~BufferObject();
 
@@ -281,8 +301,9 @@ class UTTM_EXPORT BufferObject final : private DelayedDelete {
   // Guarded by the reservation.
   unsigned priority_;
   int pin_count_ = 0;
-  int map_count_ = 0;              // live Mappings
-  std::byte* map_addr_ = nullptr;  // their address while map_count_ > 0
+  int map_count_ = 0;                  // live Mappings
+  std::byte* map_addr_ = nullptr;      // their address while map_count_ > 0
+  std::unique_ptr<TouchRange> touch_;  // while restore-on-touch mappings exist
   std::unique_ptr<Resource> resource_;
   std::unique_ptr<PageVector> tt_;
   LruBulkMove* bulk_move_ = nullptr;

@@ -59,6 +59,7 @@
 #include "uttm/stats.h"
 #include "uttm/status.h"
 #include "uttm/units.h"
+#include "uttm/user_faults.h"
 
 namespace uttm {
 
@@ -161,6 +162,12 @@ class UTTM_EXPORT MemoryContext {
   // Moves `user` to the back of the list (round robin: the one that made progress goes last).
   void RotateUserToBack(MemoryUser* user) UTTM_EXCLUDES(users_mu_);
 
+  // The context's userfaultfd service (user_faults.h), shared by the restore-on-touch mappings
+  // of its objects (mapping.h): opened at the first call. Where the kernel refuses userfaultfd,
+  // kNotSupported with the reason, the same answer at every later call, and the reason said once
+  // on stderr. Thread-safe.
+  Result<UserFaults*> user_faults() UTTM_EXCLUDES(faults_mu_);
+
   // True when the accounted pages exceed either limit.
   bool over_limit() const;
   // Pages above the tighter of the two limits (0 when under both).
@@ -188,6 +195,10 @@ class UTTM_EXPORT MemoryContext {
   Mutex users_mu_;
   CondVar users_cv_;
   std::list<UserEntry> users_ UTTM_GUARDED_BY(users_mu_);
+  Mutex faults_mu_;
+  bool faults_opened_ UTTM_GUARDED_BY(faults_mu_) = false;
+  Status faults_refused_ UTTM_GUARDED_BY(faults_mu_);
+  std::unique_ptr<UserFaults> faults_ UTTM_GUARDED_BY(faults_mu_);
 
   // The message of a charge that stays over a limit (naming a compressed store's share).
   std::string LimitMessage() const;

@@ -56,6 +56,7 @@
 #include "uttm/shmem_backing.h"
 #include "uttm/status.h"
 #include "uttm/units.h"
+#include "uttm/user_faults.h"
 
 namespace uttm {
 
@@ -161,6 +162,21 @@ class UTTM_EXPORT PageVector {
   Result<std::byte*> MapContiguous();
   void UnmapContiguous();
   std::byte* mapped_address() const { return map_base_; }
+
+  // --- A range that outlives the pages (restore on touch, mapping.h) ---
+  // Makes `base` (num_pages() pages of the caller's anonymous private memory, added to `faults`
+  // by the caller, who keeps owning it) the vector's contiguous mapping for as long as it is
+  // attached: MapContiguous moves the pages into it even when they lie end to end at home, and
+  // everything that takes the pages away arms the range with `faults` before moving them out,
+  // so the range is left empty and a touch of it faults to the range's handler instead of
+  // reading zeros. A populated vector mapped elsewhere is moved home first (pages are not moved
+  // in until MapContiguous). kInvalid for a file-backed vector, a null or misaligned base, or a
+  // vector with a range attached already.
+  Status AttachRange(std::byte* base, UserFaults* faults);
+  // Moves the pages out of the attached range (armed, empty) and forgets it; a no-op without
+  // one. The vector then maps as before.
+  void DetachRange();
+  std::byte* attached_range() const { return attached_; }
 
   // The scatter view (a driver's DMA descriptor list, sg_alloc_table_from_pages): calls
   // fn(first_page, address, pages) for each run of pages at adjacent addresses, in order, chunks
@@ -366,7 +382,15 @@ class UTTM_EXPORT PageVector {
   bool map_moved_ = false;
   std::byte* map_reserved_ = nullptr;
   std::size_t map_reserved_bytes_ = 0;
+  // The attached range (AttachRange) and the service that arms it.
+  std::byte* attached_ = nullptr;
+  UserFaults* attached_faults_ = nullptr;
   std::byte* PageAt(std::size_t i) const;
+  // Arms the attached range, then moves the chunks of slots [0, pages) out of it; a range the
+  // kernel will not arm is made inaccessible instead (a touch is then a SIGSEGV, never zeros).
+  void EmptyAttachedRange(std::size_t pages);
+  // MapContiguous with a range attached.
+  Result<std::byte*> MapIntoAttached();
   // Moves the chunks of slots [0, pages), mapped at `base`, back to their home addresses.
   void MovePagesHome(std::byte* base, std::size_t pages);
 };

@@ -104,6 +104,13 @@ struct StatValues;
   COUNTER(kPrefetchFailures, "prefetch.failed", "objects", "prefetch hints that failed")          \
   COUNTER(kPrefetchDropped, "prefetch.dropped", "objects",                                        \
           "prefetch hints dropped (queue full, or stopped)")                                      \
+  COUNTER(kTouchRestores, "touch.restores", "faults",                                             \
+          "CPU touches of an evicted object's restore-on-touch mapping that brought it back")     \
+  COUNTER(                                                                                        \
+      kTouchFailures, "touch.failures", "objects",                                                \
+      "restore-on-touch mappings made inaccessible because their object could not be restored")   \
+  COUNTER(kTouchArmFailures, "touch.arm_failures", "calls",                                       \
+          "restore-on-touch ranges the kernel would not arm (made inaccessible instead)")         \
   COUNTER(kResvContended, "resv.contended", "calls", "reservation locks that had to wait")        \
   COUNTER(kResvBackoffs, "resv.backoffs", "calls", "ticketed locks told to back off (EDEADLK)")   \
   COUNTER(kGemPagesPurged, "gem.pages_purged", "pages", "GEM shmem pages dropped by a purge")     \

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "base/check.h"
+#include "bo/touch_range.h"
 #include "uttm/fault_injection.h"
 #include "uttm/lru_cursor.h"
 #include "uttm/lru_walk.h"
@@ -438,6 +439,7 @@ Status BufferObject::CreateTt(bool zero_alloc) {
   if (!tt_) return Status(Errc::kNoMemory, "driver could not create a page vector");
   tt_->set_keep_clean_copy(device_->keep_clean_copies());
   tt_->set_element_size(element_size_);
+  AttachTouchRange();
   return Status();
 }
 
@@ -453,6 +455,7 @@ void BufferObject::ReleaseTtPages() {
 void BufferObject::DestroyTt() {
   if (!tt_) return;
   ReleaseTtPages();
+  tt_->DetachRange();
   tt_.reset();
 }
 
@@ -665,6 +668,7 @@ Status BufferObject::TransferToGhost() {
   UTTM_CHECK(locked, "a fresh ghost reservation must be free");
   ghost->resv()->CopyFences(*resv_);
   ghost->resource_ = std::move(resource_);
+  if (tt_) tt_->DetachRange();  // a restore-on-touch range stays with this object
   ghost->tt_ = std::move(tt_);
   {
     MutexLock lock(device_->lru().lock());
@@ -700,6 +704,7 @@ Status BufferObject::PipelineGutting() {
   UTTM_ASSIGN_OR_RETURN(fresh, device_->funcs().TtCreate(*this, TtFlags(/*zero_alloc=*/true)));
   UTTM_RETURN_IF_ERROR(TransferToGhost());
   tt_ = std::move(fresh);
+  AttachTouchRange();
   return Status();
 }
 

@@ -68,20 +68,40 @@ void BufferObject::UnmapLocked() {
   // so the next Map of a resident object costs nothing.
   if (--map_count_ == 0) map_addr_ = nullptr;
   Unpin();
+  ReleaseUnusedTouchRange();
 }
 
 Result<Mapping> Mapping::Create(BoRef bo, unsigned flags, OperationContext& ctx) {
   if (!bo) return Status(Errc::kInvalid, "Mapping::Create: null buffer object");
-  if ((flags & (kMapRead | kMapWrite)) == 0 || (flags & ~(kMapRead | kMapWrite | kMapDiscard))) {
+  if ((flags & (kMapRead | kMapWrite)) == 0 ||
+      (flags & ~(kMapRead | kMapWrite | kMapDiscard | kMapRestoreOnTouch))) {
     return Status(Errc::kInvalid, "Mapping::Create: flags must include kMapRead or kMapWrite");
+  }
+  if ((flags & kMapRestoreOnTouch) != 0 && (flags & kMapDiscard) != 0) {
+    return Status(Errc::kInvalid,
+                  "Mapping::Create: kMapDiscard does not go with kMapRestoreOnTouch (a touch "
+                  "restores what the object holds)");
   }
   UTTM_RETURN_IF_ERROR(bo->Reserve(ctx));
   bo->resv()->AssertHeld();
-  Result<std::byte*> addr = bo->MapLocked(flags, ctx);
+  bool touch = false;
+  Result<std::byte*> addr = (flags & kMapRestoreOnTouch) != 0
+                                ? bo->MapTouchLocked(flags, ctx, &touch)
+                                : bo->MapLocked(flags, ctx);
   bo->Unreserve();
   if (!addr.ok()) return addr.status();
   const std::size_t size = bo->size().value();
-  return Mapping(std::move(bo), *addr, size);
+  return Mapping(std::move(bo), *addr, size, touch ? flags : flags & ~kMapRestoreOnTouch, touch);
+}
+
+Status Mapping::touch_status() const {
+  if (!touch_) return Status();
+  OperationContext ctx;
+  UTTM_RETURN_IF_ERROR(bo_->Reserve(ctx));
+  bo_->resv()->AssertHeld();
+  Status s = bo_->TouchStatus();
+  bo_->Unreserve();
+  return s;
 }
 
 Result<Mapping> Mapping::CreateRange(BoRef bo, std::uint64_t offset, std::uint64_t length,
@@ -106,7 +126,9 @@ Result<Mapping> Mapping::CreateRange(BoRef bo, std::uint64_t offset, std::uint64
 Mapping::Mapping(Mapping&& other) noexcept
     : bo_(std::move(other.bo_)),
       data_(std::exchange(other.data_, nullptr)),
-      size_(std::exchange(other.size_, 0)) {}
+      size_(std::exchange(other.size_, 0)),
+      flags_(std::exchange(other.flags_, 0)),
+      touch_(std::exchange(other.touch_, false)) {}
 
 Mapping& Mapping::operator=(Mapping&& other) noexcept {
   if (this != &other) {
@@ -114,6 +136,8 @@ Mapping& Mapping::operator=(Mapping&& other) noexcept {
     bo_ = std::move(other.bo_);
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
+    flags_ = std::exchange(other.flags_, 0);
+    touch_ = std::exchange(other.touch_, false);
   }
   return *this;
 }
@@ -124,10 +148,16 @@ void Mapping::reset() {
   Status s = bo_->Reserve(ctx);
   UTTM_CHECK(s.ok(), "Mapping::reset: an uninterruptible reserve failed");
   bo_->resv()->AssertHeld();
-  bo_->UnmapLocked();
+  if (touch_) {
+    bo_->UnmapTouchLocked((flags_ & kMapWrite) != 0);
+  } else {
+    bo_->UnmapLocked();
+  }
   bo_->Unreserve();
   data_ = nullptr;
   size_ = 0;
+  flags_ = 0;
+  touch_ = false;
   bo_.reset();
 }
 

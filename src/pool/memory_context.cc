@@ -55,6 +55,24 @@ MemoryContext::MemoryContext(const MemoryContextOptions& options)
 
 MemoryContext::~MemoryContext() { pool_.reset(); }
 
+Result<UserFaults*> MemoryContext::user_faults() {
+  MutexLock lock(&faults_mu_);
+  if (!faults_opened_) {
+    faults_opened_ = true;
+    Result<std::unique_ptr<UserFaults>> opened = UserFaults::Open();
+    if (opened.ok()) {
+      faults_ = std::move(opened).value();
+    } else {
+      faults_refused_ = opened.status();
+      std::fprintf(stderr,
+                   "uttm: restore-on-touch mappings are made as explicit mappings here: %s\n",
+                   std::string(faults_refused_.message()).c_str());
+    }
+  }
+  if (!faults_) return faults_refused_;
+  return faults_.get();
+}
+
 void MemoryContext::AddUser(MemoryUser* user) {
   MutexLock lock(&users_mu_);
   users_.push_back(UserEntry{user, 0});

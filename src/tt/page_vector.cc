@@ -408,6 +408,7 @@ Result<std::byte*> PageVector::MapContiguous() {
   if (map_base_ != nullptr) return map_base_;
   const std::size_t n = slots_.size();
   if (n == 0) return Status(Errc::kInvalid, "PageVector::MapContiguous: empty vector");
+  if (attached_ != nullptr) return MapIntoAttached();
   std::byte* const first = PageOf(slots_[0]);
   bool contiguous = true;
   for (std::size_t i = 1; i < n && contiguous; ++i) {
@@ -461,7 +462,9 @@ Result<std::byte*> PageVector::MapContiguous() {
 
 void PageVector::UnmapContiguous() {
   if (map_base_ == nullptr || is_shmem()) return;  // a file's mapping is the pages themselves
-  if (map_moved_) {
+  if (map_base_ == attached_) {
+    EmptyAttachedRange(slots_.size());
+  } else if (map_moved_) {
     MovePagesHome(map_base_, slots_.size());
     munmap(map_reserved_, map_reserved_bytes_);
   }
@@ -469,6 +472,64 @@ void PageVector::UnmapContiguous() {
   map_moved_ = false;
   map_reserved_ = nullptr;
   map_reserved_bytes_ = 0;
+}
+
+Result<std::byte*> PageVector::MapIntoAttached() {
+  const std::size_t n = slots_.size();
+  // Chunk by chunk; each replaces its part of the armed, empty range (and its arming: a later
+  // move out arms it again). A failure moves the ones already moved back out.
+  for (std::size_t i = 0; i < n;) {
+    const std::size_t len = std::size_t{1} << OrderOf(slots_[i]);
+    void* got = mremap(PageOf(slots_[i]), len * kPageSize, len * kPageSize,
+                       MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, attached_ + i * kPageSize);
+    if (got == MAP_FAILED) {
+      const int err = errno;
+      EmptyAttachedRange(i);
+      return Status(err == EINVAL ? Errc::kNotSupported : Errc::kNoMemory,
+                    std::string("PageVector::MapContiguous: mremap into the attached range: ") +
+                        std::strerror(err));
+    }
+    i += len;
+  }
+  map_base_ = attached_;
+  map_moved_ = true;
+  return map_base_;
+}
+
+void PageVector::EmptyAttachedRange(std::size_t pages) {
+  const std::size_t bytes = slots_.size() * kPageSize;
+  if (!attached_faults_->Arm(attached_, bytes).ok()) {
+    // Without arming, the empty range would read as zeros and take writes that go nowhere.
+    mprotect(attached_, bytes, PROT_NONE);
+    context_->stats().Add(Stat::kTouchArmFailures);
+  }
+  MovePagesHome(attached_, pages);
+  map_base_ = nullptr;
+  map_moved_ = false;
+}
+
+Status PageVector::AttachRange(std::byte* base, UserFaults* faults) {
+  if (base == nullptr || faults == nullptr ||
+      (reinterpret_cast<std::uintptr_t>(base) & (kPageSize - 1)) != 0) {
+    return Status(Errc::kInvalid, "PageVector::AttachRange: a page-aligned range and a service");
+  }
+  if (is_shmem()) {
+    return Status(Errc::kInvalid, "PageVector::AttachRange: a file-backed vector maps its file");
+  }
+  if (attached_ != nullptr) {
+    return Status(Errc::kInvalid, "PageVector::AttachRange: a range is attached already");
+  }
+  UnmapContiguous();
+  attached_ = base;
+  attached_faults_ = faults;
+  return Status();
+}
+
+void PageVector::DetachRange() {
+  if (attached_ == nullptr) return;
+  UnmapContiguous();
+  attached_ = nullptr;
+  attached_faults_ = nullptr;
 }
 
 Status PageVector::Write(std::uint64_t offset, std::span<const std::byte> data) {

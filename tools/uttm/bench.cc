@@ -448,15 +448,17 @@ bool WsRunBoth(const WorkingSet& p, std::vector<double>* lat, Access access) {
   return ok && other_ok;
 }
 
-}  // namespace
+// The uttm part of the working set: the accesses over a runtime with the page limit, then every
+// buffer verified.
+struct WsPhase {
+  double seconds = 0;
+  std::vector<double> latencies;
+  double restore_s = 0;
+  std::uint64_t restored = 0, written = 0, rewritten = 0, peak_rss = 0;
+};
 
-Result<WorkingSetResult> RunWorkingSet(const WorkingSet& p) {
-  if (p.n < 2 || p.size < 8 || p.size % 8 != 0 || p.limit == 0 || p.accesses == 0) {
-    return Status(Errc::kInvalid,
-                  "working set: at least 2 buffers, a size that is a multiple of 8, "
-                  "a page limit and some accesses");
-  }
-  WorkingSetResult res;
+Result<WsPhase> RunWorkingSetPhase(const WorkingSet& p) {
+  WsPhase out;
   const std::size_t words = p.size / 8;
   // uttm: a runtime with the page limit, a private file store, background reclaim on.
   Stats stats;
@@ -488,6 +490,15 @@ Result<WorkingSetResult> RunWorkingSet(const WorkingSet& p) {
     UTTM_ASSIGN_OR_RETURN(std::uint64_t freed, rt->TtShrink());
     if (freed == 0) break;
   }
+  // Touch mode: every buffer keeps a restore-on-touch mapping; a read is a touch of it.
+  std::vector<Mapping> touch_maps;
+  for (std::size_t i = 0; p.touch && i < p.n; ++i) {
+    UTTM_ASSIGN_OR_RETURN(Mapping m, Mapping::Create(bos[i], kMapRead | kMapRestoreOnTouch, ctx));
+    if (!m.restores_on_touch()) {
+      return Status(Errc::kNotSupported, "working set: restore on touch is refused here");
+    }
+    touch_maps.push_back(std::move(m));
+  }
   const std::uint64_t read0 = stats.Get(Stat::kStoreBytesRead);
   const std::uint64_t written0 = stats.Get(Stat::kStoreBytesWritten);
   Mutex mu;
@@ -496,6 +507,14 @@ Result<WorkingSetResult> RunWorkingSet(const WorkingSet& p) {
   std::atomic<std::uint64_t> rewrites{0};
   auto uttm_access = [&](std::size_t id, bool rewrite, std::size_t next) {
     if (p.prefetch && next != SIZE_MAX) (void)rt->Prefetch(bos[next]);  // a hint: may be refused
+    if (p.touch && !rewrite) {
+      const auto* w = reinterpret_cast<const std::uint64_t*>(touch_maps[id].data());
+      if (!WsCheck(w, words, id, version[id])) return false;
+      const std::uint64_t rss = ReadRssBytes();
+      MutexLock lock(&mu);
+      peak_rss = std::max(peak_rss, rss);
+      return true;
+    }
     OperationContext c;
     const auto t0 = Clock::now();
     Result<Mapping> m = Mapping::Create(bos[id], rewrite ? (kMapWrite | kMapDiscard) : kMapRead, c);
@@ -529,9 +548,47 @@ Result<WorkingSetResult> RunWorkingSet(const WorkingSet& p) {
   const std::uint64_t restored = stats.Get(Stat::kStoreBytesRead) - read0;
   const std::uint64_t written = stats.Get(Stat::kStoreBytesWritten) - written0;
   const std::uint64_t rewritten = rewrites.load() * p.size;
+  touch_maps.clear();
   bos.clear();
   gpu->Drain();
   rt.reset();
+
+  out.seconds = uttm_s;
+  out.latencies = std::move(lat);
+  out.restore_s = restore_s;
+  out.restored = restored;
+  out.written = written;
+  out.rewritten = rewritten;
+  out.peak_rss = peak_rss;
+  return out;
+}
+
+}  // namespace
+
+Result<WorkingSetResult> RunWorkingSet(const WorkingSet& p) {
+  if (p.n < 2 || p.size < 8 || p.size % 8 != 0 || p.limit == 0 || p.accesses == 0) {
+    return Status(Errc::kInvalid,
+                  "working set: at least 2 buffers, a size that is a multiple of 8, "
+                  "a page limit and some accesses");
+  }
+  WorkingSetResult res;
+  const std::size_t words = p.size / 8;
+  if (p.touch) {
+    // The explicit-mapping mode first, in the same run: the touch mode's baseline.
+    WorkingSet explicit_mode = p;
+    explicit_mode.touch = false;
+    UTTM_ASSIGN_OR_RETURN(WsPhase e, RunWorkingSetPhase(explicit_mode));
+    res.explicit_accesses_per_s = static_cast<double>(p.accesses) / e.seconds;
+  }
+  UTTM_ASSIGN_OR_RETURN(WsPhase u, RunWorkingSetPhase(p));
+  const double uttm_s = u.seconds;
+  const std::vector<double>& lat = u.latencies;
+  const double restore_s = u.restore_s;
+  const std::uint64_t restored = u.restored;
+  const std::uint64_t written = u.written;
+  const std::uint64_t rewritten = u.rewritten;
+  const std::uint64_t peak_rss = u.peak_rss;
+  std::vector<std::uint32_t> version(p.n, 1);
 
   // Plain memory, no limit: the same accesses.
   std::vector<std::vector<std::uint64_t>> plain(p.n, std::vector<std::uint64_t>(words));
@@ -575,6 +632,11 @@ namespace {
 
 Status BenchWorkingSet(const WorkingSet& p, std::vector<Figure>* out) {
   UTTM_ASSIGN_OR_RETURN(WorkingSetResult r, RunWorkingSet(p));
+  if (p.touch) {
+    out->push_back({"working set: accesses on touch", "/s", r.accesses_per_s,
+                    r.explicit_accesses_per_s, "explicit mappings, same run", true});
+    return Status::Ok();
+  }
   const double mib = 1 << 20;
   const double accesses = static_cast<double>(p.accesses);
   out->push_back({"working set: accesses", "/s", r.accesses_per_s, r.plain_accesses_per_s,
@@ -643,6 +705,13 @@ int RunBench(bool quick, int rounds, const std::string& json_path) {
                                  ? WorkingSet{32, 1u << 20, 8u << 20, 300, false}
                                  : WorkingSet{1024, 4u << 20, std::uint64_t{1} << 30, 3000, false},
                              out);
+    });
+    // The same with restore-on-touch mappings, against explicit ones in the same run.
+    run(r, "working set on touch", [&](auto* out) {
+      WorkingSet p = quick ? WorkingSet{32, 1u << 20, 8u << 20, 300, false}
+                           : WorkingSet{1024, 4u << 20, std::uint64_t{1} << 30, 3000, false};
+      p.touch = true;
+      return BenchWorkingSet(p, out);
     });
   }
   const std::vector<Summary> summaries = Summarise(figs);

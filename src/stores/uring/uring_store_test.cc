@@ -6,12 +6,7 @@
 // store in src/stores/store_suite_test.cc.
 #include "uttm/uring_store.h"
 
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <stddef.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -22,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "testing/child_process.h"
 #include "testing/page_buffer.h"
 #include "uttm/backup_store_factory.h"
 #include "uttm/fault_injection.h"
@@ -32,6 +28,9 @@ namespace uttm {
 namespace {
 
 using Pages = testing::PatternPages;
+using testing::ChildResult;
+using testing::RefuseWithSeccomp;
+using testing::RunInChild;
 
 class UringStoreTest : public ::testing::Test {
  protected:
@@ -94,55 +93,11 @@ TEST_F(UringStoreTest, ShortRequestsAreSubmittedAgainForTheRest) {
   EXPECT_GT(FaultInjection::Failures(FaultPoint::kStoreShortWrite), 0u);
 }
 
-// Installs a seccomp filter that makes system call `nr` (io_uring_setup: what container runtimes'
-// default profiles do) fail with EPERM. False when the kernel refuses the filter.
-bool RefuseWithSeccomp(int nr = __NR_io_uring_setup) {
-  sock_filter filter[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<unsigned>(nr), 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  sock_fprog prog{.len = static_cast<unsigned short>(sizeof filter / sizeof filter[0]),
-                  .filter = filter};
-  return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
-         ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
-}
-
-// Runs `body` in a child process (its stderr captured) and returns its exit code (-1 when it
-// ended by a signal) and what it wrote to stderr.
-struct ChildResult {
-  int code = -1;
-  std::string err;
-};
-ChildResult RunInChild(const std::function<int()>& body) {
-  ChildResult out;
-  int pipe_fds[2];
-  if (::pipe(pipe_fds) != 0) return out;
-  const pid_t child = ::fork();
-  if (child < 0) return out;
-  if (child == 0) {
-    ::alarm(30);  // a hang ends as SIGALRM, not as a stuck test
-    ::dup2(pipe_fds[1], STDERR_FILENO);
-    ::close(pipe_fds[0]);
-    ::_exit(body());
-  }
-  ::close(pipe_fds[1]);
-  char buf[512];
-  for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) > 0;) {
-    out.err.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(pipe_fds[0]);
-  int status = 0;
-  if (::waitpid(child, &status, 0) == child && WIFEXITED(status)) out.code = WEXITSTATUS(status);
-  return out;
-}
-
 // A process whose seccomp profile refuses io_uring still gets a working store: it says so once
 // on stderr (for two stores), in Describe, and moves its pages with pwritev / preadv.
 TEST_F(UringStoreTest, ARefusedIoUringFallsBackAndSaysSoOnce) {
   const ChildResult r = RunInChild([&] {
-    if (!RefuseWithSeccomp()) return 3;
+    if (!RefuseWithSeccomp(__NR_io_uring_setup)) return 3;
     Stats stats;
     for (int i = 0; i < 2; ++i) {
       auto store = CreateBackupStore("uring:" + dir_, &stats);

@@ -269,7 +269,7 @@ TEST_F(TouchMappingTest, AFailedRestoreClosesTheRangeAndSaysWhy) {
   BoRef bo = MakeBackedUp(15, &map);
   std::vector<std::byte> out;
   {
-    ScopedFault fault(FaultPoint::kStoreRead, {.probability = 1.0});
+    ScopedFault fault(FaultPoint::kStoreRead, {});
     EXPECT_EQ(CopyOutBySyscall(map.data(), kPageSize, &out), EFAULT);
   }
   const Status why = map.touch_status();

@@ -393,6 +393,7 @@ class CompressedStore final : public BackupStore {
     Scratch& s = ThreadScratch();
     std::size_t done = 0;
     Status stop;
+    bool full = false;
     while (done < count && stop.ok()) {
       std::size_t n = std::min(kBatch, count - done);
       std::array<Packed, kBatch> packed;
@@ -419,20 +420,24 @@ class CompressedStore final : public BackupStore {
           packed[k].check = XXH3_64bits(packed[k].data, packed[k].len);
         }
       }
-      const std::size_t placed = Place(packed.data(), n, handles + done, &stop);
+      const std::size_t placed = Place(packed.data(), n, handles + done, &stop, &full);
       done += placed;
       if (placed < n) break;
     }
     stats_->Add(Stat::kStoreBytesWritten, done * kPageSize);
     if (done == 0) {
-      stats_->Add(Stat::kStoreWriteErrors);
+      // Its cap reached is an answer, as a file store's capacity is (a tier above another meets
+      // it routinely); a write that failed is an error.
+      if (!full) stats_->Add(Stat::kStoreWriteErrors);
       return stop.ok() ? Status(Errc::kNoSpace, "compressed store: full") : stop;
     }
     return done;
   }
 
-  // Places `n` packed pages under the lock; returns how many (the rest did not fit: *why).
-  std::size_t Place(const Packed* packed, std::size_t n, BackupHandle* handles, Status* why) {
+  // Places `n` packed pages under the lock; returns how many (the rest did not fit: *why, and
+  // *full when that is the cap).
+  std::size_t Place(const Packed* packed, std::size_t n, BackupHandle* handles, Status* why,
+                    bool* full) {
     WriterLock lock(&mu_);
     std::size_t k = 0;
     std::uint64_t payload = 0, same = 0, raw = 0, compressed = 0;
@@ -445,6 +450,7 @@ class CompressedStore final : public BackupStore {
       }
       if (grow != 0 && UsedLocked() + grow > cap_) {
         *why = Status(Errc::kNoSpace, "compressed store: its cap of " + MiB(cap_) + " is reached");
+        *full = true;
         break;
       }
       const std::uint32_t idx = NewEntryLocked();

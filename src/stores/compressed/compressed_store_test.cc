@@ -257,6 +257,12 @@ TEST_P(CompressedStoreTest, TheCapGivesAPartialBackupThenNoSpace) {
   Result<std::size_t> full = store_->BackupPages(pages.page(*r), 1, {}, h.data() + *r);
   EXPECT_EQ(full.code(), Errc::kNoSpace) << full.status().ToString();
   EXPECT_NE(full.status().message().find("cap"), std::string::npos);
+  EXPECT_EQ(stats_.Get(Stat::kStoreWriteErrors), 0u) << "a full store is an answer, not an error";
+  {
+    ScopedFault fault(FaultPoint::kStoreWrite, {});
+    EXPECT_EQ(store_->BackupPages(pages.page(*r), 1, {}, h.data() + *r).code(), Errc::kIo);
+  }
+  EXPECT_EQ(stats_.Get(Stat::kStoreWriteErrors), 1u) << "a failed write is";
   // Zero pages need no slab: they still fit.
   Pages zero(4);
   std::vector<BackupHandle> hz(4);

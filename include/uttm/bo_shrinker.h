@@ -22,10 +22,10 @@
 // The store's room is cached (refreshed after every scan and at most every 50 ms) so Count stays
 // a few atomic loads.
 //
-// Scan (§3.12): a purge pass over kDontNeed objects, zombies and ghosts first; then, if may_fs
-// and still short, backup passes A (idle objects only, no writeback), B (waiting for the device,
-// background reclaim only), C (writeback, only with may_io and background). Each pass walks the
-// use_tt managers (SYSTEM first) with try-locks only and stops once the pages scanned reach
+// Scan (xe_shrinker_scan): a purge pass over kDontNeed objects, zombies and ghosts first; then, if
+// may_fs and still short, backup passes A (idle objects only, no writeback), B (waiting for the
+// device, background reclaim only), C (writeback, only with may_io and background). Each pass walks
+// the use_tt managers (SYSTEM first) with try-locks only and stops once the pages scanned reach
 // nr_to_scan. Zombies and ghosts are purged in place (allow_move = false). Returns pages freed,
 // or kShrinkStop when nothing was scanned.
 //
@@ -82,11 +82,12 @@ struct BoShrinkerOptions {
   // Pages per Scan call (0: kDefaultShrinkBatch).
   std::uint64_t batch = 0;
   PowerHook* power = nullptr;
-  // The shrinker owns the device's TT domain (xe's model, seed 001 patch 8): every page vector
-  // the driver makes through funcs() is EXTERNAL_MAPPABLE (page_vector.h: still charged against
-  // the page limit, never touched by the watermark swapout), and Attach makes the TT managers'
-  // budgets stop being caps (tt_manager.h). False: the legacy split, where the TT budget caps TT
-  // placements and the watermark swapout and this shrinker both take ordinary vectors.
+  // The shrinker owns the device's TT domain (xe's model: "drm/xe: Increase the XE_PL_TT
+  // watermark"): every page vector the driver makes through funcs() is EXTERNAL_MAPPABLE
+  // (page_vector.h: still charged against the page limit, never touched by the watermark swapout),
+  // and Attach makes the TT managers' budgets stop being caps (tt_manager.h). False: the legacy
+  // split, where the TT budget caps TT placements and the watermark swapout and this shrinker both
+  // take ordinary vectors.
   bool owns_tt = true;
 };
 

@@ -8,7 +8,7 @@
 // device that swaps something out goes to the back of the list (round-robin fairness) and its
 // result is returned. DeviceSwapout tries each use_tt manager
 // (SYSTEM first) with try-locks only and stops at the first object swapped. Every swapout has a
-// reason (the swapout RFC's ttm_shrink_reason, seed 000):
+// reason (the 2023 TTM swapout RFC's ttm_shrink_reason):
 //   kWatermark  a populate found pages_limit reached (InstallWatermarkSwapout): the path below;
 //   kPurge      only don't-need objects (and zombies), purged: the cheap first answer to pressure
 //               (every other object is skipped);

@@ -1,7 +1,8 @@
 // Copyright (c) uttm developers.
 //
 // gem_shmem_object.h: a GEM object backed by a shmem file (the kernel's drm_gem_shmem_object),
-// with the state the GEM shmem shrinker (seed 002) and upstream's helpers keep.
+// with the state the GEM shmem shrinker ("drm/shmem-helper: Add generic memory shrinker") and
+// upstream's helpers keep.
 //
 // Counts, all under the object's reservation (as upstream keeps them under obj->resv):
 //   pages_use_count  GetPages/PutPages; the first get maps the backing file's pages

@@ -88,8 +88,8 @@ struct PageVectorOptions {
   std::uint32_t flags = 0;
   // Pages count against the dma32 limit too.
   bool dma32 = false;
-  // Non-null: a file-backed vector (i915's shmem tt, seed 003): its pages live in a file created
-  // at the first Populate (never at Create), mapped shared (ShmemBacking). Such a vector is
+  // Non-null: a file-backed vector (i915's shmem tt, i915_gem_ttm.c): its pages live in a file
+  // created at the first Populate (never at Create), mapped shared (ShmemBacking). Such a vector is
   // EXTERNAL and EXTERNAL_MAPPABLE (never charged, never swapped or backed up by TTM's paths),
   // cached only, and one contiguous range while populated. See "File-backed vectors" below.
   const ShmemBackingOptions* shmem = nullptr;

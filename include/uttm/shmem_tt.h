@@ -1,7 +1,7 @@
 // Copyright (c) uttm developers.
 //
-// shmem_tt.h: buffer objects whose page vector lives in a file (i915's TTM shmem tt, seed 003 as
-// merged in drivers/gpu/drm/i915/gem/i915_gem_ttm.c).
+// shmem_tt.h: buffer objects whose page vector lives in a file (i915's TTM shmem tt, "drm/i915/ttm:
+// add tt shmem backend" as merged in drivers/gpu/drm/i915/gem/i915_gem_ttm.c).
 //
 // A driver's TtCreate returns CreateShmemTt(...) for the objects it wants file-backed (i915: the
 // shrinkable objects allowed only in system memory, with cached pages). The vector is EXTERNAL

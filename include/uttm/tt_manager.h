@@ -7,9 +7,9 @@
 // released right after the move.
 //
 // When a driver shrinker owns the TT domain (set_shrinker_bounded, done by BoShrinker::Attach),
-// the budget stops being a cap (xe raised its TT manager's size for its shrinker, seed 001 patch
-// 8): every TT placement fits, and TT memory is bounded by the page limit, which a populate over
-// it enforces through direct reclaim, i.e. the shrinker.
+// the budget stops being a cap (xe raised its TT manager's size for its shrinker: "drm/xe:
+// Increase the XE_PL_TT watermark"): every TT placement fits, and TT memory is bounded by the page
+// limit, which a populate over it enforces through direct reclaim, i.e. the shrinker.
 //
 // Thread-safety: all methods are thread-safe (one atomic counter).
 #ifndef UTTM_TT_MANAGER_H_

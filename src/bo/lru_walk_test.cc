@@ -168,6 +168,32 @@ class LruWalkTest : public ::testing::Test {
     return std::move(device).value();
   }
 
+  // Validates a new 64 KiB object into pages [16, 32) of `d`'s VRAM while a busy `what` (a zombie
+  // or a ghost) holds [0, 16) under `busy`, which signals half a second later: a walk that waited
+  // for it would return only then, with it freed. Expects neither, and the object at 16.
+  BoRef ValidateIntoUpperHalf(Device* d, const FenceRef& busy, const char* what) {
+    OperationContext ctx;
+    auto want = BufferObject::Create(d, BoOptions{.size = 64_KiB}, Placement(), ctx);
+    EXPECT_TRUE(want.ok());
+    if (!want.ok()) return BoRef();
+    std::thread signaller([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      (void)busy->Signal();
+    });
+    Place upper{.fpfn = 16, .lpfn = 32, .mem_type = kMemVram};
+    Status s = ValidateLocked(**want, Placement{upper}, ctx);
+    const bool alive = !busy->IsSignaled();
+    const std::uint64_t usage = d->manager(kMemVram)->usage();
+    signaller.join();
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    if (s.ok()) {
+      EXPECT_EQ((*want)->resource()->start(), 16u);
+    }
+    EXPECT_TRUE(alive) << "the validation waited for the " << what;
+    EXPECT_EQ(usage, (128_KiB).value()) << "the " << what << " no longer held its range";
+    return std::move(want).value();
+  }
+
   AccelDriver driver_;
   TestDevice dev_{PageCount(256)};
 };
@@ -402,26 +428,46 @@ TEST_F(LruWalkTest, AZombieOutsideTheRangeIsNotEvictedForIt) {
   ASSERT_TRUE((*high)->Reserve(ctx).ok());
   (*high)->resv()->AssertHeld();
   (*high)->Unreserve();  // the zombie is first on the LRU
-  auto want = BufferObject::Create(d, BoOptions{.size = 64_KiB}, Placement(), ctx);
-  ASSERT_TRUE(want.ok());
-  // The fence signals later: a walk that waited for the zombie would return only then, with the
-  // zombie freed.
-  std::thread signaller([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    (void)busy->Signal();
-  });
-  Place upper{.fpfn = 16, .lpfn = 32, .mem_type = kMemVram};
-  Status s = ValidateLocked(**want, Placement{upper}, ctx);
-  const bool zombie_alive = !busy->IsSignaled();
-  const std::uint64_t usage = d->manager(kMemVram)->usage();
-  signaller.join();
-  ASSERT_TRUE(s.ok()) << s.ToString();
-  EXPECT_EQ((*want)->resource()->start(), 16u);
-  EXPECT_TRUE(zombie_alive) << "the validation waited for the zombie";
-  EXPECT_EQ(usage, (128_KiB).value());                    // the zombie still held its range
+  BoRef want = ValidateIntoUpperHalf(d, busy, "zombie");
   EXPECT_EQ((*high)->resource()->mem_type(), kMemMock1);  // `high` made room
-  want->reset();
+  want.reset();
   high->reset();
+  d->FlushDelayedDeletes();
+  EXPECT_EQ(d->bo_count(), 0u);
+}
+
+// The same for a ghost: a pipelined move leaves a busy ghost holding [0, 16); a validation that
+// needs [16, 32) neither waits for it nor frees it, and evicts the object that is in the way.
+TEST_F(LruWalkTest, AGhostOutsideTheRangeIsNotEvictedForIt) {
+  std::unique_ptr<Device> device = MakeArenaDevice("ranged", 32);
+  Device* d = device.get();
+  OperationContext ctx;
+  auto low = BufferObject::Create(d, BoOptions{.size = 64_KiB}, PlacementOf(kMemVram), ctx);
+  auto high = BufferObject::Create(d, BoOptions{.size = 64_KiB}, PlacementOf(kMemVram), ctx);
+  ASSERT_TRUE(low.ok() && high.ok());
+  ASSERT_EQ((*low)->resource()->start(), 0u);
+  ASSERT_EQ((*high)->resource()->start(), 16u);
+  Fill(**low, 21);
+  Fill(**high, 22);
+  FenceRef busy = Fence::Create(Fence::AllocateContext(), 1);
+  driver_.fence = busy;  // the copy engine's move of `low` completes with `busy`
+  ASSERT_TRUE((*low)->Reserve(ctx).ok());
+  (*low)->resv()->AssertHeld();
+  ASSERT_TRUE((*low)->Validate(PlacementOf(kMemMock1), ctx).ok());
+  (*low)->Unreserve();
+  driver_.fence = nullptr;  // later moves are plain copies
+  ASSERT_EQ(d->bo_count(), 3u) << "the two objects and the ghost of low's move";
+  ASSERT_TRUE((*high)->Reserve(ctx).ok());
+  (*high)->resv()->AssertHeld();
+  (*high)->Unreserve();      // the ghost is first on the LRU
+  driver_.bad_evict = true;  // VRAM evicts to MOCK1
+  BoRef want = ValidateIntoUpperHalf(d, busy, "ghost");
+  EXPECT_EQ((*high)->resource()->mem_type(), kMemMock1);  // `high` made room
+  ExpectContent(**low, 21);
+  ExpectContent(**high, 22);
+  want.reset();
+  high->reset();
+  low->reset();
   d->FlushDelayedDeletes();
   EXPECT_EQ(d->bo_count(), 0u);
 }

@@ -9,10 +9,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
 
+#include "testing/content.h"
 #include "testing/test_device.h"
 #include "uttm/buffer_object.h"
 
@@ -26,28 +28,23 @@ using testing::TestDevice;
 
 struct Tracked {
   BoRef bo;
-  std::uint8_t seed = 0;
+  std::uint32_t seed = 0;
   bool pinned = false;
 };
 
-std::byte Pattern(std::uint8_t seed, std::size_t i) {
-  return std::byte(static_cast<std::uint8_t>(seed * 31 + i * 7 + (i >> 12)));
-}
-
-void Check(BufferObject& bo, std::uint8_t seed) {
+// Contents keyed by the object's seed, differing in every page and offset (testing/content.h).
+void Check(BufferObject& bo, std::uint32_t seed) {
   std::vector<std::byte> data(bo.size().value());
   OperationContext ctx;
   Status s = bo.Read(0, data, ctx);
   ASSERT_TRUE(s.ok()) << s.ToString();
-  for (std::size_t i = 0; i < data.size(); ++i) {
-    ASSERT_EQ(data[i], Pattern(seed, i)) << "byte " << i << " of a " << bo.size().value()
-                                         << "-byte object in type " << bo.resource()->mem_type();
-  }
+  const std::optional<std::size_t> bad = testing::FindMismatch({seed, 1}, 0, data);
+  ASSERT_FALSE(bad.has_value()) << "byte " << *bad << " of a " << bo.size().value()
+                                << "-byte object in type " << bo.resource()->mem_type();
 }
 
-void WriteAll(BufferObject& bo, std::uint8_t seed) {
-  std::vector<std::byte> data(bo.size().value());
-  for (std::size_t i = 0; i < data.size(); ++i) data[i] = Pattern(seed, i);
+void WriteAll(BufferObject& bo, std::uint32_t seed) {
+  std::vector<std::byte> data = testing::Content({seed, 1}, 0, bo.size().value());
   OperationContext ctx;
   Status s = bo.Write(0, data, ctx);
   ASSERT_TRUE(s.ok()) << s.ToString();
@@ -71,7 +68,7 @@ void Worker(TestDevice* dev, unsigned id, std::chrono::steady_clock::time_point 
         ASSERT_EQ(bo.code(), Errc::kNoMemory) << bo.status().ToString();
         continue;
       }
-      Tracked t{std::move(bo).value(), static_cast<std::uint8_t>(rng()), false};
+      Tracked t{std::move(bo).value(), static_cast<std::uint32_t>(rng()), false};
       WriteAll(*t.bo, t.seed);
       mine.push_back(std::move(t));
       continue;
@@ -99,7 +96,7 @@ void Worker(TestDevice* dev, unsigned id, std::chrono::steady_clock::time_point 
         Check(*t.bo, t.seed);
         break;
       case 6:
-        t.seed = static_cast<std::uint8_t>(rng());
+        t.seed = static_cast<std::uint32_t>(rng());
         WriteAll(*t.bo, t.seed);
         break;
       case 7: {

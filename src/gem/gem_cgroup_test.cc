@@ -10,10 +10,10 @@
 //     reclaim must write them back and drop them under the group's limit;
 //   * with write-back: written and dropped by the shrinker itself.
 // Both must finish with no OOM kill. The control run without the shrinker is OOM-killed.
-// The same proof runs for buffer objects whose page vectors live in files (seed 003) with their
-// own shrinker.
-// Skipped, with the reason printed, when not root, without a v1 memory controller, under a
-// sanitizer, or when $TMPDIR is a tmpfs (its pages could not leave memory without swap).
+// The same proof runs for buffer objects whose page vectors live in files (i915's shmem tt) with
+// their own shrinker. Skipped, with the reason printed, when not root, without a v1 memory
+// controller, under a sanitizer, or when $TMPDIR is a tmpfs (its pages could not leave memory
+// without swap).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/vfs.h>
@@ -175,7 +175,7 @@ int UseAndVerify(std::uint32_t n, ChildReport& rep, Throttle throttle, Verify ve
   _exit(0);
 }
 
-// The same proof for buffer objects with file-backed page vectors (shmem_tt.h, seed 003): every
+// The same proof for buffer objects with file-backed page vectors (shmem_tt.h): every
 // object file-backed through ShmemTtFuncs, their ShmemTtShrinker on the reclaim thread.
 [[noreturn]] void VectorChildMain(Mode mode, const std::string& expected_dir, int report_fd) {
   ChildReport rep;

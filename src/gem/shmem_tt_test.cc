@@ -1,6 +1,6 @@
 // Copyright (c) uttm developers.
 //
-// File-backed page vectors of buffer objects (i915's shmem tt, seed 003): the file comes with the
+// File-backed page vectors of buffer objects (i915's shmem tt): the file comes with the
 // first populate, shrinking a will-need object releases its pages to the file (written back now
 // or left to the kernel) and every byte comes back, a don't-need object is purged, a failure
 // undoes the swapped mark, a busy object is not waited for when asked, and TTM's own paths (page

@@ -288,6 +288,60 @@ TEST_F(BoShrinkerTest, PinnedPagesLeaveTheCountsAndComeBackExactlyOnUnpin) {
   EXPECT_TRUE(Matches(*a, 1));
 }
 
+// xe's 2026 regressions for shared and imported objects: nested pins of an object that shares
+// another's reservation subtract its pages once and give them back after the last unpin;
+// pinning an imported (sg) object, whose pages the shrinker never counts, changes nothing.
+TEST_F(BoShrinkerTest, NestedPinsOfSharedAndImportedObjectsKeepTheCountsExact) {
+  BoRef owner = MakeBo(kMiB, 3);
+  OperationContext ctx;
+  BoOptions shared_opts;
+  shared_opts.size = Bytes(kMiB);
+  shared_opts.resv = owner->resv();
+  ASSERT_TRUE(owner->Reserve(ctx).ok());  // a shared reservation is held by its creator
+  owner->resv()->AssertHeld();
+  auto shared = BufferObject::Create(dev_->get(), shared_opts, PlacementOf(kMemTt), ctx);
+  owner->Unreserve();
+  ASSERT_TRUE(shared.ok()) << shared.status().ToString();
+  ASSERT_TRUE((*shared)->Write(0, Pattern(kMiB, 4), ctx).ok());
+  BoOptions sg_opts;
+  sg_opts.size = Bytes(kMiB);
+  sg_opts.type = BoType::kSg;
+  auto imported = BufferObject::Create(dev_->get(), sg_opts, PlacementOf(kMemTt), ctx);
+  ASSERT_TRUE(imported.ok()) << imported.status().ToString();
+  auto pin = [](BufferObject& bo, bool on) {
+    ASSERT_TRUE(bo.TryReserve());
+    bo.resv()->AssertHeld();
+    on ? bo.Pin() : bo.Unpin();
+    bo.Unreserve();
+  };
+  ASSERT_EQ(shrinker_->shrinkable_pages(), 512u);  // owner and shared; never the imported one
+  pin(**shared, true);
+  pin(**shared, true);
+  EXPECT_EQ(shrinker_->shrinkable_pages(), 256u);
+  pin(**shared, false);
+  EXPECT_EQ(shrinker_->shrinkable_pages(), 256u);
+  ExpectAccountingExact();
+  pin(**shared, false);
+  EXPECT_EQ(shrinker_->shrinkable_pages(), 512u);
+  pin(**imported, true);
+  pin(**imported, true);
+  EXPECT_EQ(shrinker_->shrinkable_pages(), 512u);
+  pin(**imported, false);
+  pin(**imported, false);
+  EXPECT_EQ(shrinker_->shrinkable_pages(), 512u);
+  ExpectAccountingExact();
+  pin(*owner, true);  // both objects of one reservation pinned, then unpinned
+  pin(**shared, true);
+  EXPECT_EQ(shrinker_->shrinkable_pages(), 0u);
+  pin(*owner, false);
+  pin(**shared, false);
+  EXPECT_EQ(shrinker_->shrinkable_pages(), 512u);
+  EXPECT_EQ(shrinker_->purgeable_pages(), 0u);
+  ExpectAccountingExact();
+  EXPECT_TRUE(Matches(**shared, 4));
+  EXPECT_TRUE(Matches(*owner, 3));
+}
+
 TEST_F(BoShrinkerTest, NoFsCountsPurgeableOnlyAndScanPurgesThenStops) {
   BoRef keep = MakeBo(kMiB, 1);
   BoRef junk = MakeBo(kMiB, 2);
@@ -703,10 +757,10 @@ TEST_F(BoShrinkerTest, OvercommitTwiceTheBudgetAndRestoreExactly) {
   UnregisterDeviceReclaim(&reclaimer, shrinker_.get(), memory_.get());
 }
 
-// seed 001 patch 8: with the shrinker owning the TT domain, a TT budget far below what the
-// objects need is no cap (TT holds more than its budget; the shrinker moves the objects it backs
-// up to SYSTEM, as xe's does); the page limit bounds the memory, enforced by direct reclaim
-// through the shrinker; the watermark swapout never touches the shrinker's
+// "drm/xe: Increase the XE_PL_TT watermark": with the shrinker owning the TT domain, a TT budget
+// far below what the objects need is no cap (TT holds more than its budget; the shrinker moves the
+// objects it backs up to SYSTEM, as xe's does); the page limit bounds the memory, enforced by
+// direct reclaim through the shrinker; the watermark swapout never touches the shrinker's
 // EXTERNAL_MAPPABLE vectors; every byte comes back. With the legacy split the budget caps TT.
 TEST_F(BoShrinkerTest, TheTtDomainIsTheShrinkersNotACap) {
   constexpr std::uint64_t kBo = kMiB, kLimit = 8 * kMiB, kTt = 4 * kMiB;

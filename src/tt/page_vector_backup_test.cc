@@ -1,7 +1,8 @@
 // Copyright (c) uttm developers.
 //
 // Page vectors against real backup stores: legacy swap (ttm_tt_swapin_basic, ttm_tt_fini_shmem),
-// backup/purge/restore (§3.7, §3.8), the §8.1/§8.2 scenarios, fault injection, RSS and threads.
+// backup/purge/restore (ttm_pool_backup, ttm_pool_restore_and_alloc), partial backups and failed
+// restores, fault injection, RSS and threads.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -213,8 +214,8 @@ TEST(PageVectorBackupTest, BackupRestoreRoundTripFreesPagesAndStore) {
   EXPECT_EQ(ctx.pages_allocated().value(), 1027u);
 }
 
-// §8.1: backup.partial backs up ceil(n/2) pages; the rest stay pages; restore is exact; destroying
-// a partially backed-up vector leaks nothing.
+// A partial backup: backup.partial backs up ceil(n/2) pages; the rest stay pages; restore is exact;
+// destroying a partially backed-up vector leaks nothing.
 TEST(PageVectorBackupTest, PartialBackupScenario) {
   for (bool destroy_before_restore : {false, true}) {
     MemoryContext ctx;
@@ -426,7 +427,7 @@ struct RestoreFaultParam {
 
 class PageVectorRestoreFault : public ::testing::TestWithParam<RestoreFaultParam> {};
 
-// §8.2 and the restore faults: read failure, checksum mismatch, EINTR mid-restore, page
+// The restore faults: read failure, checksum mismatch, EINTR mid-restore, page
 // allocation failure. Each failed call keeps its state; retries complete with exact contents.
 TEST_P(PageVectorRestoreFault, ResumesWithExactContents) {
   MemoryContext ctx;

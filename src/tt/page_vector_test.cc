@@ -208,7 +208,7 @@ TEST(PageVectorTest, AllocationFailureDescendsOrdersOrFailsCleanly) {
   EXPECT_EQ(ctx.provider().pages_in_use(), 0u);
 }
 
-// §8.3 purge: pages go straight to the OS (pools bypassed), entries empty, contents dropped;
+// Purge: pages go straight to the OS (pools bypassed), entries empty, contents dropped;
 // a restore yields zero pages.
 TEST(PageVectorTest, PurgeBypassesPoolsAndRestoresZeroPages) {
   MemoryContext ctx;

@@ -61,6 +61,7 @@ void AddRunFlags(CLI::App* cmd, RunFlags* f) {
   cmd->add_option("--store", f->store,
                   "Backup store: memfd, file, file:DIR, uring, uring:DIR (O_DIRECT through "
                   "io_uring), or compressed RAM: lz4[,cap=SIZE,...] or zstd[,level=N,...]; "
+                  "tier:UPPER+LOWER (UPPER writes its oldest entries back to LOWER when full); "
                   "',encrypt' after any")
       ->type_name("SPEC");
   cmd->add_option("--threads", f->threads, "Threads of every phase (1..256)");

@@ -19,11 +19,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 
 #include "cli.h"
 #include "cli_test_util.h"
@@ -217,6 +219,40 @@ TEST(EngineTest, InjectedStoreFaultsAreSurvivedOrReported) {
   for (const auto& e : r["errors"]) EXPECT_THAT(e.get<std::string>(), HasSubstr("EIO")) << e;
   EXPECT_EQ(o.code == kExitOk, failed_ops == 0) << o.output;
   EXPECT_EQ(r["verified"].get<bool>(), failed_ops == 0);
+}
+
+// A store that never reads back makes many errors of one kind before the end-of-run check: the
+// report still lists the check's errors (kept per kind, the first ten of each), says how many
+// more of each kind there were, and counts every kind exactly.
+TEST(EngineTest, ErrorsAreKeptPerKindSoTheFinalChecksAreNeverCrowdedOut) {
+  const std::string report = Temp("error-kinds-report.json");
+  Outcome o = RunUttm("run --preset demo --quiet --ops 1500 --report " + report,
+                      "UTTM_FAULTS='store.read'");
+  EXPECT_EQ(o.code, kExitRunFailed) << o.output;
+  Json r = ParseFile(report);
+  ASSERT_TRUE(r.is_object());
+  std::map<std::string, std::uint64_t> counts;
+  for (const auto& [kind, n] : r["error_counts"].items()) counts[kind] = n.get<std::uint64_t>();
+  ASSERT_TRUE(counts.count("verify")) << r["error_counts"].dump();
+  EXPECT_EQ(counts["verify"], r["buffers"]["unreadable"].get<std::uint64_t>());
+  std::uint64_t most = 0;
+  std::string busiest;
+  for (const auto& [kind, n] : counts) {
+    if (kind != "verify" && n > most) std::tie(busiest, most) = std::tie(kind, n);
+  }
+  ASSERT_GT(most, 50u) << "the run should fail far more than 50 reads: "
+                       << r["error_counts"].dump();
+  std::map<std::string, std::uint64_t> listed;
+  bool said_more = false;
+  const std::string more = fmt::format("... and {} more {} errors", most - 10, busiest);
+  for (const auto& e : r["errors"]) {
+    const std::string text = e.get<std::string>();
+    said_more = said_more || text == more;
+    if (text.rfind("verify:", 0) == 0) ++listed["verify"];
+  }
+  EXPECT_TRUE(said_more) << "expected \"" << more << "\" in " << r["errors"].dump();
+  EXPECT_EQ(listed["verify"], std::min<std::uint64_t>(counts["verify"], 10))
+      << "the end-of-run check's errors were crowded out: " << r["errors"].dump();
 }
 
 // Every EINTR fault point is reachable from `uttm run` (ops are interruptible by default), with

@@ -156,11 +156,13 @@ std::string ReportToText(const Report& r) {
   };
   line(fmt::format("uttm run: workload {} (seed {}, store {}, {} threads): {} ops in {:.2f} s",
                    r.workload, r.seed, r.store, r.threads, r.ops, r.duration_s));
+  // An unreadable buffer was never compared: it counts apart from the ones that were.
+  const std::uint64_t compared = r.buffers.verified + r.buffers.mismatched;
   line(fmt::format(
-      "  verified:   {} ({} buffers checked byte for byte: {} matched, {} mismatched, {} "
+      "  verified:   {} ({} of {} buffers compared byte for byte: {} matched, {} mismatched; {} "
       "unreadable; {} not retained (purged), expected as zeros)",
-      r.verified ? "yes" : "NO", r.buffers.total, r.buffers.verified, r.buffers.mismatched,
-      r.buffers.unreadable, r.buffers.not_retained));
+      r.verified ? "yes" : "NO", compared, r.buffers.total, r.buffers.verified,
+      r.buffers.mismatched, r.buffers.unreadable, r.buffers.not_retained));
   line(fmt::format("  pages:      {} populated, {} backed up, {} restored, {} purged",
                    r.counters.pages_populated, r.counters.pages_backed_up,
                    r.counters.pages_restored, r.counters.pages_purged));

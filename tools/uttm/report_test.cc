@@ -83,6 +83,13 @@ TEST(ReportTest, TextSummary) {
   Report bad = Sample();
   bad.verified = false;
   EXPECT_THAT(ReportToText(bad), ::testing::HasSubstr("verified:   NO"));
+  // Buffers that could not be read were not compared, and the line says so.
+  Report unread = Sample();
+  unread.buffers = {
+      .total = 10, .verified = 6, .not_retained = 2, .mismatched = 1, .unreadable = 3};
+  EXPECT_THAT(ReportToText(unread),
+              ::testing::HasSubstr("7 of 10 buffers compared byte for byte: 6 matched, 1 "
+                                   "mismatched; 3 unreadable; 2 not retained (purged)"));
 }
 
 TEST(LatencyHistogramTest, Percentiles) {

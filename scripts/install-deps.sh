@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libxxhash-dev liburing-dev liblz4-dev libzstd-dev libssl-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libxml2-utils
+  libhiredis-dev redis-server
 )
 
 missing=()

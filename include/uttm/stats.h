@@ -90,6 +90,12 @@ struct StatValues;
           "pages a tiered store backed up straight to its lower tier (the upper one was full)")   \
   COUNTER(kTierUpperReads, "tier.upper_reads", "pages", "pages copied from upper tiers")          \
   COUNTER(kTierLowerReads, "tier.lower_reads", "pages", "pages copied from lower tiers")          \
+  COUNTER(kRemoteRequests, "remote.requests", "commands",                                         \
+          "commands a remote (Redis-protocol) store sent to its servers")                         \
+  COUNTER(kRemoteReconnects, "remote.reconnects", "connections",                                  \
+          "connections a remote store opened again after losing one")                             \
+  COUNTER(kRemoteLostPages, "remote.lost_pages", "pages",                                         \
+          "pages a remote store found missing on its server when copying them back")              \
   COUNTER(kChecksumFailures, "store.checksum_failures", "runs", "backups that failed checksum")   \
   COUNTER(kZstoreSameFilled, "zstore.same_filled", "pages",                                       \
           "pages a compressed store kept as one repeated word")                                   \

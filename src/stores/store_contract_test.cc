@@ -19,10 +19,12 @@
 #include <vector>
 
 #include "testing/page_buffer.h"
+#include "testing/redis_server.h"
 #include "uttm/backup_store_factory.h"
 #include "uttm/compressed_store.h"
 #include "uttm/encrypted_store.h"
 #include "uttm/fault_injection.h"
+#include "uttm/redis_store.h"
 #include "uttm/stats.h"
 #include "uttm/tiered_store.h"
 #include "uttm/units.h"
@@ -36,7 +38,7 @@ using testing::SamePage;
 
 struct Kind {
   const char* name;
-  const char* spec;  // "DIR" is replaced by the test's directory
+  const char* spec;  // "DIR" is replaced by the test's directory, "REDIS" by a server's socket
 };
 void PrintTo(const Kind& k, std::ostream* os) { *os << k.name; }
 
@@ -47,6 +49,11 @@ class StoreContractTest : public ::testing::TestWithParam<Kind> {
     RegisterEncryptedStoreOption();
     RegisterUringStoreKind();
     RegisterTieredStoreKind();
+    RegisterRedisStoreKind();
+  }
+  static void TearDownTestSuite() {
+    delete redis_;
+    redis_ = nullptr;
   }
   void SetUp() override {
     char tmpl[] = "/tmp/uttm-contract-XXXXXX";
@@ -54,6 +61,11 @@ class StoreContractTest : public ::testing::TestWithParam<Kind> {
     dir_ = tmpl;
     std::string spec = GetParam().spec;
     for (std::size_t at; (at = spec.find("DIR")) != std::string::npos;) spec.replace(at, 3, dir_);
+    if (std::size_t at = spec.find("REDIS"); at != std::string::npos) {
+      if (redis_ == nullptr) redis_ = new testing::RedisServer();  // one for the suite
+      if (!redis_->ok()) GTEST_SKIP() << "no Redis server to test against: " << redis_->why();
+      spec.replace(at, 5, redis_->unix_address());
+    }
     auto s = CreateBackupStore(spec, &stats_);
     ASSERT_TRUE(s.ok()) << spec << ": " << s.status().ToString();
     store_ = std::move(s).value();
@@ -92,6 +104,7 @@ class StoreContractTest : public ::testing::TestWithParam<Kind> {
   std::string dir_;
   Stats stats_;
   std::unique_ptr<BackupStore> store_;
+  static inline testing::RedisServer* redis_ = nullptr;
 };
 
 TEST_P(StoreContractTest, RandomRunsComeBackExactlyInAnyOrder) {
@@ -257,7 +270,11 @@ INSTANTIATE_TEST_SUITE_P(
                       Kind{"EncryptedFile", "file:DIR,encrypt"},
                       Kind{"EncryptedLz4", "lz4,encrypt"},
                       Kind{"TierLz4OverFile", "tier:lz4,cap=512K+file:DIR"},
-                      Kind{"TierZstdOverUring", "tier:zstd,cap=512K+uring:DIR"}),
+                      Kind{"TierZstdOverUring", "tier:zstd,cap=512K+uring:DIR"},
+                      Kind{"Redis", "redis:REDIS"}, Kind{"EncryptedRedis", "redis:REDIS,encrypt"},
+                      Kind{"TierLz4OverRedis", "tier:lz4,cap=512K+redis:REDIS"},
+                      Kind{"Lz4OverFileOverRedis",
+                           "tier:lz4,cap=256K+tier:file:DIR,cap=512K+redis:REDIS,value=64K"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

@@ -19,14 +19,20 @@ namespace uttm::testing {
 struct ShrinkerDevice {
   // `owns_tt` (BoShrinkerOptions::owns_tt): false for the tests of the legacy split, where the
   // watermark swapout and the shrinker both take the device's page vectors.
-  Status Init(PageCount vram_pages, bool owns_tt = true) {
+  // `with_store`: the backup store to use (its stats should be `stats`); null: a memfd store.
+  Status Init(PageCount vram_pages, bool owns_tt = true,
+              std::unique_ptr<BackupStore> with_store = nullptr) {
     MemoryContextOptions mo;
     mo.stats = &stats;
     memory = std::make_unique<MemoryContext>(mo);
     MemfdStoreOptions so;
     so.stats = &stats;
     so.allow_without_swap = true;
-    UTTM_ASSIGN_OR_RETURN(store, NewMemfdStore(so));
+    if (with_store != nullptr) {
+      store = std::move(with_store);
+    } else {
+      UTTM_ASSIGN_OR_RETURN(store, NewMemfdStore(so));
+    }
     dev = std::make_unique<TestDevice>(
         vram_pages, Bytes(64 << 20), memory.get(), store.get(), [&](DeviceFuncs* driver) {
           shrinker = std::make_unique<BoShrinker>(driver, BoShrinkerOptions{.owns_tt = owns_tt});

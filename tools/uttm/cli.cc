@@ -61,6 +61,8 @@ void AddRunFlags(CLI::App* cmd, RunFlags* f) {
   cmd->add_option("--store", f->store,
                   "Backup store: memfd, file, file:DIR, uring, uring:DIR (O_DIRECT through "
                   "io_uring), or compressed RAM: lz4[,cap=SIZE,...] or zstd[,level=N,...]; "
+                  "redis:HOST:PORT or redis:unix:PATH (a Redis-protocol server; password from "
+                  "password_file=PATH or UTTM_REDIS_PASSWORD); "
                   "tier:UPPER+LOWER (UPPER writes its oldest entries back to LOWER when full); "
                   "',encrypt' after any")
       ->type_name("SPEC");

@@ -43,8 +43,9 @@ TEST(CliTest, BadFlags) {
   ExpectUsageError("run --ops 10 --duration 5", "--ops and --duration are mutually exclusive");
   ExpectUsageError("run --store nfs:/x",
                    "--store: unknown store 'nfs:/x' (expected 'memfd', 'file', 'file:DIR', "
-                   "'uring', 'uring:DIR', 'lz4[,OPTIONS]', 'zstd[,OPTIONS]' or "
-                   "'tier:UPPER+LOWER', each optionally followed by ',encrypt')");
+                   "'uring', 'uring:DIR', 'lz4[,OPTIONS]', 'zstd[,OPTIONS]', "
+                   "'redis:ADDRESS[,OPTIONS]' or 'tier:UPPER+LOWER', each optionally followed by "
+                   "',encrypt')");
   ExpectUsageError("run --store file:/nonexistent-uttm-dir",
                    "store file:/nonexistent-uttm-dir: "
                    "not a directory");

@@ -40,6 +40,7 @@
 #include "uttm/pressure_source.h"
 #include "uttm/reclaim_thread.h"
 #include "uttm/reclaimer.h"
+#include "uttm/redis_store.h"
 #include "uttm/resource_manager.h"
 #include "uttm/runtime.h"
 #include "uttm/sim_gpu.h"
@@ -357,6 +358,7 @@ Status Engine::Setup() {
     RegisterCompressedStoreKinds();
     RegisterUringStoreKind();
     RegisterTieredStoreKind();
+    RegisterRedisStoreKind();
     RegisterEncryptedStoreOption();
   } else if (w_.limits.store.kind == StoreSpec::Kind::kMemfd) {
     spec = "memfd,allow_without_swap";
@@ -1022,7 +1024,8 @@ Report Engine::BuildReport() {
     const auto stat = static_cast<Stat>(i);
     const std::string_view name = Stats::Name(stat);
     if (Stats::IsGauge(stat) || stats_.Get(stat) == 0) continue;
-    if (name.starts_with("store.") || name.starts_with("zstore.") || name.starts_with("tier.")) {
+    if (name.starts_with("store.") || name.starts_with("zstore.") || name.starts_with("tier.") ||
+        name.starts_with("remote.")) {
       r.store_counters.emplace_back(std::string(name), stats_.Get(stat));
     }
   }

@@ -29,6 +29,7 @@
 
 #include "cli.h"
 #include "cli_test_util.h"
+#include "testing/redis_server.h"
 #include "uttm/pressure_source.h"
 
 extern char** environ;
@@ -195,6 +196,27 @@ TEST(EngineTest, ATieredStoreSpillsToItsLowerTierAndVerifies) {
   EXPECT_GT(c.value("tier.lower_reads", 0u), 0u) << c.dump();
   EXPECT_GT(c.value("tier.upper_reads", 0u), 0u) << c.dump();
   EXPECT_GT(c.value("store.uring_requests", 0u), 0u) << c.dump();
+}
+
+// The demo workload with a Redis server of the test's own as the lowest tier, under compressed
+// RAM: what the upper tier writes back goes to the server, comes back, and every buffer verifies.
+TEST(EngineTest, ARemoteServerAsTheLowestTierCarriesTheDemoAndVerifies) {
+  uttm::testing::RedisServer server;
+  if (!server.ok()) GTEST_SKIP() << "no Redis server to test against: " << server.why();
+  const std::string report = Temp("redis-report.json");
+  Outcome o = RunUttm("run --quiet --ops 2000 --preset demo --store tier:lz4,cap=16M+redis:" +
+                      server.unix_address() + " --report " + report);
+  ASSERT_EQ(o.code, kExitOk) << o.output;
+  Json r = ParseFile(report);
+  EXPECT_TRUE(r.value("verified", false));
+  EXPECT_THAT(r["run"]["store"].get<std::string>(), HasSubstr("over redis (unix socket"));
+  const Json& c = r["store_counters"];
+  EXPECT_GT(c.value("tier.writeback_pages", 0u), 0u) << c.dump();
+  EXPECT_GT(c.value("tier.lower_reads", 0u), 0u) << c.dump();
+  EXPECT_GT(c.value("remote.requests", 0u), 0u) << c.dump();
+  EXPECT_EQ(c.value("remote.lost_pages", 0u), 0u) << c.dump();
+  // The runtime closed: its keys are gone from the server.
+  EXPECT_EQ(server.Command("DBSIZE"), ":0");
 }
 
 TEST(EngineTest, InjectedStoreFaultsAreSurvivedOrReported) {

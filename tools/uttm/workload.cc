@@ -16,6 +16,7 @@
 #include "size.h"
 #include "uttm/backup_store_factory.h"
 #include "uttm/compressed_store.h"
+#include "uttm/redis_store.h"
 #include "uttm/stats.h"
 #include "uttm/tiered_store.h"
 #include "uttm/units.h"
@@ -648,11 +649,13 @@ Result<StoreSpec> ParseStoreSpec(std::string_view text) {
     return StoreSpec{StoreSpec::Kind::kUring, dir, ""};
   }
   const std::string_view kind = text.substr(0, text.find(','));
-  // Stores the runtime makes from their spec: compressed RAM, and tiers over it.
-  if (kind == "lz4" || kind == "zstd" || text.starts_with("tier:")) {
+  // Stores the runtime makes from their spec: compressed RAM, remote (Redis protocol), and tiers
+  // over them. A remote store is opened here once, so an unreachable server is said at once.
+  if (kind == "lz4" || kind == "zstd" || text.starts_with("tier:") || text.starts_with("redis:")) {
     RegisterCompressedStoreKinds();
     RegisterUringStoreKind();
     RegisterTieredStoreKind();
+    RegisterRedisStoreKind();
     Stats scratch;
     Result<std::unique_ptr<BackupStore>> probe = CreateBackupStore(text, &scratch);
     if (!probe.ok()) {
@@ -660,11 +663,12 @@ Result<StoreSpec> ParseStoreSpec(std::string_view text) {
     }
     return StoreSpec{StoreSpec::Kind::kCompressed, "", std::string(text)};
   }
-  return Status(Errc::kInvalid,
-                fmt::format("unknown store '{}' (expected 'memfd', 'file', 'file:DIR', 'uring', "
-                            "'uring:DIR', 'lz4[,OPTIONS]', 'zstd[,OPTIONS]' or "
-                            "'tier:UPPER+LOWER', each optionally followed by ',encrypt')",
-                            text));
+  return Status(
+      Errc::kInvalid,
+      fmt::format("unknown store '{}' (expected 'memfd', 'file', 'file:DIR', 'uring', "
+                  "'uring:DIR', 'lz4[,OPTIONS]', 'zstd[,OPTIONS]', 'redis:ADDRESS[,OPTIONS]' "
+                  "or 'tier:UPPER+LOWER', each optionally followed by ',encrypt')",
+                  text));
 }
 
 std::string FormatStoreSpec(const StoreSpec& spec) {

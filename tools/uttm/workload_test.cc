@@ -189,8 +189,8 @@ TEST(WorkloadTest, BadEnumValueAndBadSize) {
   j["limits"]["store"] = "tape";
   EXPECT_EQ(ErrorOf(j),
             "limits.store: unknown store 'tape' (expected 'memfd', 'file', 'file:DIR', 'uring', "
-            "'uring:DIR', 'lz4[,OPTIONS]', 'zstd[,OPTIONS]' or 'tier:UPPER+LOWER', each "
-            "optionally followed by ',encrypt')");
+            "'uring:DIR', 'lz4[,OPTIONS]', 'zstd[,OPTIONS]', 'redis:ADDRESS[,OPTIONS]' or "
+            "'tier:UPPER+LOWER', each optionally followed by ',encrypt')");
 }
 
 TEST(WorkloadTest, CrossFieldRules) {

@@ -31,6 +31,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 
@@ -83,6 +84,10 @@ struct BoOptions {
   // (BackupFlags::element_size), where a compressing store splits them into byte planes
   // (compressed_store.h). kInvalid for other values.
   std::uint32_t element_size = 0;
+  // The client (budget.h) the object's memory is charged to, in the device's budget tree (which
+  // must be this group's tree; kInvalid otherwise, or when the device has none); null: the tree's
+  // root, or nothing when the device has no budgets.
+  BudgetGroup* client = nullptr;
 };
 
 class UTTM_EXPORT BufferObject final : private DelayedDelete {
@@ -108,6 +113,15 @@ class UTTM_EXPORT BufferObject final : private DelayedDelete {
   // ttm_resource_manager_evict_all: evicts everything evictable from `man`, finishes the delayed
   // deletes, then waits for the manager's move fence.
   static Status EvictAll(Device& device, ResourceManager* man, OperationContext& ctx);
+  // Evicts objects of `group`'s subtree from memory type `type` of `device`, oldest first, until
+  // the group is at or below its max there: dmem's reclaim when dmem.max is lowered below usage
+  // (each object goes where the driver's EvictFlags sends it, contents intact). OK once at or
+  // below; kBusy when nothing more of the group could be evicted (pinned, or their moves failed);
+  // kInterrupted when ctx.interruptible and ctx.stop is requested; kInvalid when the device has
+  // no budgets, `type` no manager, or `group` is of another tree. ctx.trylock_only: never
+  // blocks on a reservation (the non-blocking variant, as writing dmem.max with O_NONBLOCK).
+  static Status ReclaimBudget(Device& device, BudgetGroup* group, MemType type,
+                              OperationContext& ctx);
 
   // --- References ---
   void Get() { refs_.fetch_add(1, std::memory_order_relaxed); }
@@ -133,7 +147,9 @@ class UTTM_EXPORT BufferObject final : private DelayedDelete {
   // first place with room (evicting others). An empty placement guts the object (its memory and
   // contents go, ttm_bo_pipeline_gutting). Errors: kInvalid for a pinned object that would have
   // to move or be gutted (upstream lets a driver gut a pinned object; here its contents are
-  // kept), kNoMemory when no place has room, the move's error (object unchanged).
+  // kept), kNoMemory when no place has room (kNoSpace with propagate_nospace), kNoSpace naming
+  // the budget group when the object's client is at its max (budget.h) and nothing of that
+  // group's could be evicted, the move's error (object unchanged).
   Status Validate(const Placement& placement, OperationContext& ctx) UTTM_REQUIRES(resv());
   // Pinned objects never move or get evicted; their resource sits on the unevictable list.
   void Pin() UTTM_REQUIRES(resv());
@@ -195,6 +211,9 @@ class UTTM_EXPORT BufferObject final : private DelayedDelete {
   bool is_ghost() const { return ghost_; }
   LruBulkMove* bulk_move() const { return bulk_move_; }
   Caching caching() const { return caching_; }
+  // The budget group the object's resources are charged to (its client, or the root of the
+  // device's budget tree); null when the device has no budgets.
+  BudgetGroup* budget_group() const { return client_; }
 
  private:
   friend class Device;
@@ -266,13 +285,27 @@ class UTTM_EXPORT BufferObject final : private DelayedDelete {
   Status CopyMove(OperationContext& ctx, std::unique_ptr<Resource>& new_res) UTTM_REQUIRES(resv());
   Status AccelCleanup(FenceRef fence, bool evict, bool pipeline, std::unique_ptr<Resource>& new_res)
       UTTM_REQUIRES(resv());
+  // *over_budget (if not null): a place was refused by a budget group's max.
   Result<std::unique_ptr<Resource>> AllocResource(const Placement& placement, OperationContext& ctx,
-                                                  bool force_space) UTTM_REQUIRES(resv());
-  Result<std::unique_ptr<Resource>> ResourceAlloc(const Place& place);
+                                                  bool force_space, bool* over_budget = nullptr)
+      UTTM_REQUIRES(resv());
+  // `charge`: the place's budget charge, moved into the resource on success; null: charged here.
+  Result<std::unique_ptr<Resource>> ResourceAlloc(const Place& place,
+                                                  BudgetCharge* charge = nullptr);
+  // Charges the object's size to its budget group in `type`'s region: an empty charge when the
+  // device has no budgets; kNoSpace naming the limiting group (*limiting) over a max.
+  Status ChargeFor(MemType type, BudgetCharge* out, BudgetGroup** limiting);
   void ResourceFree(std::unique_ptr<Resource> res);
   Status AddMoveFence(ResourceManager* man, const OperationContext& ctx) UTTM_REQUIRES(resv());
-  Status EvictAlloc(ResourceManager* man, const Place& place, OperationContext& ctx,
-                    std::unique_ptr<Resource>* out) UTTM_REQUIRES(resv());
+  // One victim of an eviction walk (reserved by the walk): a zombie or ghost is waited for and
+  // cleaned up, another object evicted. kBusy when it could not move (no room, no memory).
+  Status EvictAsVictim(OperationContext& ctx) UTTM_REQUIRES(resv());
+  // Evicts from `man` until `goal` answers true: ttm_bo_evict_alloc's walks, with the budget
+  // rules (victims from `limit`'s subtree when the allocation hit that group's max, else the
+  // common-ancestor rule; protection passes). kBusy when nothing more could be evicted.
+  Status EvictUntil(ResourceManager* man, const Place& place, OperationContext& ctx,
+                    const BudgetGroup* limit, const std::function<Result<bool>()>& goal)
+      UTTM_REQUIRES(resv());
   Status HandleMoveMem(std::unique_ptr<Resource>& new_res, bool evict, OperationContext& ctx,
                        Place* hop) UTTM_REQUIRES(resv());
   Status MoveWithHops(std::unique_ptr<Resource> new_res, bool evict, OperationContext& ctx)
@@ -294,6 +327,7 @@ class UTTM_EXPORT BufferObject final : private DelayedDelete {
   const Caching caching_;
   const std::uint32_t tt_flags_;
   const std::uint32_t element_size_;
+  BudgetGroup* const client_;
   std::atomic<int> refs_{1};
   std::unique_ptr<Reservation> own_resv_;
   Reservation* resv_;

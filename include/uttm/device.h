@@ -73,6 +73,11 @@ struct DeviceOptions {
   // nothing. The object drops the copy on a write mapping, a CPU write, a fence that may write,
   // and a move that copies into the pages (buffer_object.h).
   bool keep_clean_copies = true;
+  // Per-client budgets (budget.h; must outlive the device), or null. Each memory type that gets
+  // a manager becomes a region "drm/<name>/<type>" (MemTypeName) of the tree, and every
+  // resource of the device is charged to its object's client there (BoOptions::client; the root
+  // for objects of none).
+  BudgetTree* budgets = nullptr;
 };
 
 class UTTM_EXPORT Device : public MemoryUser {
@@ -100,6 +105,9 @@ class UTTM_EXPORT Device : public MemoryUser {
   // shared, and exclusively for their one retry after running out of room (validation.h).
   SharedMutex& validation_lock() { return validation_lock_; }
   Lru& lru() { return lru_; }
+  // The budget tree (null: none) and the region of a memory type there (-1: none).
+  BudgetTree* budgets() const { return budgets_; }
+  int budget_region(MemType type) const { return type < kNumMemTypes ? budget_regions_[type] : -1; }
 
   // Installs (and enables) the manager of its memory type, replacing none. kInvalid if the slot
   // is taken or the type is out of range.
@@ -143,6 +151,8 @@ class UTTM_EXPORT Device : public MemoryUser {
   SharedMutex validation_lock_;
   Lru lru_;
   std::array<std::unique_ptr<ResourceManager>, kNumMemTypes> managers_;
+  BudgetTree* const budgets_;
+  std::array<int, kNumMemTypes> budget_regions_;
   std::atomic<std::uint64_t> bo_count_{0};
 
   Mutex delete_mu_;

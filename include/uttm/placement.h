@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <string>
 #include <vector>
 
 namespace uttm {
@@ -23,6 +24,14 @@ inline constexpr MemType kMemTt = 1;      // pages the device can reach (GTT-lik
 inline constexpr MemType kMemVram = 2;    // device-local memory
 inline constexpr MemType kMemPriv = 3;    // first driver-private type
 inline constexpr unsigned kNumMemTypes = 8;
+
+// "system", "tt", "vram", or "typeN" for the others (region names, reports).
+inline std::string MemTypeName(MemType t) {
+  if (t == kMemSystem) return "system";
+  if (t == kMemTt) return "tt";
+  if (t == kMemVram) return "vram";
+  return "type" + std::to_string(t);
+}
 
 // LRU priorities: lower priorities are evicted first.
 inline constexpr unsigned kNumPriorities = 4;

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 
+#include "uttm/budget.h"
 #include "uttm/caching.h"
 #include "uttm/list_link.h"
 #include "uttm/placement.h"
@@ -63,6 +64,12 @@ class Resource : public ListLink<LruTag> {
   ResourceBus& bus() { return bus_; }
   const ResourceBus& bus() const { return bus_; }
 
+  // The budget charge this resource holds (budget.h): its size in its region, charged to its
+  // object's client when it was allocated; released when the resource is freed.
+  const BudgetCharge& charge() const { return charge_; }
+  void set_charge(BudgetCharge charge) { charge_ = std::move(charge); }
+  void ReleaseCharge() { charge_.Release(); }
+
   // --- Guarded by the device LRU lock ---
   // Weak back-pointer to the owning buffer object (null once released).
   BufferObject* bo() const { return bo_; }
@@ -89,6 +96,7 @@ class Resource : public ListLink<LruTag> {
   const Bytes size_;
   std::uint64_t start_ = 0;
   ResourceBus bus_;
+  BudgetCharge charge_;
 
   BufferObject* bo_;
   unsigned priority_ = 0;

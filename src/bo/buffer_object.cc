@@ -31,6 +31,9 @@ BufferObject::BufferObject(Device* device, const BoOptions& options)
       caching_(options.caching),
       tt_flags_(options.tt_flags),
       element_size_(options.element_size),
+      client_(device->budgets() == nullptr ? nullptr
+              : options.client != nullptr  ? options.client
+                                           : device->budgets()->root()),
       own_resv_(std::make_unique<Reservation>()),
       resv_(options.resv != nullptr ? options.resv : own_resv_.get()),
       priority_(options.priority) {
@@ -61,6 +64,11 @@ Result<BoRef> BufferObject::CreateReserved(Device* device, const BoOptions& opti
                                       std::to_string(options.element_size) +
                                       " (expected 0, 1, 2 or 4)");
   }
+  if (options.client != nullptr && &options.client->tree() != device->budgets()) {
+    return Status(Errc::kInvalid, "buffer object client " + options.client->path() +
+                                      " is not of the device's budget tree");
+  }
+
   BoRef bo = BoRef::Adopt(new BufferObject(device, options));
   if (options.resv == nullptr) {
     bool locked = bo->resv()->TryLock();
@@ -198,6 +206,65 @@ Status BufferObject::EvictAll(Device& device, ResourceManager* man, OperationCon
   return Status();
 }
 
+Status BufferObject::EvictAsVictim(OperationContext& ctx) {
+  resv()->AssertHeld();
+  Status s;
+  if (deleted() || is_ghost()) {
+    s = WaitIdle(ctx);
+    if (s.ok()) CleanupMemtypeUse();
+  } else {
+    s = Evict(ctx);
+  }
+  if (s.code() == Errc::kNoSpace || s.code() == Errc::kNoMemory) {
+    return Status(Errc::kBusy, "victim could not move");
+  }
+  return s;
+}
+
+Status BufferObject::ReclaimBudget(Device& device, BudgetGroup* group, MemType type,
+                                   OperationContext& ctx) {
+  BudgetTree* budgets = device.budgets();
+  const int region = device.budget_region(type);
+  ResourceManager* man = device.manager(type);
+  if (budgets == nullptr || region < 0 || group == nullptr || &group->tree() != budgets ||
+      man == nullptr) {
+    return Status(Errc::kInvalid, "ReclaimBudget: no budgets, region or group on this device");
+  }
+  auto at_target = [&] { return group->current(region) <= group->Read(region).max; };
+  std::int64_t evicted = 0;
+  auto evict_one = [&](BufferObject& victim, OperationContext& wctx) -> Result<std::int64_t> {
+    victim.resv()->AssertHeld();
+    if (ctx.interruptible && ctx.stop.stop_requested()) {
+      return Status(Errc::kInterrupted, "budget reclaim interrupted");
+    }
+    BudgetGroup* owner = victim.budget_group();
+    if (victim.pin_count() > 0 || victim.resource() == nullptr || owner == nullptr ||
+        !owner->IsWithin(group)) {
+      return std::int64_t{0};
+    }
+    UTTM_RETURN_IF_ERROR(victim.EvictAsVictim(wctx));
+    ++evicted;
+    device.stats().Add(Stat::kEvictions);
+    budgets->CountEviction(nullptr, owner, region, false);
+    return std::int64_t{at_target() ? 1 : 0};
+  };
+  // A few walks while they make progress (objects may be added meanwhile), as dmem's bounded
+  // reclaim retries.
+  for (int walk = 0; walk < 4 && !at_target(); ++walk) {
+    evicted = 0;
+    LruWalkArg arg{.ctx = &ctx, .ticket = nullptr, .trylock_only = true, .owner = nullptr};
+    Result<std::int64_t> got = LruWalkForEvict(&device, man, arg, 1, evict_one);
+    if (!got.ok()) return got.status();
+    if (evicted == 0) break;
+  }
+  if (at_target()) return Status();
+  return Status(Errc::kBusy, "budget group " + group->path() + " still holds " +
+                                 std::to_string(group->current(region)) + " bytes in " +
+                                 budgets->RegionName(region) + " (max " +
+                                 std::to_string(group->Read(region).max) +
+                                 "): the rest is pinned, busy or could not move");
+}
+
 // No reference is left, so nobody else can reach the object: its cleanup needs no reservation
 // (it is try-locked only so that the driver callbacks see it held when it is free).
 void BufferObject::Destroy() UTTM_NO_THREAD_SAFETY_ANALYSIS {
@@ -252,12 +319,29 @@ void BufferObject::Unreserve() {
 // ---------------------------------------------------------------------------------------------
 // Resources
 
-Result<std::unique_ptr<Resource>> BufferObject::ResourceAlloc(const Place& place) {
+Status BufferObject::ChargeFor(MemType type, BudgetCharge* out, BudgetGroup** limiting) {
+  *out = BudgetCharge();
+  if (limiting != nullptr) *limiting = nullptr;
+  const int region = device_->budget_region(type);
+  if (client_ == nullptr || region < 0) return Status();
+  UTTM_RETURN_IF_ERROR(device_->budgets()->TryCharge(client_, region, size_.value(), limiting));
+  *out = BudgetCharge(client_, region, size_.value());
+  return Status();
+}
+
+Result<std::unique_ptr<Resource>> BufferObject::ResourceAlloc(const Place& place,
+                                                              BudgetCharge* charge) {
   ResourceManager* man = device_->manager(place.mem_type);
   if (!ManagerUsable(man)) return Status(Errc::kNoSpace, "memory type not available");
+  BudgetCharge own;
+  if (charge == nullptr) {
+    UTTM_RETURN_IF_ERROR(ChargeFor(place.mem_type, &own, nullptr));
+    charge = &own;
+  }
   AllocRequest req{
       .size = size_, .page_alignment = page_alignment_, .bo = this, .priority = priority_};
   UTTM_ASSIGN_OR_RETURN(std::unique_ptr<Resource> res, man->Alloc(req, place));
+  res->set_charge(std::move(*charge));
   res->set_bo(this);
   MutexLock lock(device_->lru().lock());
   res->set_bulk_move(bulk_move_);
@@ -267,6 +351,7 @@ Result<std::unique_ptr<Resource>> BufferObject::ResourceAlloc(const Place& place
 
 void BufferObject::ResourceFree(std::unique_ptr<Resource> res) {
   if (!res) return;
+  res->ReleaseCharge();
   {
     MutexLock lock(device_->lru().lock());
     device_->lru().RemoveResource(res.get());
@@ -316,21 +401,56 @@ Status BufferObject::AddMoveFence(ResourceManager* man, const OperationContext& 
   return resv()->AddFence(std::move(fence), ResvUsage::kKernel);
 }
 
+// ttm_bo_alloc_resource with the 2026 budget rules: the budget is charged once per place, before
+// the manager is asked, and the charge is kept across eviction retries; it is given back only
+// when the place is given up (the BudgetCharge going out of scope).
 Result<std::unique_ptr<Resource>> BufferObject::AllocResource(const Placement& placement,
                                                               OperationContext& ctx,
-                                                              bool force_space) {
+                                                              bool force_space,
+                                                              bool* over_budget_out) {
+  if (over_budget_out != nullptr) *over_budget_out = false;
+  Status over_budget;  // the last place refused by a group's max, for the error
   for (const Place& place : placement.places) {
     ResourceManager* man = device_->manager(place.mem_type);
     if (!ManagerUsable(man)) continue;
     if (place.flags & (force_space ? kPlaceDesired : kPlaceFallback)) continue;
     bool may_evict = force_space && place.mem_type != kMemSystem;
+    BudgetCharge charge;
+    BudgetGroup* limiting = nullptr;
+    if (Status cs = ChargeFor(place.mem_type, &charge, &limiting); !cs.ok()) {
+      if (cs.code() != Errc::kNoSpace) return cs;
+      over_budget = cs;
+      if (!may_evict) continue;
+      // Over a group's max: only that group's own subtree gives way (dmem's limit pool).
+      Status s = EvictUntil(man, place, ctx, limiting, [&]() -> Result<bool> {
+        return ChargeFor(place.mem_type, &charge, nullptr).ok();
+      });
+      if (s.code() == Errc::kBusy) continue;
+      if (!s.ok()) return s;
+    }
+    // A group below its protection may evict even in the first pass ("drm/ttm: Be more
+    // aggressive when allocating below protection limit").
+    const int region = device_->budget_region(place.mem_type);
+    if (!may_evict && charge.held() && place.mem_type != kMemSystem &&
+        (device_->budgets()->BelowMin(client_, region) ||
+         device_->budgets()->BelowLow(client_, region))) {
+      may_evict = true;
+    }
     std::unique_ptr<Resource> res;
-    Result<std::unique_ptr<Resource>> r = ResourceAlloc(place);
+    Result<std::unique_ptr<Resource>> r = ResourceAlloc(place, &charge);
     if (r.ok()) {
       res = std::move(r).value();
     } else if (r.code() == Errc::kNoSpace || r.code() == Errc::kAgain) {
       if (!may_evict) continue;
-      Status s = EvictAlloc(man, place, ctx, &res);
+      Status s = EvictUntil(man, place, ctx, nullptr, [&]() -> Result<bool> {
+        Result<std::unique_ptr<Resource>> again = ResourceAlloc(place, &charge);
+        if (again.ok()) {
+          res = std::move(again).value();
+          return true;
+        }
+        if (again.code() == Errc::kNoSpace || again.code() == Errc::kAgain) return false;
+        return again.status();
+      });
       if (s.code() == Errc::kBusy) continue;
       if (!s.ok()) return s;
     } else {
@@ -347,6 +467,10 @@ Result<std::unique_ptr<Resource>> BufferObject::AllocResource(const Placement& p
     }
     return res;
   }
+  if (!over_budget.ok()) {
+    if (over_budget_out != nullptr) *over_budget_out = true;
+    return over_budget;
+  }
   return Status(Errc::kNoSpace, "no placement has room");
 }
 
@@ -360,50 +484,67 @@ Result<std::unique_ptr<Resource>> BufferObject::MemSpace(const Placement& placem
 // ---------------------------------------------------------------------------------------------
 // Eviction
 
-Status BufferObject::EvictAlloc(ResourceManager* man, const Place& place, OperationContext& ctx,
-                                std::unique_ptr<Resource>* out) {
+Status BufferObject::EvictUntil(ResourceManager* man, const Place& place, OperationContext& ctx,
+                                const BudgetGroup* limit,
+                                const std::function<Result<bool>()>& goal) {
   WwAcquireContext* ticket = const_cast<WwAcquireContext*>(resv()->LockingTicket());
+  BudgetTree* budgets = device_->budgets();
+  const int region = device_->budget_region(place.mem_type);
+  const bool budgeted = budgets != nullptr && client_ != nullptr && region >= 0;
+  // The allocating group's protection: below min it may take low-protected objects at once;
+  // below low only unprotected ones; either way never its own group's.
+  const bool below_min = budgeted && budgets->BelowMin(client_, region);
+  const bool below_low = budgeted && budgets->BelowLow(client_, region);
+  bool ignore_low = below_min;
+  bool hit_low = false;
   std::int64_t evicted = 0;
   auto evict_one = [&](BufferObject& victim, OperationContext& wctx) -> Result<std::int64_t> {
     victim.resv()->AssertHeld();  // the walk hands over reserved victims
     if (victim.pin_count() > 0 || victim.resource() == nullptr) return std::int64_t{0};
+    BudgetGroup* victim_group = victim.budget_group();
+    bool breach = false;
+    if (budgeted) {
+      if ((below_min || below_low) && victim_group == client_) return std::int64_t{0};
+      if (!budgets->EvictValuable(limit, client_, victim_group, region, ignore_low, &hit_low)) {
+        return std::int64_t{0};
+      }
+      breach = budgets->BelowLow(victim_group, region);
+    }
     // Asked of zombies and ghosts too (ttm_bo_evict_cb): one outside the wanted range is not
     // worth waiting for.
     if (!device_->funcs().EvictionValuable(victim, place)) return std::int64_t{0};
-    Status s;
-    if (victim.deleted() || victim.is_ghost()) {
-      s = victim.WaitIdle(wctx);
-      if (s.ok()) victim.CleanupMemtypeUse();
-    } else {
-      s = victim.Evict(wctx);
-    }
-    if (!s.ok()) {
-      if (s.code() == Errc::kNoSpace || s.code() == Errc::kNoMemory) {
-        return Status(Errc::kBusy, "victim could not move");
-      }
-      return s;
-    }
+    UTTM_RETURN_IF_ERROR(victim.EvictAsVictim(wctx));
     ++evicted;
     device_->stats().Add(Stat::kEvictions);
-    auto r = ResourceAlloc(place);
-    if (r.ok()) {
-      *out = std::move(r).value();
-      return std::int64_t{1};
-    }
-    if (r.code() == Errc::kNoSpace || r.code() == Errc::kAgain) return std::int64_t{0};
-    return r.status();
+    if (budgeted) budgets->CountEviction(client_, victim_group, region, breach);
+    UTTM_ASSIGN_OR_RETURN(bool done, goal());
+    return std::int64_t{done ? 1 : 0};
   };
 
-  LruWalkArg arg{.ctx = &ctx, .ticket = nullptr, .trylock_only = true, .owner = ticket};
-  Result<std::int64_t> got = LruWalkForEvict(device_, man, arg, 1, evict_one);
+  auto walk = [&](WwAcquireContext* lock_ticket) -> Result<std::int64_t> {
+    LruWalkArg arg{.ctx = &ctx,
+                   .ticket = lock_ticket,
+                   .trylock_only = lock_ticket == nullptr,
+                   .owner = ticket};
+    return LruWalkForEvict(device_, man, arg, 1, evict_one);
+  };
+  Result<std::int64_t> got = walk(nullptr);
   if (!got.ok()) return got.status();
   if (*got > 0) return Status();
+  // Only low-protected objects were in the way: take them too (TTM's try_low pass), unless the
+  // allocation is itself protected by low only.
+  const bool may_try_low = !(below_low && !below_min);
+  if (hit_low && !ignore_low && may_try_low) {
+    ignore_low = true;
+    got = walk(nullptr);
+    if (!got.ok()) return got.status();
+    if (*got > 0) return Status();
+  }
   if (ticket != nullptr && !ctx.trylock_only) {
     // One ticketed lock per walk; keep walking while walks make progress.
     do {
       evicted = 0;
-      arg = LruWalkArg{.ctx = &ctx, .ticket = ticket, .trylock_only = false, .owner = ticket};
-      got = LruWalkForEvict(device_, man, arg, 1, evict_one);
+      got = walk(ticket);
       if (!got.ok()) return got.status();
       if (*got > 0) return Status();
     } while (evicted > 0);
@@ -536,11 +677,13 @@ Status BufferObject::Validate(const Placement& placement, OperationContext& ctx)
     return PipelineGutting();
   }
   bool force_space = false;
+  bool over_budget = false;
   Status ret;
   do {
     if (resource_ && ResourceCompatible(*resource_, placement, force_space)) return Status();
     if (pin_count_ > 0) return Status(Errc::kInvalid, "a pinned buffer object cannot move");
-    Result<std::unique_ptr<Resource>> res = AllocResource(placement, ctx, force_space);
+    Result<std::unique_ptr<Resource>> res =
+        AllocResource(placement, ctx, force_space, &over_budget);
     force_space = !force_space;
     if (res.code() == Errc::kNoSpace) {
       ret = res.status();
@@ -551,7 +694,8 @@ Status BufferObject::Validate(const Placement& placement, OperationContext& ctx)
     if (!ret.ok()) return ret;
   } while (!ret.ok() && force_space);
   if (ret.code() == Errc::kNoSpace) {
-    if (device_->propagate_nospace()) return ret;
+    // A client over its own max is not out of memory: the error names its group.
+    if (device_->propagate_nospace() || over_budget) return ret;
     return Status(Errc::kNoMemory, "no space in any placement");
   }
   if (!resource_ || resource_->mem_type() == kMemSystem) UTTM_RETURN_IF_ERROR(CreateTt(true));

@@ -473,7 +473,7 @@ TEST_F(LruWalkTest, AGhostOutsideTheRangeIsNotEvictedForIt) {
 }
 
 // A validation holding a ticket, whose only possible victim is locked elsewhere: the try-lock
-// walk finds nothing, the ticketed walk in EvictAlloc blocks on the victim until it is released
+// walk finds nothing, the ticketed walk in EvictUntil blocks on the victim until it is released
 // and then evicts it. Without a ticket the same validation fails.
 TEST_F(LruWalkTest, ATicketedValidationWaitsForALockedVictimAndEvictsIt) {
   std::unique_ptr<Device> device = MakeArenaDevice("ticketed", 16);

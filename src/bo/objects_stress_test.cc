@@ -169,7 +169,9 @@ TEST(ObjectsStress, WorkersAndEvictorKeepContentsIntact) {
     EXPECT_EQ(dev->manager(t)->usage(), 0u) << "type " << t;
   }
   EXPECT_EQ(dev.vram()->available(), PageCount(128));
-  EXPECT_GT(ops.load(), kWorkers * 200u);
+  // Each worker runs until the deadline and at least 200 ops (a slow build or a loaded machine
+  // gets the 200; throughput is benchmarks' business, never a test's).
+  EXPECT_GE(ops.load(), kWorkers * 200u);
   EXPECT_GT(evictions.load(), 0u);
   RecordProperty("ops", static_cast<int>(ops.load()));
   RecordProperty("evictions", static_cast<int>(evictions.load()));

@@ -15,7 +15,10 @@ Device::Device(DeviceFuncs* funcs, const DeviceOptions& options)
       memory_(options.memory != nullptr ? options.memory : &MemoryContext::Default()),
       backup_store_(options.backup_store),
       propagate_nospace_(options.propagate_nospace),
-      keep_clean_copies_(options.keep_clean_copies) {}
+      keep_clean_copies_(options.keep_clean_copies),
+      budgets_(options.budgets) {
+  budget_regions_.fill(-1);
+}
 
 Result<std::unique_ptr<Device>> Device::Create(DeviceFuncs* funcs, const DeviceOptions& options) {
   if (funcs == nullptr) return Status(Errc::kInvalid, "a device needs driver callbacks");
@@ -46,6 +49,10 @@ Status Device::SetManager(std::unique_ptr<ResourceManager> manager) {
   MemType type = manager->mem_type();
   if (type >= kNumMemTypes) return Status(Errc::kInvalid, "memory type out of range");
   if (managers_[type]) return Status(Errc::kInvalid, "memory type already has a manager");
+  if (budgets_ != nullptr && budget_regions_[type] < 0) {
+    UTTM_ASSIGN_OR_RETURN(budget_regions_[type],
+                          budgets_->AddRegion("drm/" + name_ + "/" + MemTypeName(type)));
+  }
   manager->set_use_type(true);
   managers_[type] = std::move(manager);
   return Status();

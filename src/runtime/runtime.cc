@@ -34,13 +34,6 @@ struct Runtime::DeviceEntry {
 
 namespace {
 
-std::string MemTypeName(MemType t) {
-  if (t == kMemSystem) return "system";
-  if (t == kMemTt) return "tt";
-  if (t == kMemVram) return "vram";
-  return "type" + std::to_string(t);
-}
-
 std::uint64_t CountResources(ListHead& head) {
   std::uint64_t n = 0;
   for (ListNode* node = head.front(); node != nullptr && !head.is_end(node); node = node->next()) {

@@ -74,8 +74,10 @@ std::byte* TestDriver::AccessMemory(const Resource& res) {
 }
 
 TestDevice::TestDevice(PageCount vram_pages, Bytes tt_budget, MemoryContext* memory,
-                       BackupStore* store, const std::function<DeviceFuncs*(DeviceFuncs*)>& wrap) {
+                       BackupStore* store, const std::function<DeviceFuncs*(DeviceFuncs*)>& wrap,
+                       BudgetTree* budgets) {
   DeviceOptions opts;
+  opts.budgets = budgets;
   opts.name = "test";
   opts.memory = memory;
   opts.backup_store = store;

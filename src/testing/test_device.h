@@ -73,7 +73,8 @@ struct TestDevice {
   // decorators such as BoShrinker::funcs()).
   explicit TestDevice(PageCount vram_pages = PageCount(256), Bytes tt_budget = Bytes(64 << 20),
                       MemoryContext* memory = nullptr, BackupStore* store = nullptr,
-                      const std::function<DeviceFuncs*(DeviceFuncs*)>& wrap = {});
+                      const std::function<DeviceFuncs*(DeviceFuncs*)>& wrap = {},
+                      BudgetTree* budgets = nullptr);
   ~TestDevice();
 
   Device* get() const { return device.get(); }

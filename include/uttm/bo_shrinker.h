@@ -29,6 +29,13 @@
 // nr_to_scan. Zombies and ghosts are purged in place (allow_move = false). Returns pages freed,
 // or kShrinkStop when nothing was scanned.
 //
+// Budgets (budget.h), on a device that has them: the backup passes respect the objects' clients'
+// protection in the region of the memory type they are in, so memory pressure does not undo the
+// budgets. Objects of groups at or below their effective min are never backed up; those at or
+// below their effective low only in a second round of the backup passes, when the first found
+// nothing else to take (memcg's rule: low is best effort, min is hard). Purging (kDontNeed
+// objects, zombies, ghosts) ignores protection: that memory is discardable by contract.
+//
 // Power management: objects outside SYSTEM need a move that may use the device. With a
 // PowerHook set, the shrinker takes a reference only if the device is awake; if it sleeps,
 // background reclaim wakes it (blocking Get), direct reclaim queues a wake and skips those
@@ -143,10 +150,13 @@ class UTTM_EXPORT BoShrinker final : public Shrinker {
   void RefreshStoreRoom(bool force);
 
   // One pass over the use_tt managers; adds to *scanned and *freed. Returns false to abort.
-  bool Walk(Pass pass, const ReclaimContext& rc, std::uint64_t target, bool* have_pm,
-            std::uint64_t* scanned, std::uint64_t* freed);
+  // `take_low`: back up objects of low-protected groups too; *hit_low is set when one was
+  // skipped for its low.
+  bool Walk(Pass pass, const ReclaimContext& rc, std::uint64_t target, bool take_low, bool* hit_low,
+            bool* have_pm, std::uint64_t* scanned, std::uint64_t* freed);
   Result<std::int64_t> ShrinkOne(BufferObject& bo, Pass pass, const ReclaimContext& rc,
-                                 OperationContext& ctx, bool* have_pm, std::uint64_t* scanned);
+                                 OperationContext& ctx, bool take_low, bool* hit_low, bool* have_pm,
+                                 std::uint64_t* scanned);
 
   const BoShrinkerOptions options_;
   std::unique_ptr<Funcs> funcs_;

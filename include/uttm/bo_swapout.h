@@ -23,6 +23,9 @@
 //   a zombie (deleted): waits idle, is cleaned up, counts its pages; a zombie still busy ends the
 //     walk with kNoSpace (the RFC: its EBUSY becomes ENOSPC) instead of being skipped;
 //   kDontNeed: purged (as xe purges in its swap notifier); with kPurge anything else is skipped;
+//   on a device with budgets (budget.h), an object whose client is within its effective min in
+//   the object's region: skipped; within its low: skipped unless a first round over every
+//   manager found nothing else to swap out;
 //   outside SYSTEM: moved to SYSTEM first (kNoMemory/kNoSpace: skipped);
 //   then waits idle, SwapNotify, PageVector::Swapout to the device's backup store, and the
 //   resource moves to the unevictable list. The pages come back on the next populate.

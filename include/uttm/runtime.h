@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "uttm/backup_store.h"
+#include "uttm/budget.h"
 #include "uttm/device.h"
 #include "uttm/device_funcs.h"
 #include "uttm/export.h"
@@ -166,6 +167,9 @@ class UTTM_EXPORT Runtime {
   MemoryContext& memory() { return *memory_; }
   BackupStore& store() { return *store_; }
   Stats& stats() { return *stats_; }
+  // The per-client budgets of every device added (budget.h): each device's memory types are its
+  // regions; objects created with BoOptions::client = a group of it are charged to that group.
+  BudgetTree& budgets() { return *budgets_; }
   Reclaimer& reclaimer() { return reclaimer_; }
   // Null when the reclaim thread is off.
   ReclaimThread* reclaim_thread() { return reclaim_thread_.get(); }
@@ -212,6 +216,7 @@ class UTTM_EXPORT Runtime {
   std::unique_ptr<Stats> owned_stats_;
   Stats* stats_;
   std::vector<std::string> notes_;
+  std::unique_ptr<BudgetTree> budgets_;  // before the devices, which charge it
   std::unique_ptr<MemoryContext> memory_;
   std::unique_ptr<BackupStore> owned_store_;
   BackupStore* store_ = nullptr;

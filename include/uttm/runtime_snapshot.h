@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "uttm/budget.h"
 #include "uttm/export.h"
 #include "uttm/placement.h"
 #include "uttm/units.h"
@@ -74,6 +75,14 @@ struct RuntimeSnapshot {
   };
   Compressed compressed;
   std::vector<Shrinker> shrinkers;
+  // The budget tree (budget.h): one entry per group and region, parents first; groups and
+  // regions without any charge, limit or event are left out.
+  struct Budget {
+    std::string group;   // "/", "/a/b"
+    std::string region;  // "drm/<device>/<type>"
+    BudgetCounters counters;
+  };
+  std::vector<Budget> budgets;
   bool reclaim_thread = false;
   std::uint64_t reclaim_episodes = 0;
   std::string reclaim_sources;
@@ -83,10 +92,12 @@ struct RuntimeSnapshot {
 
 // A JSON object: {"schema": "uttm.inspect", "version": 1, "name", "devices": [...],
 // "gem_devices": [...], "memory",
-// "pool", "store", "shrinkers", "bo_shrinkers", "reclaim_thread" (when running), "stats"}.
+// "pool", "store", "shrinkers", "bo_shrinkers", "budgets", "reclaim_thread" (when running),
+// "stats"}.
 UTTM_EXPORT std::string SnapshotToJson(const RuntimeSnapshot& s);
 // Lines for people: devices with their managers (usage, size, LRU lengths per priority), memory,
-// the pool's chunks by caching and order, the store, the shrinkers and the reclaim thread.
+// the pool's chunks by caching and order, the store, the shrinkers, the budget tree and the
+// reclaim thread.
 UTTM_EXPORT std::string SnapshotToText(const RuntimeSnapshot& s);
 
 }  // namespace uttm

@@ -56,6 +56,8 @@ struct SimGpuOptions {
   BackupStore* backup_store = nullptr;
   // DeviceOptions::keep_clean_copies of the device.
   bool keep_clean_copies = true;
+  // DeviceOptions::budgets of the device (budget.h); null: none.
+  BudgetTree* budgets = nullptr;
   // Run moves on the engine and return with a fence (true), or wait for each copy (false).
   bool pipeline_moves = true;
   // Move between VRAM and the page-vector domains with the CPU instead of the engine

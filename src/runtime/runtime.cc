@@ -66,6 +66,7 @@ Runtime::Runtime(const RuntimeOptions& options)
     : options_(options),
       owned_stats_(options.stats == nullptr ? std::make_unique<Stats>() : nullptr),
       stats_(options.stats != nullptr ? options.stats : owned_stats_.get()),
+      budgets_(std::make_unique<BudgetTree>()),
       reclaimer_(stats_) {}
 
 Result<std::unique_ptr<Runtime>> Runtime::Open(const RuntimeOptions& options) {
@@ -191,6 +192,7 @@ Runtime::~Runtime() {
     (void)e.release();
   }
   (void)memory_.release();
+  (void)budgets_.release();
   (void)owned_store_.release();
   (void)owned_stats_.release();
 }
@@ -223,6 +225,7 @@ Result<Device*> Runtime::AddDevice(DeviceFuncs* driver, const RuntimeDeviceOptio
   o.memory = memory_.get();
   o.backup_store = store_;
   o.keep_clean_copies = options_.keep_clean_copies;
+  o.budgets = budgets_.get();
   UTTM_ASSIGN_OR_RETURN(entry->device, Device::Create(entry->shrinker->funcs(), o));
   UTTM_ASSIGN_OR_RETURN(DeviceEntry * e, Register(std::move(entry)));
   return e->get();
@@ -243,6 +246,7 @@ Result<SimGpu*> Runtime::AddSimGpu(const SimGpuOptions& options,
   o.memory = memory_.get();
   o.backup_store = store_;
   o.keep_clean_copies = options_.keep_clean_copies;
+  o.budgets = budgets_.get();
   BoShrinkerOptions so;
   so.name = "uttm-bo-" + options.name;
   so.owns_tt = options_.shrinker_owns_tt;
@@ -403,6 +407,15 @@ RuntimeSnapshot Runtime::Snapshot() const {
       }
       dev.unevictable = CountResources(d->lru().unevictable());
       s.devices.push_back(std::move(dev));
+    }
+  }
+  for (BudgetGroup* g : budgets_->Groups()) {
+    for (int r = 0; r < budgets_->num_regions(); ++r) {
+      const BudgetCounters c = g->Read(r);
+      const bool any = c.current != 0 || c.peak != 0 || c.min != 0 || c.low != 0 ||
+                       c.high != kBudgetUnlimited || c.max != kBudgetUnlimited || c.max_hits != 0 ||
+                       c.evictions_caused != 0 || c.evictions_suffered != 0;
+      if (any) s.budgets.push_back({g->path(), budgets_->RegionName(r), c});
     }
   }
   s.pages_allocated = memory_->pages_allocated().value();

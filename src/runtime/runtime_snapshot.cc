@@ -136,6 +136,22 @@ std::string SnapshotToJson(const RuntimeSnapshot& s) {
   }
   j += Field("shrinkers", "[" + sh + "]");
   j += Field("bo_shrinkers", "[" + bo_shrinkers + "]");
+  std::string budgets;
+  for (const RuntimeSnapshot::Budget& b : s.budgets) {
+    const BudgetCounters& c = b.counters;
+    // Unlimited values as null, as dmem's files say "max".
+    auto limit = [](std::uint64_t v) {
+      return v == kBudgetUnlimited ? std::string("null") : std::to_string(v);
+    };
+    budgets += std::string(budgets.empty() ? "" : ", ") + "{" +
+               Field("group", Quote(b.group), true) + Field("region", Quote(b.region)) +
+               Field("current", c.current) + Field("peak", c.peak) + Field("min", c.min) +
+               Field("low", c.low) + Field("high", limit(c.high)) + Field("max", limit(c.max)) +
+               Field("max_hits", c.max_hits) + Field("evictions_caused", c.evictions_caused) +
+               Field("evictions_suffered", c.evictions_suffered) +
+               Field("protection_breaches", c.protection_breaches) + "}";
+  }
+  j += Field("budgets", "[" + budgets + "]");
   if (s.reclaim_thread) {
     j += Field("reclaim_thread", "{" + Field("episodes", s.reclaim_episodes, true) +
                                      Field("sources", Quote(s.reclaim_sources)) + "}");
@@ -216,6 +232,26 @@ std::string SnapshotToText(const RuntimeSnapshot& s) {
   for (const RuntimeSnapshot::Device& d : s.devices) {
     out += "  " + d.name + ": shrinkable " + std::to_string(d.shrinkable_pages) +
            " pages, purgeable " + std::to_string(d.purgeable_pages) + " pages\n";
+  }
+  if (!s.budgets.empty()) {
+    out +=
+        "budgets (group, region: current / peak; min low high max; evictions caused / "
+        "suffered):\n";
+    auto limit = [](std::uint64_t v) {
+      return v == kBudgetUnlimited ? std::string("max") : Size(v);
+    };
+    for (const RuntimeSnapshot::Budget& b : s.budgets) {
+      const BudgetCounters& c = b.counters;
+      out += "  " + b.group + " " + b.region + ": " + Size(c.current) + " / " + Size(c.peak) +
+             "; " + Size(c.min) + " " + Size(c.low) + " " + limit(c.high) + " " + limit(c.max) +
+             "; " + std::to_string(c.evictions_caused) + " / " +
+             std::to_string(c.evictions_suffered) +
+             (c.max_hits != 0 ? "; max hit " + std::to_string(c.max_hits) + " times" : "") +
+             (c.protection_breaches != 0
+                  ? "; protection breached " + std::to_string(c.protection_breaches) + " times"
+                  : "") +
+             "\n";
+    }
   }
   if (s.reclaim_thread) {
     out += "reclaim thread: " + std::to_string(s.reclaim_episodes) +

@@ -40,10 +40,20 @@ RuntimeOptions Small(std::uint64_t page_limit) {
   return o;
 }
 
-BoRef MakeWithContent(Device* dev, std::uint64_t id, std::uint64_t size, MemType type) {
+// A simulated GPU "gpu0" with 8 MiB of VRAM.
+SimGpuOptions Gpu0() {
+  SimGpuOptions g;
+  g.name = "gpu0";
+  g.vram_size = Bytes(8 * kMiB);
+  return g;
+}
+
+BoRef MakeWithContent(Device* dev, std::uint64_t id, std::uint64_t size, MemType type,
+                      BudgetGroup* client = nullptr) {
   OperationContext ctx;
   BoOptions o;
   o.size = Bytes(size);
+  o.client = client;
   Result<BoRef> bo = BufferObject::Create(dev, o, In(type), ctx);
   EXPECT_TRUE(bo.ok()) << bo.status().ToString();
   if (!bo.ok()) return BoRef();
@@ -63,10 +73,7 @@ void ExpectContent(BufferObject& bo, std::uint64_t id) {
 TEST(RuntimeTest, OpensInAFewLinesAndHoldsFourTimesItsLimit) {
   Result<std::unique_ptr<Runtime>> rt = Runtime::Open(Small(16 * kMiB));
   ASSERT_TRUE(rt.ok()) << rt.status().ToString();
-  SimGpuOptions g;
-  g.name = "gpu0";
-  g.vram_size = Bytes(8 * kMiB);
-  Result<SimGpu*> gpu = (*rt)->AddSimGpu(g);
+  Result<SimGpu*> gpu = (*rt)->AddSimGpu(Gpu0());
   ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
   Device* dev = (*gpu)->device();
 
@@ -101,6 +108,48 @@ TEST(RuntimeTest, OpensInAFewLinesAndHoldsFourTimesItsLimit) {
   bos.clear();
   EXPECT_TRUE((*rt)->Close().ok());
   EXPECT_TRUE((*rt)->devices().empty());
+}
+
+// The runtime owns the budget tree: its devices' memory types are regions, objects of a client
+// are charged to it, a protected client keeps its VRAM while an unprotected one is evicted, and
+// inspect shows the tree.
+TEST(RuntimeTest, ClientsAreChargedProtectedAndInspected) {
+  Result<std::unique_ptr<Runtime>> rt = Runtime::Open(Small(64 * kMiB));
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  Result<SimGpu*> gpu = (*rt)->AddSimGpu(Gpu0());
+  ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
+  Device* dev = (*gpu)->device();
+  BudgetTree& tree = (*rt)->budgets();
+  Result<int> vram = tree.FindRegion("drm/gpu0/vram");
+  ASSERT_TRUE(vram.ok()) << vram.status().ToString();
+  BudgetGroup* model = *tree.AddGroup(nullptr, "model");
+  BudgetGroup* batch = *tree.AddGroup(nullptr, "batch");
+  ASSERT_TRUE(tree.SetLimit(model, *vram, BudgetLimit::kLow, 4 * kMiB).ok());
+  std::vector<BoRef> bos;
+  for (std::uint64_t i = 0; i < 4; ++i) {
+    bos.push_back(MakeWithContent(dev, i, kMiB, kMemVram, model));
+    ASSERT_TRUE(bos.back());
+  }
+  for (std::uint64_t i = 4; i < 16; ++i) {  // 12 MiB more into the 4 MiB left
+    bos.push_back(MakeWithContent(dev, i, kMiB, kMemVram, batch));
+    ASSERT_TRUE(bos.back());
+  }
+  (*gpu)->Drain();
+  EXPECT_EQ(model->current(*vram), 4 * kMiB);
+  EXPECT_EQ(model->Read(*vram).evictions_suffered, 0u);
+  EXPECT_GT(batch->Read(*vram).evictions_suffered, 0u);
+  for (std::uint64_t i = 0; i < bos.size(); ++i) ExpectContent(*bos[i], i);
+
+  RuntimeSnapshot snap = (*rt)->Snapshot();
+  const std::string json = SnapshotToJson(snap);
+  for (const char* key : {"\"budgets\": [", "\"group\": \"/model\"",
+                          "\"region\": \"drm/gpu0/vram\"", "\"low\": 4194304", "\"max\": null"}) {
+    EXPECT_NE(json.find(key), std::string::npos) << key << " missing in " << json;
+  }
+  const std::string text = SnapshotToText(snap);
+  EXPECT_NE(text.find("  /model drm/gpu0/vram: 4.0 MiB"), std::string::npos) << text;
+  bos.clear();
+  EXPECT_TRUE((*rt)->Close().ok());
 }
 
 TEST(RuntimeTest, HostMemoryHooksSeeEveryRegionTheBuffersUse) {

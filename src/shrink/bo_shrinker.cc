@@ -269,8 +269,8 @@ std::uint64_t BoShrinker::Count(const ShrinkControl& sc) {
 }
 
 Result<std::int64_t> BoShrinker::ShrinkOne(BufferObject& bo, Pass pass, const ReclaimContext& rc,
-                                           OperationContext& ctx, bool* have_pm,
-                                           std::uint64_t* scanned) {
+                                           OperationContext& ctx, bool take_low, bool* hit_low,
+                                           bool* have_pm, std::uint64_t* scanned) {
   bo.resv()->AssertHeld();
   PageVector* tt = bo.tt();
   if (tt == nullptr || !Countable(*tt)) return Status(Errc::kBusy, "not shrinkable");
@@ -279,6 +279,18 @@ Result<std::int64_t> BoShrinker::ShrinkOne(BufferObject& bo, Pass pass, const Re
   const bool purge = dead || bo.madvice() == Madvice::kDontNeed;
   if (pass == Pass::kPurge && !purge) return Status(Errc::kBusy, "not purgeable");
   const Resource* res = bo.resource();
+  // The client's protection in the region the object is in (purging ignores it).
+  if (BudgetTree* budgets = bo.device().budgets();
+      !purge && budgets != nullptr && res != nullptr && bo.budget_group() != nullptr) {
+    const int region = bo.device().budget_region(res->mem_type());
+    if (budgets->BelowMin(bo.budget_group(), region)) {
+      return Status(Errc::kBusy, "its client is within its min");
+    }
+    if (!take_low && budgets->BelowLow(bo.budget_group(), region)) {
+      *hit_low = true;
+      return Status(Errc::kBusy, "its client is within its low");
+    }
+  }
   if (!dead && res != nullptr &&
       !bo.device().funcs().EvictionValuable(bo, Place{.mem_type = res->mem_type()})) {
     return Status(Errc::kBusy, "not eviction-valuable");
@@ -315,8 +327,8 @@ Result<std::int64_t> BoShrinker::ShrinkOne(BufferObject& bo, Pass pass, const Re
   return r;
 }
 
-bool BoShrinker::Walk(Pass pass, const ReclaimContext& rc, std::uint64_t target, bool* have_pm,
-                      std::uint64_t* scanned, std::uint64_t* freed) {
+bool BoShrinker::Walk(Pass pass, const ReclaimContext& rc, std::uint64_t target, bool take_low,
+                      bool* hit_low, bool* have_pm, std::uint64_t* scanned, std::uint64_t* freed) {
   Device* dev = device_.load(std::memory_order_acquire);
   for (MemType t = 0; t < kNumMemTypes && *scanned < target; ++t) {
     ResourceManager* man = dev->manager(t);
@@ -331,7 +343,8 @@ bool BoShrinker::Walk(Pass pass, const ReclaimContext& rc, std::uint64_t target,
       Result<BufferObject*> next = cursor.Next();
       if (!next.ok()) return false;
       if (*next == nullptr) break;
-      Result<std::int64_t> r = ShrinkOne(**next, pass, rc, ctx, have_pm, scanned);
+      Result<std::int64_t> r =
+          ShrinkOne(**next, pass, rc, ctx, take_low, hit_low, have_pm, scanned);
       if (r.ok()) {
         *freed += static_cast<std::uint64_t>(*r);
       } else if (r.code() == Errc::kNoSpace) {
@@ -358,14 +371,18 @@ std::uint64_t BoShrinker::Scan(ShrinkControl& sc) {
   std::uint64_t scanned = 0;
   std::uint64_t freed = 0;
   bool have_pm = false;
-  bool ok = Walk(Pass::kPurge, rc, target, &have_pm, &scanned, &freed);
-  if (ok && scanned < target && rc.may_fs) {
-    ok = Walk(Pass::kIdle, rc, target, &have_pm, &scanned, &freed);
+  bool hit_low = false;
+  bool ok = Walk(Pass::kPurge, rc, target, true, &hit_low, &have_pm, &scanned, &freed);
+  // The backup passes, then once more taking low-protected clients' objects if those were all
+  // that was left.
+  for (bool take_low : {false, true}) {
+    if (!ok || scanned >= target || !rc.may_fs || (take_low && !hit_low)) break;
+    ok = Walk(Pass::kIdle, rc, target, take_low, &hit_low, &have_pm, &scanned, &freed);
     if (ok && scanned < target && !ShrinkAvoidWait(rc)) {
-      ok = Walk(Pass::kWait, rc, target, &have_pm, &scanned, &freed);
+      ok = Walk(Pass::kWait, rc, target, take_low, &hit_low, &have_pm, &scanned, &freed);
     }
     if (ok && scanned < target && rc.may_io && rc.background) {
-      Walk(Pass::kWriteback, rc, target, &have_pm, &scanned, &freed);
+      ok = Walk(Pass::kWriteback, rc, target, take_low, &hit_low, &have_pm, &scanned, &freed);
     }
   }
   if (have_pm) options_.power->Put();

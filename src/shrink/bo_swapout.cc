@@ -13,8 +13,10 @@ namespace {
 
 Status Skip(const char* why) { return Status(Errc::kBusy, why); }
 
-// ttm_bo_swapout_cb, with the RFC's reason.
-Result<std::int64_t> SwapoutOne(BufferObject& bo, OperationContext& ctx, ShrinkReason reason) {
+// ttm_bo_swapout_cb, with the RFC's reason, and the budgets' protection of the object's client
+// (bo_shrinker.h): never within its min, within its low only when `take_low`.
+Result<std::int64_t> SwapoutOne(BufferObject& bo, OperationContext& ctx, ShrinkReason reason,
+                                bool take_low, bool* hit_low) {
   bo.resv()->AssertHeld();
   const Resource* res = bo.resource();
   if (bo.pin_count() > 0 || res == nullptr) return Skip("pinned or not placed");
@@ -41,6 +43,15 @@ Result<std::int64_t> SwapoutOne(BufferObject& bo, OperationContext& ctx, ShrinkR
     return Shrink(ctx, bo, ShrinkFlags{.purge = true, .writeback = false, .allow_move = true});
   }
   if (reason == ShrinkReason::kPurge) return Skip("not purgeable (a purge-only swapout)");
+  if (BudgetTree* budgets = bo.device().budgets();
+      budgets != nullptr && bo.budget_group() != nullptr) {
+    const int region = bo.device().budget_region(res->mem_type());
+    if (budgets->BelowMin(bo.budget_group(), region)) return Skip("its client is within its min");
+    if (!take_low && budgets->BelowLow(bo.budget_group(), region)) {
+      *hit_low = true;
+      return Skip("its client is within its low");
+    }
+  }
   if (res->mem_type() != kMemSystem) {
     Status s = bo.Validate(Placement{Place{.mem_type = kMemSystem}}, ctx);
     if (s.code() == Errc::kNoMemory || s.code() == Errc::kNoSpace) return Skip("no room in SYSTEM");
@@ -92,17 +103,23 @@ Result<std::uint64_t> DeviceSwapout(Device& device, OperationContext& ctx, Shrin
   if (device.shrinker_owns_tt()) return std::uint64_t{0};
   OperationContext walk_ctx = ctx;
   walk_ctx.trylock_only = true;
-  for (MemType t = 0; t < kNumMemTypes; ++t) {
-    ResourceManager* man = device.manager(t);
-    if (man == nullptr || !man->use_tt()) continue;
-    LruWalkArg arg{.ctx = &walk_ctx, .ticket = nullptr, .trylock_only = true};
-    Result<std::int64_t> r = LruWalkForEvict(
-        &device, man, arg, 1,
-        [reason](BufferObject& bo, OperationContext& c) { return SwapoutOne(bo, c, reason); });
-    if (!r.ok()) return r.status();
-    if (*r > 0) {
-      ctx.pages_backed_up += static_cast<std::uint64_t>(*r);
-      return static_cast<std::uint64_t>(*r);
+  // Objects of low-protected clients only in a second round, when nothing else was found.
+  bool hit_low = false;
+  for (bool take_low : {false, true}) {
+    if (take_low && !hit_low) break;
+    for (MemType t = 0; t < kNumMemTypes; ++t) {
+      ResourceManager* man = device.manager(t);
+      if (man == nullptr || !man->use_tt()) continue;
+      LruWalkArg arg{.ctx = &walk_ctx, .ticket = nullptr, .trylock_only = true};
+      Result<std::int64_t> r =
+          LruWalkForEvict(&device, man, arg, 1, [&](BufferObject& bo, OperationContext& c) {
+            return SwapoutOne(bo, c, reason, take_low, &hit_low);
+          });
+      if (!r.ok()) return r.status();
+      if (*r > 0) {
+        ctx.pages_backed_up += static_cast<std::uint64_t>(*r);
+        return static_cast<std::uint64_t>(*r);
+      }
     }
   }
   return std::uint64_t{0};

@@ -39,6 +39,7 @@ Result<std::unique_ptr<SimGpu>> SimGpu::Create(const SimGpuOptions& options) {
   dev_opts.memory = options.memory;
   dev_opts.backup_store = options.backup_store;
   dev_opts.keep_clean_copies = options.keep_clean_copies;
+  dev_opts.budgets = options.budgets;
   DeviceFuncs* funcs = gpu.get();
   if (options.wrap_funcs) funcs = options.wrap_funcs(gpu.get());
   if (funcs == nullptr) return Status(Errc::kInvalid, "SimGpuOptions::wrap_funcs returned null");

@@ -20,8 +20,9 @@ struct ShrinkerDevice {
   // `owns_tt` (BoShrinkerOptions::owns_tt): false for the tests of the legacy split, where the
   // watermark swapout and the shrinker both take the device's page vectors.
   // `with_store`: the backup store to use (its stats should be `stats`); null: a memfd store.
+  // `budgets`: the device's budget tree (budget.h), or none.
   Status Init(PageCount vram_pages, bool owns_tt = true,
-              std::unique_ptr<BackupStore> with_store = nullptr) {
+              std::unique_ptr<BackupStore> with_store = nullptr, BudgetTree* budgets = nullptr) {
     MemoryContextOptions mo;
     mo.stats = &stats;
     memory = std::make_unique<MemoryContext>(mo);
@@ -34,10 +35,12 @@ struct ShrinkerDevice {
       UTTM_ASSIGN_OR_RETURN(store, NewMemfdStore(so));
     }
     dev = std::make_unique<TestDevice>(
-        vram_pages, Bytes(64 << 20), memory.get(), store.get(), [&](DeviceFuncs* driver) {
+        vram_pages, Bytes(64 << 20), memory.get(), store.get(),
+        [&](DeviceFuncs* driver) {
           shrinker = std::make_unique<BoShrinker>(driver, BoShrinkerOptions{.owns_tt = owns_tt});
           return shrinker->funcs();
-        });
+        },
+        budgets);
     return shrinker->Attach(dev->get());
   }
   // One shrinker scan of up to `nr` pages; its answer.

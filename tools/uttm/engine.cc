@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -197,6 +198,7 @@ class Engine {
   Engine(const Workload& w, const EngineOptions& o) : w_(w), o_(o), trace_(1 << 20) {}
 
   Status Setup();
+  Status SetUpClients();
   // Buffers in files: file-backed page vectors or GEM shmem objects.
   bool HasFileBacked() const { return w_.devices.file_backed > 0 || w_.devices.gem_shmem > 0; }
   // Resident bytes the file-backed buffers may hold: limits.file_backed, else the page limit.
@@ -279,6 +281,8 @@ class Engine {
   TimedStore* store_ = nullptr;
   std::unique_ptr<Runtime> runtime_;
   std::vector<SimGpu*> gpus_;  // the runtime's
+  // The workload's clients (workload.h), groups of the runtime's budget tree, by name.
+  std::map<std::string, BudgetGroup*, std::less<>> clients_;
   std::vector<Lane> lanes_;
 
   LatencyHistogram restore_latency_;
@@ -427,6 +431,7 @@ Status Engine::Setup() {
       return Status(gpu.status().code(), fmt::format("device {}: {}", i, gpu.status().message()));
     gpus_.push_back(*gpu);
   }
+  UTTM_RETURN_IF_ERROR(SetUpClients());
   if (w_.devices.gem_shmem > 0) {
     GemDeviceOptions go;
     go.name = "gem0";
@@ -524,10 +529,36 @@ void Engine::ValidatePreferred(Buf& b) {
   }
 }
 
+// The workload's clients as groups of the runtime's budget tree, their limits set in each domain
+// of every device.
+Status Engine::SetUpClients() {
+  BudgetTree& tree = runtime_->budgets();
+  for (const Client& c : w_.clients) {
+    BudgetGroup* parent = c.parent.empty() ? nullptr : clients_.at(c.parent);
+    UTTM_ASSIGN_OR_RETURN(BudgetGroup * g, tree.AddGroup(parent, c.name));
+    clients_[c.name] = g;
+    for (Domain d : {Domain::kVram, Domain::kTt, Domain::kSystem}) {
+      const ClientLimits& l = c.limits[static_cast<std::size_t>(d)];
+      const MemType type = d == Domain::kVram ? kMemVram : d == Domain::kTt ? kMemTt : kMemSystem;
+      for (SimGpu* gpu : gpus_) {
+        const int region = gpu->device()->budget_region(type);
+        if (region < 0) continue;
+        for (auto [which, value] :
+             {std::pair{BudgetLimit::kMin, l.min}, std::pair{BudgetLimit::kLow, l.low},
+              std::pair{BudgetLimit::kHigh, l.high}, std::pair{BudgetLimit::kMax, l.max}}) {
+          if (value) UTTM_RETURN_IF_ERROR(tree.SetLimit(g, region, which, *value));
+        }
+      }
+    }
+  }
+  return Status();
+}
+
 void Engine::Create(Lane& lane, const Op& op, ScratchBuffer& scratch) {
   const BufferClass& c = w_.classes[op.class_index];
   BoOptions bo;
   bo.size = Bytes(op.size);
+  if (!c.client.empty()) bo.client = clients_.find(c.client)->second;
   bo.priority = static_cast<unsigned>(c.priority);
   if (IsGem(op.buffer)) {
     Buf b;
@@ -1030,6 +1061,7 @@ Report Engine::BuildReport() {
     }
   }
   r.counters.store_read_errors = stats_.Get(Stat::kStoreReadErrors);
+  if (!w_.clients.empty()) r.budgets = runtime_->Snapshot().budgets;
   r.counters.restarts = restarts_.load();
   r.counters.file_backed_pages_released = stats_.Get(Stat::kGemPagesEvicted);
   r.counters.file_backed_pages_purged = stats_.Get(Stat::kGemPagesPurged);

@@ -183,6 +183,37 @@ TEST(EngineTest, CompressedAndEncryptedStoresRunAndAreReported) {
 
 // Over the page limit a tier of compressed RAM over an io_uring file carries the run: the
 // report counts what was written back to the file and read from each tier.
+// A workload with clients: the protected one keeps its VRAM, the greedy one absorbs the
+// evictions, every byte verifies, and the report shows the tree.
+TEST(EngineTest, ClientsWithBudgetsAreProtectedAndReported) {
+  const std::string workload = Temp("clients.json");
+  std::ofstream(workload) << R"({
+    "name": "clients",
+    "devices": {"count": 1, "vram": "8MiB"},
+    "limits": {"page_limit": "64MiB"},
+    "clients": [{"name": "model", "vram": {"low": "4MiB"}}, {"name": "batch"}],
+    "classes": [
+      {"name": "weights", "client": "model", "count": 4, "size": "1MiB", "placement": ["vram", "system"]},
+      {"name": "scratch", "client": "batch", "count": 16, "size": "1MiB", "placement": ["vram", "system"]}
+    ],
+    "phases": [{"name": "use", "ops": 300, "mix": {"read": 1, "write": 1}}]
+  })";
+  const std::string report = Temp("clients-report.json");
+  Outcome o = RunUttm("run --quiet --workload " + workload + " --report " + report);
+  ASSERT_EQ(o.code, kExitOk) << o.output;
+  Json r = ParseFile(report);
+  EXPECT_TRUE(r.value("verified", false));
+  std::map<std::string, Json> by_group;
+  for (const Json& b : r["budgets"]) {
+    if (b["region"] == "drm/sim-gpu0/vram") by_group[b["group"].get<std::string>()] = b;
+  }
+  ASSERT_TRUE(by_group.count("/model") && by_group.count("/batch")) << r["budgets"].dump();
+  EXPECT_EQ(by_group["/model"]["low"], 4u << 20);
+  EXPECT_EQ(by_group["/model"]["evictions_suffered"], 0u) << r["budgets"].dump();
+  EXPECT_GT(by_group["/batch"]["evictions_suffered"].get<std::uint64_t>(), 0u);
+  EXPECT_TRUE(by_group["/batch"]["max"].is_null());
+}
+
 TEST(EngineTest, ATieredStoreSpillsToItsLowerTierAndVerifies) {
   const std::string report = Temp("tier-report.json");
   Outcome o = RunUttm(

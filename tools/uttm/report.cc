@@ -105,6 +105,26 @@ std::string ReportToJson(const Report& r) {
   nlohmann::ordered_json store = nlohmann::ordered_json::object();
   for (const auto& [name, n] : r.store_counters) store[name] = n;
   j["store_counters"] = store;
+  nlohmann::ordered_json budgets = nlohmann::ordered_json::array();
+  for (const RuntimeSnapshot::Budget& b : r.budgets) {
+    const BudgetCounters& c = b.counters;
+    auto limit = [](std::uint64_t v) {
+      return v == kBudgetUnlimited ? nlohmann::ordered_json() : nlohmann::ordered_json(v);
+    };
+    budgets.push_back({{"group", b.group},
+                       {"region", b.region},
+                       {"current", c.current},
+                       {"peak", c.peak},
+                       {"min", c.min},
+                       {"low", c.low},
+                       {"high", limit(c.high)},
+                       {"max", limit(c.max)},
+                       {"max_hits", c.max_hits},
+                       {"evictions_caused", c.evictions_caused},
+                       {"evictions_suffered", c.evictions_suffered},
+                       {"protection_breaches", c.protection_breaches}});
+  }
+  j["budgets"] = budgets;
   j["errors"] = r.errors;
   nlohmann::ordered_json counts = nlohmann::ordered_json::object();
   for (const auto& [kind, n] : r.error_counts) counts[kind] = n;
@@ -192,6 +212,13 @@ std::string ReportToText(const Report& r) {
     }
   }
   if (!tiers.empty()) line("  store:      " + tiers);
+  for (const RuntimeSnapshot::Budget& b : r.budgets) {
+    if (b.group == "/") continue;  // the root: everything
+    const BudgetCounters& c = b.counters;
+    line(fmt::format("  client:     {} {}: peak {}, evictions suffered {}, caused {}{}", b.group,
+                     b.region, FormatSize(c.peak), c.evictions_suffered, c.evictions_caused,
+                     c.max_hits != 0 ? fmt::format(", max hit {} times", c.max_hits) : ""));
+  }
   line(fmt::format("  memory:     peak RSS {} (page limit {}, slack {})",
                    FormatSize(r.memory.peak_rss_bytes), FormatSize(r.memory.page_limit_bytes),
                    FormatSize(r.memory.rss_slack_bytes)));

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "uttm/runtime_snapshot.h"
 #include "uttm/status.h"
 
 namespace uttm::tool {
@@ -113,6 +114,10 @@ struct Report {
   // The backup store's own counters that are not zero (store.*, zstore.* of a compressed RAM
   // store, tier.* of a tiered one, uring requests), by name, in the order stats.h lists them.
   std::vector<std::pair<std::string, std::uint64_t>> store_counters;
+
+  // The per-client budget tree at the end of the run (RuntimeSnapshot::budgets): the workload's
+  // clients and the root, per region, with their usage, limits and evictions.
+  std::vector<RuntimeSnapshot::Budget> budgets;
 
   // Human-readable errors of the run (verification mismatches, store failures, ...).
   std::vector<std::string> errors;

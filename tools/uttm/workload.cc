@@ -275,7 +275,11 @@ class Reader {
 
   void ReadClass(const Json& j, std::string_view path, BufferClass* out) {
     if (!Object(j, path)) return;
-    Keys(j, path, {"name", "count", "size", "placement", "priority", "purgeable", "fill"});
+    Keys(j, path,
+         {"name", "count", "size", "placement", "priority", "purgeable", "fill", "client"});
+    if (const Json* v = Member(j, path, "client", false)) {
+      String(*v, Join(path, "client"), &out->client);
+    }
     if (const Json* v = Member(j, path, "name", true)) String(*v, Join(path, "name"), &out->name);
     if (const Json* v = Member(j, path, "count", true)) {
       Uint32(*v, Join(path, "count"), &out->count);
@@ -310,6 +314,35 @@ class Reader {
     if (const Json* v = Member(j, path, "fill", false)) {
       int f = Enum(*v, Join(path, "fill"), {"pattern", "zero", "compressible"});
       if (f >= 0) out->fill = static_cast<Fill>(f);
+    }
+  }
+
+  void ReadClient(const Json& j, std::string_view path, Client* out) {
+    if (!Object(j, path)) return;
+    Keys(j, path, {"name", "parent", "vram", "tt", "system"});
+    if (const Json* v = Member(j, path, "name", true)) String(*v, Join(path, "name"), &out->name);
+    if (const Json* v = Member(j, path, "parent", false)) {
+      String(*v, Join(path, "parent"), &out->parent);
+    }
+    for (Domain d : {Domain::kVram, Domain::kTt, Domain::kSystem}) {
+      const std::string key(DomainName(d));
+      const Json* v = Member(j, path, key.c_str(), false);
+      if (v == nullptr) continue;
+      const std::string p = Join(path, key);
+      if (!Object(*v, p)) continue;
+      Keys(*v, p, {"min", "low", "high", "max"});
+      ClientLimits& l = out->limits[static_cast<std::size_t>(d)];
+      auto read = [&](const char* name, std::optional<std::uint64_t>* slot) {
+        std::uint64_t bytes = 0;
+        if (const Json* x = Member(*v, p, name, false);
+            x != nullptr && Size(*x, Join(p, name), &bytes)) {
+          *slot = bytes;
+        }
+      };
+      read("min", &l.min);
+      read("low", &l.low);
+      read("high", &l.high);
+      read("max", &l.max);
     }
   }
 
@@ -357,8 +390,8 @@ class Reader {
   void ReadWorkload(const Json& j, Workload* out) {
     if (!Object(j, "")) return;
     Keys(j, "",
-         {"name", "description", "seed", "interruptible", "devices", "limits", "classes", "access",
-          "phases"});
+         {"name", "description", "seed", "interruptible", "devices", "limits", "clients", "classes",
+          "access", "phases"});
     if (const Json* v = Member(j, "", "name", false)) String(*v, "name", &out->name);
     if (const Json* v = Member(j, "", "description", false)) {
       String(*v, "description", &out->description);
@@ -403,6 +436,16 @@ class Reader {
           } else {
             Error("limits.store", r.status().message());
           }
+        }
+      }
+    }
+    if (const Json* v = Member(j, "", "clients", false)) {
+      if (!v->is_array()) {
+        Error("clients", fmt::format("expected an array of clients, got {}", TypeName(*v)));
+      } else {
+        out->clients.resize(v->size());
+        for (std::size_t i = 0; i < v->size(); ++i) {
+          ReadClient((*v)[i], Index("clients", i), &out->clients[i]);
         }
       }
     }
@@ -481,6 +524,27 @@ std::vector<std::string> Check(const Workload& w) {
                               w.limits.file_backed));
   }
   CheckPageMultiple(w.limits.page_limit, "limits.page_limit", "", &err);
+  std::set<std::string> clients;
+  for (std::size_t i = 0; i < w.clients.size(); ++i) {
+    const Client& c = w.clients[i];
+    const std::string p = Index("clients", i);
+    if (c.name.empty() || c.name.find('/') != std::string::npos) {
+      err.push_back(fmt::format("{}.name: must not be empty or hold '/' (got '{}')", p, c.name));
+    } else if (!clients.insert(c.name).second) {
+      err.push_back(fmt::format("{}.name: duplicate client name '{}'", p, c.name));
+    }
+    if (!c.parent.empty() && (c.parent == c.name || clients.count(c.parent) == 0)) {
+      err.push_back(
+          fmt::format("{}.parent: '{}' is not a client declared before this one", p, c.parent));
+    }
+  }
+  for (std::size_t i = 0; i < w.classes.size(); ++i) {
+    const std::string& client = w.classes[i].client;
+    if (!client.empty() && clients.count(client) == 0) {
+      err.push_back(fmt::format("{}.client: unknown client '{}' (declare it in clients)",
+                                Index("classes", i), client));
+    }
+  }
   if (w.classes.empty()) err.push_back("classes: must list at least one buffer class");
   std::set<std::string> names;
   bool creates = false;
@@ -851,7 +915,27 @@ std::string WorkloadToJson(const Workload& w) {
     jc["priority"] = c.priority;
     jc["purgeable"] = c.purgeable;
     jc["fill"] = FillName(c.fill);
+    if (!c.client.empty()) jc["client"] = c.client;
     classes.push_back(jc);
+  }
+  if (!w.clients.empty()) {
+    nlohmann::ordered_json clients = nlohmann::ordered_json::array();
+    for (const Client& c : w.clients) {
+      nlohmann::ordered_json jc;
+      jc["name"] = c.name;
+      if (!c.parent.empty()) jc["parent"] = c.parent;
+      for (Domain d : {Domain::kVram, Domain::kTt, Domain::kSystem}) {
+        const ClientLimits& l = c.limits[static_cast<std::size_t>(d)];
+        nlohmann::ordered_json jl = nlohmann::ordered_json::object();
+        if (l.min) jl["min"] = *l.min;
+        if (l.low) jl["low"] = *l.low;
+        if (l.high) jl["high"] = *l.high;
+        if (l.max) jl["max"] = *l.max;
+        if (!jl.empty()) jc[std::string(DomainName(d))] = jl;
+      }
+      clients.push_back(jc);
+    }
+    j["clients"] = clients;
   }
   j["classes"] = classes;
   j["access"] = AccessToJson(w.access);

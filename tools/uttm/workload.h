@@ -18,6 +18,7 @@
 #ifndef UTTM_TOOLS_UTTM_WORKLOAD_H_
 #define UTTM_TOOLS_UTTM_WORKLOAD_H_
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -79,6 +80,19 @@ std::string_view SizeDistName(SizeDist::Kind k);  // "fixed", "uniform", "log-un
 enum class Fill { kPattern, kZero, kCompressible };
 const char* FillName(Fill f);  // "pattern", "zero", "compressible"
 
+// A client of per-client budgets (budget.h): its buffers are charged to it, and its limits
+// (bytes; unset: none) apply in each domain on every device.
+struct ClientLimits {
+  std::optional<std::uint64_t> min, low, high, max;
+  friend bool operator==(const ClientLimits&, const ClientLimits&) = default;
+};
+struct Client {
+  std::string name;
+  std::string parent;                    // "" = a top-level client
+  std::array<ClientLimits, 3> limits{};  // by Domain: vram, tt, system
+  friend bool operator==(const Client&, const Client&) = default;
+};
+
 struct BufferClass {
   std::string name;
   std::uint32_t count = 0;  // buffers of this class created before the first phase
@@ -87,6 +101,7 @@ struct BufferClass {
   int priority = 0;        // 0..3, higher is evicted later
   double purgeable = 0.0;  // 0..1, share of this class's buffers that get madvise(DONTNEED)
   Fill fill = Fill::kPattern;
+  std::string client;  // the client its buffers are charged to ("" = none: the budget root)
   friend bool operator==(const BufferClass&, const BufferClass&) = default;
 };
 
@@ -147,6 +162,7 @@ struct Workload {
   bool interruptible = true;
   Devices devices;
   Limits limits;
+  std::vector<Client> clients;  // parents before children
   std::vector<BufferClass> classes;
   AccessPattern access;
   std::vector<Phase> phases;

@@ -193,6 +193,44 @@ TEST(WorkloadTest, BadEnumValueAndBadSize) {
             "'tier:UPPER+LOWER', each optionally followed by ',encrypt')");
 }
 
+// Clients (per-client budgets): parsed with their limits per domain, given to classes, shown
+// back as they were read, and checked.
+TEST(WorkloadTest, ClientsAndTheirLimits) {
+  Json j = Valid();
+  j["clients"] = Json::parse(R"([
+    {"name": "team", "vram": {"low": "8MiB", "max": "12MiB"}},
+    {"name": "model", "parent": "team", "vram": {"min": "2MiB"}, "tt": {"high": "4MiB"}}
+  ])");
+  j["classes"][0]["client"] = "model";
+  auto r = ParseWorkload(j.dump());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->clients.size(), 2u);
+  EXPECT_EQ(r->clients[1].parent, "team");
+  EXPECT_EQ(*r->clients[0].limits[0].low, 8u << 20);
+  EXPECT_EQ(*r->clients[0].limits[0].max, 12u << 20);
+  EXPECT_FALSE(r->clients[0].limits[0].min.has_value());
+  EXPECT_EQ(*r->clients[1].limits[1].high, 4u << 20);
+  EXPECT_EQ(r->classes[0].client, "model");
+  auto again = ParseWorkload(WorkloadToJson(*r));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*again, *r);
+
+  j["clients"][1]["parent"] = "nobody";
+  EXPECT_EQ(ErrorOf(j), "clients[1].parent: 'nobody' is not a client declared before this one");
+  j["clients"][1]["parent"] = "team";
+  j["clients"][1]["name"] = "team";
+  EXPECT_THAT(ErrorOf(j), HasSubstr("clients[1].name: duplicate client name 'team'"));
+  j["clients"][1]["name"] = "model";
+  j["classes"][0]["client"] = "modle";
+  EXPECT_EQ(ErrorOf(j), "classes[0].client: unknown client 'modle' (declare it in clients)");
+  j["classes"][0]["client"] = "model";
+  j["clients"][0]["vram"]["lowe"] = "1MiB";
+  EXPECT_EQ(ErrorOf(j), "clients[0].vram.lowe: unknown key (did you mean 'low'?)");
+  j["clients"][0]["vram"].erase("lowe");
+  j["clients"][0]["vram"]["max"] = "lots";
+  EXPECT_THAT(ErrorOf(j), HasSubstr("clients[0].vram.max: "));
+}
+
 TEST(WorkloadTest, CrossFieldRules) {
   Json j = Valid();
   j["phases"][0]["duration"] = "10s";

@@ -150,13 +150,15 @@ class UTTM_EXPORT BoShrinker final : public Shrinker {
   void RefreshStoreRoom(bool force);
 
   // One pass over the use_tt managers; adds to *scanned and *freed. Returns false to abort.
-  // `take_low`: back up objects of low-protected groups too; *hit_low is set when one was
-  // skipped for its low.
-  bool Walk(Pass pass, const ReclaimContext& rc, std::uint64_t target, bool take_low, bool* hit_low,
-            bool* have_pm, std::uint64_t* scanned, std::uint64_t* freed);
+  // `round`: which clients' objects may be backed up (budget.h, ProtectionRound); *hit_low is
+  // set when one was skipped for its low.
+  bool Walk(Pass pass, const ReclaimContext& rc, std::uint64_t target, ProtectionRound round,
+            bool* hit_low, bool* have_pm, std::uint64_t* scanned, std::uint64_t* freed);
   Result<std::int64_t> ShrinkOne(BufferObject& bo, Pass pass, const ReclaimContext& rc,
-                                 OperationContext& ctx, bool take_low, bool* hit_low, bool* have_pm,
-                                 std::uint64_t* scanned);
+                                 OperationContext& ctx, ProtectionRound round, bool* hit_low,
+                                 bool* have_pm, std::uint64_t* scanned);
+  // True when some region of the device has a group with a high limit.
+  bool AnyHighLimits() const;
 
   const BoShrinkerOptions options_;
   std::unique_ptr<Funcs> funcs_;

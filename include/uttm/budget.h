@@ -53,6 +53,11 @@ inline constexpr std::uint64_t kBudgetUnlimited = UINT64_MAX;
 // The settable values of one group in one region.
 enum class BudgetLimit { kMin, kLow, kHigh, kMax };
 
+// The rounds in which memory-pressure reclaim (the shrinkers, the watermark swapout) takes
+// objects: first only those of groups above their high (when any group has one), then those of
+// unprotected groups, then of groups within their low; never of groups within their min.
+enum class ProtectionRound { kOverHigh, kUnprotected, kLow };
+
 // Counters of one group in one region, as read at one moment.
 struct BudgetCounters {
   std::uint64_t current = 0;
@@ -65,6 +70,8 @@ struct BudgetCounters {
   std::uint64_t evictions_caused = 0;  // objects evicted for this group's allocations
   std::uint64_t evictions_suffered = 0;
   std::uint64_t protection_breaches = 0;  // evictions that took an object below its low
+  std::uint64_t reclaim_runs = 0;         // reclaims to a lowered max (CountReclaim)
+  std::uint64_t reclaimed_bytes = 0;      // bytes those reclaims moved out of the region
 };
 
 class BudgetTree;
@@ -105,6 +112,8 @@ class UTTM_EXPORT BudgetGroup {
     std::atomic<std::uint64_t> evictions_caused{0};
     std::atomic<std::uint64_t> evictions_suffered{0};
     std::atomic<std::uint64_t> protection_breaches{0};
+    std::atomic<std::uint64_t> reclaim_runs{0};
+    std::atomic<std::uint64_t> reclaimed_bytes{0};
   };
 
   BudgetGroup(BudgetTree* tree, BudgetGroup* parent, std::string name)
@@ -198,6 +207,13 @@ class UTTM_EXPORT BudgetTree {
   bool BelowLow(const BudgetGroup* group, int region) const;
   // True when `group` or an ancestor is above its `high`.
   bool OverHigh(const BudgetGroup* group, int region) const;
+  // True when some group has a finite `high` in `region`: only then do eviction walks look for
+  // over-high victims first (a lock-free read).
+  bool HasHighLimits(int region) const;
+
+  // May reclaim take an object of `group` in `region` in `round` (ProtectionRound)? Objects of
+  // no group are unprotected. *hit_low is set when the answer is no only for the group's low.
+  bool MayReclaim(const BudgetGroup* group, int region, ProtectionRound round, bool* hit_low) const;
 
   // See the header comment. `limit` null: the common ancestor of `limit_for` and `test` is used.
   bool EvictValuable(const BudgetGroup* limit, const BudgetGroup* limit_for,
@@ -207,12 +223,16 @@ class UTTM_EXPORT BudgetTree {
   // Counts an eviction (BudgetCounters) of an object of `victim` for an allocation of `evictor`;
   // `breach`: the victim's group was at or below its effective low when it was picked.
   void CountEviction(BudgetGroup* evictor, BudgetGroup* victim, int region, bool breach);
+  // Counts one reclaim of `group` to its lowered max that moved `bytes` out of `region`.
+  void CountReclaim(BudgetGroup* group, int region, std::uint64_t bytes);
 
  private:
   mutable Mutex mu_;
   std::unique_ptr<BudgetGroup> root_;
   std::array<std::string, kMaxBudgetRegions> region_names_ UTTM_GUARDED_BY(mu_);
   std::atomic<int> num_regions_{0};
+  // Per region: how many groups have a finite high.
+  std::array<std::atomic<int>, kMaxBudgetRegions> high_limits_{};
 };
 
 }  // namespace uttm

@@ -210,6 +210,8 @@ TEST_F(BudgetEvictionTest, LoweringMaxReclaimsToTheTargetUnderLoadWithoutLosingA
   load.join();
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_LE(a->current(vram_), 4 * kObj);
+  EXPECT_EQ(a->Read(vram_).reclaim_runs, 1u);
+  EXPECT_GE(a->Read(vram_).reclaimed_bytes, 6 * kObj);
   EXPECT_EQ(bad.load(), 0);
   ExpectAllContents();
   // At the target already: nothing to do.
@@ -246,6 +248,37 @@ TEST_F(BudgetEvictionTest, ReclaimIsCancellableAndHasANonBlockingVariant) {
   OperationContext ctx;
   ASSERT_TRUE(BufferObject::ReclaimBudget(*dev_->get(), a, kMemVram, ctx).ok());
   EXPECT_EQ(a->current(vram_), 1 * kObj);
+  // Progress is readable: the busy try and the successful one ran (the interrupted one moved
+  // nothing and is not counted); three objects went.
+  const BudgetCounters c = a->Read(vram_);
+  EXPECT_EQ(c.reclaim_runs, 2u);
+  EXPECT_EQ(c.reclaimed_bytes, 3 * kObj);
+  ExpectAllContents();
+}
+
+// A client above its high (uttm's soft limit, dmem.high as proposed) gives way first: its
+// objects are evicted before older ones of an unprotected client; under its high it is just
+// another unprotected client again, and the oldest objects go.
+TEST_F(BudgetEvictionTest, AClientAboveItsHighIsEvictedFirst) {
+  BudgetGroup* old_one = Group(nullptr, "old");
+  BudgetGroup* soft = Group(nullptr, "soft");
+  BudgetGroup* newcomer = Group(nullptr, "newcomer");
+  MakeN(old_one, 8, 100);  // the LRU's oldest
+  MakeN(soft, 8, 200);     // VRAM now full
+  ASSERT_TRUE(tree_.SetLimit(soft, vram_, BudgetLimit::kHigh, 5 * kObj).ok());
+  EXPECT_TRUE(tree_.OverHigh(soft, vram_));
+  MakeN(newcomer, 3, 300);
+  EXPECT_EQ(Suffered(soft), 3u);
+  EXPECT_EQ(Suffered(old_one), 0u);
+  EXPECT_EQ(soft->current(vram_), 5 * kObj);
+  EXPECT_FALSE(tree_.OverHigh(soft, vram_));
+  // At its high now: the LRU order rules again.
+  MakeN(newcomer, 2, 400);
+  EXPECT_EQ(Suffered(old_one), 2u);
+  EXPECT_EQ(Suffered(soft), 3u);
+  // Without any high set, the walk is the plain one.
+  ASSERT_TRUE(tree_.SetLimit(soft, vram_, BudgetLimit::kHigh, kBudgetUnlimited).ok());
+  EXPECT_FALSE(tree_.HasHighLimits(vram_));
   ExpectAllContents();
 }
 

@@ -232,6 +232,7 @@ Status BufferObject::ReclaimBudget(Device& device, BudgetGroup* group, MemType t
   }
   auto at_target = [&] { return group->current(region) <= group->Read(region).max; };
   std::int64_t evicted = 0;
+  std::uint64_t reclaimed = 0;
   auto evict_one = [&](BufferObject& victim, OperationContext& wctx) -> Result<std::int64_t> {
     victim.resv()->AssertHeld();
     if (ctx.interruptible && ctx.stop.stop_requested()) {
@@ -242,8 +243,10 @@ Status BufferObject::ReclaimBudget(Device& device, BudgetGroup* group, MemType t
         !owner->IsWithin(group)) {
       return std::int64_t{0};
     }
+    const std::uint64_t bytes = victim.resource()->charge().bytes();
     UTTM_RETURN_IF_ERROR(victim.EvictAsVictim(wctx));
     ++evicted;
+    reclaimed += bytes;
     device.stats().Add(Stat::kEvictions);
     budgets->CountEviction(nullptr, owner, region, false);
     return std::int64_t{at_target() ? 1 : 0};
@@ -254,9 +257,13 @@ Status BufferObject::ReclaimBudget(Device& device, BudgetGroup* group, MemType t
     evicted = 0;
     LruWalkArg arg{.ctx = &ctx, .ticket = nullptr, .trylock_only = true, .owner = nullptr};
     Result<std::int64_t> got = LruWalkForEvict(&device, man, arg, 1, evict_one);
-    if (!got.ok()) return got.status();
+    if (!got.ok()) {
+      if (reclaimed > 0) budgets->CountReclaim(group, region, reclaimed);
+      return got.status();
+    }
     if (evicted == 0) break;
   }
+  if (reclaimed > 0 || !at_target()) budgets->CountReclaim(group, region, reclaimed);
   if (at_target()) return Status();
   return Status(Errc::kBusy, "budget group " + group->path() + " still holds " +
                                  std::to_string(group->current(region)) + " bytes in " +
@@ -497,11 +504,15 @@ Status BufferObject::EvictUntil(ResourceManager* man, const Place& place, Operat
   const bool below_low = budgeted && budgets->BelowLow(client_, region);
   bool ignore_low = below_min;
   bool hit_low = false;
+  // A first walk takes only objects of groups above their high (uttm's dmem.high: the soft
+  // limit is enforced by who is evicted first).
+  bool over_high_only = budgets != nullptr && region >= 0 && budgets->HasHighLimits(region);
   std::int64_t evicted = 0;
   auto evict_one = [&](BufferObject& victim, OperationContext& wctx) -> Result<std::int64_t> {
     victim.resv()->AssertHeld();  // the walk hands over reserved victims
     if (victim.pin_count() > 0 || victim.resource() == nullptr) return std::int64_t{0};
     BudgetGroup* victim_group = victim.budget_group();
+    if (over_high_only && !budgets->OverHigh(victim_group, region)) return std::int64_t{0};
     bool breach = false;
     if (budgeted) {
       if ((below_min || below_low) && victim_group == client_) return std::int64_t{0};
@@ -528,7 +539,14 @@ Status BufferObject::EvictUntil(ResourceManager* man, const Place& place, Operat
                    .owner = ticket};
     return LruWalkForEvict(device_, man, arg, 1, evict_one);
   };
-  Result<std::int64_t> got = walk(nullptr);
+  Result<std::int64_t> got = std::int64_t{0};
+  if (over_high_only) {
+    got = walk(nullptr);
+    if (!got.ok()) return got.status();
+    if (*got > 0) return Status();
+    over_high_only = false;
+  }
+  got = walk(nullptr);
   if (!got.ok()) return got.status();
   if (*got > 0) return Status();
   // Only low-protected objects were in the way: take them too (TTM's try_low pass), unless the

@@ -65,6 +65,8 @@ BudgetCounters BudgetGroup::Read(int region) const {
   out.evictions_caused = c.evictions_caused.load(std::memory_order_relaxed);
   out.evictions_suffered = c.evictions_suffered.load(std::memory_order_relaxed);
   out.protection_breaches = c.protection_breaches.load(std::memory_order_relaxed);
+  out.reclaim_runs = c.reclaim_runs.load(std::memory_order_relaxed);
+  out.reclaimed_bytes = c.reclaimed_bytes.load(std::memory_order_relaxed);
   return out;
 }
 
@@ -207,6 +209,12 @@ Status BudgetTree::RemoveGroup(BudgetGroup* group) {
                                      region_names_[static_cast<std::size_t>(r)]);
     }
   }
+  for (int r = 0; r < num_regions_.load(std::memory_order_relaxed); ++r) {
+    const auto i = static_cast<std::size_t>(r);
+    if (group->c_[i].high.load(std::memory_order_relaxed) != kBudgetUnlimited) {
+      high_limits_[i].fetch_sub(1);
+    }
+  }
   auto& siblings = group->parent_->children_;
   siblings.erase(std::find_if(siblings.begin(), siblings.end(),
                               [&](const auto& c) { return c.get() == group; }));
@@ -241,9 +249,12 @@ Status BudgetTree::SetLimit(BudgetGroup* group, int region, BudgetLimit which,
     case BudgetLimit::kLow:
       c.low.store(value, std::memory_order_relaxed);
       break;
-    case BudgetLimit::kHigh:
-      c.high.store(value, std::memory_order_relaxed);
+    case BudgetLimit::kHigh: {
+      const std::uint64_t was = c.high.exchange(value, std::memory_order_relaxed);
+      const int delta = (value != kBudgetUnlimited ? 1 : 0) - (was != kBudgetUnlimited ? 1 : 0);
+      if (delta != 0) high_limits_[static_cast<std::size_t>(region)].fetch_add(delta);
       break;
+    }
     case BudgetLimit::kMax:
       c.max.store(value, std::memory_order_relaxed);
       break;
@@ -369,6 +380,22 @@ bool BudgetTree::OverHigh(const BudgetGroup* group, int region) const {
   return false;
 }
 
+bool BudgetTree::HasHighLimits(int region) const {
+  return ValidRegion(region, num_regions()) &&
+         high_limits_[static_cast<std::size_t>(region)].load(std::memory_order_relaxed) > 0;
+}
+
+bool BudgetTree::MayReclaim(const BudgetGroup* group, int region, ProtectionRound round,
+                            bool* hit_low) const {
+  if (round == ProtectionRound::kOverHigh && !OverHigh(group, region)) return false;
+  if (BelowMin(group, region)) return false;
+  if (round != ProtectionRound::kLow && BelowLow(group, region)) {
+    if (hit_low != nullptr) *hit_low = true;
+    return false;
+  }
+  return true;
+}
+
 const BudgetGroup* BudgetTree::CommonAncestor(const BudgetGroup* a, const BudgetGroup* b) {
   for (const BudgetGroup* x = a; x != nullptr; x = x->parent_) {
     if (b != nullptr && b->IsWithin(x)) return x;
@@ -404,6 +431,13 @@ void BudgetTree::CountEviction(BudgetGroup* evictor, BudgetGroup* victim, int re
     victim->c_[r].evictions_suffered.fetch_add(1, std::memory_order_relaxed);
     if (breach) victim->c_[r].protection_breaches.fetch_add(1, std::memory_order_relaxed);
   }
+}
+
+void BudgetTree::CountReclaim(BudgetGroup* group, int region, std::uint64_t bytes) {
+  if (group == nullptr || !ValidRegion(region, num_regions())) return;
+  BudgetGroup::Counter& c = group->c_[static_cast<std::size_t>(region)];
+  c.reclaim_runs.fetch_add(1, std::memory_order_relaxed);
+  c.reclaimed_bytes.fetch_add(bytes, std::memory_order_relaxed);
 }
 
 }  // namespace uttm

@@ -149,7 +149,9 @@ std::string SnapshotToJson(const RuntimeSnapshot& s) {
                Field("low", c.low) + Field("high", limit(c.high)) + Field("max", limit(c.max)) +
                Field("max_hits", c.max_hits) + Field("evictions_caused", c.evictions_caused) +
                Field("evictions_suffered", c.evictions_suffered) +
-               Field("protection_breaches", c.protection_breaches) + "}";
+               Field("protection_breaches", c.protection_breaches) +
+               Field("reclaim_runs", c.reclaim_runs) + Field("reclaimed_bytes", c.reclaimed_bytes) +
+               "}";
   }
   j += Field("budgets", "[" + budgets + "]");
   if (s.reclaim_thread) {
@@ -250,6 +252,9 @@ std::string SnapshotToText(const RuntimeSnapshot& s) {
              (c.protection_breaches != 0
                   ? "; protection breached " + std::to_string(c.protection_breaches) + " times"
                   : "") +
+             (c.reclaim_runs != 0 ? "; reclaimed " + Size(c.reclaimed_bytes) + " in " +
+                                        std::to_string(c.reclaim_runs) + " reclaims"
+                                  : "") +
              "\n";
     }
   }

@@ -269,8 +269,8 @@ std::uint64_t BoShrinker::Count(const ShrinkControl& sc) {
 }
 
 Result<std::int64_t> BoShrinker::ShrinkOne(BufferObject& bo, Pass pass, const ReclaimContext& rc,
-                                           OperationContext& ctx, bool take_low, bool* hit_low,
-                                           bool* have_pm, std::uint64_t* scanned) {
+                                           OperationContext& ctx, ProtectionRound round,
+                                           bool* hit_low, bool* have_pm, std::uint64_t* scanned) {
   bo.resv()->AssertHeld();
   PageVector* tt = bo.tt();
   if (tt == nullptr || !Countable(*tt)) return Status(Errc::kBusy, "not shrinkable");
@@ -280,15 +280,10 @@ Result<std::int64_t> BoShrinker::ShrinkOne(BufferObject& bo, Pass pass, const Re
   if (pass == Pass::kPurge && !purge) return Status(Errc::kBusy, "not purgeable");
   const Resource* res = bo.resource();
   // The client's protection in the region the object is in (purging ignores it).
-  if (BudgetTree* budgets = bo.device().budgets();
-      !purge && budgets != nullptr && res != nullptr && bo.budget_group() != nullptr) {
+  if (BudgetTree* budgets = bo.device().budgets(); !purge && budgets != nullptr && res != nullptr) {
     const int region = bo.device().budget_region(res->mem_type());
-    if (budgets->BelowMin(bo.budget_group(), region)) {
-      return Status(Errc::kBusy, "its client is within its min");
-    }
-    if (!take_low && budgets->BelowLow(bo.budget_group(), region)) {
-      *hit_low = true;
-      return Status(Errc::kBusy, "its client is within its low");
+    if (!budgets->MayReclaim(bo.budget_group(), region, round, hit_low)) {
+      return Status(Errc::kBusy, "its client is protected in this round");
     }
   }
   if (!dead && res != nullptr &&
@@ -327,8 +322,9 @@ Result<std::int64_t> BoShrinker::ShrinkOne(BufferObject& bo, Pass pass, const Re
   return r;
 }
 
-bool BoShrinker::Walk(Pass pass, const ReclaimContext& rc, std::uint64_t target, bool take_low,
-                      bool* hit_low, bool* have_pm, std::uint64_t* scanned, std::uint64_t* freed) {
+bool BoShrinker::Walk(Pass pass, const ReclaimContext& rc, std::uint64_t target,
+                      ProtectionRound round, bool* hit_low, bool* have_pm, std::uint64_t* scanned,
+                      std::uint64_t* freed) {
   Device* dev = device_.load(std::memory_order_acquire);
   for (MemType t = 0; t < kNumMemTypes && *scanned < target; ++t) {
     ResourceManager* man = dev->manager(t);
@@ -343,8 +339,7 @@ bool BoShrinker::Walk(Pass pass, const ReclaimContext& rc, std::uint64_t target,
       Result<BufferObject*> next = cursor.Next();
       if (!next.ok()) return false;
       if (*next == nullptr) break;
-      Result<std::int64_t> r =
-          ShrinkOne(**next, pass, rc, ctx, take_low, hit_low, have_pm, scanned);
+      Result<std::int64_t> r = ShrinkOne(**next, pass, rc, ctx, round, hit_low, have_pm, scanned);
       if (r.ok()) {
         *freed += static_cast<std::uint64_t>(*r);
       } else if (r.code() == Errc::kNoSpace) {
@@ -363,6 +358,16 @@ bool BoShrinker::Walk(Pass pass, const ReclaimContext& rc, std::uint64_t target,
   return true;
 }
 
+bool BoShrinker::AnyHighLimits() const {
+  Device* dev = device_.load(std::memory_order_acquire);
+  BudgetTree* budgets = dev != nullptr ? dev->budgets() : nullptr;
+  if (budgets == nullptr) return false;
+  for (MemType t = 0; t < kNumMemTypes; ++t) {
+    if (budgets->HasHighLimits(dev->budget_region(t))) return true;
+  }
+  return false;
+}
+
 std::uint64_t BoShrinker::Scan(ShrinkControl& sc) {
   Device* dev = device_.load(std::memory_order_acquire);
   if (dev == nullptr) return kShrinkStop;
@@ -372,17 +377,23 @@ std::uint64_t BoShrinker::Scan(ShrinkControl& sc) {
   std::uint64_t freed = 0;
   bool have_pm = false;
   bool hit_low = false;
-  bool ok = Walk(Pass::kPurge, rc, target, true, &hit_low, &have_pm, &scanned, &freed);
-  // The backup passes, then once more taking low-protected clients' objects if those were all
-  // that was left.
-  for (bool take_low : {false, true}) {
-    if (!ok || scanned >= target || !rc.may_fs || (take_low && !hit_low)) break;
-    ok = Walk(Pass::kIdle, rc, target, take_low, &hit_low, &have_pm, &scanned, &freed);
+  bool ok =
+      Walk(Pass::kPurge, rc, target, ProtectionRound::kLow, &hit_low, &have_pm, &scanned, &freed);
+  // The backup passes: clients above their high first (when any has one), then unprotected
+  // ones, then once more taking low-protected clients' objects if those were all that was left.
+  const bool any_high = AnyHighLimits();
+  hit_low = false;
+  for (ProtectionRound round :
+       {ProtectionRound::kOverHigh, ProtectionRound::kUnprotected, ProtectionRound::kLow}) {
+    if (!ok || scanned >= target || !rc.may_fs) break;
+    if (round == ProtectionRound::kOverHigh && !any_high) continue;
+    if (round == ProtectionRound::kLow && !hit_low) break;
+    ok = Walk(Pass::kIdle, rc, target, round, &hit_low, &have_pm, &scanned, &freed);
     if (ok && scanned < target && !ShrinkAvoidWait(rc)) {
-      ok = Walk(Pass::kWait, rc, target, take_low, &hit_low, &have_pm, &scanned, &freed);
+      ok = Walk(Pass::kWait, rc, target, round, &hit_low, &have_pm, &scanned, &freed);
     }
     if (ok && scanned < target && rc.may_io && rc.background) {
-      ok = Walk(Pass::kWriteback, rc, target, take_low, &hit_low, &have_pm, &scanned, &freed);
+      ok = Walk(Pass::kWriteback, rc, target, round, &hit_low, &have_pm, &scanned, &freed);
     }
   }
   if (have_pm) options_.power->Put();

@@ -14,9 +14,9 @@ namespace {
 Status Skip(const char* why) { return Status(Errc::kBusy, why); }
 
 // ttm_bo_swapout_cb, with the RFC's reason, and the budgets' protection of the object's client
-// (bo_shrinker.h): never within its min, within its low only when `take_low`.
+// (bo_shrinker.h), by ProtectionRound.
 Result<std::int64_t> SwapoutOne(BufferObject& bo, OperationContext& ctx, ShrinkReason reason,
-                                bool take_low, bool* hit_low) {
+                                ProtectionRound round, bool* hit_low) {
   bo.resv()->AssertHeld();
   const Resource* res = bo.resource();
   if (bo.pin_count() > 0 || res == nullptr) return Skip("pinned or not placed");
@@ -43,13 +43,10 @@ Result<std::int64_t> SwapoutOne(BufferObject& bo, OperationContext& ctx, ShrinkR
     return Shrink(ctx, bo, ShrinkFlags{.purge = true, .writeback = false, .allow_move = true});
   }
   if (reason == ShrinkReason::kPurge) return Skip("not purgeable (a purge-only swapout)");
-  if (BudgetTree* budgets = bo.device().budgets();
-      budgets != nullptr && bo.budget_group() != nullptr) {
+  if (BudgetTree* budgets = bo.device().budgets(); budgets != nullptr) {
     const int region = bo.device().budget_region(res->mem_type());
-    if (budgets->BelowMin(bo.budget_group(), region)) return Skip("its client is within its min");
-    if (!take_low && budgets->BelowLow(bo.budget_group(), region)) {
-      *hit_low = true;
-      return Skip("its client is within its low");
+    if (!budgets->MayReclaim(bo.budget_group(), region, round, hit_low)) {
+      return Skip("its client is protected in this round");
     }
   }
   if (res->mem_type() != kMemSystem) {
@@ -103,17 +100,25 @@ Result<std::uint64_t> DeviceSwapout(Device& device, OperationContext& ctx, Shrin
   if (device.shrinker_owns_tt()) return std::uint64_t{0};
   OperationContext walk_ctx = ctx;
   walk_ctx.trylock_only = true;
-  // Objects of low-protected clients only in a second round, when nothing else was found.
+  // Objects of clients above their high first (when any has one); of low-protected clients
+  // only in a last round, when nothing else was found.
   bool hit_low = false;
-  for (bool take_low : {false, true}) {
-    if (take_low && !hit_low) break;
+  BudgetTree* budgets = device.budgets();
+  bool any_high = false;
+  for (MemType t = 0; t < kNumMemTypes && budgets != nullptr; ++t) {
+    any_high = any_high || budgets->HasHighLimits(device.budget_region(t));
+  }
+  for (ProtectionRound round :
+       {ProtectionRound::kOverHigh, ProtectionRound::kUnprotected, ProtectionRound::kLow}) {
+    if (round == ProtectionRound::kOverHigh && !any_high) continue;
+    if (round == ProtectionRound::kLow && !hit_low) break;
     for (MemType t = 0; t < kNumMemTypes; ++t) {
       ResourceManager* man = device.manager(t);
       if (man == nullptr || !man->use_tt()) continue;
       LruWalkArg arg{.ctx = &walk_ctx, .ticket = nullptr, .trylock_only = true};
       Result<std::int64_t> r =
           LruWalkForEvict(&device, man, arg, 1, [&](BufferObject& bo, OperationContext& c) {
-            return SwapoutOne(bo, c, reason, take_low, &hit_low);
+            return SwapoutOne(bo, c, reason, round, &hit_low);
           });
       if (!r.ok()) return r.status();
       if (*r > 0) {

@@ -85,6 +85,23 @@ TEST_F(BudgetShrinkTest, UnprotectedFirstThenLowProtectedNeverMinProtected) {
   for (auto& [bo, id] : bos_) ExpectContent(*bo, id);
 }
 
+// A client above its high is backed up before older objects of an unprotected client, down to
+// its high; then the LRU order rules again.
+TEST_F(BudgetShrinkTest, AClientAboveItsHighGoesFirst) {
+  BudgetGroup* free = Group("free");
+  BudgetGroup* soft = Group("soft", BudgetLimit::kHigh, 1 * kObj);
+  BufferObject* f1 = Make(free, 1);  // the oldest
+  BufferObject* s1 = Make(soft, 2);
+  BufferObject* s2 = Make(soft, 3);
+  BufferObject* s3 = Make(soft, 4);
+  EXPECT_EQ(rig_.Shrink(1 * kPages), 1 * kPages);
+  EXPECT_FALSE(BackedUp(f1));
+  EXPECT_TRUE(BackedUp(s1));
+  EXPECT_EQ(rig_.Shrink(8 * kPages), 3 * kPages);  // s2 (to its high), then f1 and s3
+  EXPECT_TRUE(BackedUp(f1) && BackedUp(s2) && BackedUp(s3));
+  for (auto& [bo, id] : bos_) ExpectContent(*bo, id);
+}
+
 TEST_F(BudgetShrinkTest, DiscardableObjectsArePurgedWhateverTheProtection) {
   BudgetGroup* hard = Group("hard", BudgetLimit::kMin, 4 * kObj);
   BufferObject* keep = Make(hard, 1);
@@ -108,10 +125,13 @@ TEST(BudgetSwapoutTest, TheWatermarkSwapoutKeepsTheSameOrder) {
   BudgetGroup* low = *tree.AddGroup(nullptr, "low");
   BudgetGroup* hard = *tree.AddGroup(nullptr, "hard");
   BudgetGroup* free = *tree.AddGroup(nullptr, "free");
+  BudgetGroup* soft = *tree.AddGroup(nullptr, "soft");
   ASSERT_TRUE(tree.SetLimit(low, tt, BudgetLimit::kLow, kObj).ok());
   ASSERT_TRUE(tree.SetLimit(hard, tt, BudgetLimit::kMin, kObj).ok());
+  ASSERT_TRUE(tree.SetLimit(soft, tt, BudgetLimit::kHigh, 0).ok());
   std::vector<std::pair<BoRef, std::uint64_t>> bos;
-  for (auto [client, id] : {std::pair{low, 1}, std::pair{hard, 2}, std::pair{free, 3}}) {
+  for (auto [client, id] :
+       {std::pair{low, 1}, std::pair{hard, 2}, std::pair{free, 3}, std::pair{soft, 4}}) {
     OperationContext ctx;
     BoOptions o;
     o.size = Bytes(kObj);
@@ -122,7 +142,11 @@ TEST(BudgetSwapoutTest, TheWatermarkSwapoutKeepsTheSameOrder) {
     bos.push_back({*bo, static_cast<std::uint64_t>(id)});
   }
   OperationContext ctx;
-  // One object per swapout: the unprotected one, then the low-protected one, then none.
+  // One object per swapout: the one above its high (the newest), the unprotected one, then the
+  // low-protected one, then none.
+  ASSERT_EQ(*DeviceSwapout(*rig.dev->get(), ctx, ShrinkReason::kSwap), kPages);
+  EXPECT_TRUE(bos[3].first->tt()->is_swapped());
+  EXPECT_FALSE(bos[2].first->tt()->is_swapped());
   ASSERT_EQ(*DeviceSwapout(*rig.dev->get(), ctx, ShrinkReason::kSwap), kPages);
   EXPECT_TRUE(bos[2].first->tt()->is_swapped());
   EXPECT_FALSE(bos[0].first->tt()->is_swapped());

@@ -2,6 +2,7 @@
 #include "engine.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <signal.h>
 #include <sys/sysinfo.h>
 
@@ -31,6 +32,7 @@
 #include "uttm/bo_swapout.h"
 #include "uttm/buffer_object.h"
 #include "uttm/compressed_store.h"
+#include "uttm/dmem_cgroup.h"
 #include "uttm/encrypted_store.h"
 #include "uttm/file_store.h"
 #include "uttm/gem_device.h"
@@ -199,6 +201,8 @@ class Engine {
 
   Status Setup();
   Status SetUpClients();
+  Status ApplyCgroupLimits(const Client& c, BudgetGroup* g);
+  Status SetClientLimits(const Client& c, BudgetGroup* g, bool reclaim);
   // Buffers in files: file-backed page vectors or GEM shmem objects.
   bool HasFileBacked() const { return w_.devices.file_backed > 0 || w_.devices.gem_shmem > 0; }
   // Resident bytes the file-backed buffers may hold: limits.file_backed, else the page limit.
@@ -268,6 +272,15 @@ class Engine {
   void AddError(std::string_view kind, std::string e);
   void SamplerLoop();
   void Sample(bool final_sample);
+  // Per client: usage by Domain over all devices, and its event counts (max hits, evictions
+  // suffered, caused, protection breaches, reclaimed bytes) summed over regions.
+  struct ClientSample {
+    std::array<std::uint64_t, 3> usage{};
+    std::array<std::uint64_t, 5> events{};
+  };
+  std::vector<ClientSample> SampleClients();
+  void TraceClientEvents(const std::vector<ClientSample>& clients, double ts, double dur)
+      UTTM_REQUIRES(sample_mu_);
   ProgressSnapshot Snapshot();
 
   const Workload& w_;
@@ -319,6 +332,7 @@ class Engine {
   std::uint64_t peak_rss_sampled_ UTTM_GUARDED_BY(sample_mu_) = 0;
   double last_sample_us_ UTTM_GUARDED_BY(sample_mu_) = 0;
   std::array<std::uint64_t, 5> last_counts_ UTTM_GUARDED_BY(sample_mu_){};
+  std::vector<std::array<std::uint64_t, 5>> last_client_events_ UTTM_GUARDED_BY(sample_mu_);
 
   // Verification results.
   std::atomic<std::uint64_t> buf_total_{0}, buf_verified_{0}, buf_not_retained_{0},
@@ -461,7 +475,14 @@ Status Engine::Setup() {
     names.push_back("system");
     names.push_back("pages held");
     names.push_back("RSS");
-    plot_ = std::make_unique<PlotRecorder>(names);
+    // Per-client usage per domain (over all devices), shown for the domains a client used.
+    const std::size_t always = names.size();
+    for (const Client& c : w_.clients) {
+      for (Domain d : {Domain::kVram, Domain::kTt, Domain::kSystem}) {
+        names.push_back(fmt::format("{} {}", c.name, DomainName(d)));
+      }
+    }
+    plot_ = std::make_unique<PlotRecorder>(names, always);
   }
   return Status::Ok();
 }
@@ -537,16 +558,61 @@ Status Engine::SetUpClients() {
     BudgetGroup* parent = c.parent.empty() ? nullptr : clients_.at(c.parent);
     UTTM_ASSIGN_OR_RETURN(BudgetGroup * g, tree.AddGroup(parent, c.name));
     clients_[c.name] = g;
-    for (Domain d : {Domain::kVram, Domain::kTt, Domain::kSystem}) {
-      const ClientLimits& l = c.limits[static_cast<std::size_t>(d)];
-      const MemType type = d == Domain::kVram ? kMemVram : d == Domain::kTt ? kMemTt : kMemSystem;
-      for (SimGpu* gpu : gpus_) {
-        const int region = gpu->device()->budget_region(type);
-        if (region < 0) continue;
-        for (auto [which, value] :
-             {std::pair{BudgetLimit::kMin, l.min}, std::pair{BudgetLimit::kLow, l.low},
-              std::pair{BudgetLimit::kHigh, l.high}, std::pair{BudgetLimit::kMax, l.max}}) {
-          if (value) UTTM_RETURN_IF_ERROR(tree.SetLimit(g, region, which, *value));
+    if (!c.cgroup.empty()) UTTM_RETURN_IF_ERROR(ApplyCgroupLimits(c, g));
+    UTTM_RETURN_IF_ERROR(SetClientLimits(c, g, false));
+  }
+  return Status();
+}
+
+// Defaults from a dmem cgroup's files. "self" on a machine without dmem files (cgroup v1, or the
+// controller not enabled) is worth a warning, not a failure: the same workload runs anywhere.
+Status Engine::ApplyCgroupLimits(const Client& c, BudgetGroup* g) {
+  const bool self = c.cgroup == "self";
+  Result<std::string> dir = self ? OwnCgroupDir() : Result<std::string>(c.cgroup);
+  Result<std::vector<DmemRegionLimits>> limits =
+      dir.ok() ? ReadDmemLimits(*dir) : Result<std::vector<DmemRegionLimits>>(dir.status());
+  if (!limits.ok()) {
+    if (self && limits.code() == Errc::kNotFound) {
+      std::fprintf(stderr,
+                   "uttm: warning: client %s: no dmem limits from this process's cgroup: %s\n",
+                   c.name.c_str(), std::string(limits.status().message()).c_str());
+      return Status();
+    }
+    return Status(limits.code(), fmt::format("client {}: cgroup {}: {}", c.name, c.cgroup,
+                                             limits.status().message()));
+  }
+  UTTM_ASSIGN_OR_RETURN(std::vector<std::string> unknown,
+                        ApplyDmemLimits(runtime_->budgets(), g, *limits));
+  if (!unknown.empty()) {
+    std::fprintf(stderr, "uttm: warning: client %s: %s names regions no device here has: %s\n",
+                 c.name.c_str(), dir->c_str(), fmt::format("{}", fmt::join(unknown, ", ")).c_str());
+  }
+  return Status();
+}
+
+// Sets `c`'s limits on every device; with `reclaim`, a max now below the group's usage reclaims
+// it down (each reclaim's progress is in the group's counters).
+Status Engine::SetClientLimits(const Client& c, BudgetGroup* g, bool reclaim) {
+  BudgetTree& tree = runtime_->budgets();
+  for (Domain d : {Domain::kVram, Domain::kTt, Domain::kSystem}) {
+    const ClientLimits& l = c.limits[static_cast<std::size_t>(d)];
+    const MemType type = d == Domain::kVram ? kMemVram : d == Domain::kTt ? kMemTt : kMemSystem;
+    for (SimGpu* gpu : gpus_) {
+      const int region = gpu->device()->budget_region(type);
+      if (region < 0) continue;
+      for (auto [which, value] :
+           {std::pair{BudgetLimit::kMin, l.min}, std::pair{BudgetLimit::kLow, l.low},
+            std::pair{BudgetLimit::kHigh, l.high}, std::pair{BudgetLimit::kMax, l.max}}) {
+        if (value) UTTM_RETURN_IF_ERROR(tree.SetLimit(g, region, which, *value));
+      }
+      if (reclaim && l.max && g->current(region) > *l.max) {
+        OperationContext ctx = OpContext();
+        Status s =
+            Restarting([&] { return BufferObject::ReclaimBudget(*gpu->device(), g, type, ctx); });
+        if (!s.ok()) {
+          AddError("reclaim",
+                   fmt::format("client {}: lowering {} max to {}: {}", c.name,
+                               tree.RegionName(region), FormatSize(*l.max), s.ToString()));
         }
       }
     }
@@ -795,6 +861,11 @@ void Engine::ForLanes(std::uint32_t threads, Fn fn) {
 void Engine::RunPhase(std::size_t p) {
   const Phase& ph = w_.phases[p];
   const double ts = trace_.NowUs();
+  for (const Client& c : ph.clients) {
+    Status s = SetClientLimits(c, clients_.at(c.name), true);
+    if (!s.ok())
+      AddError("limits", fmt::format("phase {}: client {}: {}", ph.name, c.name, s.ToString()));
+  }
   const auto start = Clock::now();
   const auto deadline = start + std::chrono::duration_cast<Clock::duration>(
                                     std::chrono::duration<double>(ph.duration_s));
@@ -907,6 +978,8 @@ void Engine::Sample(bool final_sample) {
   const std::uint64_t rss = ReadRssBytes();
   const std::uint64_t pool = runtime_->memory().pool().pooled_pages() * kPageSize;
 
+  const std::vector<ClientSample> clients = SampleClients();
+
   TraceWriter::Args series;
   std::vector<double> values;
   {
@@ -919,6 +992,9 @@ void Engine::Sample(bool final_sample) {
     }
     values.push_back(static_cast<double>(held));
     values.push_back(static_cast<double>(rss));
+    for (const ClientSample& c : clients) {
+      for (std::uint64_t u : c.usage) values.push_back(static_cast<double>(u));
+    }
     plot_->Sample(now_us / 1e6, values);
     peak_rss_sampled_ = std::max(peak_rss_sampled_, rss);
 
@@ -946,8 +1022,20 @@ void Engine::Sample(bool final_sample) {
       trace_.Complete(kEvShrinkerScan, "reclaim", kOtherTid, ts, dur,
                       {{"scans", delta(3)}, {"freed", delta(4)}});
     }
+    TraceClientEvents(clients, ts, dur);
     last_counts_ = counts;
     last_sample_us_ = now_us;
+  }
+  if (!clients.empty()) {
+    TraceWriter::Args usage_series;
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+      for (Domain d : {Domain::kVram, Domain::kTt, Domain::kSystem}) {
+        usage_series.emplace_back(
+            fmt::format("{} {}", w_.clients[i].name, DomainName(d)),
+            static_cast<double>(clients[i].usage[static_cast<std::size_t>(d)]));
+      }
+    }
+    trace_.Counter(kCtrClientUsage, now_us, std::move(usage_series));
   }
   trace_.Counter(kCtrDomainUsage, now_us, std::move(series));
   trace_.Counter(kCtrPoolSize, now_us, {{"bytes", static_cast<double>(pool)}});
@@ -957,6 +1045,58 @@ void Engine::Sample(bool final_sample) {
   if (g_sigusr1.exchange(false)) {
     std::string text = InspectToText(InspectState());
     std::fprintf(stderr, "%s", text.c_str());
+  }
+}
+
+std::vector<Engine::ClientSample> Engine::SampleClients() {
+  std::vector<ClientSample> out;
+  for (const Client& c : w_.clients) {
+    const BudgetGroup* g = clients_.at(c.name);
+    ClientSample cs;
+    for (Domain d : {Domain::kVram, Domain::kTt, Domain::kSystem}) {
+      const MemType type = d == Domain::kVram ? kMemVram : d == Domain::kTt ? kMemTt : kMemSystem;
+      for (SimGpu* gpu : gpus_) {
+        const int region = gpu->device()->budget_region(type);
+        if (region < 0) continue;
+        const BudgetCounters k = g->Read(region);
+        cs.usage[static_cast<std::size_t>(d)] += k.current;
+        cs.events[0] += k.max_hits;
+        cs.events[1] += k.evictions_suffered;
+        cs.events[2] += k.evictions_caused;
+        cs.events[3] += k.protection_breaches;
+        cs.events[4] += k.reclaimed_bytes;
+      }
+    }
+    out.push_back(cs);
+  }
+  return out;
+}
+
+// Budget events since the last sample, one trace event per kind spanning the interval, with one
+// arg per client that had any.
+void Engine::TraceClientEvents(const std::vector<ClientSample>& clients, double ts, double dur) {
+  if (last_client_events_.size() != clients.size()) last_client_events_.resize(clients.size());
+  static constexpr std::array<std::string_view, 4> kNames = {kEvBudgetMaxHit, kEvBudgetEviction,
+                                                             kEvProtectionBreach, kEvBudgetReclaim};
+  std::array<TraceWriter::Args, 4> args;
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    const auto& now = clients[i].events;
+    const auto& was = last_client_events_[i];
+    const std::string& name = w_.clients[i].name;
+    auto delta = [&](int k) {
+      return static_cast<double>(now[static_cast<std::size_t>(k)] -
+                                 was[static_cast<std::size_t>(k)]);
+    };
+    if (delta(0) > 0) args[0].emplace_back(name, delta(0));
+    if (delta(1) > 0) args[1].emplace_back(name + " suffered", delta(1));
+    if (delta(2) > 0) args[1].emplace_back(name + " caused", delta(2));
+    if (delta(3) > 0) args[2].emplace_back(name, delta(3));
+    if (delta(4) > 0) args[3].emplace_back(name + " bytes", delta(4));
+    last_client_events_[i] = now;
+  }
+  for (std::size_t k = 0; k < kNames.size(); ++k) {
+    if (!args[k].empty())
+      trace_.Complete(kNames[k], "budgets", kOtherTid, ts, dur, std::move(args[k]));
   }
 }
 

@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -38,6 +39,7 @@ namespace uttm::tool {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using Json = nlohmann::json;
 
 using testing::Outcome;
@@ -212,6 +214,74 @@ TEST(EngineTest, ClientsWithBudgetsAreProtectedAndReported) {
   EXPECT_EQ(by_group["/model"]["evictions_suffered"], 0u) << r["budgets"].dump();
   EXPECT_GT(by_group["/batch"]["evictions_suffered"].get<std::uint64_t>(), 0u);
   EXPECT_TRUE(by_group["/batch"]["max"].is_null());
+}
+
+// A phase lowers a client's max below its usage: the run reclaims it to the new max without
+// losing a byte, a soft limit (high) makes another client the first victim, the dmem limits of a
+// cgroup directory become a client's defaults, and the report, the trace (budget events, usage
+// per client) and the plot (a line per client and domain) show it.
+TEST(EngineTest, PhasesChangeClientLimitsAndTheTraceAndPlotShowEachClient) {
+  const std::string cg = Temp("cgroup");
+  std::filesystem::create_directories(cg);
+  std::ofstream(cg + "/dmem.low") << "drm/sim-gpu0/vram 2097152\n";
+  std::ofstream(cg + "/dmem.max") << "drm/sim-gpu0/vram max\ndrm/0000:03:00.0/vram0 1G\n";
+  const std::string workload = Temp("limits.json");
+  std::ofstream(workload) << R"({
+    "name": "limits",
+    "devices": {"count": 1, "vram": "8MiB"},
+    "limits": {"page_limit": "64MiB"},
+    "clients": [{"name": "model", "cgroup": ")" +
+                                 cg + R"("},
+                {"name": "soft", "vram": {"high": "1MiB"}}, {"name": "batch"}],
+    "classes": [
+      {"name": "weights", "client": "model", "count": 6, "size": "1MiB", "placement": ["vram", "system"]},
+      {"name": "cache", "client": "soft", "count": 4, "size": "1MiB", "placement": ["vram", "system"]},
+      {"name": "scratch", "client": "batch", "count": 8, "size": "1MiB", "placement": ["vram", "system"]}
+    ],
+    "phases": [{"name": "use", "ops": 200, "mix": {"read": 1, "write": 1}},
+               {"name": "shrink", "ops": 200, "mix": {"read": 1, "write": 1},
+                "clients": [{"name": "model", "vram": {"low": "0", "max": "1MiB"}}]}]
+  })";
+  const std::string report = Temp("limits-report.json");
+  const std::string trace = Temp("limits-trace.json");
+  const std::string plot = Temp("limits.svg");
+  Outcome o = RunUttm("run --quiet --workload " + workload + " --report " + report + " --trace " +
+                      trace + " --plot " + plot);
+  ASSERT_EQ(o.code, kExitOk) << o.output;
+  // The cgroup named a region no device here has: said, not fatal.
+  EXPECT_THAT(o.output, HasSubstr("names regions no device here has: drm/0000:03:00.0/vram0"));
+  Json r = ParseFile(report);
+  EXPECT_TRUE(r.value("verified", false));
+  std::map<std::string, Json> by_group;
+  for (const Json& b : r["budgets"]) {
+    if (b["region"] == "drm/sim-gpu0/vram") by_group[b["group"].get<std::string>()] = b;
+  }
+  ASSERT_TRUE(by_group.count("/model")) << r["budgets"].dump();
+  const Json& model = by_group["/model"];
+  EXPECT_EQ(model["max"], 1u << 20);
+  EXPECT_LE(model["current"].get<std::uint64_t>(), 1u << 20);
+  EXPECT_GE(model["reclaim_runs"].get<std::uint64_t>(), 1u);
+  EXPECT_GE(model["reclaimed_bytes"].get<std::uint64_t>(), 1u << 20);
+  EXPECT_EQ(by_group["/soft"]["high"], 1u << 20);
+
+  Json t = ParseFile(trace);
+  std::set<std::string> names;
+  bool usage_series = false;
+  for (const Json& e : t["traceEvents"]) {
+    names.insert(e.value("name", ""));
+    if (e.value("name", "") == "client_usage") {
+      usage_series = e["args"].contains("model vram") && e["args"].contains("batch system");
+    }
+  }
+  EXPECT_TRUE(names.count("budget_eviction")) << t.dump().substr(0, 2000);
+  EXPECT_TRUE(names.count("budget_reclaim"));
+  EXPECT_TRUE(usage_series);
+  std::ifstream svg(plot);
+  const std::string text((std::istreambuf_iterator<char>(svg)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(text, HasSubstr(">model vram<"));
+  EXPECT_THAT(text, HasSubstr(">batch vram<"));
+  EXPECT_THAT(text, HasSubstr(">model tt<"));           // evicted from VRAM to TT
+  EXPECT_THAT(text, Not(HasSubstr(">model system<")));  // never used: left out
 }
 
 TEST(EngineTest, ATieredStoreSpillsToItsLowerTierAndVerifies) {

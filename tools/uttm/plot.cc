@@ -63,7 +63,8 @@ std::string XmlEscape(std::string_view s) {
   return out;
 }
 
-PlotRecorder::PlotRecorder(std::vector<std::string> series_names) {
+PlotRecorder::PlotRecorder(std::vector<std::string> series_names, std::size_t always_shown)
+    : always_shown_(always_shown) {
   for (std::string& n : series_names) series_.push_back(PlotSeries{std::move(n), {}});
 }
 
@@ -76,7 +77,14 @@ void PlotRecorder::Sample(double t_seconds, const std::vector<double>& values) {
 PlotData PlotRecorder::Data(std::string title, std::optional<double> limit_bytes) const {
   PlotData d;
   d.title = std::move(title);
-  d.series = series_;
+  for (std::size_t i = 0; i < series_.size(); ++i) {
+    const auto& pts = series_[i].points;
+    if (i >= always_shown_ &&
+        std::all_of(pts.begin(), pts.end(), [](const auto& p) { return p.second == 0; })) {
+      continue;
+    }
+    d.series.push_back(series_[i]);
+  }
   d.limit_bytes = limit_bytes;
   return d;
 }

@@ -38,13 +38,16 @@ struct PlotData {
 // Records samples of several series at common times; convenient for the engine's sampler.
 class PlotRecorder {
  public:
-  explicit PlotRecorder(std::vector<std::string> series_names);
+  // Series from index `always_shown` on are optional: left out of Data() when every sample of
+  // theirs is 0 (a client that never used a domain).
+  explicit PlotRecorder(std::vector<std::string> series_names, std::size_t always_shown = SIZE_MAX);
   // One sample per series (values.size() == number of series; extra values are ignored).
   void Sample(double t_seconds, const std::vector<double>& values);
   PlotData Data(std::string title, std::optional<double> limit_bytes) const;
 
  private:
   std::vector<PlotSeries> series_;
+  std::size_t always_shown_;
 };
 
 // "Nice" tick values covering [lo, hi] (about `target` of them, steps of 1, 2 or 5 x 10^k, or for

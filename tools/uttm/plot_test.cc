@@ -58,6 +58,19 @@ TEST(PlotTest, HasAxesTicksUnitsLegendAndEscapedText) {
   EXPECT_EQ(polylines, 5u);
 }
 
+TEST(PlotTest, OptionalSeriesThatStayedZeroAreLeftOut) {
+  PlotRecorder rec({"vram0", "RSS", "a vram", "a tt", "b vram"}, 2);
+  rec.Sample(0, {0, 5, 0, 0, 0});
+  rec.Sample(1, {0, 6, 3, 0, 0});
+  rec.Sample(2, {0, 7, 0, 0, 0});
+  PlotData d = rec.Data("t", std::nullopt);
+  std::vector<std::string> names;
+  for (const PlotSeries& s : d.series) names.push_back(s.name);
+  // vram0 is always shown even at 0; "a vram" had one non-zero sample.
+  EXPECT_EQ(names, (std::vector<std::string>{"vram0", "RSS", "a vram"}));
+  EXPECT_EQ(d.series[2].points.size(), 3u);
+}
+
 TEST(PlotTest, NiceTicks) {
   EXPECT_EQ(NiceTicks(0, 10, 5, false), (std::vector<double>{0, 2, 4, 6, 8, 10}));
   std::vector<double> b = NiceTicks(0, 100.0 * 1024 * 1024, 6, true);

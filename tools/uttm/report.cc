@@ -122,7 +122,9 @@ std::string ReportToJson(const Report& r) {
                        {"max_hits", c.max_hits},
                        {"evictions_caused", c.evictions_caused},
                        {"evictions_suffered", c.evictions_suffered},
-                       {"protection_breaches", c.protection_breaches}});
+                       {"protection_breaches", c.protection_breaches},
+                       {"reclaim_runs", c.reclaim_runs},
+                       {"reclaimed_bytes", c.reclaimed_bytes}});
   }
   j["budgets"] = budgets;
   j["errors"] = r.errors;
@@ -215,9 +217,12 @@ std::string ReportToText(const Report& r) {
   for (const RuntimeSnapshot::Budget& b : r.budgets) {
     if (b.group == "/") continue;  // the root: everything
     const BudgetCounters& c = b.counters;
-    line(fmt::format("  client:     {} {}: peak {}, evictions suffered {}, caused {}{}", b.group,
+    line(fmt::format("  client:     {} {}: peak {}, evictions suffered {}, caused {}{}{}", b.group,
                      b.region, FormatSize(c.peak), c.evictions_suffered, c.evictions_caused,
-                     c.max_hits != 0 ? fmt::format(", max hit {} times", c.max_hits) : ""));
+                     c.max_hits != 0 ? fmt::format(", max hit {} times", c.max_hits) : "",
+                     c.reclaim_runs != 0 ? fmt::format(", reclaimed {} to a lowered max",
+                                                       FormatSize(c.reclaimed_bytes))
+                                         : ""));
   }
   line(fmt::format("  memory:     peak RSS {} (page limit {}, slack {})",
                    FormatSize(r.memory.peak_rss_bytes), FormatSize(r.memory.page_limit_bytes),

@@ -37,10 +37,16 @@ inline constexpr std::string_view kEvSwapout = "swapout";  // one LRU swapout pa
 inline constexpr std::string_view kEvShrinkerScan = "shrinker_scan";
 inline constexpr std::string_view kEvPhase = "phase";    // a workload phase
 inline constexpr std::string_view kEvVerify = "verify";  // the end-of-run check
+// Budget events per client over a sample interval (args: one per client that had any).
+inline constexpr std::string_view kEvBudgetMaxHit = "budget_max_hit";     // charges refused
+inline constexpr std::string_view kEvBudgetEviction = "budget_eviction";  // suffered / caused
+inline constexpr std::string_view kEvProtectionBreach = "protection_breach";
+inline constexpr std::string_view kEvBudgetReclaim = "budget_reclaim";  // bytes to a lowered max
 // Counter names (series are the counter's args).
 inline constexpr std::string_view kCtrDomainUsage = "domain_usage";  // bytes per domain
 inline constexpr std::string_view kCtrPoolSize = "pool_size";        // bytes in the page pool
 inline constexpr std::string_view kCtrRss = "rss";                   // process RSS bytes
+inline constexpr std::string_view kCtrClientUsage = "client_usage";  // "<client> <domain>" bytes
 
 class TraceWriter {
  public:

@@ -317,12 +317,22 @@ class Reader {
     }
   }
 
-  void ReadClient(const Json& j, std::string_view path, Client* out) {
+  // `in_phase`: a phase's change of limits (name and limits only).
+  void ReadClient(const Json& j, std::string_view path, Client* out, bool in_phase = false) {
     if (!Object(j, path)) return;
-    Keys(j, path, {"name", "parent", "vram", "tt", "system"});
+    if (in_phase) {
+      Keys(j, path, {"name", "vram", "tt", "system"});
+    } else {
+      Keys(j, path, {"name", "parent", "cgroup", "vram", "tt", "system"});
+    }
     if (const Json* v = Member(j, path, "name", true)) String(*v, Join(path, "name"), &out->name);
     if (const Json* v = Member(j, path, "parent", false)) {
       String(*v, Join(path, "parent"), &out->parent);
+    }
+    if (const Json* v = Member(j, path, "cgroup", false)) {
+      if (String(*v, Join(path, "cgroup"), &out->cgroup) && out->cgroup.empty()) {
+        Error(Join(path, "cgroup"), "must be \"self\" or a cgroup directory (got \"\")");
+      }
     }
     for (Domain d : {Domain::kVram, Domain::kTt, Domain::kSystem}) {
       const std::string key(DomainName(d));
@@ -348,7 +358,7 @@ class Reader {
 
   void ReadPhase(const Json& j, std::string_view path, Phase* out) {
     if (!Object(j, path)) return;
-    Keys(j, path, {"name", "ops", "duration", "mix", "threads", "access"});
+    Keys(j, path, {"name", "ops", "duration", "mix", "threads", "access", "clients"});
     if (const Json* v = Member(j, path, "name", true)) String(*v, Join(path, "name"), &out->name);
     const Json* ops = Member(j, path, "ops", false);
     const Json* duration = Member(j, path, "duration", false);
@@ -384,6 +394,17 @@ class Reader {
     if (const Json* v = Member(j, path, "access", false)) {
       out->access.emplace();
       ReadAccess(*v, Join(path, "access"), &*out->access);
+    }
+    if (const Json* v = Member(j, path, "clients", false)) {
+      const std::string p = Join(path, "clients");
+      if (!v->is_array()) {
+        Error(p, fmt::format("expected an array of client limits, got {}", TypeName(*v)));
+      } else {
+        out->clients.resize(v->size());
+        for (std::size_t i = 0; i < v->size(); ++i) {
+          ReadClient((*v)[i], Index(p, i), &out->clients[i], true);
+        }
+      }
     }
   }
 
@@ -605,6 +626,13 @@ std::vector<std::string> Check(const Workload& w) {
     if (ph.name.empty()) err.push_back(fmt::format("{}.name: must not be empty", p));
     if (!ph.name.empty() && !names.insert(ph.name).second) {
       err.push_back(fmt::format("{}.name: duplicate phase name '{}'", p, ph.name));
+    }
+    for (std::size_t k = 0; k < ph.clients.size(); ++k) {
+      const std::string& name = ph.clients[k].name;
+      if (clients.count(name) == 0) {
+        err.push_back(fmt::format("{}.name: unknown client '{}' (declare it in clients)",
+                                  Index(p + ".clients", k), name));
+      }
     }
     bool has_ops = ph.ops > 0;
     bool has_duration = ph.duration_s != 0;
@@ -875,6 +903,27 @@ Result<Workload> LoadWorkloadFile(const std::string& path) {
 
 namespace {
 
+nlohmann::ordered_json ClientsToJson(const std::vector<Client>& list) {
+  nlohmann::ordered_json clients = nlohmann::ordered_json::array();
+  for (const Client& c : list) {
+    nlohmann::ordered_json jc;
+    jc["name"] = c.name;
+    if (!c.parent.empty()) jc["parent"] = c.parent;
+    if (!c.cgroup.empty()) jc["cgroup"] = c.cgroup;
+    for (Domain d : {Domain::kVram, Domain::kTt, Domain::kSystem}) {
+      const ClientLimits& l = c.limits[static_cast<std::size_t>(d)];
+      nlohmann::ordered_json jl = nlohmann::ordered_json::object();
+      if (l.min) jl["min"] = *l.min;
+      if (l.low) jl["low"] = *l.low;
+      if (l.high) jl["high"] = *l.high;
+      if (l.max) jl["max"] = *l.max;
+      if (!jl.empty()) jc[std::string(DomainName(d))] = jl;
+    }
+    clients.push_back(jc);
+  }
+  return clients;
+}
+
 nlohmann::ordered_json AccessToJson(const AccessPattern& a) {
   nlohmann::ordered_json j;
   j["pattern"] = AccessKindName(a.kind);
@@ -919,23 +968,7 @@ std::string WorkloadToJson(const Workload& w) {
     classes.push_back(jc);
   }
   if (!w.clients.empty()) {
-    nlohmann::ordered_json clients = nlohmann::ordered_json::array();
-    for (const Client& c : w.clients) {
-      nlohmann::ordered_json jc;
-      jc["name"] = c.name;
-      if (!c.parent.empty()) jc["parent"] = c.parent;
-      for (Domain d : {Domain::kVram, Domain::kTt, Domain::kSystem}) {
-        const ClientLimits& l = c.limits[static_cast<std::size_t>(d)];
-        nlohmann::ordered_json jl = nlohmann::ordered_json::object();
-        if (l.min) jl["min"] = *l.min;
-        if (l.low) jl["low"] = *l.low;
-        if (l.high) jl["high"] = *l.high;
-        if (l.max) jl["max"] = *l.max;
-        if (!jl.empty()) jc[std::string(DomainName(d))] = jl;
-      }
-      clients.push_back(jc);
-    }
-    j["clients"] = clients;
+    j["clients"] = ClientsToJson(w.clients);
   }
   j["classes"] = classes;
   j["access"] = AccessToJson(w.access);
@@ -955,6 +988,7 @@ std::string WorkloadToJson(const Workload& w) {
                  {"madvise", p.mix.madvise}};
     jp["threads"] = p.threads;
     if (p.access) jp["access"] = AccessToJson(*p.access);
+    if (!p.clients.empty()) jp["clients"] = ClientsToJson(p.clients);
     phases.push_back(jp);
   }
   j["phases"] = phases;

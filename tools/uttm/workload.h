@@ -90,6 +90,9 @@ struct Client {
   std::string name;
   std::string parent;                    // "" = a top-level client
   std::array<ClientLimits, 3> limits{};  // by Domain: vram, tt, system
+  // Default limits from a dmem cgroup's files (dmem_cgroup.h): "self" for the process's own
+  // cgroup, or a cgroup directory; the limits above override them. "" = none.
+  std::string cgroup;
   friend bool operator==(const Client&, const Client&) = default;
 };
 
@@ -128,6 +131,9 @@ struct Phase {
   OpMix mix;
   std::uint32_t threads = 1;            // 1..256
   std::optional<AccessPattern> access;  // overrides Workload::access for this phase
+  // New limits for declared clients, set when the phase starts (name and limits only); a max
+  // lowered below a client's usage reclaims it down to the max (BufferObject::ReclaimBudget).
+  std::vector<Client> clients;
   friend bool operator==(const Phase&, const Phase&) = default;
 };
 

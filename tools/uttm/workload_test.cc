@@ -229,6 +229,28 @@ TEST(WorkloadTest, ClientsAndTheirLimits) {
   j["clients"][0]["vram"].erase("lowe");
   j["clients"][0]["vram"]["max"] = "lots";
   EXPECT_THAT(ErrorOf(j), HasSubstr("clients[0].vram.max: "));
+  j["clients"][0]["vram"]["max"] = "12MiB";
+
+  // Defaults from a cgroup, and a phase's new limits (name and limits only, declared clients).
+  j["clients"][0]["cgroup"] = "self";
+  j["phases"][0]["clients"] = Json::parse(R"([{"name": "model", "vram": {"max": "1MiB"}}])");
+  r = ParseWorkload(j.dump());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->clients[0].cgroup, "self");
+  ASSERT_EQ(r->phases[0].clients.size(), 1u);
+  EXPECT_EQ(*r->phases[0].clients[0].limits[0].max, 1u << 20);
+  again = ParseWorkload(WorkloadToJson(*r));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*again, *r);
+  j["clients"][0]["cgroup"] = "";
+  EXPECT_THAT(ErrorOf(j), HasSubstr("clients[0].cgroup: must be \"self\" or a cgroup directory"));
+  j["clients"][0]["cgroup"] = "self";
+  j["phases"][0]["clients"][0]["name"] = "nobody";
+  EXPECT_EQ(ErrorOf(j),
+            "phases[0].clients[0].name: unknown client 'nobody' (declare it in clients)");
+  j["phases"][0]["clients"][0]["name"] = "model";
+  j["phases"][0]["clients"][0]["parent"] = "team";
+  EXPECT_THAT(ErrorOf(j), HasSubstr("phases[0].clients[0].parent: unknown key"));
 }
 
 TEST(WorkloadTest, CrossFieldRules) {

@@ -157,8 +157,6 @@ class UTTM_EXPORT BoShrinker final : public Shrinker {
   Result<std::int64_t> ShrinkOne(BufferObject& bo, Pass pass, const ReclaimContext& rc,
                                  OperationContext& ctx, ProtectionRound round, bool* hit_low,
                                  bool* have_pm, std::uint64_t* scanned);
-  // True when some region of the device has a group with a high limit.
-  bool AnyHighLimits() const;
 
   const BoShrinkerOptions options_;
   std::unique_ptr<Funcs> funcs_;

@@ -207,9 +207,9 @@ class UTTM_EXPORT BudgetTree {
   bool BelowLow(const BudgetGroup* group, int region) const;
   // True when `group` or an ancestor is above its `high`.
   bool OverHigh(const BudgetGroup* group, int region) const;
-  // True when some group has a finite `high` in `region`: only then do eviction walks look for
-  // over-high victims first (a lock-free read).
-  bool HasHighLimits(int region) const;
+  // True when some group has a finite `high` in `region` (region -1: in any region): only then
+  // do eviction walks, shrinkers and swapouts look for over-high victims first (a relaxed load).
+  bool HasHighLimits(int region = -1) const;
 
   // May reclaim take an object of `group` in `region` in `round` (ProtectionRound)? Objects of
   // no group are unprotected. *hit_low is set when the answer is no only for the group's low.
@@ -231,8 +231,9 @@ class UTTM_EXPORT BudgetTree {
   std::unique_ptr<BudgetGroup> root_;
   std::array<std::string, kMaxBudgetRegions> region_names_ UTTM_GUARDED_BY(mu_);
   std::atomic<int> num_regions_{0};
-  // Per region: how many groups have a finite high.
+  // Per region, and in all regions together: how many (group, region) pairs have a finite high.
   std::array<std::atomic<int>, kMaxBudgetRegions> high_limits_{};
+  std::atomic<int> all_high_limits_{0};
 };
 
 }  // namespace uttm

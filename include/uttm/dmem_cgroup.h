@@ -14,6 +14,8 @@
 // limits. The kernel prints plain bytes; values with memparse suffixes (K, M, G, T, P, E, as
 // written to the files) are accepted too.
 //
+// Part of the pressure layer, beside the other readers of the process's cgroup files.
+//
 // Thread-safety: the functions are reentrant; ApplyDmemLimits as BudgetTree::SetLimit.
 #ifndef UTTM_DMEM_CGROUP_H_
 #define UTTM_DMEM_CGROUP_H_
@@ -35,12 +37,8 @@ struct DmemRegionLimits {
   std::optional<std::uint64_t> min, low, high, max;  // kBudgetUnlimited for "max"
 };
 
-// The calling process's cgroup v2 directory: its "0::<path>" line of `proc_self`/cgroup under
-// the mount point of the cgroup2 file system in `proc_self`/mountinfo. kNotFound naming what is
-// missing (no cgroup v2 line, or no cgroup2 mount: a cgroup v1-only system).
-UTTM_EXPORT Result<std::string> OwnCgroupDir(const std::string& proc_self = "/proc/self");
-
-// Reads dmem.min, dmem.low, dmem.high and dmem.max of `cgroup_dir`, one entry per region in the
+// Reads dmem.min, dmem.low, dmem.high and dmem.max of `cgroup_dir` (this process's own:
+// FindCgroupV2()->dir(), pressure_source.h), one entry per region in the
 // order first seen. kNotFound when the directory has none of them (the dmem controller is not
 // enabled for it, or the kernel lacks CONFIG_CGROUP_DMEM; the message says so); kInvalid naming
 // the file and line for a malformed line; kIo for an unreadable file.

@@ -126,9 +126,10 @@ struct CgroupLocation {
   std::string dir() const { return relative == "/" ? mount : mount + relative; }
 };
 
-// Finds our v1 memory cgroup, or our v2 cgroup. Errors: kNotFound naming what was missing.
-UTTM_EXPORT Result<CgroupLocation> FindMemoryCgroupV1();
-UTTM_EXPORT Result<CgroupLocation> FindCgroupV2();
+// Finds our v1 memory cgroup, or our v2 cgroup, from `proc_self`'s cgroup and mountinfo files
+// (another directory of such files in tests). Errors: kNotFound naming what was missing.
+UTTM_EXPORT Result<CgroupLocation> FindMemoryCgroupV1(const std::string& proc_self = "/proc/self");
+UTTM_EXPORT Result<CgroupLocation> FindCgroupV2(const std::string& proc_self = "/proc/self");
 
 class UTTM_EXPORT CgroupV1Source final : public PressureSource {
  public:

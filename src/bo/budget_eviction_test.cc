@@ -279,6 +279,7 @@ TEST_F(BudgetEvictionTest, AClientAboveItsHighIsEvictedFirst) {
   // Without any high set, the walk is the plain one.
   ASSERT_TRUE(tree_.SetLimit(soft, vram_, BudgetLimit::kHigh, kBudgetUnlimited).ok());
   EXPECT_FALSE(tree_.HasHighLimits(vram_));
+  EXPECT_FALSE(tree_.HasHighLimits());
   ExpectAllContents();
 }
 

@@ -213,6 +213,7 @@ Status BudgetTree::RemoveGroup(BudgetGroup* group) {
     const auto i = static_cast<std::size_t>(r);
     if (group->c_[i].high.load(std::memory_order_relaxed) != kBudgetUnlimited) {
       high_limits_[i].fetch_sub(1);
+      all_high_limits_.fetch_sub(1);
     }
   }
   auto& siblings = group->parent_->children_;
@@ -252,7 +253,10 @@ Status BudgetTree::SetLimit(BudgetGroup* group, int region, BudgetLimit which,
     case BudgetLimit::kHigh: {
       const std::uint64_t was = c.high.exchange(value, std::memory_order_relaxed);
       const int delta = (value != kBudgetUnlimited ? 1 : 0) - (was != kBudgetUnlimited ? 1 : 0);
-      if (delta != 0) high_limits_[static_cast<std::size_t>(region)].fetch_add(delta);
+      if (delta != 0) {
+        high_limits_[static_cast<std::size_t>(region)].fetch_add(delta);
+        all_high_limits_.fetch_add(delta);
+      }
       break;
     }
     case BudgetLimit::kMax:
@@ -381,6 +385,7 @@ bool BudgetTree::OverHigh(const BudgetGroup* group, int region) const {
 }
 
 bool BudgetTree::HasHighLimits(int region) const {
+  if (region == -1) return all_high_limits_.load(std::memory_order_relaxed) > 0;
   return ValidRegion(region, num_regions()) &&
          high_limits_[static_cast<std::size_t>(region)].load(std::memory_order_relaxed) > 0;
 }

@@ -46,9 +46,9 @@ struct MountEntry {
   std::string super_options;
 };
 
-std::vector<MountEntry> ReadCgroupMounts() {
+std::vector<MountEntry> ReadCgroupMounts(const std::string& proc_self) {
   std::vector<MountEntry> mounts;
-  Result<std::string> text = ReadFileToString("/proc/self/mountinfo");
+  Result<std::string> text = ReadFileToString(proc_self + "/mountinfo");
   if (!text.ok()) return mounts;
   for (std::string_view line : Split(*text, '\n')) {
     std::size_t dash = line.find(" - ");
@@ -72,8 +72,8 @@ bool HasOption(std::string_view options, std::string_view want) {
 
 // The path of a hierarchy line of /proc/self/cgroup matching `pred(controllers)`.
 template <typename Pred>
-bool FindCgroupPath(Pred pred, std::string* path) {
-  Result<std::string> text = ReadFileToString("/proc/self/cgroup");
+bool FindCgroupPath(const std::string& proc_self, Pred pred, std::string* path) {
+  Result<std::string> text = ReadFileToString(proc_self + "/cgroup");
   if (!text.ok()) return false;
   for (std::string_view line : Split(*text, '\n')) {
     std::size_t a = line.find(':');
@@ -214,19 +214,20 @@ std::string BudgetSource::Describe() const {
 
 // ---- cgroup discovery ----
 
-Result<CgroupLocation> FindMemoryCgroupV1() {
+Result<CgroupLocation> FindMemoryCgroupV1(const std::string& proc_self) {
   std::string path;
   bool found = FindCgroupPath(
+      proc_self,
       [](std::string_view id, std::string_view controllers) {
         return id != "0" && HasOption(controllers, "memory");
       },
       &path);
   if (!found) {
-    return Status(Errc::kNotFound, "no cgroup v1 memory controller in /proc/self/cgroup");
+    return Status(Errc::kNotFound, "no cgroup v1 memory controller in " + proc_self + "/cgroup");
   }
   CgroupLocation loc;
   loc.version = 1;
-  for (const MountEntry& m : ReadCgroupMounts()) {
+  for (const MountEntry& m : ReadCgroupMounts(proc_self)) {
     if (m.fstype == "cgroup" && HasOption(m.super_options, "memory")) {
       loc.mount = m.mount_point;
       loc.relative = RelativeTo(path, m.root);
@@ -236,14 +237,16 @@ Result<CgroupLocation> FindMemoryCgroupV1() {
   return Status(Errc::kNotFound, "cgroup v1 memory hierarchy is not mounted");
 }
 
-Result<CgroupLocation> FindCgroupV2() {
+Result<CgroupLocation> FindCgroupV2(const std::string& proc_self) {
   std::string path;
-  bool found =
-      FindCgroupPath([](std::string_view id, std::string_view) { return id == "0"; }, &path);
-  if (!found) return Status(Errc::kNotFound, "no cgroup v2 entry (0::) in /proc/self/cgroup");
+  bool found = FindCgroupPath(
+      proc_self, [](std::string_view id, std::string_view) { return id == "0"; }, &path);
+  if (!found) {
+    return Status(Errc::kNotFound, "no cgroup v2 entry (0::) in " + proc_self + "/cgroup");
+  }
   CgroupLocation loc;
   loc.version = 2;
-  for (const MountEntry& m : ReadCgroupMounts()) {
+  for (const MountEntry& m : ReadCgroupMounts(proc_self)) {
     if (m.fstype == "cgroup2") {
       loc.mount = m.mount_point;
       loc.relative = RelativeTo(path, m.root);

@@ -358,16 +358,6 @@ bool BoShrinker::Walk(Pass pass, const ReclaimContext& rc, std::uint64_t target,
   return true;
 }
 
-bool BoShrinker::AnyHighLimits() const {
-  Device* dev = device_.load(std::memory_order_acquire);
-  BudgetTree* budgets = dev != nullptr ? dev->budgets() : nullptr;
-  if (budgets == nullptr) return false;
-  for (MemType t = 0; t < kNumMemTypes; ++t) {
-    if (budgets->HasHighLimits(dev->budget_region(t))) return true;
-  }
-  return false;
-}
-
 std::uint64_t BoShrinker::Scan(ShrinkControl& sc) {
   Device* dev = device_.load(std::memory_order_acquire);
   if (dev == nullptr) return kShrinkStop;
@@ -381,8 +371,7 @@ std::uint64_t BoShrinker::Scan(ShrinkControl& sc) {
       Walk(Pass::kPurge, rc, target, ProtectionRound::kLow, &hit_low, &have_pm, &scanned, &freed);
   // The backup passes: clients above their high first (when any has one), then unprotected
   // ones, then once more taking low-protected clients' objects if those were all that was left.
-  const bool any_high = AnyHighLimits();
-  hit_low = false;
+  const bool any_high = dev->budgets() != nullptr && dev->budgets()->HasHighLimits();
   for (ProtectionRound round :
        {ProtectionRound::kOverHigh, ProtectionRound::kUnprotected, ProtectionRound::kLow}) {
     if (!ok || scanned >= target || !rc.may_fs) break;

@@ -103,11 +103,7 @@ Result<std::uint64_t> DeviceSwapout(Device& device, OperationContext& ctx, Shrin
   // Objects of clients above their high first (when any has one); of low-protected clients
   // only in a last round, when nothing else was found.
   bool hit_low = false;
-  BudgetTree* budgets = device.budgets();
-  bool any_high = false;
-  for (MemType t = 0; t < kNumMemTypes && budgets != nullptr; ++t) {
-    any_high = any_high || budgets->HasHighLimits(device.budget_region(t));
-  }
+  const bool any_high = device.budgets() != nullptr && device.budgets()->HasHighLimits();
   for (ProtectionRound round :
        {ProtectionRound::kOverHigh, ProtectionRound::kUnprotected, ProtectionRound::kLow}) {
     if (round == ProtectionRound::kOverHigh && !any_high) continue;

@@ -272,11 +272,13 @@ class Engine {
   void AddError(std::string_view kind, std::string e);
   void SamplerLoop();
   void Sample(bool final_sample);
-  // Per client: usage by Domain over all devices, and its event counts (max hits, evictions
-  // suffered, caused, protection breaches, reclaimed bytes) summed over regions.
+  // Per client: usage by Domain over all devices, and its event counts summed over regions.
+  struct ClientEvents {
+    std::uint64_t max_hits = 0, suffered = 0, caused = 0, breaches = 0, reclaimed_bytes = 0;
+  };
   struct ClientSample {
     std::array<std::uint64_t, 3> usage{};
-    std::array<std::uint64_t, 5> events{};
+    ClientEvents events;
   };
   std::vector<ClientSample> SampleClients();
   void TraceClientEvents(const std::vector<ClientSample>& clients, double ts, double dur)
@@ -332,18 +334,22 @@ class Engine {
   std::uint64_t peak_rss_sampled_ UTTM_GUARDED_BY(sample_mu_) = 0;
   double last_sample_us_ UTTM_GUARDED_BY(sample_mu_) = 0;
   std::array<std::uint64_t, 5> last_counts_ UTTM_GUARDED_BY(sample_mu_){};
-  std::vector<std::array<std::uint64_t, 5>> last_client_events_ UTTM_GUARDED_BY(sample_mu_);
+  std::vector<ClientEvents> last_client_events_ UTTM_GUARDED_BY(sample_mu_);
 
   // Verification results.
   std::atomic<std::uint64_t> buf_total_{0}, buf_verified_{0}, buf_not_retained_{0},
       buf_mismatched_{0}, buf_unreadable_{0};
 };
 
+MemType MemTypeOf(Domain d) {
+  return d == Domain::kVram ? kMemVram : d == Domain::kTt ? kMemTt : kMemSystem;
+}
+
 Placement Engine::PlacementOf(const BufferClass& c) const {
   Placement p;
   for (Domain d : c.placement) {
     Place pl;
-    pl.mem_type = d == Domain::kVram ? kMemVram : d == Domain::kTt ? kMemTt : kMemSystem;
+    pl.mem_type = MemTypeOf(d);
     p.places.push_back(pl);
   }
   return p;
@@ -568,14 +574,24 @@ Status Engine::SetUpClients() {
 // controller not enabled) is worth a warning, not a failure: the same workload runs anywhere.
 Status Engine::ApplyCgroupLimits(const Client& c, BudgetGroup* g) {
   const bool self = c.cgroup == "self";
-  Result<std::string> dir = self ? OwnCgroupDir() : Result<std::string>(c.cgroup);
-  Result<std::vector<DmemRegionLimits>> limits =
-      dir.ok() ? ReadDmemLimits(*dir) : Result<std::vector<DmemRegionLimits>>(dir.status());
+  auto warn = [&](const Status& why) {
+    std::fprintf(stderr,
+                 "uttm: warning: client %s: no dmem limits from this process's cgroup: %s\n",
+                 c.name.c_str(), std::string(why.message()).c_str());
+  };
+  std::string dir = c.cgroup;
+  if (self) {
+    Result<CgroupLocation> own = FindCgroupV2();
+    if (!own.ok()) {
+      warn(own.status());
+      return Status();
+    }
+    dir = own->dir();
+  }
+  Result<std::vector<DmemRegionLimits>> limits = ReadDmemLimits(dir);
   if (!limits.ok()) {
     if (self && limits.code() == Errc::kNotFound) {
-      std::fprintf(stderr,
-                   "uttm: warning: client %s: no dmem limits from this process's cgroup: %s\n",
-                   c.name.c_str(), std::string(limits.status().message()).c_str());
+      warn(limits.status());
       return Status();
     }
     return Status(limits.code(), fmt::format("client {}: cgroup {}: {}", c.name, c.cgroup,
@@ -585,7 +601,7 @@ Status Engine::ApplyCgroupLimits(const Client& c, BudgetGroup* g) {
                         ApplyDmemLimits(runtime_->budgets(), g, *limits));
   if (!unknown.empty()) {
     std::fprintf(stderr, "uttm: warning: client %s: %s names regions no device here has: %s\n",
-                 c.name.c_str(), dir->c_str(), fmt::format("{}", fmt::join(unknown, ", ")).c_str());
+                 c.name.c_str(), dir.c_str(), fmt::format("{}", fmt::join(unknown, ", ")).c_str());
   }
   return Status();
 }
@@ -596,7 +612,7 @@ Status Engine::SetClientLimits(const Client& c, BudgetGroup* g, bool reclaim) {
   BudgetTree& tree = runtime_->budgets();
   for (Domain d : {Domain::kVram, Domain::kTt, Domain::kSystem}) {
     const ClientLimits& l = c.limits[static_cast<std::size_t>(d)];
-    const MemType type = d == Domain::kVram ? kMemVram : d == Domain::kTt ? kMemTt : kMemSystem;
+    const MemType type = MemTypeOf(d);
     for (SimGpu* gpu : gpus_) {
       const int region = gpu->device()->budget_region(type);
       if (region < 0) continue;
@@ -1054,17 +1070,17 @@ std::vector<Engine::ClientSample> Engine::SampleClients() {
     const BudgetGroup* g = clients_.at(c.name);
     ClientSample cs;
     for (Domain d : {Domain::kVram, Domain::kTt, Domain::kSystem}) {
-      const MemType type = d == Domain::kVram ? kMemVram : d == Domain::kTt ? kMemTt : kMemSystem;
+      const MemType type = MemTypeOf(d);
       for (SimGpu* gpu : gpus_) {
         const int region = gpu->device()->budget_region(type);
         if (region < 0) continue;
         const BudgetCounters k = g->Read(region);
         cs.usage[static_cast<std::size_t>(d)] += k.current;
-        cs.events[0] += k.max_hits;
-        cs.events[1] += k.evictions_suffered;
-        cs.events[2] += k.evictions_caused;
-        cs.events[3] += k.protection_breaches;
-        cs.events[4] += k.reclaimed_bytes;
+        cs.events.max_hits += k.max_hits;
+        cs.events.suffered += k.evictions_suffered;
+        cs.events.caused += k.evictions_caused;
+        cs.events.breaches += k.protection_breaches;
+        cs.events.reclaimed_bytes += k.reclaimed_bytes;
       }
     }
     out.push_back(cs);
@@ -1075,28 +1091,26 @@ std::vector<Engine::ClientSample> Engine::SampleClients() {
 // Budget events since the last sample, one trace event per kind spanning the interval, with one
 // arg per client that had any.
 void Engine::TraceClientEvents(const std::vector<ClientSample>& clients, double ts, double dur) {
-  if (last_client_events_.size() != clients.size()) last_client_events_.resize(clients.size());
-  static constexpr std::array<std::string_view, 4> kNames = {kEvBudgetMaxHit, kEvBudgetEviction,
-                                                             kEvProtectionBreach, kEvBudgetReclaim};
-  std::array<TraceWriter::Args, 4> args;
+  last_client_events_.resize(clients.size());
+  TraceWriter::Args max_hits, evictions, breaches, reclaimed;
   for (std::size_t i = 0; i < clients.size(); ++i) {
-    const auto& now = clients[i].events;
-    const auto& was = last_client_events_[i];
+    const ClientEvents& now = clients[i].events;
+    const ClientEvents& was = last_client_events_[i];
     const std::string& name = w_.clients[i].name;
-    auto delta = [&](int k) {
-      return static_cast<double>(now[static_cast<std::size_t>(k)] -
-                                 was[static_cast<std::size_t>(k)]);
+    auto add = [](TraceWriter::Args& args, std::string arg, std::uint64_t a, std::uint64_t b) {
+      if (a > b) args.emplace_back(std::move(arg), static_cast<double>(a - b));
     };
-    if (delta(0) > 0) args[0].emplace_back(name, delta(0));
-    if (delta(1) > 0) args[1].emplace_back(name + " suffered", delta(1));
-    if (delta(2) > 0) args[1].emplace_back(name + " caused", delta(2));
-    if (delta(3) > 0) args[2].emplace_back(name, delta(3));
-    if (delta(4) > 0) args[3].emplace_back(name + " bytes", delta(4));
+    add(max_hits, name, now.max_hits, was.max_hits);
+    add(evictions, name + " suffered", now.suffered, was.suffered);
+    add(evictions, name + " caused", now.caused, was.caused);
+    add(breaches, name, now.breaches, was.breaches);
+    add(reclaimed, name + " bytes", now.reclaimed_bytes, was.reclaimed_bytes);
     last_client_events_[i] = now;
   }
-  for (std::size_t k = 0; k < kNames.size(); ++k) {
-    if (!args[k].empty())
-      trace_.Complete(kNames[k], "budgets", kOtherTid, ts, dur, std::move(args[k]));
+  for (auto& [event, args] :
+       {std::pair{kEvBudgetMaxHit, &max_hits}, std::pair{kEvBudgetEviction, &evictions},
+        std::pair{kEvProtectionBreach, &breaches}, std::pair{kEvBudgetReclaim, &reclaimed}}) {
+    if (!args->empty()) trace_.Complete(event, "budgets", kOtherTid, ts, dur, std::move(*args));
   }
 }
 

@@ -2,28 +2,13 @@
 #include "uttm/dmem_cgroup.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <sstream>
 #include <string_view>
 
+#include "pressure/file_util.h"
+
 namespace uttm {
 namespace {
-
-// The whole of a small file; kNotFound when it does not exist.
-Result<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    const int err = errno;
-    if (err == ENOENT || err == ENOTDIR) return Status(Errc::kNotFound, path + " does not exist");
-    return Status(Errc::kIo, "cannot read " + path + ": " + std::strerror(err));
-  }
-  std::ostringstream out;
-  out << in.rdbuf();
-  if (in.bad()) return Status(Errc::kIo, "cannot read " + path);
-  return out.str();
-}
 
 // "max", or a number with an optional memparse suffix (K, M, G, T, P, E; either case).
 std::optional<std::uint64_t> ParseDmemValue(std::string_view v) {
@@ -55,50 +40,12 @@ std::string_view Trim(std::string_view s) {
 
 }  // namespace
 
-Result<std::string> OwnCgroupDir(const std::string& proc_self) {
-  UTTM_ASSIGN_OR_RETURN(std::string groups, ReadSmallFile(proc_self + "/cgroup"));
-  std::optional<std::string> rel;
-  std::istringstream gl(groups);
-  for (std::string line; std::getline(gl, line);) {
-    if (line.rfind("0::", 0) == 0) rel = line.substr(3);
-  }
-  if (!rel) {
-    return Status(Errc::kNotFound, proc_self + "/cgroup has no cgroup v2 line (\"0::...\")");
-  }
-  UTTM_ASSIGN_OR_RETURN(std::string mounts, ReadSmallFile(proc_self + "/mountinfo"));
-  // mountinfo: "id parent major:minor root mount-point options [optional...] - fstype source ..."
-  std::istringstream ml(mounts);
-  for (std::string line; std::getline(ml, line);) {
-    const std::size_t dash = line.find(" - ");
-    if (dash == std::string::npos) continue;
-    std::istringstream tail(line.substr(dash + 3));
-    std::string fstype;
-    tail >> fstype;
-    if (fstype != "cgroup2") continue;
-    std::istringstream head(line.substr(0, dash));
-    std::string id, parent, dev, root, mount_point;
-    head >> id >> parent >> dev >> root >> mount_point;
-    if (mount_point.empty()) continue;
-    // The process's path is relative to the hierarchy's root; a mount of a subtree (root not
-    // "/", as in a container) is its prefix.
-    std::string path = *rel;
-    if (root != "/") {
-      if (path.rfind(root, 0) != 0) continue;
-      path = path.substr(root.size());
-    }
-    if (path == "/") path.clear();
-    return mount_point + path;
-  }
-  return Status(Errc::kNotFound, "no cgroup2 file system is mounted (" + proc_self +
-                                     "/mountinfo): a cgroup v1-only system has no dmem files");
-}
-
 Result<std::vector<DmemRegionLimits>> ReadDmemLimits(const std::string& cgroup_dir) {
   std::vector<DmemRegionLimits> out;
   bool any = false;
   for (const char* file : {"dmem.min", "dmem.low", "dmem.high", "dmem.max"}) {
     const std::string path = cgroup_dir + "/" + file;
-    Result<std::string> text = ReadSmallFile(path);
+    Result<std::string> text = internal::ReadFileToString(path);
     if (text.code() == Errc::kNotFound) continue;
     if (!text.ok()) return text.status();
     any = true;

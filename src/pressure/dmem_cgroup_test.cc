@@ -2,7 +2,8 @@
 //
 // Default budgets from dmem cgroup files: files written in the kernel's format (as
 // kernel/cgroup/dmem.c prints them: "<region> <bytes>" or "<region> max"), a process's cgroup v2
-// directory found from /proc-style files (a plain mount, a container's subtree mount, v1 only),
+// directory found (FindCgroupV2) from /proc-style files (a plain mount, a container's subtree
+// mount, v1 only),
 // malformed lines named by file and line, and the limits applied to a tree's regions.
 #include "uttm/dmem_cgroup.h"
 
@@ -12,6 +13,8 @@
 
 #include <filesystem>
 #include <fstream>
+
+#include "uttm/pressure_source.h"
 
 namespace uttm {
 namespace {
@@ -78,50 +81,52 @@ TEST_F(DmemCgroupTest, FindsTheProcessCgroupUnderTheCgroup2Mount) {
   Write("proc/mountinfo",
         "30 25 0:26 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory\n"
         "40 30 0:37 / /sys/fs/cgroup/unified rw,relatime shared:9 - cgroup2 cgroup2 rw\n");
-  Result<std::string> d = OwnCgroupDir(dir_ + "/proc");
+  Result<CgroupLocation> d = FindCgroupV2(dir_ + "/proc");
   ASSERT_TRUE(d.ok()) << d.status().ToString();
-  EXPECT_EQ(*d, "/sys/fs/cgroup/unified/user.slice/app.scope");
+  EXPECT_EQ(d->dir(), "/sys/fs/cgroup/unified/user.slice/app.scope");
 
   // A container sees its own subtree mounted: the mount's root is cut from the path.
   Write("proc/cgroup", "0::/kubepods/pod1/c2\n");
   Write("proc/mountinfo", "50 40 0:37 /kubepods/pod1 /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
-  d = OwnCgroupDir(dir_ + "/proc");
+  d = FindCgroupV2(dir_ + "/proc");
   ASSERT_TRUE(d.ok()) << d.status().ToString();
-  EXPECT_EQ(*d, "/sys/fs/cgroup/c2");
+  EXPECT_EQ(d->dir(), "/sys/fs/cgroup/c2");
 
   // The root group itself.
   Write("proc/cgroup", "0::/\n");
   Write("proc/mountinfo", "40 30 0:37 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
-  d = OwnCgroupDir(dir_ + "/proc");
+  d = FindCgroupV2(dir_ + "/proc");
   ASSERT_TRUE(d.ok()) << d.status().ToString();
-  EXPECT_EQ(*d, "/sys/fs/cgroup");
+  EXPECT_EQ(d->dir(), "/sys/fs/cgroup");
 }
 
 TEST_F(DmemCgroupTest, AV1OnlySystemHasNoCgroupDir) {
   Write("proc/cgroup", "4:memory:/a\n1:cpu:/\n");
   Write("proc/mountinfo", "30 25 0:26 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n");
-  Result<std::string> d = OwnCgroupDir(dir_ + "/proc");
+  Result<CgroupLocation> d = FindCgroupV2(dir_ + "/proc");
   EXPECT_EQ(d.code(), Errc::kNotFound);
-  EXPECT_NE(d.status().message().find("no cgroup v2 line"), std::string::npos);
+  EXPECT_NE(d.status().message().find("no cgroup v2 entry (0::)"), std::string::npos)
+      << d.status().ToString();
   Write("proc/cgroup", "0::/x\n");
-  d = OwnCgroupDir(dir_ + "/proc");
+  d = FindCgroupV2(dir_ + "/proc");
   EXPECT_EQ(d.code(), Errc::kNotFound);
-  EXPECT_NE(d.status().message().find("no cgroup2 file system"), std::string::npos);
+  EXPECT_NE(d.status().message().find("cgroup2 is not mounted"), std::string::npos)
+      << d.status().ToString();
 }
 
 TEST_F(DmemCgroupTest, TheRealProcessCgroupIsFoundOrTheReasonGiven) {
   // This process's own files: the directory found must exist, and reading its dmem files either
   // gives limits or says the controller is not there; nothing else.
-  Result<std::string> d = OwnCgroupDir();
+  Result<CgroupLocation> d = FindCgroupV2();
   if (!d.ok()) {
     ASSERT_EQ(d.code(), Errc::kNotFound) << d.status().ToString();
     GTEST_SKIP() << "no cgroup v2 here: " << d.status().message();
   }
-  EXPECT_TRUE(std::filesystem::is_directory(*d)) << *d;
-  Result<std::vector<DmemRegionLimits>> r = ReadDmemLimits(*d);
+  EXPECT_TRUE(std::filesystem::is_directory(d->dir())) << d->dir();
+  Result<std::vector<DmemRegionLimits>> r = ReadDmemLimits(d->dir());
   if (!r.ok()) {
     EXPECT_EQ(r.code(), Errc::kNotFound) << r.status().ToString();
-    EXPECT_FALSE(std::filesystem::exists(*d + "/dmem.max"));
+    EXPECT_FALSE(std::filesystem::exists(d->dir() + "/dmem.max"));
   }
 }
 
@@ -147,6 +152,7 @@ TEST_F(DmemCgroupTest, LimitsApplyToTheTreesRegionsAndUnknownOnesAreListed) {
   EXPECT_EQ(c.max, 64 * kM);
   EXPECT_TRUE(tree.HasHighLimits(*vram));
   EXPECT_FALSE(tree.HasHighLimits(*tt));
+  EXPECT_TRUE(tree.HasHighLimits());  // in some region
   EXPECT_EQ((*g)->Read(*tt).max, kBudgetUnlimited);
   // The max is enforced: 64 MiB fits, one page more does not.
   EXPECT_TRUE(tree.TryCharge(*g, *vram, 64 * kM).ok());
